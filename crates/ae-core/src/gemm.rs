@@ -1,0 +1,115 @@
+//! Matrix multiplication for the layer engine, on the `gemm` crate.
+//!
+//! Why this crate: `bench/gemm-choice` times the shapes a dense autoencoder step uses on `gemm` and on
+//! `matrixmultiply` (results in BENCHMARKS.md). They trade wins shape by shape, so we took `gemm`
+//! because it takes its thread count per call and runs on rayon, the same pool as our elementwise
+//! kernels, which keeps `--threads` honest and results deterministic for a given thread count.
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+static THREADS: AtomicUsize = AtomicUsize::new(1);
+
+/// Below this many multiply-adds a product runs on one thread: spawning costs more than it saves.
+const PARALLEL_MIN_WORK: usize = 64 * 64 * 64;
+
+/// Sets the number of threads products may use (the CLI's `--threads`).
+pub fn set_threads(n: usize) {
+    THREADS.store(n.max(1), Ordering::Relaxed);
+}
+
+/// The number of threads products may use.
+pub fn threads() -> usize {
+    THREADS.load(Ordering::Relaxed)
+}
+
+/// `c = op(a) · op(b)` (or `c += ...` when `accumulate`), all row-major.
+///
+/// `op(a)` is `m × k`: `a` is stored `m × k`, or `k × m` when `a_t` (then it is transposed).
+/// `op(b)` is `k × n`: `b` is stored `k × n`, or `n × k` when `b_t`. `c` is `m × n`.
+///
+/// # Panics
+/// When a slice is shorter than its dimensions say (a programmer's mistake).
+#[allow(clippy::too_many_arguments)]
+pub fn matmul(c: &mut [f32], m: usize, n: usize, k: usize, a: &[f32], a_t: bool, b: &[f32], b_t: bool, accumulate: bool) {
+    assert!(c.len() >= m * n && a.len() >= m * k && b.len() >= k * n, "matmul operands too short");
+    if m == 0 || n == 0 {
+        return;
+    }
+    if k == 0 {
+        if !accumulate {
+            c[..m * n].fill(0.0);
+        }
+        return;
+    }
+    // (row stride, column stride) of op(a) and op(b) as stored.
+    let (a_rs, a_cs) = if a_t { (1, m as isize) } else { (k as isize, 1) };
+    let (b_rs, b_cs) = if b_t { (1, k as isize) } else { (n as isize, 1) };
+    let t = threads();
+    let par = if t > 1 && m * n * k >= PARALLEL_MIN_WORK { gemm::Parallelism::Rayon(t) } else { gemm::Parallelism::None };
+    // SAFETY: the assert above guarantees every index the strides reach lies inside its slice, and `c`
+    // does not alias `a` or `b` (it is borrowed mutably).
+    unsafe {
+        gemm::gemm(
+            m,
+            n,
+            k,
+            c.as_mut_ptr(),
+            1,
+            n as isize,
+            accumulate,
+            a.as_ptr(),
+            a_cs,
+            a_rs,
+            b.as_ptr(),
+            b_cs,
+            b_rs,
+            1.0,
+            1.0,
+            false,
+            false,
+            false,
+            par,
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn naive(m: usize, n: usize, k: usize, a: &[f32], a_t: bool, b: &[f32], b_t: bool) -> Vec<f32> {
+        let mut c = vec![0.0; m * n];
+        for i in 0..m {
+            for j in 0..n {
+                let mut s = 0.0;
+                for l in 0..k {
+                    let av = if a_t { a[l * m + i] } else { a[i * k + l] };
+                    let bv = if b_t { b[j * k + l] } else { b[l * n + j] };
+                    s += av * bv;
+                }
+                c[i * n + j] = s;
+            }
+        }
+        c
+    }
+
+    #[test]
+    fn all_transpose_combinations_match_naive() {
+        let (m, n, k) = (7, 5, 9);
+        let a: Vec<f32> = (0..m * k).map(|i| (i as f32 * 0.37).sin()).collect();
+        let b: Vec<f32> = (0..k * n).map(|i| (i as f32 * 0.53).cos()).collect();
+        for a_t in [false, true] {
+            for b_t in [false, true] {
+                let want = naive(m, n, k, &a, a_t, &b, b_t);
+                let mut c = vec![1.0; m * n];
+                matmul(&mut c, m, n, k, &a, a_t, &b, b_t, false);
+                for (x, y) in c.iter().zip(&want) {
+                    assert!((x - y).abs() < 1e-4, "a_t={a_t} b_t={b_t}: {x} vs {y}");
+                }
+                matmul(&mut c, m, n, k, &a, a_t, &b, b_t, true);
+                for (x, y) in c.iter().zip(&want) {
+                    assert!((x - 2.0 * y).abs() < 1e-4);
+                }
+            }
+        }
+    }
+}

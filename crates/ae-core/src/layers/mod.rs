@@ -1,0 +1,76 @@
+//! The layer interface of the engine and the layers that implement it.
+//!
+//! We write our own layers rather than use burn or candle because the foundation issue measured them
+//! 1.6–3× slower than hand-written layers on a fast GEMM for these networks (REFERENCE.md). A layer
+//! has an explicit forward and backward pass over reusable buffers: nothing is allocated per step
+//! once the buffers have grown to the batch size.
+pub mod activation;
+pub mod dense;
+
+use crate::params::ParamId;
+use crate::tensor::Tensor;
+use crate::Result;
+
+/// Whether a forward pass is for training or evaluation (noise and sampling layers care).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Training: corruption and sampling are active.
+    Train,
+    /// Evaluation: deterministic.
+    Eval,
+}
+
+/// What a backward pass may touch: parameter values, their gradients, and which are frozen.
+pub struct Grads<'a> {
+    /// Parameter values, indexed by `ParamId`.
+    pub values: &'a [Tensor],
+    /// Gradients to add to, indexed by `ParamId`.
+    pub grads: &'a mut [Tensor],
+    /// Frozen parameters get no gradient.
+    pub frozen: &'a [bool],
+}
+
+/// A layer with an explicit forward and backward pass.
+pub trait Layer: Send + std::fmt::Debug {
+    /// Short name of the layer kind, for summaries.
+    fn kind(&self) -> &'static str;
+
+    /// The per-example output shape for a per-example input shape, or an error naming the mismatch.
+    fn output_shape(&self, input: &[usize]) -> Result<Vec<usize>>;
+
+    /// Computes `y` from `x`, resizing `y` as needed.
+    ///
+    /// # Shapes
+    /// `x` is `[N, ..input]`, `y` becomes `[N, ..output_shape(input)]`.
+    fn forward(&mut self, values: &[Tensor], x: &Tensor, y: &mut Tensor, mode: Mode);
+
+    /// Adds parameter gradients into `g.grads` and, when `dx` is given, writes the input gradient.
+    ///
+    /// `x` and `y` are the input and output of the last forward pass, `dy` is ∂loss/∂y.
+    fn backward(&mut self, g: &mut Grads<'_>, x: &Tensor, y: &Tensor, dy: &Tensor, dx: Option<&mut Tensor>);
+
+    /// The parameters this layer reads.
+    fn params(&self) -> Vec<ParamId> {
+        Vec::new()
+    }
+
+    /// FLOPs of forward plus backward per example, for throughput reports.
+    fn flops_per_example(&self, _input: &[usize]) -> u64 {
+        0
+    }
+}
+
+/// Runs `f` over matching chunks of the slices, on the rayon pool when the slices are long enough
+/// for threads to pay off. Chunks are fixed by length and thread count, so results are deterministic.
+pub(crate) fn par_chunks2(out: &mut [f32], a: &[f32], f: impl Fn(&mut [f32], &[f32]) + Sync) {
+    use rayon::prelude::*;
+    let t = crate::gemm::threads();
+    if t <= 1 || out.len() < PAR_MIN {
+        f(out, a);
+        return;
+    }
+    let chunk = out.len().div_ceil(t * 4).max(4096);
+    out.par_chunks_mut(chunk).zip(a.par_chunks(chunk)).for_each(|(o, a)| f(o, a));
+}
+
+const PAR_MIN: usize = 32 * 1024;

@@ -1,0 +1,18 @@
+//! The autoencoder engine: tensors, layers with explicit backward passes, models, objectives,
+//! optimizers and the one training loop every flavor shares. This crate computes; it never prints.
+pub mod error;
+pub mod gemm;
+pub mod init;
+pub mod layers;
+pub mod loss;
+pub mod model;
+pub mod objective;
+pub mod optim;
+pub mod params;
+pub mod rng;
+pub mod sequential;
+pub mod tensor;
+pub mod train;
+
+pub use error::{Error, Result};
+pub use tensor::Tensor;

@@ -1,0 +1,221 @@
+//! Dense autoencoders: vanilla, deep symmetric, tied and linear, built from one config.
+use serde::{Deserialize, Serialize};
+
+use crate::init::Init;
+use crate::layers::activation::{Activation, ActivationLayer};
+use crate::layers::dense::{Dense, WeightLayout};
+use crate::layers::Mode;
+use crate::loss::LossKind;
+use crate::params::{ParamKind, Params};
+use crate::rng::{stream, Purpose};
+use crate::sequential::Sequential;
+use crate::tensor::Tensor;
+use crate::{Error, Result};
+
+/// The architecture of a dense autoencoder.
+///
+/// The encoder maps the input through `hidden` sizes (the last is the code); the decoder mirrors
+/// them back to the input size. `hidden = [64]` is the vanilla one-hidden-layer autoencoder; identity
+/// activations everywhere give the linear autoencoder that PCA answers to.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ModelConfig {
+    /// Per-example input shape, e.g. `[1, 28, 28]` or `[D]`.
+    pub input_shape: Vec<usize>,
+    /// Hidden layer sizes of the encoder; the last one is the code.
+    pub hidden: Vec<usize>,
+    /// Activation of hidden layers.
+    pub activation: Activation,
+    /// Activation of the code layer; `None` means the same as `activation`.
+    #[serde(default)]
+    pub code_activation: Option<Activation>,
+    /// Activation of the reconstruction.
+    pub output_activation: Activation,
+    /// Decoder layers reuse the encoder's weights transposed.
+    #[serde(default)]
+    pub tied: bool,
+    /// Weight initialization.
+    #[serde(default = "default_init")]
+    pub init: Init,
+}
+
+fn default_init() -> Init {
+    Init::Auto
+}
+
+impl ModelConfig {
+    /// Number of input features.
+    pub fn input_features(&self) -> usize {
+        self.input_shape.iter().product()
+    }
+
+    /// The code size (the last hidden size).
+    pub fn code_size(&self) -> usize {
+        self.hidden.last().copied().unwrap_or(0)
+    }
+
+    /// The activation of the code layer.
+    pub fn code_activation(&self) -> Activation {
+        self.code_activation.unwrap_or(self.activation)
+    }
+
+    /// Checks the config; errors name the field and the value.
+    pub fn validate(&self) -> Result<()> {
+        if self.input_shape.is_empty() || self.input_features() == 0 {
+            return Err(Error::config("input_shape", format!("must have at least one feature, got {:?}", self.input_shape)));
+        }
+        if self.hidden.is_empty() {
+            return Err(Error::config("hidden", "needs at least one layer size (the code), got none"));
+        }
+        if let Some(i) = self.hidden.iter().position(|&h| h == 0) {
+            return Err(Error::config("hidden", format!("layer sizes must be at least 1, got 0 at position {}", i + 1)));
+        }
+        Ok(())
+    }
+
+    /// Builds the model with freshly initialized weights drawn from `seed`.
+    pub fn build(&self, seed: u64) -> Result<Autoencoder> {
+        self.validate()?;
+        let mut params = Params::default();
+        let mut rng = stream(seed, Purpose::Init, 0, 0);
+        let mut encoder = Sequential::new();
+        let mut decoder = Sequential::new();
+        let d = self.input_features();
+        let mut sizes = vec![d];
+        sizes.extend(&self.hidden);
+
+        // Encoder: d → h1 → … → code.
+        let mut enc_weights = Vec::new();
+        for (i, w) in sizes.windows(2).enumerate() {
+            let (fan_in, fan_out) = (w[0], w[1]);
+            let last = i + 2 == sizes.len();
+            let act = if last { self.code_activation() } else { self.activation };
+            let idx = encoder.len();
+            let mut wt = Tensor::zeros(&[fan_out, fan_in]);
+            let mut bt = Tensor::zeros(&[fan_out]);
+            self.init.fill(wt.data_mut(), Some(bt.data_mut()), fan_in, fan_out, act, &mut rng);
+            let weight = params.add(format!("encoder.{idx}.weight"), ParamKind::Weight, wt);
+            let bias = params.add(format!("encoder.{idx}.bias"), ParamKind::Bias, bt);
+            enc_weights.push(weight);
+            encoder.push(Dense { inputs: fan_in, outputs: fan_out, weight, bias: Some(bias), layout: WeightLayout::OutIn });
+            if act != Activation::Linear {
+                encoder.push(ActivationLayer { activation: act });
+            }
+        }
+
+        // Decoder: code → … → h1 → d; the output activation is applied by the model, not a layer,
+        // so that losses can read the logits.
+        let rev: Vec<usize> = sizes.iter().rev().copied().collect();
+        for (i, w) in rev.windows(2).enumerate() {
+            let (fan_in, fan_out) = (w[0], w[1]);
+            let last = i + 2 == rev.len();
+            let act = if last { self.output_activation } else { self.activation };
+            let idx = decoder.len();
+            let mut bt = Tensor::zeros(&[fan_out]);
+            let (weight, layout) = if self.tied {
+                // Mirror of encoder layer k reads its (out, in) weight as (in, out).
+                let k = enc_weights.len() - 1 - i;
+                self.init.fill(&mut [], Some(bt.data_mut()), fan_in, fan_out, act, &mut rng);
+                (enc_weights[k], WeightLayout::InOut)
+            } else {
+                let mut wt = Tensor::zeros(&[fan_out, fan_in]);
+                self.init.fill(wt.data_mut(), Some(bt.data_mut()), fan_in, fan_out, act, &mut rng);
+                (params.add(format!("decoder.{idx}.weight"), ParamKind::Weight, wt), WeightLayout::OutIn)
+            };
+            let bias = params.add(format!("decoder.{idx}.bias"), ParamKind::Bias, bt);
+            decoder.push(Dense { inputs: fan_in, outputs: fan_out, weight, bias: Some(bias), layout });
+            if !last && act != Activation::Linear {
+                decoder.push(ActivationLayer { activation: act });
+            }
+        }
+        Ok(Autoencoder { config: self.clone(), params, encoder, decoder, out: Tensor::default() })
+    }
+}
+
+/// A built autoencoder: its parameters, encoder and decoder, and the reconstruction buffer.
+#[derive(Debug)]
+pub struct Autoencoder {
+    /// The config it was built from.
+    pub config: ModelConfig,
+    /// All parameters.
+    pub params: Params,
+    /// Input → code.
+    pub encoder: Sequential,
+    /// Code → output logits (pre-activation).
+    pub decoder: Sequential,
+    /// The reconstruction, `output_activation(logits)`.
+    out: Tensor,
+}
+
+impl Autoencoder {
+    /// Runs encoder and decoder on `x`.
+    ///
+    /// # Shapes
+    /// `x`: `[N, ..input_shape]` → code `[N, code]`, logits and reconstruction `[N, features]`.
+    pub fn forward(&mut self, x: &Tensor, mode: Mode) {
+        self.encoder.forward(&self.params, x, mode);
+        self.decoder.forward(&self.params, self.encoder.output(), mode);
+        let pre = self.decoder.output();
+        self.out.resize(pre.shape());
+        self.config.output_activation.apply(pre.data(), self.out.data_mut());
+    }
+
+    /// The code from the last forward pass, `[N, code]`.
+    pub fn code(&self) -> &Tensor {
+        self.encoder.output()
+    }
+
+    /// The output logits (pre-activation) from the last forward pass, `[N, features]`.
+    pub fn logits(&self) -> &Tensor {
+        self.decoder.output()
+    }
+
+    /// The reconstruction from the last forward pass, `[N, features]`.
+    pub fn reconstruction(&self) -> &Tensor {
+        &self.out
+    }
+
+    /// Runs only the encoder; the code is then [`Autoencoder::code`].
+    pub fn encode(&mut self, x: &Tensor) {
+        self.encoder.forward(&self.params, x, Mode::Eval);
+    }
+
+    /// Runs only the decoder on codes `z` (`[N, code]`); the result is [`Autoencoder::reconstruction`].
+    pub fn decode(&mut self, z: &Tensor) {
+        self.decoder.forward(&self.params, z, Mode::Eval);
+        let pre = self.decoder.output();
+        self.out.resize(pre.shape());
+        self.config.output_activation.apply(pre.data(), self.out.data_mut());
+    }
+
+    /// Backpropagates ∂loss/∂logits, already written into [`Autoencoder::logits_grad_mut`], through
+    /// decoder and encoder. `code_hook(code, dcode)` may add a penalty's gradient at the code.
+    /// `dx` receives the input gradient when given.
+    pub fn backward(&mut self, x: &Tensor, dx: Option<&mut Tensor>, code_hook: &mut dyn FnMut(&Tensor, &mut Tensor)) {
+        let Autoencoder { params, encoder, decoder, .. } = self;
+        // The decoder's input gradient lands in the encoder's output-gradient buffer.
+        let mut dcode = std::mem::take(encoder.output_grad_mut());
+        decoder.backward(params, encoder.output(), Some(&mut dcode), &mut |_, _, _| {});
+        code_hook(encoder.output(), &mut dcode);
+        *encoder.output_grad_mut() = dcode;
+        encoder.backward(params, x, dx, &mut |_, _, _| {});
+    }
+
+    /// The reconstruction loss of the last forward pass against `target` (same element count as the
+    /// input), with its gradient written into the logits' gradient buffer, ready for `backward`.
+    pub fn reconstruction_loss(&mut self, loss: LossKind, target: &Tensor) -> f64 {
+        let (pre, dpre) = self.decoder.output_and_grad_mut();
+        loss.loss_and_grad(self.config.output_activation, pre, &self.out, target, dpre)
+    }
+
+    /// The buffer for ∂loss/∂logits.
+    pub fn logits_grad_mut(&mut self) -> &mut Tensor {
+        self.decoder.output_grad_mut()
+    }
+
+    /// Forward plus backward FLOPs per example.
+    pub fn flops_per_example(&self) -> u64 {
+        let code = [self.config.code_size()];
+        self.encoder.flops_per_example(&self.config.input_shape) + self.decoder.flops_per_example(&code)
+    }
+}

@@ -1,0 +1,150 @@
+//! Optimizers: Adam and SGD with momentum, with PyTorch's update rules so that golden values from
+//! `torch.optim` check them step by step.
+use std::fmt;
+use std::str::FromStr;
+
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::params::Params;
+use crate::tensor::Tensor;
+use crate::{Error, Result};
+
+/// Which optimizer, with its hyperparameters (the learning rate lives on [`Optimizer`]).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum OptimizerKind {
+    /// Adam (Kingma & Ba 2015), PyTorch's formulation with bias correction.
+    Adam { beta1: f32, beta2: f32, eps: f32 },
+    /// Stochastic gradient descent with heavy-ball momentum, PyTorch's convention (v = μv + g).
+    Sgd { momentum: f32 },
+}
+
+impl OptimizerKind {
+    /// Adam with the usual betas (0.9, 0.999) and epsilon 1e-8.
+    pub const ADAM: OptimizerKind = OptimizerKind::Adam { beta1: 0.9, beta2: 0.999, eps: 1e-8 };
+
+    /// Checks hyperparameters.
+    pub fn validate(&self) -> Result<()> {
+        match *self {
+            OptimizerKind::Adam { beta1, beta2, eps } => {
+                if !(0.0..1.0).contains(&beta1) || !(0.0..1.0).contains(&beta2) {
+                    return Err(Error::config("optimizer", format!("adam betas must be in [0, 1), got {beta1}, {beta2}")));
+                }
+                if !(eps > 0.0) {
+                    return Err(Error::config("optimizer", format!("adam eps must be positive, got {eps}")));
+                }
+            }
+            OptimizerKind::Sgd { momentum } => {
+                if !(0.0..1.0).contains(&momentum) {
+                    return Err(Error::config("momentum", format!("must be in [0, 1), got {momentum}")));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for OptimizerKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            OptimizerKind::Adam { .. } => f.write_str("adam"),
+            OptimizerKind::Sgd { .. } => f.write_str("sgd"),
+        }
+    }
+}
+
+impl FromStr for OptimizerKind {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "adam" => Ok(OptimizerKind::ADAM),
+            "sgd" => Ok(OptimizerKind::Sgd { momentum: 0.9 }),
+            _ => Err(Error::config("optimizer", format!("unknown optimizer `{s}`; expected adam or sgd"))),
+        }
+    }
+}
+
+/// An optimizer with its per-parameter state.
+#[derive(Clone, Debug)]
+pub struct Optimizer {
+    /// The rule and its hyperparameters.
+    pub kind: OptimizerKind,
+    /// Learning rate.
+    pub lr: f32,
+    /// Steps taken so far (Adam's bias correction needs it).
+    pub step: u64,
+    /// First moment (Adam) or velocity (SGD), one per parameter.
+    pub m: Vec<Tensor>,
+    /// Second moment (Adam only; empty tensors for SGD).
+    pub v: Vec<Tensor>,
+}
+
+impl Optimizer {
+    /// A fresh optimizer for `params`.
+    pub fn new(kind: OptimizerKind, lr: f32, params: &Params) -> Self {
+        let zeros = |p: &Tensor| Tensor::zeros(p.shape());
+        let m = params.values.iter().map(zeros).collect();
+        let v = match kind {
+            OptimizerKind::Adam { .. } => params.values.iter().map(zeros).collect(),
+            OptimizerKind::Sgd { .. } => params.values.iter().map(|_| Tensor::default()).collect(),
+        };
+        Optimizer { kind, lr, step: 0, m, v }
+    }
+
+    /// Applies one update from the gradients in `params`; frozen parameters are left alone.
+    pub fn apply(&mut self, params: &mut Params) {
+        self.step += 1;
+        let lr = self.lr;
+        match self.kind {
+            OptimizerKind::Adam { beta1, beta2, eps } => {
+                let t = self.step as i32;
+                let c1 = 1.0 - (beta1 as f64).powi(t);
+                let c2 = 1.0 - (beta2 as f64).powi(t);
+                let step_size = (lr as f64 / c1) as f32;
+                let inv_sqrt_c2 = (1.0 / c2.sqrt()) as f32;
+                for i in 0..params.len() {
+                    if params.frozen[i] {
+                        continue;
+                    }
+                    let g = params.grads[i].data();
+                    let p = params.values[i].data_mut();
+                    let (m, v) = (self.m[i].data_mut(), self.v[i].data_mut());
+                    let chunk = 8192;
+                    p.par_chunks_mut(chunk)
+                        .zip(g.par_chunks(chunk))
+                        .zip(m.par_chunks_mut(chunk))
+                        .zip(v.par_chunks_mut(chunk))
+                        .for_each(|(((p, g), m), v)| {
+                            for j in 0..p.len() {
+                                m[j] = beta1 * m[j] + (1.0 - beta1) * g[j];
+                                v[j] = beta2 * v[j] + (1.0 - beta2) * g[j] * g[j];
+                                p[j] -= step_size * m[j] / (v[j].sqrt() * inv_sqrt_c2 + eps);
+                            }
+                        });
+                }
+            }
+            OptimizerKind::Sgd { momentum } => {
+                for i in 0..params.len() {
+                    if params.frozen[i] {
+                        continue;
+                    }
+                    let g = params.grads[i].data();
+                    let p = params.values[i].data_mut();
+                    let m = self.m[i].data_mut();
+                    for j in 0..p.len() {
+                        m[j] = momentum * m[j] + g[j];
+                        p[j] -= lr * m[j];
+                    }
+                }
+            }
+        }
+    }
+
+    /// Named state tensors, for checkpoints: `("m", i, tensor)` and `("v", i, tensor)`.
+    pub fn state(&self) -> impl Iterator<Item = (&'static str, usize, &Tensor)> {
+        let m = self.m.iter().enumerate().map(|(i, t)| ("m", i, t));
+        let v = self.v.iter().enumerate().filter(|(_, t)| !t.is_empty()).map(|(i, t)| ("v", i, t));
+        m.chain(v)
+    }
+}
