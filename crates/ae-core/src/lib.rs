@@ -3,6 +3,7 @@
 pub mod error;
 pub mod gemm;
 pub mod init;
+pub mod io;
 pub mod layers;
 pub mod loss;
 pub mod model;

@@ -201,6 +201,18 @@ impl Autoencoder {
         encoder.backward(params, x, dx, &mut |_, _, _| {});
     }
 
+    /// Backpropagates a gradient at the code through the encoder only (activation maximization,
+    /// encoder penalties): `seed(code, dcode)` writes ∂loss/∂code, `dx` receives ∂loss/∂input.
+    /// Needs a preceding [`Autoencoder::encode`] or [`Autoencoder::forward`] on `x`.
+    pub fn backward_from_code(&mut self, x: &Tensor, dx: Option<&mut Tensor>, seed: &mut dyn FnMut(&Tensor, &mut Tensor)) {
+        let Autoencoder { params, encoder, .. } = self;
+        let mut dcode = std::mem::take(encoder.output_grad_mut());
+        dcode.resize(encoder.output().shape());
+        seed(encoder.output(), &mut dcode);
+        *encoder.output_grad_mut() = dcode;
+        encoder.backward(params, x, dx, &mut |_, _, _| {});
+    }
+
     /// The reconstruction loss of the last forward pass against `target` (same element count as the
     /// input), with its gradient written into the logits' gradient buffer, ready for `backward`.
     pub fn reconstruction_loss(&mut self, loss: LossKind, target: &Tensor) -> f64 {

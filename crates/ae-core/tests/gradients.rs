@@ -1,0 +1,125 @@
+//! Every backward pass against central finite differences of the loss, for each model kind,
+//! activation, loss and weight decay.
+use ae_core::init::Init;
+use ae_core::layers::activation::Activation;
+use ae_core::loss::LossKind;
+use ae_core::model::ModelConfig;
+use ae_core::objective::{AutoencoderTask, Objective, WeightDecay};
+use ae_core::train::Task;
+use ae_core::Tensor;
+
+fn input(n: usize, d: usize) -> Tensor {
+    Tensor::from_vec(&[n, d], (0..n * d).map(|i| (1.0 + (0.61 * i as f32 + 0.4).sin()) / 2.0).collect())
+}
+
+/// Compares analytic parameter gradients with (L(p+h) − L(p−h)) / 2h for every scalar parameter.
+fn check(cfg: ModelConfig, objective: Objective, n: usize) {
+    let d = cfg.input_features();
+    let mut task = AutoencoderTask::new(cfg.build(3).unwrap(), objective).unwrap();
+    let x = input(n, d);
+    task.params_mut().zero_grads();
+    task.train_step(&x, 0, 0);
+    let analytic: Vec<Vec<f32>> = task.params().grads.iter().map(|g| g.data().to_vec()).collect();
+    let h = 1e-3f32;
+    let mut worst = 0.0f64;
+    for p in 0..task.params().len() {
+        for j in 0..task.params().values[p].len() {
+            let orig = task.params().values[p].data()[j];
+            task.params_mut().values[p].data_mut()[j] = orig + h;
+            let up = task.eval_batch(&x).total();
+            task.params_mut().values[p].data_mut()[j] = orig - h;
+            let down = task.eval_batch(&x).total();
+            task.params_mut().values[p].data_mut()[j] = orig;
+            let fd = (up - down) / (2.0 * h as f64);
+            let an = analytic[p][j] as f64;
+            let err = (fd - an).abs() / (1e-3 + fd.abs().max(an.abs()));
+            worst = worst.max(err);
+            assert!(
+                err < 2e-2 || (fd - an).abs() < 2e-4,
+                "{}[{j}]: finite difference {fd:.6e} vs backward {an:.6e} ({:?})",
+                task.params().names[p],
+                task.model.config
+            );
+        }
+    }
+    assert!(worst.is_finite());
+}
+
+fn cfg(hidden: &[usize], act: Activation, out: Activation, tied: bool) -> ModelConfig {
+    ModelConfig {
+        input_shape: vec![6],
+        hidden: hidden.to_vec(),
+        activation: act,
+        code_activation: None,
+        output_activation: out,
+        tied,
+        init: Init::GlorotUniform,
+    }
+}
+
+const MSE: Objective = Objective { loss: LossKind::Mse, weight_decay: WeightDecay::None };
+
+#[test]
+fn vanilla_sigmoid_mse() {
+    check(cfg(&[4], Activation::Sigmoid, Activation::Sigmoid, false), MSE, 3);
+}
+
+#[test]
+fn deep_tanh_bce() {
+    check(cfg(&[5, 3], Activation::Tanh, Activation::Sigmoid, false), Objective { loss: LossKind::Bce, ..MSE }, 4);
+}
+
+#[test]
+fn deep_leaky_relu_linear_output() {
+    check(cfg(&[5, 4, 2], Activation::LeakyRelu { slope: 0.1 }, Activation::Linear, false), MSE, 3);
+}
+
+#[test]
+fn relu_with_l2_weight_decay() {
+    check(cfg(&[5, 3], Activation::Relu, Activation::Sigmoid, false), Objective { weight_decay: WeightDecay::L2(0.05), ..MSE }, 3);
+}
+
+#[test]
+fn l1_weight_decay() {
+    check(cfg(&[4], Activation::Tanh, Activation::Sigmoid, false), Objective { weight_decay: WeightDecay::L1(0.01), ..MSE }, 3);
+}
+
+#[test]
+fn tied_weights_accumulate_both_uses() {
+    check(cfg(&[5, 3], Activation::Tanh, Activation::Sigmoid, true), MSE, 3);
+    check(cfg(&[4], Activation::Sigmoid, Activation::Linear, true), Objective { loss: LossKind::Mse, weight_decay: WeightDecay::L2(0.1) }, 2);
+}
+
+#[test]
+fn linear_autoencoder() {
+    check(cfg(&[3], Activation::Linear, Activation::Linear, false), MSE, 5);
+}
+
+#[test]
+fn overcomplete_code() {
+    check(cfg(&[9], Activation::Sigmoid, Activation::Sigmoid, false), Objective { loss: LossKind::Bce, ..MSE }, 2);
+}
+
+#[test]
+fn input_gradient_matches_finite_differences() {
+    let c = cfg(&[5, 3], Activation::Tanh, Activation::Sigmoid, false);
+    let mut model = c.build(5).unwrap();
+    let x = input(2, 6);
+    // Loss: sum of the code, whose input gradient activation maximization needs.
+    let code_sum = |m: &mut ae_core::model::Autoencoder, x: &Tensor| {
+        m.encode(x);
+        m.code().data().iter().map(|&v| v as f64).sum::<f64>()
+    };
+    model.encode(&x);
+    let mut dx = Tensor::default();
+    model.backward_from_code(&x, Some(&mut dx), &mut |_, dcode| dcode.fill(1.0));
+    let h = 1e-3;
+    for j in 0..x.len() {
+        let mut xp = x.clone();
+        xp.data_mut()[j] += h;
+        let mut xm = x.clone();
+        xm.data_mut()[j] -= h;
+        let fd = (code_sum(&mut model, &xp) - code_sum(&mut model, &xm)) / (2.0 * h as f64);
+        assert!((fd - dx.data()[j] as f64).abs() < 2e-3, "x[{j}]: {fd} vs {}", dx.data()[j]);
+    }
+}
