@@ -1,1 +1,65 @@
-fn main() {}
+//! `ae`: the command-line program. Parses arguments, runs the command, prints the whole error
+//! chain and exits non-zero on failure.
+mod args;
+mod data;
+mod eval;
+mod observer;
+mod picture;
+mod train;
+
+use std::process::ExitCode;
+
+use anyhow::Result;
+use clap::Parser;
+
+use args::{Cli, Command, DatasetsAction, TrainArgs};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            for cause in e.chain().skip(1) {
+                eprintln!("  caused by: {cause}");
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.command.unwrap_or(Command::Train(TrainArgs::default())) {
+        Command::Train(a) => train::run(a),
+        Command::Eval(a) => eval::eval(a),
+        Command::Encode(a) => eval::encode(a),
+        Command::Reconstruct(a) => eval::reconstruct(a),
+        Command::Datasets(a) => datasets(a.action),
+    }
+}
+
+fn datasets(action: DatasetsAction) -> Result<()> {
+    use ae_data::datasets::{Lookup, Named};
+    match action {
+        DatasetsAction::List { data_dir } => {
+            let lookup = Lookup { data_dir };
+            for named in [Named::FashionMnist, Named::Mnist] {
+                match named.locate(&lookup) {
+                    Ok(p) => println!("{:<14} {}", named.name(), p.display()),
+                    Err(_) => println!(
+                        "{:<14} not found (get it with `ae datasets fetch {}`)",
+                        named.name(),
+                        named.name()
+                    ),
+                }
+            }
+            Ok(())
+        }
+        DatasetsAction::Fetch { name, dir, mirror } => {
+            let named: Named = name.parse()?;
+            let path = data::fetch(named, dir, mirror.as_deref(), false)?;
+            println!("{} is in {}", named.name(), path.display());
+            Ok(())
+        }
+    }
+}

@@ -9,13 +9,26 @@ pub enum Error {
     Config { field: &'static str, reason: String },
     /// Two tensors or a tensor and a layer disagree in shape.
     #[error("shape mismatch in {what}: expected {expected:?}, got {got:?}")]
-    Shape { what: String, expected: Vec<usize>, got: Vec<usize> },
+    Shape {
+        what: String,
+        expected: Vec<usize>,
+        got: Vec<usize>,
+    },
     /// The loss became NaN or infinite; training stops and the last good checkpoint stays.
     #[error("training diverged at epoch {epoch}, step {step}: loss term `{term}` is {value}; the last good checkpoint was kept (try --resume with a smaller --lr)")]
-    NonFinite { epoch: usize, step: usize, term: String, value: f64 },
+    NonFinite {
+        epoch: usize,
+        step: usize,
+        term: String,
+        value: f64,
+    },
     /// Reading or writing a file failed.
     #[error("{path}: {source}")]
-    Io { path: PathBuf, #[source] source: std::io::Error },
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
     /// A file of ours (weights, checkpoint, metadata) is malformed or disagrees with the model.
     #[error("{path}: {reason}")]
     Format { path: PathBuf, reason: String },
@@ -30,14 +43,23 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 impl Error {
     /// Wraps an I/O error with the path it happened on.
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Error::Io { path: path.into(), source }
+        Error::Io {
+            path: path.into(),
+            source,
+        }
     }
     /// A format error on `path`.
     pub fn format(path: impl Into<PathBuf>, reason: impl Into<String>) -> Self {
-        Error::Format { path: path.into(), reason: reason.into() }
+        Error::Format {
+            path: path.into(),
+            reason: reason.into(),
+        }
     }
     /// A configuration error naming the field.
     pub fn config(field: &'static str, reason: impl Into<String>) -> Self {
-        Error::Config { field, reason: reason.into() }
+        Error::Config {
+            field,
+            reason: reason.into(),
+        }
     }
 }

@@ -29,8 +29,21 @@ pub fn threads() -> usize {
 /// # Panics
 /// When a slice is shorter than its dimensions say (a programmer's mistake).
 #[allow(clippy::too_many_arguments)]
-pub fn matmul(c: &mut [f32], m: usize, n: usize, k: usize, a: &[f32], a_t: bool, b: &[f32], b_t: bool, accumulate: bool) {
-    assert!(c.len() >= m * n && a.len() >= m * k && b.len() >= k * n, "matmul operands too short");
+pub fn matmul(
+    c: &mut [f32],
+    m: usize,
+    n: usize,
+    k: usize,
+    a: &[f32],
+    a_t: bool,
+    b: &[f32],
+    b_t: bool,
+    accumulate: bool,
+) {
+    assert!(
+        c.len() >= m * n && a.len() >= m * k && b.len() >= k * n,
+        "matmul operands too short"
+    );
     if m == 0 || n == 0 {
         return;
     }
@@ -41,10 +54,22 @@ pub fn matmul(c: &mut [f32], m: usize, n: usize, k: usize, a: &[f32], a_t: bool,
         return;
     }
     // (row stride, column stride) of op(a) and op(b) as stored.
-    let (a_rs, a_cs) = if a_t { (1, m as isize) } else { (k as isize, 1) };
-    let (b_rs, b_cs) = if b_t { (1, k as isize) } else { (n as isize, 1) };
+    let (a_rs, a_cs) = if a_t {
+        (1, m as isize)
+    } else {
+        (k as isize, 1)
+    };
+    let (b_rs, b_cs) = if b_t {
+        (1, k as isize)
+    } else {
+        (n as isize, 1)
+    };
     let t = threads();
-    let par = if t > 1 && m * n * k >= PARALLEL_MIN_WORK { gemm::Parallelism::Rayon(t) } else { gemm::Parallelism::None };
+    let par = if t > 1 && m * n * k >= PARALLEL_MIN_WORK {
+        gemm::Parallelism::Rayon(t)
+    } else {
+        gemm::Parallelism::None
+    };
     // SAFETY: the assert above guarantees every index the strides reach lies inside its slice, and `c`
     // does not alias `a` or `b` (it is borrowed mutably).
     unsafe {

@@ -30,14 +30,27 @@ pub enum Init {
 
 impl Init {
     /// Fills `weight` (fan_in inputs, fan_out outputs) and `bias` for a layer followed by `next`.
-    pub fn fill(self, weight: &mut [f32], bias: Option<&mut [f32]>, fan_in: usize, fan_out: usize, next: Activation, rng: &mut Rng) {
+    pub fn fill(
+        self,
+        weight: &mut [f32],
+        bias: Option<&mut [f32]>,
+        fan_in: usize,
+        fan_out: usize,
+        next: Activation,
+        rng: &mut Rng,
+    ) {
         let scheme = match self {
-            Init::Auto if matches!(next, Activation::Relu | Activation::LeakyRelu { .. }) => Init::HeUniform,
+            Init::Auto if matches!(next, Activation::Relu | Activation::LeakyRelu { .. }) => {
+                Init::HeUniform
+            }
             Init::Auto => Init::GlorotUniform,
             other => other,
         };
         let (fi, fo) = (fan_in as f32, fan_out as f32);
-        let uniform = |w: &mut [f32], bound: f32, rng: &mut Rng| w.iter_mut().for_each(|w| *w = rng.random_range(-bound..bound));
+        let uniform = |w: &mut [f32], bound: f32, rng: &mut Rng| {
+            w.iter_mut()
+                .for_each(|w| *w = rng.random_range(-bound..bound))
+        };
         let normal = |w: &mut [f32], std: f32, rng: &mut Rng| {
             let d = Normal::new(0.0, std).expect("std is positive");
             w.iter_mut().for_each(|w| *w = d.sample(rng));

@@ -11,7 +11,9 @@ pub mod objective;
 pub mod optim;
 pub mod params;
 pub mod rng;
+pub mod run;
 pub mod sequential;
+pub mod settings;
 pub mod tensor;
 pub mod train;
 

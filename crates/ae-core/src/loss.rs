@@ -37,7 +37,14 @@ impl LossKind {
     ///
     /// # Shapes
     /// `pre`, `out`, `target`: the same `[N, ..]`; `dpre` is resized to it.
-    pub fn loss_and_grad(self, act: Activation, pre: &Tensor, out: &Tensor, target: &Tensor, dpre: &mut Tensor) -> f64 {
+    pub fn loss_and_grad(
+        self,
+        act: Activation,
+        pre: &Tensor,
+        out: &Tensor,
+        target: &Tensor,
+        dpre: &mut Tensor,
+    ) -> f64 {
         let m = target.len() as f32;
         dpre.resize(pre.shape());
         let (o, t) = (out.data(), target.data());
@@ -97,7 +104,10 @@ impl FromStr for LossKind {
         match s {
             "mse" => Ok(LossKind::Mse),
             "bce" => Ok(LossKind::Bce),
-            _ => Err(Error::config("loss", format!("unknown loss `{s}`; expected mse or bce"))),
+            _ => Err(Error::config(
+                "loss",
+                format!("unknown loss `{s}`; expected mse or bce"),
+            )),
         }
     }
 }

@@ -62,13 +62,25 @@ impl ModelConfig {
     /// Checks the config; errors name the field and the value.
     pub fn validate(&self) -> Result<()> {
         if self.input_shape.is_empty() || self.input_features() == 0 {
-            return Err(Error::config("input_shape", format!("must have at least one feature, got {:?}", self.input_shape)));
+            return Err(Error::config(
+                "input_shape",
+                format!("must have at least one feature, got {:?}", self.input_shape),
+            ));
         }
         if self.hidden.is_empty() {
-            return Err(Error::config("hidden", "needs at least one layer size (the code), got none"));
+            return Err(Error::config(
+                "hidden",
+                "needs at least one layer size (the code), got none",
+            ));
         }
         if let Some(i) = self.hidden.iter().position(|&h| h == 0) {
-            return Err(Error::config("hidden", format!("layer sizes must be at least 1, got 0 at position {}", i + 1)));
+            return Err(Error::config(
+                "hidden",
+                format!(
+                    "layer sizes must be at least 1, got 0 at position {}",
+                    i + 1
+                ),
+            ));
         }
         Ok(())
     }
@@ -89,15 +101,32 @@ impl ModelConfig {
         for (i, w) in sizes.windows(2).enumerate() {
             let (fan_in, fan_out) = (w[0], w[1]);
             let last = i + 2 == sizes.len();
-            let act = if last { self.code_activation() } else { self.activation };
+            let act = if last {
+                self.code_activation()
+            } else {
+                self.activation
+            };
             let idx = encoder.len();
             let mut wt = Tensor::zeros(&[fan_out, fan_in]);
             let mut bt = Tensor::zeros(&[fan_out]);
-            self.init.fill(wt.data_mut(), Some(bt.data_mut()), fan_in, fan_out, act, &mut rng);
+            self.init.fill(
+                wt.data_mut(),
+                Some(bt.data_mut()),
+                fan_in,
+                fan_out,
+                act,
+                &mut rng,
+            );
             let weight = params.add(format!("encoder.{idx}.weight"), ParamKind::Weight, wt);
             let bias = params.add(format!("encoder.{idx}.bias"), ParamKind::Bias, bt);
             enc_weights.push(weight);
-            encoder.push(Dense { inputs: fan_in, outputs: fan_out, weight, bias: Some(bias), layout: WeightLayout::OutIn });
+            encoder.push(Dense {
+                inputs: fan_in,
+                outputs: fan_out,
+                weight,
+                bias: Some(bias),
+                layout: WeightLayout::OutIn,
+            });
             if act != Activation::Linear {
                 encoder.push(ActivationLayer { activation: act });
             }
@@ -109,26 +138,53 @@ impl ModelConfig {
         for (i, w) in rev.windows(2).enumerate() {
             let (fan_in, fan_out) = (w[0], w[1]);
             let last = i + 2 == rev.len();
-            let act = if last { self.output_activation } else { self.activation };
+            let act = if last {
+                self.output_activation
+            } else {
+                self.activation
+            };
             let idx = decoder.len();
             let mut bt = Tensor::zeros(&[fan_out]);
             let (weight, layout) = if self.tied {
                 // Mirror of encoder layer k reads its (out, in) weight as (in, out).
                 let k = enc_weights.len() - 1 - i;
-                self.init.fill(&mut [], Some(bt.data_mut()), fan_in, fan_out, act, &mut rng);
+                self.init
+                    .fill(&mut [], Some(bt.data_mut()), fan_in, fan_out, act, &mut rng);
                 (enc_weights[k], WeightLayout::InOut)
             } else {
                 let mut wt = Tensor::zeros(&[fan_out, fan_in]);
-                self.init.fill(wt.data_mut(), Some(bt.data_mut()), fan_in, fan_out, act, &mut rng);
-                (params.add(format!("decoder.{idx}.weight"), ParamKind::Weight, wt), WeightLayout::OutIn)
+                self.init.fill(
+                    wt.data_mut(),
+                    Some(bt.data_mut()),
+                    fan_in,
+                    fan_out,
+                    act,
+                    &mut rng,
+                );
+                (
+                    params.add(format!("decoder.{idx}.weight"), ParamKind::Weight, wt),
+                    WeightLayout::OutIn,
+                )
             };
             let bias = params.add(format!("decoder.{idx}.bias"), ParamKind::Bias, bt);
-            decoder.push(Dense { inputs: fan_in, outputs: fan_out, weight, bias: Some(bias), layout });
+            decoder.push(Dense {
+                inputs: fan_in,
+                outputs: fan_out,
+                weight,
+                bias: Some(bias),
+                layout,
+            });
             if !last && act != Activation::Linear {
                 decoder.push(ActivationLayer { activation: act });
             }
         }
-        Ok(Autoencoder { config: self.clone(), params, encoder, decoder, out: Tensor::default() })
+        Ok(Autoencoder {
+            config: self.clone(),
+            params,
+            encoder,
+            decoder,
+            out: Tensor::default(),
+        })
     }
 }
 
@@ -154,10 +210,13 @@ impl Autoencoder {
     /// `x`: `[N, ..input_shape]` → code `[N, code]`, logits and reconstruction `[N, features]`.
     pub fn forward(&mut self, x: &Tensor, mode: Mode) {
         self.encoder.forward(&self.params, x, mode);
-        self.decoder.forward(&self.params, self.encoder.output(), mode);
+        self.decoder
+            .forward(&self.params, self.encoder.output(), mode);
         let pre = self.decoder.output();
         self.out.resize(pre.shape());
-        self.config.output_activation.apply(pre.data(), self.out.data_mut());
+        self.config
+            .output_activation
+            .apply(pre.data(), self.out.data_mut());
     }
 
     /// The code from the last forward pass, `[N, code]`.
@@ -185,17 +244,34 @@ impl Autoencoder {
         self.decoder.forward(&self.params, z, Mode::Eval);
         let pre = self.decoder.output();
         self.out.resize(pre.shape());
-        self.config.output_activation.apply(pre.data(), self.out.data_mut());
+        self.config
+            .output_activation
+            .apply(pre.data(), self.out.data_mut());
     }
 
     /// Backpropagates ∂loss/∂logits, already written into [`Autoencoder::logits_grad_mut`], through
     /// decoder and encoder. `code_hook(code, dcode)` may add a penalty's gradient at the code.
     /// `dx` receives the input gradient when given.
-    pub fn backward(&mut self, x: &Tensor, dx: Option<&mut Tensor>, code_hook: &mut dyn FnMut(&Tensor, &mut Tensor)) {
-        let Autoencoder { params, encoder, decoder, .. } = self;
+    pub fn backward(
+        &mut self,
+        x: &Tensor,
+        dx: Option<&mut Tensor>,
+        code_hook: &mut dyn FnMut(&Tensor, &mut Tensor),
+    ) {
+        let Autoencoder {
+            params,
+            encoder,
+            decoder,
+            ..
+        } = self;
         // The decoder's input gradient lands in the encoder's output-gradient buffer.
         let mut dcode = std::mem::take(encoder.output_grad_mut());
-        decoder.backward(params, encoder.output(), Some(&mut dcode), &mut |_, _, _| {});
+        decoder.backward(
+            params,
+            encoder.output(),
+            Some(&mut dcode),
+            &mut |_, _, _| {},
+        );
         code_hook(encoder.output(), &mut dcode);
         *encoder.output_grad_mut() = dcode;
         encoder.backward(params, x, dx, &mut |_, _, _| {});
@@ -204,8 +280,15 @@ impl Autoencoder {
     /// Backpropagates a gradient at the code through the encoder only (activation maximization,
     /// encoder penalties): `seed(code, dcode)` writes ∂loss/∂code, `dx` receives ∂loss/∂input.
     /// Needs a preceding [`Autoencoder::encode`] or [`Autoencoder::forward`] on `x`.
-    pub fn backward_from_code(&mut self, x: &Tensor, dx: Option<&mut Tensor>, seed: &mut dyn FnMut(&Tensor, &mut Tensor)) {
-        let Autoencoder { params, encoder, .. } = self;
+    pub fn backward_from_code(
+        &mut self,
+        x: &Tensor,
+        dx: Option<&mut Tensor>,
+        seed: &mut dyn FnMut(&Tensor, &mut Tensor),
+    ) {
+        let Autoencoder {
+            params, encoder, ..
+        } = self;
         let mut dcode = std::mem::take(encoder.output_grad_mut());
         dcode.resize(encoder.output().shape());
         seed(encoder.output(), &mut dcode);
@@ -228,6 +311,7 @@ impl Autoencoder {
     /// Forward plus backward FLOPs per example.
     pub fn flops_per_example(&self) -> u64 {
         let code = [self.config.code_size()];
-        self.encoder.flops_per_example(&self.config.input_shape) + self.decoder.flops_per_example(&code)
+        self.encoder.flops_per_example(&self.config.input_shape)
+            + self.decoder.flops_per_example(&code)
     }
 }

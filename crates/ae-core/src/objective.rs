@@ -48,7 +48,13 @@ impl WeightDecay {
                     for (g, &w) in g.iter_mut().zip(w) {
                         s += w.abs() as f64;
                         // sign(0) = 0, as torch.sign, so a weight at zero feels no pull.
-                        *g += l * if w > 0.0 { 1.0 } else if w < 0.0 { -1.0 } else { 0.0 };
+                        *g += l * if w > 0.0 {
+                            1.0
+                        } else if w < 0.0 {
+                            -1.0
+                        } else {
+                            0.0
+                        };
                     }
                     total += l as f64 * s;
                 }
@@ -59,13 +65,34 @@ impl WeightDecay {
 
     /// The penalty's value without touching gradients.
     pub fn value(self, params: &Params) -> f64 {
-        let weights = (0..params.len()).filter(|&i| params.kinds[i] == ParamKind::Weight && !params.frozen[i]);
+        let weights = (0..params.len())
+            .filter(|&i| params.kinds[i] == ParamKind::Weight && !params.frozen[i]);
         match self {
             WeightDecay::None => 0.0,
             WeightDecay::L2(l) => {
-                0.5 * l as f64 * weights.map(|i| params.values[i].data().iter().map(|&w| (w * w) as f64).sum::<f64>()).sum::<f64>()
+                0.5 * l as f64
+                    * weights
+                        .map(|i| {
+                            params.values[i]
+                                .data()
+                                .iter()
+                                .map(|&w| (w * w) as f64)
+                                .sum::<f64>()
+                        })
+                        .sum::<f64>()
             }
-            WeightDecay::L1(l) => l as f64 * weights.map(|i| params.values[i].data().iter().map(|&w| w.abs() as f64).sum::<f64>()).sum::<f64>(),
+            WeightDecay::L1(l) => {
+                l as f64
+                    * weights
+                        .map(|i| {
+                            params.values[i]
+                                .data()
+                                .iter()
+                                .map(|&w| w.abs() as f64)
+                                .sum::<f64>()
+                        })
+                        .sum::<f64>()
+            }
         }
     }
 }
@@ -86,11 +113,19 @@ impl FromStr for WeightDecay {
         if s == "none" || s == "0" {
             return Ok(WeightDecay::None);
         }
-        let bad = || Error::config("weight_decay", format!("expected none, l2:LAMBDA or l1:LAMBDA, got `{s}`"));
+        let bad = || {
+            Error::config(
+                "weight_decay",
+                format!("expected none, l2:LAMBDA or l1:LAMBDA, got `{s}`"),
+            )
+        };
         let (kind, v) = s.split_once(':').ok_or_else(bad)?;
         let v: f32 = v.parse().map_err(|_| bad())?;
         if !(v >= 0.0 && v.is_finite()) {
-            return Err(Error::config("weight_decay", format!("lambda must be a finite number ≥ 0, got {v}")));
+            return Err(Error::config(
+                "weight_decay",
+                format!("lambda must be a finite number ≥ 0, got {v}"),
+            ));
         }
         match kind {
             "l2" => Ok(WeightDecay::L2(v)),
@@ -171,12 +206,24 @@ impl Task for AutoencoderTask {
     fn eval_batch(&mut self, x: &Tensor) -> Terms {
         self.model.forward(x, Mode::Eval);
         let loss = self.objective.loss;
-        let (pre, out, t) = (self.model.logits().data(), self.model.reconstruction().data(), x.data());
-        let sum: f64 = pre.iter().zip(out).zip(t).map(|((&p, &o), &t)| loss.element(p, o, t)).sum();
+        let (pre, out, t) = (
+            self.model.logits().data(),
+            self.model.reconstruction().data(),
+            x.data(),
+        );
+        let sum: f64 = pre
+            .iter()
+            .zip(out)
+            .zip(t)
+            .map(|((&p, &o), &t)| loss.element(p, o, t))
+            .sum();
         let mut terms = Terms::default();
         terms.push(self.recon_name(), sum / t.len() as f64);
         if self.objective.weight_decay != WeightDecay::None {
-            terms.push("weight_decay", self.objective.weight_decay.value(&self.model.params));
+            terms.push(
+                "weight_decay",
+                self.objective.weight_decay.value(&self.model.params),
+            );
         }
         terms
     }

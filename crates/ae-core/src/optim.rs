@@ -22,22 +22,35 @@ pub enum OptimizerKind {
 
 impl OptimizerKind {
     /// Adam with the usual betas (0.9, 0.999) and epsilon 1e-8.
-    pub const ADAM: OptimizerKind = OptimizerKind::Adam { beta1: 0.9, beta2: 0.999, eps: 1e-8 };
+    pub const ADAM: OptimizerKind = OptimizerKind::Adam {
+        beta1: 0.9,
+        beta2: 0.999,
+        eps: 1e-8,
+    };
 
     /// Checks hyperparameters.
     pub fn validate(&self) -> Result<()> {
         match *self {
             OptimizerKind::Adam { beta1, beta2, eps } => {
                 if !(0.0..1.0).contains(&beta1) || !(0.0..1.0).contains(&beta2) {
-                    return Err(Error::config("optimizer", format!("adam betas must be in [0, 1), got {beta1}, {beta2}")));
+                    return Err(Error::config(
+                        "optimizer",
+                        format!("adam betas must be in [0, 1), got {beta1}, {beta2}"),
+                    ));
                 }
                 if !(eps > 0.0) {
-                    return Err(Error::config("optimizer", format!("adam eps must be positive, got {eps}")));
+                    return Err(Error::config(
+                        "optimizer",
+                        format!("adam eps must be positive, got {eps}"),
+                    ));
                 }
             }
             OptimizerKind::Sgd { momentum } => {
                 if !(0.0..1.0).contains(&momentum) {
-                    return Err(Error::config("momentum", format!("must be in [0, 1), got {momentum}")));
+                    return Err(Error::config(
+                        "momentum",
+                        format!("must be in [0, 1), got {momentum}"),
+                    ));
                 }
             }
         }
@@ -60,7 +73,10 @@ impl FromStr for OptimizerKind {
         match s {
             "adam" => Ok(OptimizerKind::ADAM),
             "sgd" => Ok(OptimizerKind::Sgd { momentum: 0.9 }),
-            _ => Err(Error::config("optimizer", format!("unknown optimizer `{s}`; expected adam or sgd"))),
+            _ => Err(Error::config(
+                "optimizer",
+                format!("unknown optimizer `{s}`; expected adam or sgd"),
+            )),
         }
     }
 }
@@ -89,7 +105,13 @@ impl Optimizer {
             OptimizerKind::Adam { .. } => params.values.iter().map(zeros).collect(),
             OptimizerKind::Sgd { .. } => params.values.iter().map(|_| Tensor::default()).collect(),
         };
-        Optimizer { kind, lr, step: 0, m, v }
+        Optimizer {
+            kind,
+            lr,
+            step: 0,
+            m,
+            v,
+        }
     }
 
     /// Applies one update from the gradients in `params`; frozen parameters are left alone.
@@ -144,7 +166,12 @@ impl Optimizer {
     /// Named state tensors, for checkpoints: `("m", i, tensor)` and `("v", i, tensor)`.
     pub fn state(&self) -> impl Iterator<Item = (&'static str, usize, &Tensor)> {
         let m = self.m.iter().enumerate().map(|(i, t)| ("m", i, t));
-        let v = self.v.iter().enumerate().filter(|(_, t)| !t.is_empty()).map(|(i, t)| ("v", i, t));
+        let v = self
+            .v
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| !t.is_empty())
+            .map(|(i, t)| ("v", i, t));
         m.chain(v)
     }
 }

@@ -76,13 +76,18 @@ impl Sequential {
 
     /// The buffer for ∂loss/∂output; fill it before [`Sequential::backward`].
     pub fn output_grad_mut(&mut self) -> &mut Tensor {
-        self.grads.last_mut().expect("output gradient of an empty Sequential")
+        self.grads
+            .last_mut()
+            .expect("output gradient of an empty Sequential")
     }
 
     /// The output of the last forward pass and the buffer for ∂loss/∂output, together, so a loss can
     /// read one and write the other.
     pub fn output_and_grad_mut(&mut self) -> (&Tensor, &mut Tensor) {
-        (self.outs.last().expect("output of an empty Sequential"), self.grads.last_mut().expect("empty Sequential"))
+        (
+            self.outs.last().expect("output of an empty Sequential"),
+            self.grads.last_mut().expect("empty Sequential"),
+        )
     }
 
     /// Backpropagates from the gradient in [`Sequential::output_grad_mut`] down to the input.
@@ -98,13 +103,21 @@ impl Sequential {
         hook: &mut dyn FnMut(usize, &Tensor, &mut Tensor),
     ) {
         let (values, grads, frozen) = params.split();
-        let mut g = Grads { values, grads, frozen };
+        let mut g = Grads {
+            values,
+            grads,
+            frozen,
+        };
         let mut dx = dx;
         for i in (0..self.layers.len()).rev() {
             hook(i, &self.outs[i], &mut self.grads[i]);
             let (gbefore, grest) = self.grads.split_at_mut(i);
             let input = if i == 0 { x } else { &self.outs[i - 1] };
-            let dxi = if i == 0 { dx.as_deref_mut() } else { Some(&mut gbefore[i - 1]) };
+            let dxi = if i == 0 {
+                dx.as_deref_mut()
+            } else {
+                Some(&mut gbefore[i - 1])
+            };
             self.layers[i].backward(&mut g, input, &self.outs[i], &grest[0], dxi);
         }
     }

@@ -34,10 +34,14 @@ impl Terms {
 
     /// The first term that is NaN or infinite, if any (the total counts as a term named `loss`).
     pub fn non_finite(&self) -> Option<(String, f64)> {
-        self.0.iter().find(|(_, v)| !v.is_finite()).cloned().or_else(|| {
-            let t = self.total();
-            (!t.is_finite()).then(|| ("loss".to_string(), t))
-        })
+        self.0
+            .iter()
+            .find(|(_, v)| !v.is_finite())
+            .cloned()
+            .or_else(|| {
+                let t = self.total();
+                (!t.is_finite()).then(|| ("loss".to_string(), t))
+            })
     }
 
     /// Adds `w · other` term by term (names in `other` that are new get appended).
@@ -88,7 +92,10 @@ impl LoopConfig {
             return Err(Error::config("batch_size", "must be at least 1, got 0"));
         }
         if self.early_stopping == Some(0) {
-            return Err(Error::config("early_stopping", "patience must be at least 1 epoch, got 0"));
+            return Err(Error::config(
+                "early_stopping",
+                "patience must be at least 1 epoch, got 0",
+            ));
         }
         Ok(())
     }
@@ -154,9 +161,20 @@ pub trait Observer {
     /// After each step.
     fn on_step(&mut self, _info: &StepInfo<'_>) {}
     /// After each epoch, with everything needed for a checkpoint.
-    fn on_epoch(&mut self, record: &EpochRecord, params: &Params, optimizer: &Optimizer, state: &TrainState) -> Result<()>;
+    fn on_epoch(
+        &mut self,
+        record: &EpochRecord,
+        params: &Params,
+        optimizer: &Optimizer,
+        state: &TrainState,
+    ) -> Result<()>;
     /// When the loop stops early because [`Observer::stop_requested`] said so; checkpoint here.
-    fn on_interrupt(&mut self, params: &Params, optimizer: &Optimizer, state: &TrainState) -> Result<()>;
+    fn on_interrupt(
+        &mut self,
+        params: &Params,
+        optimizer: &Optimizer,
+        state: &TrainState,
+    ) -> Result<()>;
     /// Polled between steps (Ctrl-C).
     fn stop_requested(&self) -> bool {
         false
@@ -238,7 +256,12 @@ pub fn fit(
             task.params_mut().zero_grads();
             let terms = task.train_step(&batch, epoch, step);
             if let Some((term, value)) = terms.non_finite() {
-                return Err(Error::NonFinite { epoch: epoch + 1, step: step + 1, term, value });
+                return Err(Error::NonFinite {
+                    epoch: epoch + 1,
+                    step: step + 1,
+                    term,
+                    value,
+                });
             }
             optimizer.apply(task.params_mut());
             state.partial.add_weighted(&terms, idx.len() as f64);
@@ -254,11 +277,18 @@ pub fn fit(
             });
         }
         let seconds = started.elapsed().as_secs_f64();
-        let train_terms = state.partial.scaled(1.0 / state.partial_examples.max(1) as f64);
+        let train_terms = state
+            .partial
+            .scaled(1.0 / state.partial_examples.max(1) as f64);
         let val_terms = val.map(|v| evaluate(task, v, 1024.max(cfg.batch_size)));
         let monitored = val_terms.as_ref().unwrap_or(&train_terms).total();
         if let Some((term, value)) = val_terms.as_ref().and_then(Terms::non_finite) {
-            return Err(Error::NonFinite { epoch: epoch + 1, step: steps, term: format!("val_{term}"), value });
+            return Err(Error::NonFinite {
+                epoch: epoch + 1,
+                step: steps,
+                term: format!("val_{term}"),
+                value,
+            });
         }
         let improved = state.best_loss.is_none_or(|b| monitored < b);
         if improved {

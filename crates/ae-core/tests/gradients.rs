@@ -9,7 +9,12 @@ use ae_core::train::Task;
 use ae_core::Tensor;
 
 fn input(n: usize, d: usize) -> Tensor {
-    Tensor::from_vec(&[n, d], (0..n * d).map(|i| (1.0 + (0.61 * i as f32 + 0.4).sin()) / 2.0).collect())
+    Tensor::from_vec(
+        &[n, d],
+        (0..n * d)
+            .map(|i| (1.0 + (0.61 * i as f32 + 0.4).sin()) / 2.0)
+            .collect(),
+    )
 }
 
 /// Compares analytic parameter gradients with (L(p+h) − L(p−h)) / 2h for every scalar parameter.
@@ -19,7 +24,12 @@ fn check(cfg: ModelConfig, objective: Objective, n: usize) {
     let x = input(n, d);
     task.params_mut().zero_grads();
     task.train_step(&x, 0, 0);
-    let analytic: Vec<Vec<f32>> = task.params().grads.iter().map(|g| g.data().to_vec()).collect();
+    let analytic: Vec<Vec<f32>> = task
+        .params()
+        .grads
+        .iter()
+        .map(|g| g.data().to_vec())
+        .collect();
     let h = 1e-3f32;
     let mut worst = 0.0f64;
     for p in 0..task.params().len() {
@@ -57,47 +67,106 @@ fn cfg(hidden: &[usize], act: Activation, out: Activation, tied: bool) -> ModelC
     }
 }
 
-const MSE: Objective = Objective { loss: LossKind::Mse, weight_decay: WeightDecay::None };
+const MSE: Objective = Objective {
+    loss: LossKind::Mse,
+    weight_decay: WeightDecay::None,
+};
 
 #[test]
 fn vanilla_sigmoid_mse() {
-    check(cfg(&[4], Activation::Sigmoid, Activation::Sigmoid, false), MSE, 3);
+    check(
+        cfg(&[4], Activation::Sigmoid, Activation::Sigmoid, false),
+        MSE,
+        3,
+    );
 }
 
 #[test]
 fn deep_tanh_bce() {
-    check(cfg(&[5, 3], Activation::Tanh, Activation::Sigmoid, false), Objective { loss: LossKind::Bce, ..MSE }, 4);
+    check(
+        cfg(&[5, 3], Activation::Tanh, Activation::Sigmoid, false),
+        Objective {
+            loss: LossKind::Bce,
+            ..MSE
+        },
+        4,
+    );
 }
 
 #[test]
 fn deep_leaky_relu_linear_output() {
-    check(cfg(&[5, 4, 2], Activation::LeakyRelu { slope: 0.1 }, Activation::Linear, false), MSE, 3);
+    check(
+        cfg(
+            &[5, 4, 2],
+            Activation::LeakyRelu { slope: 0.1 },
+            Activation::Linear,
+            false,
+        ),
+        MSE,
+        3,
+    );
 }
 
 #[test]
 fn relu_with_l2_weight_decay() {
-    check(cfg(&[5, 3], Activation::Relu, Activation::Sigmoid, false), Objective { weight_decay: WeightDecay::L2(0.05), ..MSE }, 3);
+    check(
+        cfg(&[5, 3], Activation::Relu, Activation::Sigmoid, false),
+        Objective {
+            weight_decay: WeightDecay::L2(0.05),
+            ..MSE
+        },
+        3,
+    );
 }
 
 #[test]
 fn l1_weight_decay() {
-    check(cfg(&[4], Activation::Tanh, Activation::Sigmoid, false), Objective { weight_decay: WeightDecay::L1(0.01), ..MSE }, 3);
+    check(
+        cfg(&[4], Activation::Tanh, Activation::Sigmoid, false),
+        Objective {
+            weight_decay: WeightDecay::L1(0.01),
+            ..MSE
+        },
+        3,
+    );
 }
 
 #[test]
 fn tied_weights_accumulate_both_uses() {
-    check(cfg(&[5, 3], Activation::Tanh, Activation::Sigmoid, true), MSE, 3);
-    check(cfg(&[4], Activation::Sigmoid, Activation::Linear, true), Objective { loss: LossKind::Mse, weight_decay: WeightDecay::L2(0.1) }, 2);
+    check(
+        cfg(&[5, 3], Activation::Tanh, Activation::Sigmoid, true),
+        MSE,
+        3,
+    );
+    check(
+        cfg(&[4], Activation::Sigmoid, Activation::Linear, true),
+        Objective {
+            loss: LossKind::Mse,
+            weight_decay: WeightDecay::L2(0.1),
+        },
+        2,
+    );
 }
 
 #[test]
 fn linear_autoencoder() {
-    check(cfg(&[3], Activation::Linear, Activation::Linear, false), MSE, 5);
+    check(
+        cfg(&[3], Activation::Linear, Activation::Linear, false),
+        MSE,
+        5,
+    );
 }
 
 #[test]
 fn overcomplete_code() {
-    check(cfg(&[9], Activation::Sigmoid, Activation::Sigmoid, false), Objective { loss: LossKind::Bce, ..MSE }, 2);
+    check(
+        cfg(&[9], Activation::Sigmoid, Activation::Sigmoid, false),
+        Objective {
+            loss: LossKind::Bce,
+            ..MSE
+        },
+        2,
+    );
 }
 
 #[test]
@@ -120,6 +189,10 @@ fn input_gradient_matches_finite_differences() {
         let mut xm = x.clone();
         xm.data_mut()[j] -= h;
         let fd = (code_sum(&mut model, &xp) - code_sum(&mut model, &xm)) / (2.0 * h as f64);
-        assert!((fd - dx.data()[j] as f64).abs() < 2e-3, "x[{j}]: {fd} vs {}", dx.data()[j]);
+        assert!(
+            (fd - dx.data()[j] as f64).abs() < 2e-3,
+            "x[{j}]: {fd} vs {}",
+            dx.data()[j]
+        );
     }
 }

@@ -28,12 +28,20 @@ impl Activation {
     /// Applies the activation to `x`, writing `y`.
     pub fn apply(self, x: &[f32], y: &mut [f32]) {
         match self {
-            Activation::Relu => par_chunks2(y, x, |y, x| y.iter_mut().zip(x).for_each(|(y, &x)| *y = x.max(0.0))),
-            Activation::LeakyRelu { slope } => {
-                par_chunks2(y, x, |y, x| y.iter_mut().zip(x).for_each(|(y, &x)| *y = if x > 0.0 { x } else { slope * x }))
-            }
-            Activation::Sigmoid => par_chunks2(y, x, |y, x| y.iter_mut().zip(x).for_each(|(y, &x)| *y = sigmoid(x))),
-            Activation::Tanh => par_chunks2(y, x, |y, x| y.iter_mut().zip(x).for_each(|(y, &x)| *y = x.tanh())),
+            Activation::Relu => par_chunks2(y, x, |y, x| {
+                y.iter_mut().zip(x).for_each(|(y, &x)| *y = x.max(0.0))
+            }),
+            Activation::LeakyRelu { slope } => par_chunks2(y, x, |y, x| {
+                y.iter_mut()
+                    .zip(x)
+                    .for_each(|(y, &x)| *y = if x > 0.0 { x } else { slope * x })
+            }),
+            Activation::Sigmoid => par_chunks2(y, x, |y, x| {
+                y.iter_mut().zip(x).for_each(|(y, &x)| *y = sigmoid(x))
+            }),
+            Activation::Tanh => par_chunks2(y, x, |y, x| {
+                y.iter_mut().zip(x).for_each(|(y, &x)| *y = x.tanh())
+            }),
             Activation::Linear => y.copy_from_slice(x),
         }
     }
@@ -48,12 +56,22 @@ impl Activation {
     pub fn scale_by_derivative(self, y: &[f32], d: &mut [f32]) {
         match self {
             Activation::Linear => {}
-            Activation::Relu => par_chunks2(d, y, |d, y| d.iter_mut().zip(y).for_each(|(d, &y)| *d = if y > 0.0 { *d } else { 0.0 })),
-            Activation::LeakyRelu { slope } => {
-                par_chunks2(d, y, |d, y| d.iter_mut().zip(y).for_each(|(d, &y)| *d = if y > 0.0 { *d } else { slope * *d }))
-            }
-            Activation::Sigmoid => par_chunks2(d, y, |d, y| d.iter_mut().zip(y).for_each(|(d, &y)| *d *= y * (1.0 - y))),
-            Activation::Tanh => par_chunks2(d, y, |d, y| d.iter_mut().zip(y).for_each(|(d, &y)| *d *= 1.0 - y * y)),
+            Activation::Relu => par_chunks2(d, y, |d, y| {
+                d.iter_mut()
+                    .zip(y)
+                    .for_each(|(d, &y)| *d = if y > 0.0 { *d } else { 0.0 })
+            }),
+            Activation::LeakyRelu { slope } => par_chunks2(d, y, |d, y| {
+                d.iter_mut()
+                    .zip(y)
+                    .for_each(|(d, &y)| *d = if y > 0.0 { *d } else { slope * *d })
+            }),
+            Activation::Sigmoid => par_chunks2(d, y, |d, y| {
+                d.iter_mut().zip(y).for_each(|(d, &y)| *d *= y * (1.0 - y))
+            }),
+            Activation::Tanh => par_chunks2(d, y, |d, y| {
+                d.iter_mut().zip(y).for_each(|(d, &y)| *d *= 1.0 - y * y)
+            }),
         }
     }
 
@@ -94,14 +112,19 @@ impl FromStr for Activation {
             Some((n, a)) => (n, Some(a)),
             None => (s, None),
         };
-        let bad = || Error::config("activation", format!("unknown activation `{s}`; expected relu, leaky-relu[:SLOPE], sigmoid, tanh or linear"));
+        let bad = || {
+            Error::config("activation", format!("unknown activation `{s}`; expected relu, leaky-relu[:SLOPE], sigmoid, tanh or linear"))
+        };
         match (name, arg) {
             ("relu", None) => Ok(Activation::Relu),
             ("leaky-relu" | "leaky_relu", None) => Ok(Activation::LeakyRelu { slope: 0.01 }),
             ("leaky-relu" | "leaky_relu", Some(a)) => {
                 let slope: f32 = a.parse().map_err(|_| bad())?;
                 if !(slope > 0.0 && slope < 1.0) {
-                    return Err(Error::config("activation", format!("leaky-relu slope must be in (0, 1), got {a}")));
+                    return Err(Error::config(
+                        "activation",
+                        format!("leaky-relu slope must be in (0, 1), got {a}"),
+                    ));
                 }
                 Ok(Activation::LeakyRelu { slope })
             }
@@ -147,7 +170,14 @@ impl Layer for ActivationLayer {
         self.activation.apply(x.data(), y.data_mut());
     }
 
-    fn backward(&mut self, _g: &mut Grads<'_>, _x: &Tensor, y: &Tensor, dy: &Tensor, dx: Option<&mut Tensor>) {
+    fn backward(
+        &mut self,
+        _g: &mut Grads<'_>,
+        _x: &Tensor,
+        y: &Tensor,
+        dy: &Tensor,
+        dx: Option<&mut Tensor>,
+    ) {
         if let Some(dx) = dx {
             dx.resize(y.shape());
             self.activation.backward(y.data(), dy.data(), dx.data_mut());
@@ -161,7 +191,14 @@ mod tests {
 
     #[test]
     fn parses_and_prints() {
-        for s in ["relu", "leaky-relu", "leaky-relu:0.2", "sigmoid", "tanh", "linear"] {
+        for s in [
+            "relu",
+            "leaky-relu",
+            "leaky-relu:0.2",
+            "sigmoid",
+            "tanh",
+            "linear",
+        ] {
             let a: Activation = s.parse().unwrap();
             assert_eq!(a.to_string(), s);
         }
@@ -178,8 +215,16 @@ mod tests {
 
     #[test]
     fn derivatives_match_finite_differences() {
-        let x: Vec<f32> = (0..40).map(|i| 2.5 * (0.77 * i as f32 - 1.0).sin()).collect();
-        for act in [Activation::Relu, Activation::LeakyRelu { slope: 0.1 }, Activation::Sigmoid, Activation::Tanh, Activation::Linear] {
+        let x: Vec<f32> = (0..40)
+            .map(|i| 2.5 * (0.77 * i as f32 - 1.0).sin())
+            .collect();
+        for act in [
+            Activation::Relu,
+            Activation::LeakyRelu { slope: 0.1 },
+            Activation::Sigmoid,
+            Activation::Tanh,
+            Activation::Linear,
+        ] {
             let mut y = vec![0.0; x.len()];
             act.apply(&x, &mut y);
             let ones = vec![1.0; x.len()];
@@ -196,7 +241,12 @@ mod tests {
                     o[0] as f64
                 };
                 let fd = (f(x[i] as f64 + h) - f(x[i] as f64 - h)) / (2.0 * h);
-                assert!((fd - d[i] as f64).abs() < 2e-3, "{act} at {}: fd {fd} vs {}", x[i], d[i]);
+                assert!(
+                    (fd - d[i] as f64).abs() < 2e-3,
+                    "{act} at {}: fd {fd} vs {}",
+                    x[i],
+                    d[i]
+                );
             }
         }
     }

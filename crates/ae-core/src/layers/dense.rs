@@ -38,7 +38,11 @@ impl Layer for Dense {
     fn output_shape(&self, input: &[usize]) -> Result<Vec<usize>> {
         let features: usize = input.iter().product();
         if features != self.inputs {
-            return Err(Error::Shape { what: "dense layer input".into(), expected: vec![self.inputs], got: input.to_vec() });
+            return Err(Error::Shape {
+                what: "dense layer input".into(),
+                expected: vec![self.inputs],
+                got: input.to_vec(),
+            });
         }
         Ok(vec![self.outputs])
     }
@@ -61,19 +65,56 @@ impl Layer for Dense {
         }
         let w = values[self.weight.0].data();
         // y[N,out] += x[N,in] · op(W)[in,out]
-        matmul(out, n, self.outputs, self.inputs, x.data(), false, w, self.layout == WeightLayout::OutIn, true);
+        matmul(
+            out,
+            n,
+            self.outputs,
+            self.inputs,
+            x.data(),
+            false,
+            w,
+            self.layout == WeightLayout::OutIn,
+            true,
+        );
     }
 
-    fn backward(&mut self, g: &mut Grads<'_>, x: &Tensor, _y: &Tensor, dy: &Tensor, dx: Option<&mut Tensor>) {
+    fn backward(
+        &mut self,
+        g: &mut Grads<'_>,
+        x: &Tensor,
+        _y: &Tensor,
+        dy: &Tensor,
+        dx: Option<&mut Tensor>,
+    ) {
         let n = x.rows();
         let dyd = dy.data();
         if !g.frozen[self.weight.0] {
             let gw = g.grads[self.weight.0].data_mut();
             match self.layout {
                 // dW[out,in] += dyᵀ[out,N] · x[N,in]
-                WeightLayout::OutIn => matmul(gw, self.outputs, self.inputs, n, dyd, true, x.data(), false, true),
+                WeightLayout::OutIn => matmul(
+                    gw,
+                    self.outputs,
+                    self.inputs,
+                    n,
+                    dyd,
+                    true,
+                    x.data(),
+                    false,
+                    true,
+                ),
                 // dW[in,out] += xᵀ[in,N] · dy[N,out]
-                WeightLayout::InOut => matmul(gw, self.inputs, self.outputs, n, x.data(), true, dyd, false, true),
+                WeightLayout::InOut => matmul(
+                    gw,
+                    self.inputs,
+                    self.outputs,
+                    n,
+                    x.data(),
+                    true,
+                    dyd,
+                    false,
+                    true,
+                ),
             }
         }
         if let Some(b) = self.bias.filter(|b| !g.frozen[b.0]) {
@@ -88,7 +129,17 @@ impl Layer for Dense {
             dx.resize(x.shape());
             let w = g.values[self.weight.0].data();
             // dx[N,in] = dy[N,out] · op(W)ᵀ[out,in]
-            matmul(dx.data_mut(), n, self.inputs, self.outputs, dyd, false, w, self.layout == WeightLayout::InOut, false);
+            matmul(
+                dx.data_mut(),
+                n,
+                self.inputs,
+                self.outputs,
+                dyd,
+                false,
+                w,
+                self.layout == WeightLayout::InOut,
+                false,
+            );
         }
     }
 

@@ -47,7 +47,14 @@ pub trait Layer: Send + std::fmt::Debug {
     /// Adds parameter gradients into `g.grads` and, when `dx` is given, writes the input gradient.
     ///
     /// `x` and `y` are the input and output of the last forward pass, `dy` is ∂loss/∂y.
-    fn backward(&mut self, g: &mut Grads<'_>, x: &Tensor, y: &Tensor, dy: &Tensor, dx: Option<&mut Tensor>);
+    fn backward(
+        &mut self,
+        g: &mut Grads<'_>,
+        x: &Tensor,
+        y: &Tensor,
+        dy: &Tensor,
+        dx: Option<&mut Tensor>,
+    );
 
     /// The parameters this layer reads.
     fn params(&self) -> Vec<ParamId> {
@@ -70,7 +77,9 @@ pub(crate) fn par_chunks2(out: &mut [f32], a: &[f32], f: impl Fn(&mut [f32], &[f
         return;
     }
     let chunk = out.len().div_ceil(t * 4).max(4096);
-    out.par_chunks_mut(chunk).zip(a.par_chunks(chunk)).for_each(|(o, a)| f(o, a));
+    out.par_chunks_mut(chunk)
+        .zip(a.par_chunks(chunk))
+        .for_each(|(o, a)| f(o, a));
 }
 
 const PAR_MIN: usize = 32 * 1024;

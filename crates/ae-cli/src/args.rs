@@ -1,0 +1,305 @@
+//! The command line: clap types only.
+use std::path::PathBuf;
+
+use ae_core::init::Init;
+use ae_core::layers::activation::Activation;
+use ae_core::loss::LossKind;
+use ae_core::objective::WeightDecay;
+use ae_core::settings::{OptimizerName, Settings};
+use ae_data::scaling::ScalingKind;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use serde::Deserialize;
+
+/// Train, inspect and reuse autoencoders.
+#[derive(Debug, Parser)]
+#[command(name = "ae", version, about, long_about = None, args_override_self = true)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Train an autoencoder (with no options: a 784-256-64 model on Fashion-MNIST).
+    Train(TrainArgs),
+    /// Evaluate a trained run on the test split (or other data).
+    Eval(EvalArgs),
+    /// Write the codes of some data.
+    Encode(EncodeArgs),
+    /// Write reconstructions of some data (PNG grid, NPY or CSV).
+    Reconstruct(ReconstructArgs),
+    /// List or download the named data sets.
+    Datasets(DatasetsArgs),
+}
+
+/// `ae train`. Every option may also come from `--config FILE.toml` (same names, e.g.
+/// `batch-size = 128`); flags override the file.
+#[derive(Debug, Default, Args, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct TrainArgs {
+    /// Data: fashion-mnist, mnist, idx:IMAGES[,LABELS], csv:PATH or npy:PATH.
+    #[arg(long)]
+    pub data: Option<String>,
+    /// Run folder to write.
+    #[arg(long)]
+    #[serde(skip)]
+    pub out: Option<PathBuf>,
+    /// A TOML file of options (keys are these flags' names).
+    #[arg(long)]
+    #[serde(skip)]
+    pub config: Option<PathBuf>,
+    /// Folder to look for named data sets in first.
+    #[arg(long)]
+    #[serde(skip)]
+    pub data_dir: Option<PathBuf>,
+    /// Encoder layer sizes, comma-separated; the last is the code (e.g. 256,64).
+    #[arg(long, value_delimiter = ',')]
+    pub hidden: Option<Vec<usize>>,
+    /// Hidden activation: relu, leaky-relu[:SLOPE], sigmoid, tanh, linear.
+    #[arg(long)]
+    pub activation: Option<Activation>,
+    /// Code-layer activation (default: as --activation).
+    #[arg(long)]
+    pub code_activation: Option<Activation>,
+    /// Output activation (default sigmoid).
+    #[arg(long)]
+    pub output_activation: Option<Activation>,
+    /// Decoder uses the encoder's weights transposed.
+    #[arg(long, num_args = 0..=1, default_missing_value = "true")]
+    pub tied: Option<bool>,
+    /// Shorthand for --activation linear --output-activation linear (the PCA-like autoencoder).
+    #[arg(long, num_args = 0..=1, default_missing_value = "true")]
+    pub linear: Option<bool>,
+    /// Weight init: auto, glorot-uniform, glorot-normal, he-uniform, he-normal, torch.
+    #[arg(long)]
+    pub init: Option<Init>,
+    /// Reconstruction loss: mse or bce.
+    #[arg(long)]
+    pub loss: Option<LossKind>,
+    /// Optimizer: adam or sgd.
+    #[arg(long)]
+    pub optimizer: Option<OptimizerArg>,
+    /// Learning rate.
+    #[arg(long)]
+    pub lr: Option<f32>,
+    /// SGD momentum.
+    #[arg(long)]
+    pub momentum: Option<f32>,
+    /// Examples per step.
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+    /// Passes over the training data.
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// Seed of every random draw.
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Threads (default: all cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Weight penalty: none, l2:LAMBDA or l1:LAMBDA.
+    #[arg(long)]
+    pub weight_decay: Option<WeightDecay>,
+    /// Share of the training data held out for validation (default 0.1).
+    #[arg(long)]
+    pub val_fraction: Option<f32>,
+    /// Stop after this many epochs without a better validation loss.
+    #[arg(long)]
+    pub early_stopping: Option<usize>,
+    /// Input scaling: none, unit (÷255, for 8-bit data), minmax, standardize.
+    #[arg(long)]
+    pub scaling: Option<ScalingKind>,
+    /// Also evaluate on the test split after every epoch (logged as test_* in metrics.jsonl).
+    #[arg(long)]
+    #[serde(skip)]
+    pub eval_test: bool,
+    /// Continue the run in --out from its last checkpoint.
+    #[arg(long)]
+    #[serde(skip)]
+    pub resume: bool,
+    /// Overwrite an existing run in --out.
+    #[arg(long)]
+    #[serde(skip)]
+    pub force: bool,
+    /// No progress bar.
+    #[arg(long, short)]
+    #[serde(skip)]
+    pub quiet: bool,
+}
+
+/// Optimizer names for the command line.
+#[derive(Clone, Copy, Debug, ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OptimizerArg {
+    /// Adam.
+    Adam,
+    /// SGD with momentum.
+    Sgd,
+}
+
+impl TrainArgs {
+    /// Fills options not given on the command line from `file`.
+    pub fn or(self, file: TrainArgs) -> TrainArgs {
+        TrainArgs {
+            data: self.data.or(file.data),
+            hidden: self.hidden.or(file.hidden),
+            activation: self.activation.or(file.activation),
+            code_activation: self.code_activation.or(file.code_activation),
+            output_activation: self.output_activation.or(file.output_activation),
+            tied: self.tied.or(file.tied),
+            linear: self.linear.or(file.linear),
+            init: self.init.or(file.init),
+            loss: self.loss.or(file.loss),
+            optimizer: self.optimizer.or(file.optimizer),
+            lr: self.lr.or(file.lr),
+            momentum: self.momentum.or(file.momentum),
+            batch_size: self.batch_size.or(file.batch_size),
+            epochs: self.epochs.or(file.epochs),
+            seed: self.seed.or(file.seed),
+            threads: self.threads.or(file.threads),
+            weight_decay: self.weight_decay.or(file.weight_decay),
+            val_fraction: self.val_fraction.or(file.val_fraction),
+            early_stopping: self.early_stopping.or(file.early_stopping),
+            scaling: self.scaling.or(file.scaling),
+            ..self
+        }
+    }
+
+    /// Applies the options given to `base` (the defaults, or a resumed run's settings).
+    pub fn apply(&self, mut s: Settings) -> Settings {
+        if self.linear == Some(true) {
+            s.activation = Activation::Linear;
+            s.output_activation = Activation::Linear;
+        }
+        macro_rules! set {
+            ($($f:ident),*) => { $( if let Some(v) = self.$f.clone() { s.$f = v; } )* };
+        }
+        set!(
+            data,
+            hidden,
+            activation,
+            output_activation,
+            tied,
+            init,
+            loss,
+            lr,
+            momentum,
+            batch_size,
+            epochs,
+            seed,
+            threads,
+            weight_decay,
+            val_fraction
+        );
+        if let Some(a) = self.code_activation {
+            s.code_activation = Some(a);
+        }
+        if let Some(p) = self.early_stopping {
+            s.early_stopping = (p > 0).then_some(p);
+        }
+        if let Some(k) = self.scaling {
+            s.scaling = Some(k);
+        }
+        if let Some(o) = self.optimizer {
+            s.optimizer = match o {
+                OptimizerArg::Adam => OptimizerName::Adam,
+                OptimizerArg::Sgd => OptimizerName::Sgd,
+            };
+        }
+        s
+    }
+}
+
+/// Which split of a named data set to use.
+#[derive(Clone, Copy, Debug, Default, ValueEnum)]
+pub enum SplitArg {
+    /// The training split.
+    Train,
+    /// The test split.
+    #[default]
+    Test,
+}
+
+/// Options shared by commands that read a run and some data.
+#[derive(Debug, Args)]
+pub struct RunData {
+    /// The run folder.
+    pub run: PathBuf,
+    /// Data (default: the run's training data set; its test split when it has one).
+    #[arg(long)]
+    pub data: Option<String>,
+    /// Split of a named data set.
+    #[arg(long, value_enum, default_value_t)]
+    pub split: SplitArg,
+    /// Folder to look for named data sets in first.
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Threads (default: all cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+}
+
+/// `ae eval`.
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    #[command(flatten)]
+    pub input: RunData,
+    /// Print one JSON object.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `ae encode`.
+#[derive(Debug, Args)]
+pub struct EncodeArgs {
+    #[command(flatten)]
+    pub input: RunData,
+    /// Output file: codes.csv or codes.npy.
+    #[arg(long)]
+    pub out: PathBuf,
+}
+
+/// `ae reconstruct`.
+#[derive(Debug, Args)]
+pub struct ReconstructArgs {
+    #[command(flatten)]
+    pub input: RunData,
+    /// Output file: FILE.png (grid of originals above reconstructions), FILE.npy or FILE.csv.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// How many examples to draw in a PNG (from the start of the data).
+    #[arg(long, default_value_t = 16)]
+    pub n: usize,
+}
+
+/// `ae datasets`.
+#[derive(Debug, Args)]
+pub struct DatasetsArgs {
+    /// What to do.
+    #[command(subcommand)]
+    pub action: DatasetsAction,
+}
+
+/// `ae datasets` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum DatasetsAction {
+    /// Show where each named data set is found.
+    List {
+        /// Folder to look in first.
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
+    /// Download a named data set and check its SHA-256.
+    Fetch {
+        /// fashion-mnist or mnist.
+        name: String,
+        /// Destination folder (default: $AE_DATA_DIR/NAME or the user cache folder).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// Base URL to download from instead of the official one.
+        #[arg(long)]
+        mirror: Option<String>,
+    },
+}

@@ -1,0 +1,247 @@
+//! `ae eval`, `ae encode`, `ae reconstruct`: commands that read a run and some data.
+use std::path::Path;
+
+use ae_core::layers::Mode;
+use ae_core::loss::bce_logit;
+use ae_core::model::Autoencoder;
+use ae_core::objective::AutoencoderTask;
+use ae_core::run::{RunDir, RunMeta};
+use ae_core::Tensor;
+use ae_data::datasets::Split;
+use ae_data::samples::Samples;
+use ae_data::scaling::ScalingKind;
+use anyhow::{bail, Context, Result};
+use serde::Serialize;
+
+use crate::args::{EncodeArgs, EvalArgs, ReconstructArgs, RunData, SplitArg};
+use crate::data;
+use crate::picture;
+
+/// A loaded run with the data to apply it to, scaled the way the run was trained.
+pub struct Loaded {
+    /// Metadata of the run.
+    pub meta: RunMeta,
+    /// The model and objective.
+    pub task: AutoencoderTask,
+    /// The data as given (unscaled).
+    pub raw: Samples,
+    /// The data scaled, `[N, ..input_shape]`.
+    pub x: Tensor,
+}
+
+/// Opens the run and loads and scales the data.
+pub fn load(input: &RunData) -> Result<Loaded> {
+    let run = RunDir::open(&input.run)?;
+    let (settings, meta, task) = run
+        .load()
+        .with_context(|| format!("cannot load the model in {}", input.run.display()))?;
+    crate::train::configure_threads(input.threads.unwrap_or(settings.threads));
+    let spec = data::parse_spec(input.data.as_deref().unwrap_or(&settings.data))?;
+    let split = match input.split {
+        SplitArg::Train => Split::Train,
+        SplitArg::Test => Split::Test,
+    };
+    let raw = data::load(&spec, input.data_dir.clone(), split, false)?;
+    if raw.shape.iter().product::<usize>() != meta.input_shape.iter().product::<usize>() {
+        bail!(
+            "the data has examples of shape {:?} but the model in {} takes {:?}",
+            raw.shape,
+            input.run.display(),
+            meta.input_shape
+        );
+    }
+    let mut scaled = raw.clone();
+    meta.scaler.transform(&mut scaled)?;
+    let mut shape = vec![scaled.n];
+    shape.extend(&meta.input_shape);
+    let x = Tensor::from_vec(&shape, scaled.data);
+    Ok(Loaded { meta, task, raw, x })
+}
+
+/// Runs `f(batch, model)` over `x` in batches, each after a forward pass.
+fn for_batches(model: &mut Autoencoder, x: &Tensor, mut f: impl FnMut(&Tensor, &Autoencoder)) {
+    let n = x.rows();
+    let c = x.cols();
+    let mut shape = x.shape().to_vec();
+    let bs = 1024;
+    let mut batch = Tensor::default();
+    for start in (0..n).step_by(bs) {
+        let end = (start + bs).min(n);
+        shape[0] = end - start;
+        batch.resize(&shape);
+        batch
+            .data_mut()
+            .copy_from_slice(&x.data()[start * c..end * c]);
+        model.forward(&batch, Mode::Eval);
+        f(&batch, model);
+    }
+}
+
+/// Reconstruction metrics of a model on some data.
+#[derive(Debug, Serialize)]
+pub struct Metrics {
+    /// Mean squared error per element (in the model's scaled space).
+    pub mse: f64,
+    /// Mean over examples of the sum of squared errors of an example.
+    pub sse_per_example: f64,
+    /// Mean binary cross-entropy per element (from the logits with a sigmoid output, else from the
+    /// output clamped into (0, 1)), with targets clamped into [0, 1].
+    pub bce: f64,
+    /// Peak signal-to-noise ratio in dB, peak = the data's range (1 for unit or min-max scaling).
+    pub psnr_db: f64,
+    /// Number of examples.
+    pub n: usize,
+}
+
+/// Computes [`Metrics`] of `model` on `x` (already scaled with a scaler of kind `scaling`).
+pub fn metrics(model: &mut Autoencoder, scaling: ScalingKind, x: &Tensor) -> Metrics {
+    let sigmoid_out =
+        model.config.output_activation == ae_core::layers::activation::Activation::Sigmoid;
+    let (mut sse, mut bce) = (0.0f64, 0.0f64);
+    let (mut lo, mut hi) = (f32::INFINITY, f32::NEG_INFINITY);
+    for_batches(model, x, |x, m| {
+        let (pre, out) = (m.logits().data(), m.reconstruction().data());
+        for ((&t, &p), &o) in x.data().iter().zip(pre).zip(out) {
+            sse += ((o - t) as f64).powi(2);
+            lo = lo.min(t);
+            hi = hi.max(t);
+            // Data scaled by a scaler fitted elsewhere may leave [0, 1] a little.
+            let t = t.clamp(0.0, 1.0);
+            bce += if sigmoid_out {
+                bce_logit(p, t) as f64
+            } else {
+                let o = o.clamp(1e-7, 1.0 - 1e-7) as f64;
+                -(t as f64 * o.ln() + (1.0 - t as f64) * (1.0 - o).ln())
+            };
+        }
+    });
+    let n = x.rows();
+    let elems = (n * x.cols()).max(1) as f64;
+    let mse = sse / elems;
+    let peak = match scaling {
+        ScalingKind::Unit | ScalingKind::MinMax => 1.0,
+        _ => (hi - lo).max(f32::MIN_POSITIVE) as f64,
+    };
+    Metrics {
+        mse,
+        sse_per_example: sse / n.max(1) as f64,
+        bce: bce / elems,
+        psnr_db: 10.0 * (peak * peak / mse).log10(),
+        n,
+    }
+}
+
+/// Runs `ae eval`.
+pub fn eval(args: EvalArgs) -> Result<()> {
+    let mut l = load(&args.input)?;
+    let m = metrics(&mut l.task.model, l.meta.scaler.kind, &l.x);
+    if args.json {
+        println!("{}", serde_json::to_string(&m)?);
+    } else {
+        print_metrics(&m);
+    }
+    Ok(())
+}
+
+/// Prints metrics as an aligned table.
+pub fn print_metrics(m: &Metrics) {
+    {
+        println!("examples          {}", m.n);
+        println!("mse               {:.6}", m.mse);
+        println!("sse per example   {:.4}", m.sse_per_example);
+        println!("bce               {:.6}", m.bce);
+        println!("psnr              {:.2} dB", m.psnr_db);
+    }
+}
+
+/// Runs `ae encode`.
+pub fn encode(args: EncodeArgs) -> Result<()> {
+    let mut l = load(&args.input)?;
+    let k = l.task.model.config.code_size();
+    let mut codes = Vec::with_capacity(l.x.rows() * k);
+    for_batches(&mut l.task.model, &l.x, |_, m| {
+        codes.extend_from_slice(m.code().data())
+    });
+    let header: Vec<String> = (0..k).map(|j| format!("code_{j}")).collect();
+    write_table(&args.out, &header, l.x.rows(), k, &codes)?;
+    eprintln!(
+        "wrote {} codes of size {k} to {}",
+        l.x.rows(),
+        args.out.display()
+    );
+    Ok(())
+}
+
+/// Runs `ae reconstruct`.
+pub fn reconstruct(args: ReconstructArgs) -> Result<()> {
+    let mut l = load(&args.input)?;
+    let d = l.x.cols();
+    let mut rec = Vec::with_capacity(l.x.rows() * d);
+    for_batches(&mut l.task.model, &l.x, |_, m| {
+        rec.extend_from_slice(m.reconstruction().data())
+    });
+    // Back to the data's own units.
+    l.meta.scaler.inverse(&mut rec);
+    let ext = extension(&args.out);
+    if ext == "png" {
+        if !l.raw.is_image() {
+            bail!(
+                "{}: a PNG grid needs image data, but examples have shape {:?}; write .npy or .csv",
+                args.out.display(),
+                l.raw.shape
+            );
+        }
+        let n = args.n.min(l.raw.n);
+        let pixel_max = if l.raw.source == ae_data::samples::SourceType::U8 {
+            255.0
+        } else {
+            1.0
+        };
+        picture::pairs_grid(
+            &args.out,
+            &l.raw.shape,
+            &l.raw.data[..n * d],
+            &rec[..n * d],
+            pixel_max,
+        )?;
+        eprintln!(
+            "wrote {n} originals above their reconstructions to {}",
+            args.out.display()
+        );
+    } else {
+        let header: Vec<String> = (0..d).map(|j| format!("x_{j}")).collect();
+        write_table(&args.out, &header, l.x.rows(), d, &rec)?;
+        eprintln!(
+            "wrote {} reconstructions to {}",
+            l.x.rows(),
+            args.out.display()
+        );
+    }
+    Ok(())
+}
+
+fn extension(p: &Path) -> String {
+    p.extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or("")
+        .to_ascii_lowercase()
+}
+
+/// Writes rows × cols values as .npy or .csv, by extension.
+fn write_table(
+    path: &Path,
+    header: &[String],
+    rows: usize,
+    cols: usize,
+    data: &[f32],
+) -> Result<()> {
+    match extension(path).as_str() {
+        "npy" => ae_data::npy::write_f32(path, &[rows, cols], data)?,
+        "csv" => ae_data::csv_table::write(path, Some(header), rows, cols, data)?,
+        other => bail!(
+            "{}: unsupported output format `.{other}`; use .npy or .csv",
+            path.display()
+        ),
+    }
+    Ok(())
+}

@@ -1,0 +1,70 @@
+//! PNG pictures of images: grids of originals above their reconstructions.
+use std::path::Path;
+
+use anyhow::{bail, Result};
+use image::{ImageBuffer, Rgb};
+
+/// Examples per row of a grid.
+const PER_ROW: usize = 8;
+
+/// Writes a grid where each row of originals has its reconstructions directly below it.
+///
+/// `shape` is one example's `[C, H, W]` (C = 1 or 3); values are in the data's units, with
+/// `pixel_max` the value drawn white (255 for 8-bit data); values outside are clamped.
+pub fn pairs_grid(
+    path: &Path,
+    shape: &[usize],
+    originals: &[f32],
+    recons: &[f32],
+    pixel_max: f32,
+) -> Result<()> {
+    let [c, h, w] = shape else {
+        bail!("a picture needs examples of shape [C, H, W], got {shape:?}")
+    };
+    let (c, h, w) = (*c, *h, *w);
+    if c != 1 && c != 3 {
+        bail!("a picture needs 1 or 3 channels, got {c}");
+    }
+    let d = c * h * w;
+    let n = originals.len() / d;
+    if n == 0 {
+        bail!("no example to draw");
+    }
+    let cols = n.min(PER_ROW);
+    let block_rows = n.div_ceil(PER_ROW);
+    let gap = 2u32;
+    let cell_w = w as u32 + gap;
+    let cell_h = h as u32 + gap;
+    let width = cols as u32 * cell_w + gap;
+    let height = block_rows as u32 * (2 * cell_h + gap) + gap;
+    let mut img: ImageBuffer<Rgb<u8>, Vec<u8>> =
+        ImageBuffer::from_pixel(width, height, Rgb([40, 40, 40]));
+    let to_u8 = |v: f32| ((v / pixel_max).clamp(0.0, 1.0) * 255.0).round() as u8;
+    for i in 0..n {
+        let (br, col) = (i / PER_ROW, i % PER_ROW);
+        let x0 = gap + col as u32 * cell_w;
+        let y0 = gap + br as u32 * (2 * cell_h + gap);
+        for (k, src) in [originals, recons].iter().enumerate() {
+            let ex = &src[i * d..(i + 1) * d];
+            let yk = y0 + k as u32 * cell_h;
+            for y in 0..h {
+                for x in 0..w {
+                    let px = |ch: usize| to_u8(ex[ch * h * w + y * w + x]);
+                    let rgb = if c == 1 {
+                        [px(0); 3]
+                    } else {
+                        [px(0), px(1), px(2)]
+                    };
+                    img.put_pixel(x0 + x as u32, yk + y as u32, Rgb(rgb));
+                }
+            }
+        }
+    }
+    let mut bytes = Vec::new();
+    img.write_to(
+        &mut std::io::Cursor::new(&mut bytes),
+        image::ImageFormat::Png,
+    )?;
+    ae_core::io::write_atomic(path, &bytes)?;
+    Ok(())
+}

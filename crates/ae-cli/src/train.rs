@@ -1,0 +1,309 @@
+//! `ae train`: resolve settings, load and scale data, build or resume the model, run the loop.
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use ae_core::objective::AutoencoderTask;
+use ae_core::optim::Optimizer;
+use ae_core::rng::{stream, Purpose};
+use ae_core::run::{RunDir, RunMeta, FORMAT_VERSION};
+use ae_core::settings::Settings;
+use ae_core::train::{fit, Outcome, TrainState};
+use ae_data::datasets::Split;
+use ae_data::samples::Samples;
+use ae_data::scaling::{Scaler, ScalingKind};
+use anyhow::{bail, Context, Result};
+use rand::seq::SliceRandom;
+
+use crate::args::TrainArgs;
+use crate::data;
+use crate::observer::CliObserver;
+
+/// Runs `ae train`.
+pub fn run(args: TrainArgs) -> Result<()> {
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("runs/default"));
+    let args = match &args.config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read config {}", path.display()))?;
+            let file: TrainArgs = toml::from_str(&text)
+                .with_context(|| format!("{}: invalid config", path.display()))?;
+            args.or(file)
+        }
+        None => args,
+    };
+    let (run, settings, resuming) = if args.resume {
+        let run = RunDir::open(&out).with_context(|| format!("cannot resume {}", out.display()))?;
+        if !run.has_checkpoint() {
+            bail!("{}: no checkpoint to resume from", out.display());
+        }
+        let saved = run.read_settings()?;
+        let s = args.apply(saved.clone());
+        if s.model_config(&[1]) != saved.model_config(&[1])
+            || s.data != saved.data
+            || s.seed != saved.seed
+        {
+            bail!("--resume continues a run as it was configured: only --epochs, --lr, --momentum, --threads, --early-stopping and --weight-decay may change");
+        }
+        (run, s, true)
+    } else {
+        let s = args.apply(Settings::default());
+        s.validate()?;
+        (RunDir::create(&out, args.force)?, s, false)
+    };
+    settings.validate()?;
+    configure_threads(settings.threads);
+
+    let spec = data::parse_spec(&settings.data)?;
+    let mut samples = data::load(&spec, args.data_dir.clone(), Split::Train, args.quiet)?;
+    let (mut train, mut val) = split_validation(&mut samples, settings.val_fraction, settings.seed);
+    let kind = settings
+        .scaling
+        .unwrap_or_else(|| ScalingKind::default_for(train.source));
+    let scaler = Scaler::fit(kind, &train)
+        .with_context(|| format!("cannot fit {kind:?} scaling on {}", settings.data))?;
+    scaler.transform(&mut train)?;
+    if let Some(v) = val.as_mut() {
+        scaler.transform(v)?;
+    }
+    check_targets(&settings, &train)?;
+    let input_shape = train.shape.clone();
+    let train = data::to_tensor(train);
+    let val = val.map(data::to_tensor);
+
+    let config = settings.model_config(&input_shape);
+    let model = config.build(settings.seed)?;
+    let mut task = AutoencoderTask::new(model, settings.objective())?;
+    let mut optimizer = Optimizer::new(settings.optimizer_kind(), settings.lr, &task.model.params);
+    let mut meta = RunMeta {
+        format_version: FORMAT_VERSION,
+        flavor: "dense".into(),
+        input_shape: input_shape.clone(),
+        scaler,
+        epoch: 0,
+        best_loss: None,
+        best_epoch: 0,
+        finished: false,
+        parameters: task.model.params.count(),
+        written_by: format!("ae {}", env!("CARGO_PKG_VERSION")),
+    };
+    let mut state = TrainState::default();
+    if resuming {
+        let saved = run.read_meta()?;
+        if saved.input_shape != meta.input_shape || saved.scaler != meta.scaler {
+            bail!(
+                "{}: the data no longer matches the run (input shape or fitted scaling changed)",
+                out.display()
+            );
+        }
+        state = run.load_checkpoint(&mut task.model.params, &mut optimizer)?;
+        optimizer.lr = settings.lr;
+        state.finished = false;
+        run.trim_metrics(state.epoch)?;
+        meta = RunMeta { ..saved };
+        run.write_settings(&settings)?;
+        eprintln!(
+            "resuming {} at epoch {}, step {}",
+            out.display(),
+            state.epoch + 1,
+            state.step
+        );
+    } else {
+        run.write_settings(&settings)?;
+        run.write_meta(&meta)?;
+    }
+
+    let test = if args.eval_test && spec.has_test_split() {
+        let mut t = data::load(&spec, args.data_dir.clone(), Split::Test, true)?;
+        meta.scaler.transform(&mut t)?;
+        Some(data::to_tensor(t))
+    } else {
+        None
+    };
+    let mut test_task = match &test {
+        Some(_) => Some(AutoencoderTask::new(
+            config.build(settings.seed)?,
+            settings.objective(),
+        )?),
+        None => None,
+    };
+
+    if !args.quiet {
+        eprintln!(
+            "training {} on {} ({} train, {} validation examples), {} parameters, {} threads → {}",
+            describe(&settings, &input_shape),
+            settings.data,
+            train.rows(),
+            val.as_ref().map_or(0, |v| v.rows()),
+            task.model.params.count(),
+            settings.threads,
+            out.display()
+        );
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    install_ctrlc(stop.clone());
+    let mut observer = CliObserver {
+        run: &run,
+        meta,
+        stop,
+        bar: CliObserver::bar(args.quiet),
+        test: test.as_ref().zip(test_task.as_mut()),
+        quiet: args.quiet,
+    };
+    let outcome = fit(
+        &mut task,
+        &mut optimizer,
+        &mut state,
+        &settings.loop_config(),
+        &train,
+        val.as_ref(),
+        &mut observer,
+    );
+    observer.bar.finish_and_clear();
+    match outcome? {
+        Outcome::Interrupted => std::process::exit(130),
+        Outcome::EarlyStopped { epoch } => {
+            run.promote_best()?;
+            eprintln!(
+                "early stopping after epoch {epoch}; kept the weights of epoch {}",
+                state.best_epoch
+            );
+        }
+        Outcome::Completed => {
+            if settings.early_stopping.is_some() {
+                run.promote_best()?;
+            }
+        }
+    }
+    if spec.has_test_split() {
+        let (_, meta, mut trained) = run.load()?;
+        let x = match test {
+            Some(t) => t,
+            None => {
+                let mut t = data::load(&spec, args.data_dir.clone(), Split::Test, true)?;
+                meta.scaler.transform(&mut t)?;
+                data::to_tensor(t)
+            }
+        };
+        let m = crate::eval::metrics(&mut trained.model, meta.scaler.kind, &x);
+        println!("test split of {}:", settings.data);
+        crate::eval::print_metrics(&m);
+    }
+    eprintln!(
+        "done: {} (evaluate again with `ae eval {}`)",
+        out.display(),
+        out.display()
+    );
+    Ok(())
+}
+
+/// A one-line description of the architecture.
+fn describe(s: &Settings, input_shape: &[usize]) -> String {
+    let d: usize = input_shape.iter().product();
+    let mut sizes = vec![d.to_string()];
+    sizes.extend(s.hidden.iter().map(|h| h.to_string()));
+    let mirror: Vec<String> = sizes.iter().rev().skip(1).cloned().collect();
+    format!(
+        "{}-{}{}",
+        sizes.join("-"),
+        mirror.join("-"),
+        if s.tied { " (tied)" } else { "" }
+    )
+}
+
+/// Sets the thread count of products and of the rayon pool.
+pub fn configure_threads(n: usize) {
+    ae_core::gemm::set_threads(n);
+    // Fails only if the pool was already built, which happens once per process.
+    let _ = rayon::ThreadPoolBuilder::new()
+        .num_threads(n)
+        .build_global();
+}
+
+fn install_ctrlc(stop: Arc<AtomicBool>) {
+    let _ = ctrlc::set_handler(move || {
+        if stop.swap(true, Ordering::Relaxed) {
+            eprintln!("\nsecond Ctrl-C: exiting without saving");
+            std::process::exit(130);
+        }
+        eprintln!("\nCtrl-C: saving a checkpoint after this step (press again to exit at once)");
+    });
+}
+
+/// Moves a seeded random `fraction` of the examples into a validation set, in place: the training
+/// rows are compacted without a second copy of the data.
+pub fn split_validation(s: &mut Samples, fraction: f32, seed: u64) -> (Samples, Option<Samples>) {
+    let n = s.n;
+    let k = ((n as f64) * fraction as f64).round() as usize;
+    let taken = std::mem::replace(
+        s,
+        Samples {
+            data: Vec::new(),
+            n: 0,
+            shape: s.shape.clone(),
+            labels: None,
+            source: s.source,
+        },
+    );
+    if k == 0 || k >= n {
+        return (taken, None);
+    }
+    let mut order: Vec<usize> = (0..n).collect();
+    order.shuffle(&mut stream(seed, Purpose::Split, 0, 0));
+    let mut is_val = vec![false; n];
+    let mut val_idx: Vec<usize> = order[..k].to_vec();
+    val_idx.sort_unstable();
+    for &i in &val_idx {
+        is_val[i] = true;
+    }
+    let val = taken.subset(&val_idx);
+    let Samples {
+        mut data,
+        shape,
+        labels,
+        source,
+        ..
+    } = taken;
+    let c: usize = shape.iter().product();
+    let mut w = 0;
+    for i in 0..n {
+        if !is_val[i] {
+            if w != i {
+                data.copy_within(i * c..(i + 1) * c, w * c);
+            }
+            w += 1;
+        }
+    }
+    // No shrink_to_fit: it would copy the data once more; the spare tenth is cheaper.
+    data.truncate(w * c);
+    let labels = labels.map(|l| {
+        l.iter()
+            .enumerate()
+            .filter(|(i, _)| !is_val[*i])
+            .map(|(_, &v)| v)
+            .collect()
+    });
+    (
+        Samples {
+            data,
+            n: w,
+            shape,
+            labels,
+            source,
+        },
+        Some(val),
+    )
+}
+
+/// BCE needs targets in [0, 1]; say so before training rather than train on nonsense.
+fn check_targets(s: &Settings, train: &Samples) -> Result<()> {
+    if s.loss == ae_core::loss::LossKind::Bce {
+        if let Some(v) = train.data.iter().find(|v| !(0.0..=1.0).contains(*v)) {
+            bail!("--loss bce needs inputs scaled into [0, 1], but the scaled data holds {v}; use --scaling minmax or unit");
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,348 @@
+//! A run folder: the self-describing directory a training run writes and every other command reads.
+//!
+//! | file | holds |
+//! |---|---|
+//! | `config.toml` | the resolved [`Settings`]; keys are `ae train` flags, so it can be passed back with `--config` |
+//! | `meta.json` | [`RunMeta`]: format version, flavor, input shape, scaling, epoch, best loss |
+//! | `model.safetensors` | the weights, PyTorch `state_dict` names (`encoder.0.weight`, …) |
+//! | `best.safetensors` | the weights of the epoch with the best monitored loss |
+//! | `checkpoint.safetensors` | weights, optimizer moments and loop state, for `--resume` |
+//! | `metrics.jsonl` | one JSON object per epoch |
+use std::collections::HashMap;
+use std::fs::OpenOptions;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use ae_data::scaling::Scaler;
+use serde::{Deserialize, Serialize};
+
+use crate::io::{
+    load_params, load_params_from, read_safetensors, save_params, to_safetensors, write_atomic,
+};
+use crate::objective::AutoencoderTask;
+use crate::optim::Optimizer;
+use crate::params::Params;
+use crate::settings::Settings;
+use crate::tensor::Tensor;
+use crate::train::{EpochRecord, TrainState};
+use crate::{Error, Result};
+
+/// Version of the run-folder format this build writes and reads.
+pub const FORMAT_VERSION: u32 = 1;
+
+const CONFIG: &str = "config.toml";
+const META: &str = "meta.json";
+const MODEL: &str = "model.safetensors";
+const BEST: &str = "best.safetensors";
+const CHECKPOINT: &str = "checkpoint.safetensors";
+const METRICS: &str = "metrics.jsonl";
+const OWNED: [&str; 6] = [CONFIG, META, MODEL, BEST, CHECKPOINT, METRICS];
+
+/// The small metadata file of a run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunMeta {
+    /// [`FORMAT_VERSION`] of the writer.
+    pub format_version: u32,
+    /// The model family: `dense`.
+    pub flavor: String,
+    /// Per-example input shape.
+    pub input_shape: Vec<usize>,
+    /// Scaling fitted on the training data; applied to any data given to the model.
+    pub scaler: Scaler,
+    /// Completed epochs.
+    pub epoch: usize,
+    /// Best monitored loss (validation when there is validation data).
+    pub best_loss: Option<f64>,
+    /// The epoch that reached it.
+    pub best_epoch: usize,
+    /// True once training ended.
+    pub finished: bool,
+    /// Number of scalar parameters.
+    pub parameters: usize,
+    /// Version of the program that wrote the run.
+    pub written_by: String,
+}
+
+/// A run folder on disk.
+#[derive(Clone, Debug)]
+pub struct RunDir {
+    path: PathBuf,
+}
+
+impl RunDir {
+    /// Prepares `path` for a new run. A folder that already holds a run is refused unless `force`,
+    /// which removes that run's files (and only those).
+    pub fn create(path: &Path, force: bool) -> Result<Self> {
+        let existing: Vec<PathBuf> = OWNED
+            .iter()
+            .map(|f| path.join(f))
+            .filter(|p| p.exists())
+            .collect();
+        if !existing.is_empty() {
+            if !force {
+                return Err(Error::RunExists {
+                    path: path.to_path_buf(),
+                });
+            }
+            for p in existing {
+                std::fs::remove_file(&p).map_err(|e| Error::io(&p, e))?;
+            }
+        }
+        std::fs::create_dir_all(path).map_err(|e| Error::io(path, e))?;
+        Ok(RunDir {
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// Opens an existing run folder (it must have `meta.json`).
+    pub fn open(path: &Path) -> Result<Self> {
+        if !path.join(META).is_file() {
+            return Err(Error::format(
+                path,
+                "not a run folder: it has no meta.json (train one with `ae train --out PATH`)",
+            ));
+        }
+        Ok(RunDir {
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// The folder.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The weights file.
+    pub fn model_path(&self) -> PathBuf {
+        self.path.join(MODEL)
+    }
+
+    /// The metrics file.
+    pub fn metrics_path(&self) -> PathBuf {
+        self.path.join(METRICS)
+    }
+
+    /// True when the folder has a checkpoint to resume from.
+    pub fn has_checkpoint(&self) -> bool {
+        self.path.join(CHECKPOINT).is_file()
+    }
+
+    /// Writes `config.toml`.
+    pub fn write_settings(&self, s: &Settings) -> Result<()> {
+        write_atomic(&self.path.join(CONFIG), s.to_toml().as_bytes())
+    }
+
+    /// Reads `config.toml`.
+    pub fn read_settings(&self) -> Result<Settings> {
+        let p = self.path.join(CONFIG);
+        let text = std::fs::read_to_string(&p).map_err(|e| Error::io(&p, e))?;
+        toml::from_str(&text).map_err(|e| Error::format(&p, e.to_string()))
+    }
+
+    /// Writes `meta.json`.
+    pub fn write_meta(&self, m: &RunMeta) -> Result<()> {
+        let text = serde_json::to_string_pretty(m).expect("meta always serializes");
+        write_atomic(&self.path.join(META), text.as_bytes())
+    }
+
+    /// Reads `meta.json`, refusing other format versions.
+    pub fn read_meta(&self) -> Result<RunMeta> {
+        let p = self.path.join(META);
+        let text = std::fs::read_to_string(&p).map_err(|e| Error::io(&p, e))?;
+        let m: RunMeta =
+            serde_json::from_str(&text).map_err(|e| Error::format(&p, e.to_string()))?;
+        if m.format_version != FORMAT_VERSION {
+            return Err(Error::format(
+                &p,
+                format!(
+                    "format version {} is not supported (this build reads {FORMAT_VERSION})",
+                    m.format_version
+                ),
+            ));
+        }
+        Ok(m)
+    }
+
+    /// Saves the current weights as the model.
+    pub fn save_model(&self, params: &Params) -> Result<()> {
+        save_params(
+            &self.model_path(),
+            params,
+            HashMap::from([("format".into(), "pt".into())]),
+        )
+    }
+
+    /// Saves the weights of the best epoch so far.
+    pub fn save_best(&self, params: &Params) -> Result<()> {
+        save_params(
+            &self.path.join(BEST),
+            params,
+            HashMap::from([("format".into(), "pt".into())]),
+        )
+    }
+
+    /// Makes the best epoch's weights the model (early stopping restores them).
+    pub fn promote_best(&self) -> Result<()> {
+        let best = self.path.join(BEST);
+        let bytes = std::fs::read(&best).map_err(|e| Error::io(&best, e))?;
+        write_atomic(&self.model_path(), &bytes)
+    }
+
+    /// Writes weights, optimizer state and loop state to `checkpoint.safetensors` in one atomic file.
+    pub fn save_checkpoint(
+        &self,
+        params: &Params,
+        opt: &Optimizer,
+        state: &TrainState,
+    ) -> Result<()> {
+        let mut named: Vec<(String, &Tensor)> = params
+            .names
+            .iter()
+            .map(|n| format!("param/{n}"))
+            .zip(params.values.iter())
+            .collect();
+        for (kind, i, t) in opt.state() {
+            named.push((format!("optim.{kind}/{}", params.names[i]), t));
+        }
+        let meta = HashMap::from([
+            (
+                "state".to_string(),
+                serde_json::to_string(state).expect("state serializes"),
+            ),
+            ("optimizer_step".to_string(), opt.step.to_string()),
+            ("optimizer".to_string(), opt.kind.to_string()),
+        ]);
+        write_atomic(&self.path.join(CHECKPOINT), &to_safetensors(&named, meta)?)
+    }
+
+    /// Restores weights, optimizer state and loop state from the checkpoint.
+    pub fn load_checkpoint(&self, params: &mut Params, opt: &mut Optimizer) -> Result<TrainState> {
+        let p = self.path.join(CHECKPOINT);
+        let mut file = read_safetensors(&p)?;
+        load_params_from(&p, &mut file, "param/", params)?;
+        let missing = |k: &str| Error::format(&p, format!("checkpoint metadata lacks `{k}`"));
+        let kind = file
+            .metadata
+            .get("optimizer")
+            .ok_or_else(|| missing("optimizer"))?;
+        if *kind != opt.kind.to_string() {
+            return Err(Error::format(
+                &p,
+                format!(
+                    "checkpoint was made with optimizer {kind}, the run now asks for {}",
+                    opt.kind
+                ),
+            ));
+        }
+        for i in 0..params.len() {
+            for (kind, slot) in [("m", &mut opt.m[i]), ("v", &mut opt.v[i])] {
+                if slot.is_empty() && kind == "v" {
+                    continue;
+                }
+                let key = format!("optim.{kind}/{}", params.names[i]);
+                let t = file
+                    .tensors
+                    .remove(&key)
+                    .ok_or_else(|| Error::format(&p, format!("missing tensor `{key}`")))?;
+                if t.shape() != slot.shape() {
+                    return Err(Error::format(
+                        &p,
+                        format!(
+                            "tensor `{key}` has shape {:?}, expected {:?}",
+                            t.shape(),
+                            slot.shape()
+                        ),
+                    ));
+                }
+                *slot = t;
+            }
+        }
+        let step = file
+            .metadata
+            .get("optimizer_step")
+            .ok_or_else(|| missing("optimizer_step"))?;
+        opt.step = step
+            .parse()
+            .map_err(|_| Error::format(&p, format!("bad optimizer_step `{step}`")))?;
+        let state = file.metadata.get("state").ok_or_else(|| missing("state"))?;
+        serde_json::from_str(state).map_err(|e| Error::format(&p, format!("bad loop state: {e}")))
+    }
+
+    /// Appends one epoch's figures to `metrics.jsonl`, flattened: `loss`, each term, `val_loss`,
+    /// `val_<term>`, plus any `extra` fields (e.g. test metrics).
+    pub fn append_metrics(
+        &self,
+        r: &EpochRecord,
+        extra: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<()> {
+        let mut obj = serde_json::Map::new();
+        obj.insert("epoch".into(), r.epoch.into());
+        obj.insert("loss".into(), r.train.total().into());
+        for (n, v) in &r.train.0 {
+            obj.insert(n.clone(), (*v).into());
+        }
+        if let Some(val) = &r.val {
+            obj.insert("val_loss".into(), val.total().into());
+            for (n, v) in &val.0 {
+                obj.insert(format!("val_{n}"), (*v).into());
+            }
+        }
+        obj.extend(extra.clone());
+        obj.insert("seconds".into(), r.seconds.into());
+        obj.insert("examples_per_second".into(), r.examples_per_second.into());
+        let p = self.metrics_path();
+        let mut f = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&p)
+            .map_err(|e| Error::io(&p, e))?;
+        writeln!(f, "{}", serde_json::Value::Object(obj)).map_err(|e| Error::io(&p, e))
+    }
+
+    /// Drops metric lines of epochs after `epoch` (written after the checkpoint a resume starts from).
+    pub fn trim_metrics(&self, epoch: usize) -> Result<()> {
+        let p = self.metrics_path();
+        let Ok(text) = std::fs::read_to_string(&p) else {
+            return Ok(());
+        };
+        let keep: Vec<&str> = text
+            .lines()
+            .filter(|l| {
+                serde_json::from_str::<serde_json::Value>(l)
+                    .ok()
+                    .and_then(|v| v["epoch"].as_u64())
+                    .is_some_and(|e| e as usize <= epoch)
+            })
+            .collect();
+        let mut out = keep.join("\n");
+        if !out.is_empty() {
+            out.push('\n');
+        }
+        write_atomic(&p, out.as_bytes())
+    }
+
+    /// Reads `metrics.jsonl`.
+    pub fn read_metrics(&self) -> Result<Vec<serde_json::Value>> {
+        let p = self.metrics_path();
+        let text = std::fs::read_to_string(&p).map_err(|e| Error::io(&p, e))?;
+        text.lines()
+            .enumerate()
+            .map(|(i, l)| {
+                serde_json::from_str(l)
+                    .map_err(|e| Error::format(&p, format!("line {}: {e}", i + 1)))
+            })
+            .collect()
+    }
+
+    /// Loads the trained model: settings, metadata and the task with its weights. Fails loudly when
+    /// the config and the weights disagree.
+    pub fn load(&self) -> Result<(Settings, RunMeta, AutoencoderTask)> {
+        let settings = self.read_settings()?;
+        let meta = self.read_meta()?;
+        let config = settings.model_config(&meta.input_shape);
+        let mut model = config.build(settings.seed)?;
+        load_params(&self.model_path(), &mut model.params)?;
+        let task = AutoencoderTask::new(model, settings.objective())?;
+        Ok((settings, meta, task))
+    }
+}

@@ -1,0 +1,222 @@
+//! Everything that defines a training run, resolved: what `config.toml` in a run folder holds.
+//!
+//! The keys are the `ae train` flag names, so a run's `config.toml` can be given back to
+//! `ae train --config` to repeat it.
+use ae_data::scaling::ScalingKind;
+use serde::{Deserialize, Serialize};
+
+use crate::init::Init;
+use crate::layers::activation::Activation;
+use crate::loss::LossKind;
+use crate::model::ModelConfig;
+use crate::objective::{Objective, WeightDecay};
+use crate::optim::OptimizerKind;
+use crate::train::LoopConfig;
+use crate::{Error, Result};
+
+/// Which optimizer, by name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OptimizerName {
+    /// Adam.
+    Adam,
+    /// SGD with momentum.
+    Sgd,
+}
+
+/// A fully resolved training configuration.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct Settings {
+    /// The data spec (`fashion-mnist`, `idx:…`, `csv:…`, `npy:…`).
+    pub data: String,
+    /// Input scaling; `None` picks by the data's type (unit for 8-bit images, min-max otherwise).
+    pub scaling: Option<ScalingKind>,
+    /// Encoder layer sizes; the last is the code.
+    pub hidden: Vec<usize>,
+    /// Hidden activation.
+    pub activation: Activation,
+    /// Code activation (defaults to `activation`).
+    pub code_activation: Option<Activation>,
+    /// Output activation.
+    pub output_activation: Activation,
+    /// Tie decoder weights to the encoder's.
+    pub tied: bool,
+    /// Weight initialization.
+    pub init: Init,
+    /// Reconstruction loss.
+    pub loss: LossKind,
+    /// Optimizer.
+    pub optimizer: OptimizerName,
+    /// Learning rate.
+    pub lr: f32,
+    /// Momentum for SGD.
+    pub momentum: f32,
+    /// Examples per step.
+    pub batch_size: usize,
+    /// Passes over the data.
+    pub epochs: usize,
+    /// Seed of every random draw.
+    pub seed: u64,
+    /// Threads for products and elementwise kernels.
+    pub threads: usize,
+    /// Weight penalty.
+    pub weight_decay: WeightDecay,
+    /// Share of the training data held out for validation.
+    pub val_fraction: f32,
+    /// Patience in epochs; none disables early stopping.
+    pub early_stopping: Option<usize>,
+}
+
+impl Default for Settings {
+    /// The default run: a 784-256-64 autoencoder on Fashion-MNIST as in the Keras and PyTorch
+    /// tutorials (ReLU, sigmoid output, MSE, Adam 1e-3, batch 256).
+    fn default() -> Self {
+        Settings {
+            data: "fashion-mnist".into(),
+            scaling: None,
+            hidden: vec![256, 64],
+            activation: Activation::Relu,
+            code_activation: None,
+            output_activation: Activation::Sigmoid,
+            tied: false,
+            init: Init::Auto,
+            loss: LossKind::Mse,
+            optimizer: OptimizerName::Adam,
+            lr: 1e-3,
+            momentum: 0.9,
+            batch_size: 256,
+            epochs: 20,
+            seed: 0,
+            threads: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1),
+            weight_decay: WeightDecay::None,
+            val_fraction: 0.1,
+            early_stopping: None,
+        }
+    }
+}
+
+impl Settings {
+    /// Checks values that no type rules out; errors name the field and the value.
+    pub fn validate(&self) -> Result<()> {
+        if !(self.lr > 0.0 && self.lr.is_finite()) {
+            return Err(Error::config(
+                "lr",
+                format!("must be a positive number, got {}", self.lr),
+            ));
+        }
+        if !(0.0..1.0).contains(&self.val_fraction) {
+            return Err(Error::config(
+                "val-fraction",
+                format!("must be in [0, 1), got {}", self.val_fraction),
+            ));
+        }
+        if self.epochs == 0 {
+            return Err(Error::config("epochs", "must be at least 1, got 0"));
+        }
+        if self.threads == 0 {
+            return Err(Error::config("threads", "must be at least 1, got 0"));
+        }
+        if self.early_stopping.is_some() && self.val_fraction == 0.0 {
+            return Err(Error::config(
+                "early-stopping",
+                "needs validation data: set --val-fraction above 0",
+            ));
+        }
+        self.optimizer_kind().validate()?;
+        self.loop_config().validate()?;
+        self.loss.check(self.output_activation)
+    }
+
+    /// The model's architecture for inputs of `input_shape`.
+    pub fn model_config(&self, input_shape: &[usize]) -> ModelConfig {
+        ModelConfig {
+            input_shape: input_shape.to_vec(),
+            hidden: self.hidden.clone(),
+            activation: self.activation,
+            code_activation: self.code_activation,
+            output_activation: self.output_activation,
+            tied: self.tied,
+            init: self.init,
+        }
+    }
+
+    /// The objective.
+    pub fn objective(&self) -> Objective {
+        Objective {
+            loss: self.loss,
+            weight_decay: self.weight_decay,
+        }
+    }
+
+    /// The optimizer rule.
+    pub fn optimizer_kind(&self) -> OptimizerKind {
+        match self.optimizer {
+            OptimizerName::Adam => OptimizerKind::ADAM,
+            OptimizerName::Sgd => OptimizerKind::Sgd {
+                momentum: self.momentum,
+            },
+        }
+    }
+
+    /// The loop's settings.
+    pub fn loop_config(&self) -> LoopConfig {
+        LoopConfig {
+            epochs: self.epochs,
+            batch_size: self.batch_size,
+            seed: self.seed,
+            early_stopping: self.early_stopping,
+        }
+    }
+
+    /// TOML text of these settings.
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).expect("settings always serialize")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn toml_round_trip() {
+        let mut s = Settings {
+            early_stopping: Some(3),
+            code_activation: Some(Activation::Sigmoid),
+            ..Settings::default()
+        };
+        s.weight_decay = WeightDecay::L2(1e-4);
+        let text = s.to_toml();
+        assert!(text.contains("batch-size = 256"), "{text}");
+        let back: Settings = toml::from_str(&text).unwrap();
+        assert_eq!(back, s);
+    }
+
+    #[test]
+    fn validation_names_the_field() {
+        let s = Settings {
+            lr: -1.0,
+            ..Settings::default()
+        };
+        assert!(s.validate().unwrap_err().to_string().contains("lr"));
+        let s = Settings {
+            early_stopping: Some(2),
+            val_fraction: 0.0,
+            ..Settings::default()
+        };
+        assert!(s
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("early-stopping"));
+        let s = Settings {
+            loss: LossKind::Bce,
+            output_activation: Activation::Linear,
+            ..Settings::default()
+        };
+        assert!(s.validate().unwrap_err().to_string().contains("sigmoid"));
+    }
+}

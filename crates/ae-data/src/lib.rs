@@ -1,0 +1,12 @@
+//! Data for autoencoders: IDX, CSV and NPY readers that check before they allocate, scaling that
+//! is fitted once and saved, and the named data sets with their checked download.
+pub mod csv_table;
+pub mod datasets;
+pub mod error;
+pub mod idx;
+pub mod npy;
+pub mod samples;
+pub mod scaling;
+pub mod spec;
+
+pub use error::{Error, Result};

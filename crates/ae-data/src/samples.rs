@@ -1,0 +1,67 @@
+//! A set of examples in memory: f32 values, the shape of one example, optional labels.
+
+/// What a file held before it became f32 (scaling picks its default from it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SourceType {
+    /// 8-bit unsigned integers (images).
+    U8,
+    /// Other integers.
+    Int,
+    /// 32-bit floats.
+    F32,
+    /// 64-bit floats.
+    F64,
+    /// Numbers written as text (CSV).
+    Text,
+}
+
+/// Examples stored row-major as f32; the first axis is the example.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Samples {
+    /// `n * prod(shape)` values.
+    pub data: Vec<f32>,
+    /// Number of examples.
+    pub n: usize,
+    /// Shape of one example: `[C, H, W]` for images (IDX images are `[1, H, W]`), `[D]` for tables.
+    pub shape: Vec<usize>,
+    /// One label per example, when the data has them.
+    pub labels: Option<Vec<u32>>,
+    /// What the file held.
+    pub source: SourceType,
+}
+
+impl Samples {
+    /// Values per example.
+    pub fn features(&self) -> usize {
+        self.shape.iter().product()
+    }
+
+    /// Example `i`.
+    pub fn row(&self, i: usize) -> &[f32] {
+        let d = self.features();
+        &self.data[i * d..(i + 1) * d]
+    }
+
+    /// True for image-shaped examples (`[C, H, W]`).
+    pub fn is_image(&self) -> bool {
+        self.shape.len() == 3
+    }
+
+    /// The examples at `idx`, in that order.
+    pub fn subset(&self, idx: &[usize]) -> Samples {
+        let mut data = Vec::with_capacity(idx.len() * self.features());
+        for &i in idx {
+            data.extend_from_slice(self.row(i));
+        }
+        Samples {
+            data,
+            n: idx.len(),
+            shape: self.shape.clone(),
+            labels: self
+                .labels
+                .as_ref()
+                .map(|l| idx.iter().map(|&i| l[i]).collect()),
+            source: self.source,
+        }
+    }
+}

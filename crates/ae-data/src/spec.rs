@@ -1,0 +1,124 @@
+//! The `--data` spec: which data a command reads.
+use std::fmt;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use crate::csv_table::{self, CsvOptions};
+use crate::datasets::{Lookup, Named, Split};
+use crate::error::{Error, Result};
+use crate::samples::Samples;
+use crate::{idx, npy};
+
+/// Where data comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DataSpec {
+    /// `fashion-mnist` or `mnist`.
+    Named(Named),
+    /// `idx:IMAGES[,LABELS]`.
+    Idx {
+        /// The images file.
+        images: PathBuf,
+        /// The labels file.
+        labels: Option<PathBuf>,
+    },
+    /// `csv:PATH`.
+    Csv(PathBuf),
+    /// `npy:PATH`.
+    Npy(PathBuf),
+}
+
+impl DataSpec {
+    /// Loads the data; a file spec is the whole file whatever `split` says.
+    pub fn load(&self, lookup: &Lookup, split: Split, csv: &CsvOptions) -> Result<Samples> {
+        match self {
+            DataSpec::Named(n) => n.load(lookup, split),
+            DataSpec::Idx {
+                images,
+                labels: Some(l),
+            } => idx::read_pair(images, l),
+            DataSpec::Idx {
+                images,
+                labels: None,
+            } => idx::read_images(images),
+            DataSpec::Csv(p) => Ok(csv_table::read(p, csv)?.samples),
+            DataSpec::Npy(p) => npy::read(p),
+        }
+    }
+
+    /// True for named data sets, which have a separate test split.
+    pub fn has_test_split(&self) -> bool {
+        matches!(self, DataSpec::Named(_))
+    }
+}
+
+impl FromStr for DataSpec {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        let bad = |reason: &str| {
+            Error::Spec {
+            spec: s.into(),
+            reason: format!("{reason}; expected fashion-mnist, mnist, idx:IMAGES[,LABELS], csv:PATH or npy:PATH"),
+        }
+        };
+        if let Some(n) = Named::parse_name(s) {
+            return Ok(DataSpec::Named(n));
+        }
+        let (kind, rest) = s.split_once(':').ok_or_else(|| bad("unknown data set"))?;
+        if rest.is_empty() {
+            return Err(bad("missing path"));
+        }
+        match kind {
+            "idx" => {
+                let (images, labels) = match rest.split_once(',') {
+                    Some((i, l)) => (PathBuf::from(i), Some(PathBuf::from(l))),
+                    None => (PathBuf::from(rest), None),
+                };
+                Ok(DataSpec::Idx { images, labels })
+            }
+            "csv" => Ok(DataSpec::Csv(rest.into())),
+            "npy" => Ok(DataSpec::Npy(rest.into())),
+            _ => Err(bad(&format!("unknown kind `{kind}`"))),
+        }
+    }
+}
+
+impl fmt::Display for DataSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DataSpec::Named(n) => f.write_str(n.name()),
+            DataSpec::Idx {
+                images,
+                labels: Some(l),
+            } => write!(f, "idx:{},{}", images.display(), l.display()),
+            DataSpec::Idx {
+                images,
+                labels: None,
+            } => write!(f, "idx:{}", images.display()),
+            DataSpec::Csv(p) => write!(f, "csv:{}", p.display()),
+            DataSpec::Npy(p) => write!(f, "npy:{}", p.display()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_round_trip() {
+        for s in [
+            "fashion-mnist",
+            "mnist",
+            "idx:a.gz,b.gz",
+            "idx:a",
+            "csv:x/y.csv",
+            "npy:z.npy",
+        ] {
+            assert_eq!(s.parse::<DataSpec>().unwrap().to_string(), s);
+        }
+        for s in ["cifar", "csv:", "tsv:x"] {
+            let e = s.parse::<DataSpec>().unwrap_err().to_string();
+            assert!(e.contains(s) && e.contains("expected fashion-mnist"), "{e}");
+        }
+    }
+}
