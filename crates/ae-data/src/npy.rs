@@ -141,19 +141,20 @@ pub fn read(path: &Path) -> Result<Samples> {
             value: data[i] as f64,
         });
     }
-    let example =
-        match shape.as_slice() {
-            [_, d] => vec![*d],
-            [_, h, w] => vec![1, *h, *w],
-            [_, c, h, w] => vec![*c, *h, *w],
-            _ => return Err(Error::format(
+    let example = match shape.as_slice() {
+        [_, d] => vec![*d],
+        [_, h, w] => vec![1, *h, *w],
+        [_, c, h, w] => vec![*c, *h, *w],
+        _ => {
+            return Err(Error::format(
                 path,
                 Some(10),
                 format!(
                     "expected a 2-D (examples × features), 3-D or 4-D array, got shape {shape:?}"
                 ),
-            )),
-        };
+            ))
+        }
+    };
     Ok(Samples {
         data,
         n: shape[0],

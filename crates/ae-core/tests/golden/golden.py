@@ -1,0 +1,115 @@
+#!/usr/bin/env python3
+"""Golden values for crates/ae-core/tests/golden.rs, computed by PyTorch in float64.
+
+Run: .venv/bin/python crates/ae-core/tests/golden/golden.py  (writes golden.json beside this file)
+
+Inputs (i = flat row-major index from 0); the Rust test rebuilds them with the same formulas:
+- pred[i] = 0.8 sin(0.37 i + 0.1) + 0.5, shape (3, 4);  target[i] = (cos(0.91 i) + 1) / 2
+- logits z[i] = 3 sin(0.53 i + 0.2), shape (3, 4)
+- tiny autoencoder 5 -> 4 (ReLU) -> 5 (sigmoid), nn.Linear layout (out, in):
+  W1[i] = 0.3 sin(0.7 i + 0.3) (4x5), b1[i] = 0.1 cos(1.3 i), W2[i] = 0.25 cos(0.45 i - 0.2) (5x4),
+  b2[i] = 0.05 sin(2.1 i); input x[i] = (1 + sin(0.61 i + 0.4)) / 2, shape (3, 5); target = x.
+"""
+import json
+import math
+import os
+
+import torch
+
+torch.set_default_dtype(torch.float64)
+
+
+def fill(shape, f):
+    n = math.prod(shape)
+    return torch.tensor([f(i) for i in range(n)]).reshape(shape)
+
+
+def flat(t):
+    return t.detach().reshape(-1).tolist()
+
+
+def params():
+    return {
+        "w1": fill((4, 5), lambda i: 0.3 * math.sin(0.7 * i + 0.3)).requires_grad_(),
+        "b1": fill((4,), lambda i: 0.1 * math.cos(1.3 * i)).requires_grad_(),
+        "w2": fill((5, 4), lambda i: 0.25 * math.cos(0.45 * i - 0.2)).requires_grad_(),
+        "b2": fill((5,), lambda i: 0.05 * math.sin(2.1 * i)).requires_grad_(),
+    }
+
+
+X = fill((3, 5), lambda i: (1 + math.sin(0.61 * i + 0.4)) / 2)
+
+
+def forward(p, tied=False):
+    code = torch.relu(X @ p["w1"].T + p["b1"])
+    w2 = p["w1"].T if tied else p["w2"]
+    logits = code @ w2.T + p["b2"]
+    return code, logits
+
+
+def mse(out):
+    return ((out - X) ** 2).mean()
+
+
+out = {}
+
+pred = fill((3, 4), lambda i: 0.8 * math.sin(0.37 * i + 0.1) + 0.5).requires_grad_()
+target = fill((3, 4), lambda i: (math.cos(0.91 * i) + 1) / 2)
+loss = torch.nn.functional.mse_loss(pred, target)
+loss.backward()
+out["mse"] = {"loss": loss.item(), "grad": flat(pred.grad)}
+
+z = fill((3, 4), lambda i: 3 * math.sin(0.53 * i + 0.2)).requires_grad_()
+loss = torch.nn.functional.binary_cross_entropy_with_logits(z, target)
+loss.backward()
+out["bce_logits"] = {"loss": loss.item(), "grad": flat(z.grad)}
+
+z = torch.tensor([-60.0, -20.0, 0.0, 20.0, 60.0, 100.0], requires_grad=True)
+t = torch.tensor([0.0, 1.0, 0.5, 0.0, 1.0, 0.25])
+loss = torch.nn.functional.binary_cross_entropy_with_logits(z, t)
+loss.backward()
+out["bce_logits_extreme"] = {"logits": flat(z), "target": flat(t), "loss": loss.item(), "grad": flat(z.grad)}
+
+for name, tied, kind in [("dense_ae_mse", False, "mse"), ("dense_ae_bce", False, "bce"), ("tied_ae_mse", True, "mse")]:
+    p = params()
+    if tied:
+        del p["w2"]
+    code, logits = forward(p, tied)
+    recon = torch.sigmoid(logits)
+    loss = mse(recon) if kind == "mse" else torch.nn.functional.binary_cross_entropy_with_logits(logits, X)
+    loss.backward()
+    out[name] = {"code": flat(code), "output": flat(recon), "loss": loss.item(),
+                 "grads": {k: flat(v.grad) for k, v in p.items()}}
+
+
+def train(opt_fn, steps=3, l2=0.0):
+    p = params()
+    opt = opt_fn(p)
+    history = []
+    penalty0 = None
+    for _ in range(steps):
+        opt.zero_grad()
+        _, logits = forward(p)
+        penalty = l2 / 2 * (p["w1"].pow(2).sum() + p["w2"].pow(2).sum())
+        if penalty0 is None:
+            penalty0 = penalty.item()
+        (mse(torch.sigmoid(logits)) + penalty).backward()
+        opt.step()
+        history.append({k: flat(v) for k, v in p.items()})
+    return history, penalty0
+
+
+adam = lambda p: torch.optim.Adam(p.values(), lr=1e-2, betas=(0.9, 0.999), eps=1e-8)
+out["adam"] = {"steps": train(adam)[0]}
+steps, pen = train(adam, l2=0.1)
+out["adam_l2"] = {"steps": steps, "penalty": pen}
+out["sgd_momentum"] = {"steps": train(lambda p: torch.optim.SGD(p.values(), lr=0.1, momentum=0.9))[0]}
+
+w1 = params()["w1"]
+l1 = 0.01 * w1.abs().sum()
+l1.backward()
+out["l1"] = {"value": l1.item(), "grad": flat(w1.grad)}
+
+with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "golden.json"), "w") as f:
+    json.dump({"torch": torch.__version__, **out}, f, indent=1)
+print("wrote golden.json")
