@@ -22,7 +22,7 @@ fn main() {
         std::env::set_var("MATMUL_NUM_THREADS", threads.to_string());
     }
     rayon::ThreadPoolBuilder::new().num_threads(threads).build_global().unwrap();
-    println!("{:<36} {:>12} {:>12} {:>8}", "shape", "mm GFLOP/s", "gemm GFLOP/s", "mm/gemm");
+    println!("{:<36} {:>12} {:>12} {:>12}", "shape", "mm GFLOP/s", "gemm GFLOP/s", "faer GFLOP/s");
     for &(m, k, n, ta, tb, name) in SHAPES {
         let a: Vec<f32> = (0..m * k).map(|i| ((i * 7 % 13) as f32) * 0.01).collect();
         let b: Vec<f32> = (0..k * n).map(|i| ((i * 5 % 11) as f32) * 0.01).collect();
@@ -47,6 +47,13 @@ fn main() {
         let gm = time(&mut || unsafe {
             gemm::gemm(m, n, k, c.as_mut_ptr(), 1, n as isize, false, a.as_ptr(), csa, rsa, b.as_ptr(), csb, rsb, 0.0, 1.0, false, false, false, par);
         });
-        println!("{:<36} {:>12.1} {:>12.1} {:>8.2}", name, mm, gm, mm / gm);
+        let fpar = if threads > 1 { faer::Par::rayon(threads) } else { faer::Par::Seq };
+        let fa = time(&mut || unsafe {
+            let lhs = faer::MatRef::<f32>::from_raw_parts(a.as_ptr(), m, k, rsa, csa);
+            let rhs = faer::MatRef::<f32>::from_raw_parts(b.as_ptr(), k, n, rsb, csb);
+            let dst = faer::MatMut::<f32>::from_raw_parts_mut(c.as_mut_ptr(), m, n, n as isize, 1);
+            faer::linalg::matmul::matmul(dst, faer::Accum::Replace, lhs, rhs, 1.0f32, fpar);
+        });
+        println!("{:<36} {:>12.1} {:>12.1} {:>12.1}", name, mm, gm, fa);
     }
 }

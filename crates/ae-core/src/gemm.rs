@@ -1,9 +1,10 @@
-//! Matrix multiplication for the layer engine, on the `gemm` crate.
+//! Matrix multiplication for the layer engine, on faer's matmul.
 //!
-//! Why this crate: `bench/gemm-choice` times the shapes a dense autoencoder step uses on `gemm` and on
-//! `matrixmultiply` (results in BENCHMARKS.md). They trade wins shape by shape, so we took `gemm`
-//! because it takes its thread count per call and runs on rayon, the same pool as our elementwise
-//! kernels, which keeps `--threads` honest and results deterministic for a given thread count.
+//! Why faer: `bench/gemm-choice` times the shapes a dense autoencoder step uses on `matrixmultiply`,
+//! `gemm` and faer (results in BENCHMARKS.md); faer is fastest on most of them (it uses AVX-512 where
+//! the CPU has it), and like `gemm` it takes its parallelism per call, on rayon, the pool our
+//! elementwise kernels use, so `--threads` governs everything and results are deterministic for a
+//! given thread count.
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 static THREADS: AtomicUsize = AtomicUsize::new(1);
@@ -66,35 +67,25 @@ pub fn matmul(
     };
     let t = threads();
     let par = if t > 1 && m * n * k >= PARALLEL_MIN_WORK {
-        gemm::Parallelism::Rayon(t)
+        faer::Par::rayon(t)
     } else {
-        gemm::Parallelism::None
+        faer::Par::Seq
     };
     // SAFETY: the assert above guarantees every index the strides reach lies inside its slice, and `c`
     // does not alias `a` or `b` (it is borrowed mutably).
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            c.as_mut_ptr(),
-            1,
-            n as isize,
-            accumulate,
-            a.as_ptr(),
-            a_cs,
-            a_rs,
-            b.as_ptr(),
-            b_cs,
-            b_rs,
-            1.0,
-            1.0,
-            false,
-            false,
-            false,
-            par,
-        );
-    }
+    let (lhs, rhs, dst) = unsafe {
+        (
+            faer::MatRef::<f32>::from_raw_parts(a.as_ptr(), m, k, a_rs, a_cs),
+            faer::MatRef::<f32>::from_raw_parts(b.as_ptr(), k, n, b_rs, b_cs),
+            faer::MatMut::<f32>::from_raw_parts_mut(c.as_mut_ptr(), m, n, n as isize, 1),
+        )
+    };
+    let accum = if accumulate {
+        faer::Accum::Add
+    } else {
+        faer::Accum::Replace
+    };
+    faer::linalg::matmul::matmul(dst, accum, lhs, rhs, 1.0f32, par);
 }
 
 #[cfg(test)]

@@ -132,16 +132,23 @@ impl Optimizer {
                     let g = params.grads[i].data();
                     let p = params.values[i].data_mut();
                     let (m, v) = (self.m[i].data_mut(), self.v[i].data_mut());
-                    let chunk = 8192;
+                    // One chunk per thread: finer chunks only add wake-ups.
+                    let chunk = p.len().div_ceil(crate::gemm::threads()).max(4096);
                     p.par_chunks_mut(chunk)
                         .zip(g.par_chunks(chunk))
                         .zip(m.par_chunks_mut(chunk))
                         .zip(v.par_chunks_mut(chunk))
                         .for_each(|(((p, g), m), v)| {
-                            for j in 0..p.len() {
-                                m[j] = beta1 * m[j] + (1.0 - beta1) * g[j];
-                                v[j] = beta2 * v[j] + (1.0 - beta2) * g[j] * g[j];
-                                p[j] -= step_size * m[j] / (v[j].sqrt() * inv_sqrt_c2 + eps);
+                            // Re-slicing to one length lets the compiler drop bounds checks and vectorize.
+                            let n = p.len();
+                            let (g, m, v) = (&g[..n], &mut m[..n], &mut v[..n]);
+                            for j in 0..n {
+                                let gj = g[j];
+                                let mj = beta1 * m[j] + (1.0 - beta1) * gj;
+                                let vj = beta2 * v[j] + (1.0 - beta2) * gj * gj;
+                                m[j] = mj;
+                                v[j] = vj;
+                                p[j] -= step_size * mj / (vj.sqrt() * inv_sqrt_c2 + eps);
                             }
                         });
                 }
@@ -154,9 +161,9 @@ impl Optimizer {
                     let g = params.grads[i].data();
                     let p = params.values[i].data_mut();
                     let m = self.m[i].data_mut();
-                    for j in 0..p.len() {
-                        m[j] = momentum * m[j] + g[j];
-                        p[j] -= lr * m[j];
+                    for ((p, &g), m) in p.iter_mut().zip(g).zip(m.iter_mut()) {
+                        *m = momentum * *m + g;
+                        *p -= lr * *m;
                     }
                 }
             }

@@ -67,19 +67,29 @@ pub trait Layer: Send + std::fmt::Debug {
     }
 }
 
-/// Runs `f` over matching chunks of the slices, on the rayon pool when the slices are long enough
-/// for threads to pay off. Chunks are fixed by length and thread count, so results are deterministic.
-pub(crate) fn par_chunks2(out: &mut [f32], a: &[f32], f: impl Fn(&mut [f32], &[f32]) + Sync) {
+/// Runs `f` over matching chunks of the slices, on the rayon pool when there are at least
+/// `min_len` elements (below that, waking threads costs more than it saves; transcendental
+/// functions pay off sooner than a max or a multiply). One chunk per thread, fixed by length and
+/// thread count, so results are deterministic.
+pub(crate) fn par_chunks2(
+    out: &mut [f32],
+    a: &[f32],
+    min_len: usize,
+    f: impl Fn(&mut [f32], &[f32]) + Sync,
+) {
     use rayon::prelude::*;
     let t = crate::gemm::threads();
-    if t <= 1 || out.len() < PAR_MIN {
+    if t <= 1 || out.len() < min_len {
         f(out, a);
         return;
     }
-    let chunk = out.len().div_ceil(t * 4).max(4096);
+    let chunk = out.len().div_ceil(t);
     out.par_chunks_mut(chunk)
         .zip(a.par_chunks(chunk))
         .for_each(|(o, a)| f(o, a));
 }
 
-const PAR_MIN: usize = 32 * 1024;
+/// Elements from which a cheap elementwise pass (max, multiply) is split across threads.
+pub(crate) const PAR_CHEAP: usize = 1 << 20;
+/// Elements from which a pass with exp or tanh is split across threads.
+pub(crate) const PAR_COSTLY: usize = 1 << 15;
