@@ -14,6 +14,7 @@ pub mod rng;
 pub mod run;
 pub mod sequential;
 pub mod settings;
+pub mod simd;
 pub mod tensor;
 pub mod train;
 

@@ -81,6 +81,50 @@ impl FromStr for OptimizerKind {
     }
 }
 
+/// Adam's scalars for one step.
+#[derive(Clone, Copy)]
+struct AdamConsts {
+    beta1: f32,
+    beta2: f32,
+    eps: f32,
+    step_size: f32,
+    inv_sqrt_c2: f32,
+}
+
+/// One Adam update over a chunk, as a vectorized kernel (see `simd`).
+struct AdamKernel<'a> {
+    p: &'a mut [f32],
+    g: &'a [f32],
+    m: &'a mut [f32],
+    v: &'a mut [f32],
+    k: AdamConsts,
+}
+
+impl pulp::WithSimd for AdamKernel<'_> {
+    type Output = ();
+    #[inline(always)]
+    fn with_simd<S: pulp::Simd>(self, _: S) {
+        let AdamConsts {
+            beta1,
+            beta2,
+            eps,
+            step_size,
+            inv_sqrt_c2,
+        } = self.k;
+        // Re-slicing to one length lets the compiler drop bounds checks and vectorize.
+        let n = self.p.len();
+        let (g, m, v) = (&self.g[..n], &mut self.m[..n], &mut self.v[..n]);
+        for j in 0..n {
+            let gj = g[j];
+            let mj = beta1 * m[j] + (1.0 - beta1) * gj;
+            let vj = beta2 * v[j] + (1.0 - beta2) * gj * gj;
+            m[j] = mj;
+            v[j] = vj;
+            self.p[j] -= step_size * mj / (vj.sqrt() * inv_sqrt_c2 + eps);
+        }
+    }
+}
+
 /// An optimizer with its per-parameter state.
 #[derive(Clone, Debug)]
 pub struct Optimizer {
@@ -134,22 +178,19 @@ impl Optimizer {
                     let (m, v) = (self.m[i].data_mut(), self.v[i].data_mut());
                     // One chunk per thread: finer chunks only add wake-ups.
                     let chunk = p.len().div_ceil(crate::gemm::threads()).max(4096);
+                    let k = AdamConsts {
+                        beta1,
+                        beta2,
+                        eps,
+                        step_size,
+                        inv_sqrt_c2,
+                    };
                     p.par_chunks_mut(chunk)
                         .zip(g.par_chunks(chunk))
                         .zip(m.par_chunks_mut(chunk))
                         .zip(v.par_chunks_mut(chunk))
                         .for_each(|(((p, g), m), v)| {
-                            // Re-slicing to one length lets the compiler drop bounds checks and vectorize.
-                            let n = p.len();
-                            let (g, m, v) = (&g[..n], &mut m[..n], &mut v[..n]);
-                            for j in 0..n {
-                                let gj = g[j];
-                                let mj = beta1 * m[j] + (1.0 - beta1) * gj;
-                                let vj = beta2 * v[j] + (1.0 - beta2) * gj * gj;
-                                m[j] = mj;
-                                v[j] = vj;
-                                p[j] -= step_size * mj / (vj.sqrt() * inv_sqrt_c2 + eps);
-                            }
+                            crate::simd::run(AdamKernel { p, g, m, v, k })
                         });
                 }
             }

@@ -4,7 +4,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-use super::{par_chunks2, Grads, Layer, Mode, PAR_CHEAP, PAR_COSTLY};
+use super::{par_map, update, Grads, Layer, Mode, PAR_CHEAP, PAR_COSTLY};
 use crate::tensor::Tensor;
 use crate::{Error, Result};
 
@@ -28,70 +28,61 @@ impl Activation {
     /// Applies the activation to `x`, writing `y`.
     pub fn apply(self, x: &[f32], y: &mut [f32]) {
         match self {
-            Activation::Relu => par_chunks2(y, x, PAR_CHEAP, |y, x| {
-                y.iter_mut().zip(x).for_each(|(y, &x)| *y = x.max(0.0))
-            }),
-            Activation::LeakyRelu { slope } => par_chunks2(y, x, PAR_CHEAP, |y, x| {
-                y.iter_mut()
-                    .zip(x)
-                    .for_each(|(y, &x)| *y = if x > 0.0 { x } else { slope * x })
-            }),
-            Activation::Sigmoid => par_chunks2(y, x, PAR_COSTLY, |y, x| {
-                y.iter_mut().zip(x).for_each(|(y, &x)| *y = fast_sigmoid(x))
-            }),
-            Activation::Tanh => par_chunks2(y, x, PAR_COSTLY, |y, x| {
-                y.iter_mut().zip(x).for_each(|(y, &x)| *y = x.tanh())
-            }),
+            Activation::Relu => par_map(y, x, PAR_CHEAP, |x| x.max(0.0)),
+            Activation::LeakyRelu { slope } => {
+                par_map(
+                    y,
+                    x,
+                    PAR_CHEAP,
+                    move |x| if x > 0.0 { x } else { slope * x },
+                )
+            }
+            Activation::Sigmoid => par_map(y, x, PAR_COSTLY, fast_sigmoid),
+            Activation::Tanh => par_map(y, x, PAR_COSTLY, f32::tanh),
             Activation::Linear => y.copy_from_slice(x),
         }
     }
 
     /// Writes `dx = dy · f'(x)`, with f' computed from the output `y` (every activation here allows it).
     pub fn backward(self, y: &[f32], dy: &[f32], dx: &mut [f32]) {
+        let map2 = |f: fn(f32, f32) -> f32, dx: &mut [f32]| {
+            crate::simd::run(crate::simd::Map2 {
+                out: dx,
+                a: y,
+                b: dy,
+                f,
+            })
+        };
         match self {
             Activation::Linear => dx.copy_from_slice(dy),
-            Activation::Relu => zip3(dx, y, dy, |y, dy| if y > 0.0 { dy } else { 0.0 }),
-            Activation::LeakyRelu { slope } => {
-                zip3(
-                    dx,
-                    y,
-                    dy,
-                    move |y, dy| if y > 0.0 { dy } else { slope * dy },
-                )
-            }
-            Activation::Sigmoid => zip3(dx, y, dy, |y, dy| dy * y * (1.0 - y)),
-            Activation::Tanh => zip3(dx, y, dy, |y, dy| dy * (1.0 - y * y)),
+            Activation::Relu => map2(|y, dy| if y > 0.0 { dy } else { 0.0 }, dx),
+            Activation::LeakyRelu { slope } => crate::simd::run(crate::simd::Map2 {
+                out: dx,
+                a: y,
+                b: dy,
+                f: move |y: f32, dy: f32| if y > 0.0 { dy } else { slope * dy },
+            }),
+            Activation::Sigmoid => map2(|y, dy| dy * y * (1.0 - y), dx),
+            Activation::Tanh => map2(|y, dy| dy * (1.0 - y * y), dx),
         }
     }
 
     /// Multiplies `d` (a gradient with respect to the output) by f'(x), computed from the output `y`.
     pub fn scale_by_derivative(self, y: &[f32], d: &mut [f32]) {
-        let scale = |f: fn(f32, f32, f32) -> f32, p: f32, d: &mut [f32]| {
-            par_chunks2(d, y, PAR_CHEAP, move |d, y| {
-                d.iter_mut().zip(y).for_each(|(d, &y)| *d = f(*d, y, p))
-            })
-        };
         match self {
             Activation::Linear => {}
-            Activation::Relu => scale(|d, y, _| if y > 0.0 { d } else { 0.0 }, 0.0, d),
+            Activation::Relu => update(d, y, |d, y| if y > 0.0 { d } else { 0.0 }),
             Activation::LeakyRelu { slope } => {
-                scale(|d, y, s| if y > 0.0 { d } else { s * d }, slope, d)
+                update(d, y, move |d, y| if y > 0.0 { d } else { slope * d })
             }
-            Activation::Sigmoid => scale(|d, y, _| d * y * (1.0 - y), 0.0, d),
-            Activation::Tanh => scale(|d, y, _| d * (1.0 - y * y), 0.0, d),
+            Activation::Sigmoid => update(d, y, |d, y| d * y * (1.0 - y)),
+            Activation::Tanh => update(d, y, |d, y| d * (1.0 - y * y)),
         }
     }
 
     /// True for activations whose outputs lie in (0, 1).
     pub fn is_unit_interval(self) -> bool {
         matches!(self, Activation::Sigmoid)
-    }
-}
-
-/// `dx[i] = f(y[i], dy[i])`: one pass, no copy.
-fn zip3(dx: &mut [f32], y: &[f32], dy: &[f32], f: impl Fn(f32, f32) -> f32) {
-    for ((dx, &y), &dy) in dx.iter_mut().zip(y).zip(dy) {
-        *dx = f(y, dy);
     }
 }
 

@@ -67,26 +67,31 @@ pub trait Layer: Send + std::fmt::Debug {
     }
 }
 
-/// Runs `f` over matching chunks of the slices, on the rayon pool when there are at least
-/// `min_len` elements (below that, waking threads costs more than it saves; transcendental
-/// functions pay off sooner than a max or a multiply). One chunk per thread, fixed by length and
-/// thread count, so results are deterministic.
-pub(crate) fn par_chunks2(
+/// `out[i] = f(a[i])`, vectorized, on the rayon pool when there are at least `min_len` elements
+/// (below that, waking threads costs more than it saves; transcendental functions pay off sooner
+/// than a max or a multiply). One chunk per thread, fixed by length and thread count, so results
+/// are deterministic.
+pub(crate) fn par_map(
     out: &mut [f32],
     a: &[f32],
     min_len: usize,
-    f: impl Fn(&mut [f32], &[f32]) + Sync,
+    f: impl Fn(f32) -> f32 + Sync + Copy,
 ) {
     use rayon::prelude::*;
     let t = crate::gemm::threads();
     if t <= 1 || out.len() < min_len {
-        f(out, a);
+        crate::simd::run(crate::simd::Map { out, a, f });
         return;
     }
     let chunk = out.len().div_ceil(t);
     out.par_chunks_mut(chunk)
         .zip(a.par_chunks(chunk))
-        .for_each(|(o, a)| f(o, a));
+        .for_each(|(out, a)| crate::simd::run(crate::simd::Map { out, a, f }));
+}
+
+/// `out[i] = f(out[i], a[i])`, vectorized, on one thread (these passes are cheap).
+pub(crate) fn update(out: &mut [f32], a: &[f32], f: impl Fn(f32, f32) -> f32) {
+    crate::simd::run(crate::simd::Update { out, a, f });
 }
 
 /// Elements from which a cheap elementwise pass (max, multiply) is split across threads.
