@@ -360,3 +360,125 @@ fn fashion_mnist_one_epoch_reaches_reference_quality() {
     ok(&["reconstruct", r, "--out", png.to_str().unwrap()]);
     assert!(std::fs::read(&png).unwrap().starts_with(b"\x89PNG"));
 }
+
+/// A bounded HTTP server on 127.0.0.1 that answers every request with `body` (at most `n` requests).
+fn serve(n: usize, body: &'static [u8]) -> String {
+    use std::io::{BufRead, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for s in listener.incoming().take(n) {
+            let Ok(mut s) = s else { continue };
+            let mut r = std::io::BufReader::new(s.try_clone().unwrap());
+            let mut line = String::new();
+            while r.read_line(&mut line).map(|k| k > 0).unwrap_or(false) && line != "\r\n" {
+                line.clear();
+            }
+            let _ = write!(
+                s,
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                body.len()
+            );
+            let _ = s.write_all(body);
+        }
+    });
+    format!("http://{addr}")
+}
+
+#[test]
+fn missing_data_set_is_fetched_and_a_bad_download_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let mirror = serve(8, b"not the real mnist");
+    let out = Command::new(env!("CARGO_BIN_EXE_ae"))
+        .args([
+            "train",
+            "--data",
+            "mnist",
+            "--quiet",
+            "--out",
+            dir.path().join("run").to_str().unwrap(),
+        ])
+        .env("AE_DATA_DIR", dir.path().join("data"))
+        .env("XDG_CACHE_HOME", dir.path().join("cache"))
+        .env("AE_DATASET_MIRROR", &mirror)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        err.contains("SHA-256 mismatch") && err.contains("train-images-idx3-ubyte.gz"),
+        "{err}"
+    );
+    assert!(
+        err.contains("ae datasets fetch mnist"),
+        "the error must say how to get the data:\n{err}"
+    );
+    let fetched = dir.path().join("data/mnist");
+    let left: Vec<_> = std::fs::read_dir(&fetched)
+        .map(|d| d.flatten().map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "a failed download left {left:?}");
+}
+
+#[test]
+fn ctrl_c_saves_a_checkpoint_and_resume_finishes() {
+    let dir = tempfile::tempdir().unwrap();
+    // Enough data that an epoch takes a while.
+    let p = dir.path().join("big.csv");
+    let mut s = String::new();
+    for i in 0..4000 {
+        let row: Vec<String> = (0..64)
+            .map(|j| format!("{:.4}", ((i * 31 + j * 17) % 97) as f32 / 97.0))
+            .collect();
+        s += &(row.join(",") + "\n");
+    }
+    std::fs::write(&p, s).unwrap();
+    let run = dir.path().join("run");
+    let data = format!("csv:{}", p.display());
+    let child = Command::new(env!("CARGO_BIN_EXE_ae"))
+        .args([
+            "train",
+            "--data",
+            &data,
+            "--hidden",
+            "512,256,32",
+            "--batch-size",
+            "8",
+            "--epochs",
+            "1000",
+            "--threads",
+            "1",
+            "--quiet",
+        ])
+        .args(["--out", run.to_str().unwrap()])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{err}");
+    assert!(
+        err.contains("checkpoint saved") && err.contains("--resume"),
+        "{err}"
+    );
+    assert!(run.join("checkpoint.safetensors").is_file());
+    let done = std::fs::read_to_string(run.join("metrics.jsonl"))
+        .map(|t| t.lines().count())
+        .unwrap_or(0);
+    let until = (done + 1).to_string();
+    ok(&[
+        "train",
+        "--out",
+        run.to_str().unwrap(),
+        "--resume",
+        "--epochs",
+        &until,
+        "--quiet",
+    ]);
+    assert_eq!(metrics(&run).len(), done + 1);
+}
