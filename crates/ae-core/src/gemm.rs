@@ -17,9 +17,26 @@ pub fn set_threads(n: usize) {
     THREADS.store(n.max(1), Ordering::Relaxed);
 }
 
-/// The number of threads products may use.
+thread_local! {
+    /// Set while a data-parallel replica runs: its products and passes stay on its own thread.
+    static SERIAL: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// The number of threads products and elementwise passes may use from the calling thread.
 pub fn threads() -> usize {
-    THREADS.load(Ordering::Relaxed)
+    if SERIAL.with(|s| s.get()) {
+        1
+    } else {
+        THREADS.load(Ordering::Relaxed)
+    }
+}
+
+/// Runs `f` with every product and pass on the calling thread.
+pub fn serial<R>(f: impl FnOnce() -> R) -> R {
+    let before = SERIAL.with(|s| s.replace(true));
+    let r = f();
+    SERIAL.with(|s| s.set(before));
+    r
 }
 
 /// `c = op(a) · op(b)` (or `c += ...` when `accumulate`), all row-major.

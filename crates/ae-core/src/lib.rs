@@ -9,6 +9,7 @@ pub mod loss;
 pub mod model;
 pub mod objective;
 pub mod optim;
+pub mod parallel;
 pub mod params;
 pub mod rng;
 pub mod run;

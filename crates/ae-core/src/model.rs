@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 use crate::init::Init;
 use crate::layers::activation::{Activation, ActivationLayer};
 use crate::layers::dense::{Dense, WeightLayout};
-use crate::layers::Mode;
+use crate::layers::{Grads, Mode};
 use crate::loss::LossKind;
 use crate::params::{ParamKind, Params};
 use crate::rng::{stream, Purpose};
@@ -178,29 +178,101 @@ impl ModelConfig {
                 decoder.push(ActivationLayer { activation: act });
             }
         }
+        let net = Net {
+            encoder,
+            decoder,
+            output_activation: self.output_activation,
+            out: Tensor::default(),
+        };
         Ok(Autoencoder {
             config: self.clone(),
             params,
-            encoder,
-            decoder,
-            out: Tensor::default(),
+            net,
         })
     }
 }
 
-/// A built autoencoder: its parameters, encoder and decoder, and the reconstruction buffer.
+/// The buffers of one forward and backward pass through an autoencoder: encoder and decoder
+/// layers (which hold parameter ids, not values) with their activations, and the reconstruction.
+/// A model has one; a data-parallel step gives each thread a [`Net::replica`] of it.
+#[derive(Debug)]
+pub struct Net {
+    /// Input → code.
+    pub encoder: Sequential,
+    /// Code → output logits (pre-activation).
+    pub decoder: Sequential,
+    /// Applied to the logits to give the reconstruction.
+    pub output_activation: Activation,
+    /// The reconstruction, `output_activation(logits)`.
+    out: Tensor,
+}
+
+impl Net {
+    /// Runs encoder and decoder on `x` with the parameter values in `params`.
+    ///
+    /// # Shapes
+    /// `x`: `[N, ..input_shape]` → code `[N, code]`, logits and reconstruction `[N, features]`.
+    pub fn forward(&mut self, params: &Params, x: &Tensor, mode: Mode) {
+        self.encoder.forward(params, x, mode);
+        self.decoder.forward(params, self.encoder.output(), mode);
+        self.activate_output();
+    }
+
+    fn activate_output(&mut self) {
+        let pre = self.decoder.output();
+        self.out.resize(pre.shape());
+        self.output_activation
+            .apply(pre.data(), self.out.data_mut());
+    }
+
+    /// The reconstruction loss of the last forward pass against `target` (same element count as the
+    /// input), with its gradient written into the logits' gradient buffer, ready for `backward_into`.
+    pub fn reconstruction_loss(&mut self, loss: LossKind, target: &Tensor) -> f64 {
+        let (pre, dpre) = self.decoder.output_and_grad_mut();
+        loss.loss_and_grad(self.output_activation, pre, &self.out, target, dpre)
+    }
+
+    /// Backpropagates ∂loss/∂logits (in the logits' gradient buffer) through decoder and encoder,
+    /// adding parameter gradients into `g`. `code_hook(code, dcode)` may add a penalty's gradient at
+    /// the code; `dx` receives the input gradient when given.
+    pub fn backward_into(
+        &mut self,
+        g: &mut Grads<'_>,
+        x: &Tensor,
+        dx: Option<&mut Tensor>,
+        code_hook: &mut dyn FnMut(&Tensor, &mut Tensor),
+    ) {
+        let Net {
+            encoder, decoder, ..
+        } = self;
+        // The decoder's input gradient lands in the encoder's output-gradient buffer.
+        let mut dcode = std::mem::take(encoder.output_grad_mut());
+        decoder.backward_into(g, encoder.output(), Some(&mut dcode), &mut |_, _, _| {});
+        code_hook(encoder.output(), &mut dcode);
+        *encoder.output_grad_mut() = dcode;
+        encoder.backward_into(g, x, dx, &mut |_, _, _| {});
+    }
+
+    /// A copy with the same layers and empty buffers.
+    pub fn replica(&self) -> Net {
+        Net {
+            encoder: self.encoder.replica(),
+            decoder: self.decoder.replica(),
+            output_activation: self.output_activation,
+            out: Tensor::default(),
+        }
+    }
+}
+
+/// A built autoencoder: its parameters and the buffers of a pass.
 #[derive(Debug)]
 pub struct Autoencoder {
     /// The config it was built from.
     pub config: ModelConfig,
     /// All parameters.
     pub params: Params,
-    /// Input → code.
-    pub encoder: Sequential,
-    /// Code → output logits (pre-activation).
-    pub decoder: Sequential,
-    /// The reconstruction, `output_activation(logits)`.
-    out: Tensor,
+    /// Layers and buffers.
+    pub net: Net,
 }
 
 impl Autoencoder {
@@ -209,72 +281,52 @@ impl Autoencoder {
     /// # Shapes
     /// `x`: `[N, ..input_shape]` → code `[N, code]`, logits and reconstruction `[N, features]`.
     pub fn forward(&mut self, x: &Tensor, mode: Mode) {
-        self.encoder.forward(&self.params, x, mode);
-        self.decoder
-            .forward(&self.params, self.encoder.output(), mode);
-        let pre = self.decoder.output();
-        self.out.resize(pre.shape());
-        self.config
-            .output_activation
-            .apply(pre.data(), self.out.data_mut());
+        self.net.forward(&self.params, x, mode);
     }
 
     /// The code from the last forward pass, `[N, code]`.
     pub fn code(&self) -> &Tensor {
-        self.encoder.output()
+        self.net.encoder.output()
     }
 
     /// The output logits (pre-activation) from the last forward pass, `[N, features]`.
     pub fn logits(&self) -> &Tensor {
-        self.decoder.output()
+        self.net.decoder.output()
     }
 
     /// The reconstruction from the last forward pass, `[N, features]`.
     pub fn reconstruction(&self) -> &Tensor {
-        &self.out
+        &self.net.out
     }
 
     /// Runs only the encoder; the code is then [`Autoencoder::code`].
     pub fn encode(&mut self, x: &Tensor) {
-        self.encoder.forward(&self.params, x, Mode::Eval);
+        self.net.encoder.forward(&self.params, x, Mode::Eval);
     }
 
     /// Runs only the decoder on codes `z` (`[N, code]`); the result is [`Autoencoder::reconstruction`].
     pub fn decode(&mut self, z: &Tensor) {
-        self.decoder.forward(&self.params, z, Mode::Eval);
-        let pre = self.decoder.output();
-        self.out.resize(pre.shape());
-        self.config
-            .output_activation
-            .apply(pre.data(), self.out.data_mut());
+        self.net.decoder.forward(&self.params, z, Mode::Eval);
+        self.net.activate_output();
     }
 
-    /// Backpropagates ∂loss/∂logits, already written into [`Autoencoder::logits_grad_mut`], through
-    /// decoder and encoder. `code_hook(code, dcode)` may add a penalty's gradient at the code.
-    /// `dx` receives the input gradient when given.
+    /// Backpropagates ∂loss/∂logits, already written into the logits' gradient buffer (see
+    /// [`Autoencoder::reconstruction_loss`]), through decoder and encoder into the parameters'
+    /// gradients. `code_hook(code, dcode)` may add a penalty's gradient at the code; `dx` receives
+    /// the input gradient when given.
     pub fn backward(
         &mut self,
         x: &Tensor,
         dx: Option<&mut Tensor>,
         code_hook: &mut dyn FnMut(&Tensor, &mut Tensor),
     ) {
-        let Autoencoder {
-            params,
-            encoder,
-            decoder,
-            ..
-        } = self;
-        // The decoder's input gradient lands in the encoder's output-gradient buffer.
-        let mut dcode = std::mem::take(encoder.output_grad_mut());
-        decoder.backward(
-            params,
-            encoder.output(),
-            Some(&mut dcode),
-            &mut |_, _, _| {},
-        );
-        code_hook(encoder.output(), &mut dcode);
-        *encoder.output_grad_mut() = dcode;
-        encoder.backward(params, x, dx, &mut |_, _, _| {});
+        let (values, grads, frozen) = self.params.split();
+        let mut g = Grads {
+            values,
+            grads,
+            frozen,
+        };
+        self.net.backward_into(&mut g, x, dx, code_hook);
     }
 
     /// Backpropagates a gradient at the code through the encoder only (activation maximization,
@@ -286,32 +338,24 @@ impl Autoencoder {
         dx: Option<&mut Tensor>,
         seed: &mut dyn FnMut(&Tensor, &mut Tensor),
     ) {
-        let Autoencoder {
-            params, encoder, ..
-        } = self;
+        let encoder = &mut self.net.encoder;
         let mut dcode = std::mem::take(encoder.output_grad_mut());
         dcode.resize(encoder.output().shape());
         seed(encoder.output(), &mut dcode);
         *encoder.output_grad_mut() = dcode;
-        encoder.backward(params, x, dx, &mut |_, _, _| {});
+        encoder.backward(&mut self.params, x, dx, &mut |_, _, _| {});
     }
 
-    /// The reconstruction loss of the last forward pass against `target` (same element count as the
-    /// input), with its gradient written into the logits' gradient buffer, ready for `backward`.
+    /// The reconstruction loss of the last forward pass against `target`, with its gradient ready
+    /// for [`Autoencoder::backward`].
     pub fn reconstruction_loss(&mut self, loss: LossKind, target: &Tensor) -> f64 {
-        let (pre, dpre) = self.decoder.output_and_grad_mut();
-        loss.loss_and_grad(self.config.output_activation, pre, &self.out, target, dpre)
-    }
-
-    /// The buffer for ∂loss/∂logits.
-    pub fn logits_grad_mut(&mut self) -> &mut Tensor {
-        self.decoder.output_grad_mut()
+        self.net.reconstruction_loss(loss, target)
     }
 
     /// Forward plus backward FLOPs per example.
     pub fn flops_per_example(&self) -> u64 {
         let code = [self.config.code_size()];
-        self.encoder.flops_per_example(&self.config.input_shape)
-            + self.decoder.flops_per_example(&code)
+        self.net.encoder.flops_per_example(&self.config.input_shape)
+            + self.net.decoder.flops_per_example(&code)
     }
 }

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::layers::Mode;
 use crate::loss::LossKind;
 use crate::model::Autoencoder;
+use crate::parallel::Replicas;
 use crate::params::{ParamKind, Params};
 use crate::tensor::Tensor;
 use crate::train::{Task, Terms};
@@ -164,13 +165,19 @@ pub struct AutoencoderTask {
     pub model: Autoencoder,
     /// The objective.
     pub objective: Objective,
+    /// Per-thread buffers for data-parallel steps.
+    replicas: Replicas,
 }
 
 impl AutoencoderTask {
     /// Pairs a model with an objective, checking that they fit together.
     pub fn new(model: Autoencoder, objective: Objective) -> Result<Self> {
         objective.loss.check(model.config.output_activation)?;
-        Ok(AutoencoderTask { model, objective })
+        Ok(AutoencoderTask {
+            model,
+            objective,
+            replicas: Replicas::default(),
+        })
     }
 
     fn recon_name(&self) -> &'static str {
@@ -191,9 +198,20 @@ impl Task for AutoencoderTask {
     }
 
     fn train_step(&mut self, x: &Tensor, _epoch: usize, _step: usize) -> Terms {
-        self.model.forward(x, Mode::Train);
-        let recon = self.model.reconstruction_loss(self.objective.loss, x);
-        self.model.backward(x, None, &mut |_, _| {});
+        let recon = match self.replicas.reconstruction_step(
+            crate::gemm::threads(),
+            &mut self.model,
+            self.objective.loss,
+            x,
+        ) {
+            Some(loss) => loss,
+            None => {
+                self.model.forward(x, Mode::Train);
+                let loss = self.model.reconstruction_loss(self.objective.loss, x);
+                self.model.backward(x, None, &mut |_, _| {});
+                loss
+            }
+        };
         let wd = self.objective.weight_decay.apply(&mut self.model.params);
         let mut terms = Terms::default();
         terms.push(self.recon_name(), recon);

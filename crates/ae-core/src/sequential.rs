@@ -108,6 +108,18 @@ impl Sequential {
             grads,
             frozen,
         };
+        self.backward_into(&mut g, x, dx, hook);
+    }
+
+    /// [`Sequential::backward`] adding parameter gradients into `g.grads`, which need not be the
+    /// parameters' own (a data-parallel replica sums into its private copy).
+    pub fn backward_into(
+        &mut self,
+        g: &mut Grads<'_>,
+        x: &Tensor,
+        dx: Option<&mut Tensor>,
+        hook: &mut dyn FnMut(usize, &Tensor, &mut Tensor),
+    ) {
         let mut dx = dx;
         for i in (0..self.layers.len()).rev() {
             hook(i, &self.outs[i], &mut self.grads[i]);
@@ -118,7 +130,16 @@ impl Sequential {
             } else {
                 Some(&mut gbefore[i - 1])
             };
-            self.layers[i].backward(&mut g, input, &self.outs[i], &grest[0], dxi);
+            self.layers[i].backward(g, input, &self.outs[i], &grest[0], dxi);
+        }
+    }
+
+    /// A copy with the same layers (and parameter ids) and empty buffers.
+    pub fn replica(&self) -> Sequential {
+        Sequential {
+            layers: self.layers.iter().map(|l| l.clone_box()).collect(),
+            outs: vec![Tensor::default(); self.layers.len()],
+            grads: vec![Tensor::default(); self.layers.len()],
         }
     }
 

@@ -181,7 +181,7 @@ impl From<Activation> for String {
 }
 
 /// A layer that applies an [`Activation`] elementwise.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct ActivationLayer {
     /// The function applied.
     pub activation: Activation,
@@ -190,6 +190,10 @@ pub struct ActivationLayer {
 impl Layer for ActivationLayer {
     fn kind(&self) -> &'static str {
         "activation"
+    }
+
+    fn clone_box(&self) -> Box<dyn Layer> {
+        Box::new(self.clone())
     }
 
     fn output_shape(&self, input: &[usize]) -> Result<Vec<usize>> {

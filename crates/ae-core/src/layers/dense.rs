@@ -16,7 +16,7 @@ pub enum WeightLayout {
 }
 
 /// A fully connected layer.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Dense {
     /// Input features.
     pub inputs: usize,
@@ -33,6 +33,10 @@ pub struct Dense {
 impl Layer for Dense {
     fn kind(&self) -> &'static str {
         "dense"
+    }
+
+    fn clone_box(&self) -> Box<dyn Layer> {
+        Box::new(self.clone())
     }
 
     fn output_shape(&self, input: &[usize]) -> Result<Vec<usize>> {

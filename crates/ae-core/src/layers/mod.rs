@@ -31,9 +31,12 @@ pub struct Grads<'a> {
 }
 
 /// A layer with an explicit forward and backward pass.
-pub trait Layer: Send + std::fmt::Debug {
+pub trait Layer: Send + Sync + std::fmt::Debug {
     /// Short name of the layer kind, for summaries.
     fn kind(&self) -> &'static str;
+
+    /// A copy of the layer (same parameter ids), for the per-thread replicas of data-parallel steps.
+    fn clone_box(&self) -> Box<dyn Layer>;
 
     /// The per-example output shape for a per-example input shape, or an error naming the mismatch.
     fn output_shape(&self, input: &[usize]) -> Result<Vec<usize>>;
@@ -90,7 +93,7 @@ pub(crate) fn par_map(
 }
 
 /// `out[i] = f(out[i], a[i])`, vectorized, on one thread (these passes are cheap).
-pub(crate) fn update(out: &mut [f32], a: &[f32], f: impl Fn(f32, f32) -> f32) {
+pub fn update(out: &mut [f32], a: &[f32], f: impl Fn(f32, f32) -> f32) {
     crate::simd::run(crate::simd::Update { out, a, f });
 }
 
