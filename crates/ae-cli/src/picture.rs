@@ -30,11 +30,13 @@ pub fn pairs_grid(
     if n == 0 {
         bail!("no example to draw");
     }
+    // Small images (28×28) are drawn larger so that a grid is readable as it is.
+    let zoom = (64 / h.max(w)).clamp(1, 4) as u32;
     let cols = n.min(PER_ROW);
     let block_rows = n.div_ceil(PER_ROW);
     let gap = 2u32;
-    let cell_w = w as u32 + gap;
-    let cell_h = h as u32 + gap;
+    let cell_w = w as u32 * zoom + gap;
+    let cell_h = h as u32 * zoom + gap;
     let width = cols as u32 * cell_w + gap;
     let height = block_rows as u32 * (2 * cell_h + gap) + gap;
     let mut img: ImageBuffer<Rgb<u8>, Vec<u8>> =
@@ -55,7 +57,11 @@ pub fn pairs_grid(
                     } else {
                         [px(0), px(1), px(2)]
                     };
-                    img.put_pixel(x0 + x as u32, yk + y as u32, Rgb(rgb));
+                    for dy in 0..zoom {
+                        for dx in 0..zoom {
+                            img.put_pixel(x0 + x as u32 * zoom + dx, yk + y as u32 * zoom + dy, Rgb(rgb));
+                        }
+                    }
                 }
             }
         }
