@@ -59,7 +59,11 @@ pub fn pairs_grid(
                     };
                     for dy in 0..zoom {
                         for dx in 0..zoom {
-                            img.put_pixel(x0 + x as u32 * zoom + dx, yk + y as u32 * zoom + dy, Rgb(rgb));
+                            img.put_pixel(
+                                x0 + x as u32 * zoom + dx,
+                                yk + y as u32 * zoom + dy,
+                                Rgb(rgb),
+                            );
                         }
                     }
                 }

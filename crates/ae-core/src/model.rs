@@ -6,7 +6,7 @@ use crate::layers::activation::{Activation, ActivationLayer};
 use crate::layers::dense::{Dense, WeightLayout};
 use crate::layers::{Grads, Mode};
 use crate::loss::LossKind;
-use crate::params::{ParamKind, Params};
+use crate::params::{ParamId, ParamKind, Params};
 use crate::rng::{stream, Purpose};
 use crate::sequential::Sequential;
 use crate::tensor::Tensor;
@@ -85,6 +85,53 @@ impl ModelConfig {
         Ok(())
     }
 
+    /// Adds the parameters `{prefix}.weight` and `{prefix}.bias` of a dense layer followed by `next`,
+    /// initialized, and returns the layer. With `shared`, the layer reads that `(out, in)` weight
+    /// transposed (tied weights) and adds only a bias.
+    #[allow(clippy::too_many_arguments)]
+    fn dense(
+        &self,
+        params: &mut Params,
+        rng: &mut crate::rng::Rng,
+        prefix: String,
+        fan_in: usize,
+        fan_out: usize,
+        next: Activation,
+        shared: Option<ParamId>,
+    ) -> Dense {
+        let mut bias = Tensor::zeros(&[fan_out]);
+        let (weight, layout) = match shared {
+            Some(w) => {
+                self.init
+                    .fill(&mut [], Some(bias.data_mut()), fan_in, fan_out, next, rng);
+                (w, WeightLayout::InOut)
+            }
+            None => {
+                let mut w = Tensor::zeros(&[fan_out, fan_in]);
+                self.init.fill(
+                    w.data_mut(),
+                    Some(bias.data_mut()),
+                    fan_in,
+                    fan_out,
+                    next,
+                    rng,
+                );
+                (
+                    params.add(format!("{prefix}.weight"), ParamKind::Weight, w),
+                    WeightLayout::OutIn,
+                )
+            }
+        };
+        let bias = Some(params.add(format!("{prefix}.bias"), ParamKind::Bias, bias));
+        Dense {
+            inputs: fan_in,
+            outputs: fan_out,
+            weight,
+            bias,
+            layout,
+        }
+    }
+
     /// Builds the model with freshly initialized weights drawn from `seed`.
     pub fn build(&self, seed: u64) -> Result<Autoencoder> {
         self.validate()?;
@@ -106,27 +153,17 @@ impl ModelConfig {
             } else {
                 self.activation
             };
-            let idx = encoder.len();
-            let mut wt = Tensor::zeros(&[fan_out, fan_in]);
-            let mut bt = Tensor::zeros(&[fan_out]);
-            self.init.fill(
-                wt.data_mut(),
-                Some(bt.data_mut()),
+            let layer = self.dense(
+                &mut params,
+                &mut rng,
+                format!("encoder.{}", encoder.len()),
                 fan_in,
                 fan_out,
                 act,
-                &mut rng,
+                None,
             );
-            let weight = params.add(format!("encoder.{idx}.weight"), ParamKind::Weight, wt);
-            let bias = params.add(format!("encoder.{idx}.bias"), ParamKind::Bias, bt);
-            enc_weights.push(weight);
-            encoder.push(Dense {
-                inputs: fan_in,
-                outputs: fan_out,
-                weight,
-                bias: Some(bias),
-                layout: WeightLayout::OutIn,
-            });
+            enc_weights.push(layer.weight);
+            encoder.push(layer);
             if act != Activation::Linear {
                 encoder.push(ActivationLayer { activation: act });
             }
@@ -143,37 +180,17 @@ impl ModelConfig {
             } else {
                 self.activation
             };
-            let idx = decoder.len();
-            let mut bt = Tensor::zeros(&[fan_out]);
-            let (weight, layout) = if self.tied {
-                // Mirror of encoder layer k reads its (out, in) weight as (in, out).
-                let k = enc_weights.len() - 1 - i;
-                self.init
-                    .fill(&mut [], Some(bt.data_mut()), fan_in, fan_out, act, &mut rng);
-                (enc_weights[k], WeightLayout::InOut)
-            } else {
-                let mut wt = Tensor::zeros(&[fan_out, fan_in]);
-                self.init.fill(
-                    wt.data_mut(),
-                    Some(bt.data_mut()),
-                    fan_in,
-                    fan_out,
-                    act,
-                    &mut rng,
-                );
-                (
-                    params.add(format!("decoder.{idx}.weight"), ParamKind::Weight, wt),
-                    WeightLayout::OutIn,
-                )
-            };
-            let bias = params.add(format!("decoder.{idx}.bias"), ParamKind::Bias, bt);
-            decoder.push(Dense {
-                inputs: fan_in,
-                outputs: fan_out,
-                weight,
-                bias: Some(bias),
-                layout,
-            });
+            // With tied weights, the mirror of encoder layer k reads its (out, in) weight as (in, out).
+            let shared = self.tied.then(|| enc_weights[enc_weights.len() - 1 - i]);
+            decoder.push(self.dense(
+                &mut params,
+                &mut rng,
+                format!("decoder.{}", decoder.len()),
+                fan_in,
+                fan_out,
+                act,
+                shared,
+            ));
             if !last && act != Activation::Linear {
                 decoder.push(ActivationLayer { activation: act });
             }
