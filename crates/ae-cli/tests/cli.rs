@@ -482,3 +482,89 @@ fn ctrl_c_saves_a_checkpoint_and_resume_finishes() {
     ]);
     assert_eq!(metrics(&run).len(), done + 1);
 }
+
+/// Writes a little-endian `.npy` of u8 images (n, h, w) by hand, as NumPy would.
+fn npy_images(path: &Path, n: usize, h: usize, w: usize) {
+    let mut header =
+        format!("{{'descr': '|u1', 'fortran_order': False, 'shape': ({n}, {h}, {w}), }}");
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+    bytes.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    bytes.extend_from_slice(header.as_bytes());
+    for i in 0..n {
+        for y in 0..h {
+            for x in 0..w {
+                // A bright bar whose position depends on the example.
+                bytes.push(if (x + i) % w < 3 || y == i % h {
+                    230
+                } else {
+                    20
+                });
+            }
+        }
+    }
+    std::fs::write(path, bytes).unwrap();
+}
+
+#[test]
+fn npy_images_train_and_draw() {
+    let dir = tempfile::tempdir().unwrap();
+    let npy = dir.path().join("img.npy");
+    npy_images(&npy, 120, 8, 8);
+    let run = dir.path().join("run");
+    let spec = format!("npy:{}", npy.display());
+    ok(&[
+        "train",
+        "--data",
+        &spec,
+        "--hidden",
+        "16",
+        "--epochs",
+        "3",
+        "--batch-size",
+        "16",
+        "--quiet",
+        "--out",
+        run.to_str().unwrap(),
+    ]);
+    let meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("meta.json")).unwrap()).unwrap();
+    assert_eq!(meta["input_shape"], serde_json::json!([1, 8, 8]));
+    assert_eq!(
+        meta["scaler"]["kind"], "unit",
+        "8-bit images get unit scaling by default"
+    );
+    let png = dir.path().join("grid.png");
+    ok(&[
+        "reconstruct",
+        run.to_str().unwrap(),
+        "--out",
+        png.to_str().unwrap(),
+        "--n",
+        "10",
+    ]);
+    let img = image::open(&png).unwrap();
+    // Two blocks of rows (8 per row), each an original row above a reconstruction row, zoomed 4×.
+    assert!(
+        img.width() > 8 * 8 * 4 && img.height() > 2 * 2 * 8 * 4,
+        "{}x{}",
+        img.width(),
+        img.height()
+    );
+    // The model refuses data of another shape, by name.
+    let other = dir.path().join("other.npy");
+    npy_images(&other, 5, 4, 4);
+    let err = fails(&[
+        "eval",
+        run.to_str().unwrap(),
+        "--data",
+        &format!("npy:{}", other.display()),
+    ]);
+    assert!(
+        err.contains("[1, 4, 4]") && err.contains("[1, 8, 8]"),
+        "{err}"
+    );
+}
