@@ -37,6 +37,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
     };
     let (run, settings, resuming) = if args.resume {
         let run = RunDir::open(&out).with_context(|| format!("cannot resume {}", out.display()))?;
+        run.remove_stale_temporaries()?;
         if !run.has_checkpoint() {
             bail!("{}: no checkpoint to resume from", out.display());
         }

@@ -1,66 +1,10 @@
 //! The real `ae` binary, run in temporary folders on small data it makes itself.
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
-fn ae(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_ae"))
-        .args(args)
-        .output()
-        .expect("ae runs")
-}
+use std::path::Path;
+use std::process::Command;
 
-fn ok(args: &[&str]) -> String {
-    let out = ae(args);
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "ae {args:?} failed:\n{err}");
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn fails(args: &[&str]) -> String {
-    let out = ae(args);
-    assert!(!out.status.success(), "ae {args:?} should fail");
-    let err = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(!err.contains("panicked"), "ae {args:?} panicked:\n{err}");
-    err
-}
-
-/// 200 rows of 12 features that live near a 3-dimensional subspace, with a header.
-fn csv_data(dir: &Path) -> PathBuf {
-    let p = dir.join("data.csv");
-    let mut s = String::from(
-        (0..12)
-            .map(|j| format!("f{j}"))
-            .collect::<Vec<_>>()
-            .join(",")
-            + "\n",
-    );
-    for i in 0..200 {
-        let z = [
-            (i as f32 * 0.37).sin(),
-            (i as f32 * 0.11).cos(),
-            ((i * 7 % 13) as f32) / 13.0,
-        ];
-        let row: Vec<String> = (0..12)
-            .map(|j| {
-                format!(
-                    "{:.5}",
-                    z[j % 3] * (1.0 + j as f32 * 0.1) + 0.2 * z[(j + 1) % 3]
-                )
-            })
-            .collect();
-        s += &(row.join(",") + "\n");
-    }
-    std::fs::write(&p, s).unwrap();
-    p
-}
-
-fn metrics(run: &Path) -> Vec<serde_json::Value> {
-    std::fs::read_to_string(run.join("metrics.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
+use common::{csv_data, fails, metrics, ok};
 
 fn train_csv(dir: &Path, run: &Path, extra: &[&str]) -> String {
     let data = format!("csv:{}", csv_data(dir).display());

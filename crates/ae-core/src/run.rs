@@ -89,9 +89,24 @@ impl RunDir {
             }
         }
         std::fs::create_dir_all(path).map_err(|e| Error::io(path, e))?;
-        Ok(RunDir {
+        let run = RunDir {
             path: path.to_path_buf(),
-        })
+        };
+        run.remove_stale_temporaries()?;
+        Ok(run)
+    }
+
+    /// Removes temporary files that a killed process left before it could rename them (they are
+    /// never a run's real files; see `io::write_atomic`).
+    pub fn remove_stale_temporaries(&self) -> Result<()> {
+        let entries = std::fs::read_dir(&self.path).map_err(|e| Error::io(&self.path, e))?;
+        for entry in entries.flatten() {
+            if entry.file_name().to_string_lossy().starts_with(".tmp-") {
+                let p = entry.path();
+                std::fs::remove_file(&p).map_err(|e| Error::io(&p, e))?;
+            }
+        }
+        Ok(())
     }
 
     /// Opens an existing run folder (it must have `meta.json`).

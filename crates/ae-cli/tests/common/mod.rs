@@ -1,0 +1,100 @@
+//! Helpers shared by the CLI test files: run the real `ae`, make small data.
+#![allow(dead_code)]
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// Runs `ae` with `args`.
+pub fn ae(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ae"))
+        .args(args)
+        .output()
+        .expect("ae runs")
+}
+
+/// Runs `ae`, asserting success; returns stdout.
+pub fn ok(args: &[&str]) -> String {
+    let out = ae(args);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "ae {args:?} failed:\n{err}");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Runs `ae`, asserting a clean failure (non-zero, no panic); returns stderr.
+pub fn fails(args: &[&str]) -> String {
+    let out = ae(args);
+    assert!(!out.status.success(), "ae {args:?} should fail");
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(!err.contains("panicked"), "ae {args:?} panicked:\n{err}");
+    err
+}
+
+/// 200 rows of 12 features that live near a 3-dimensional subspace, with a header.
+pub fn csv_data(dir: &Path) -> PathBuf {
+    let p = dir.join("data.csv");
+    let mut s = String::from(
+        (0..12)
+            .map(|j| format!("f{j}"))
+            .collect::<Vec<_>>()
+            .join(",")
+            + "\n",
+    );
+    for i in 0..200 {
+        let z = [
+            (i as f32 * 0.37).sin(),
+            (i as f32 * 0.11).cos(),
+            ((i * 7 % 13) as f32) / 13.0,
+        ];
+        let row: Vec<String> = (0..12)
+            .map(|j| {
+                format!(
+                    "{:.5}",
+                    z[j % 3] * (1.0 + j as f32 * 0.1) + 0.2 * z[(j + 1) % 3]
+                )
+            })
+            .collect();
+        s += &(row.join(",") + "\n");
+    }
+    std::fs::write(&p, s).unwrap();
+    p
+}
+
+/// A float32 `.npy` of `n` rows × `d` features in [0, 1], written by hand as NumPy would.
+pub fn npy_f32(path: &Path, n: usize, d: usize) {
+    let mut header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': ({n}, {d}), }}");
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+    bytes.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    bytes.extend_from_slice(header.as_bytes());
+    for i in 0..n {
+        for j in 0..d {
+            let v = (1.0 + ((i * 7 + j * 3) as f32 * 0.05).sin() * ((j as f32) * 0.3).cos()) / 2.0;
+            bytes.extend_from_slice(&v.to_le_bytes());
+        }
+    }
+    std::fs::write(path, bytes).unwrap();
+}
+
+/// The run's metrics, one JSON object per epoch.
+pub fn metrics(run: &Path) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(run.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// Metrics without the wall-clock fields, for comparing runs.
+pub fn metrics_without_times(run: &Path) -> Vec<serde_json::Value> {
+    metrics(run)
+        .into_iter()
+        .map(|mut m| {
+            let o = m.as_object_mut().unwrap();
+            o.remove("seconds");
+            o.remove("examples_per_second");
+            m
+        })
+        .collect()
+}
