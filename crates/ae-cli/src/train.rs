@@ -76,6 +76,9 @@ pub fn run(args: TrainArgs) -> Result<()> {
     let val = val.map(data::to_tensor);
 
     let config = settings.model_config(&input_shape);
+    if resuming {
+        run.check_checkpoint(&config)?;
+    }
     let model = config.build(settings.seed)?;
     let mut task = AutoencoderTask::new(model, settings.objective())?;
     let mut optimizer = Optimizer::new(settings.optimizer_kind(), settings.lr, &task.model.params);

@@ -251,3 +251,49 @@ fn a_full_disk_while_saving_keeps_the_previous_checkpoint() {
         .collect();
     assert!(litter.is_empty(), "temporary files left: {litter:?}");
 }
+
+/// A run folder whose config.toml was edited to claim another (or an enormous) network: loading
+/// refuses it by name before allocating anything of the claimed size.
+#[test]
+fn config_and_weights_that_disagree_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("x.npy");
+    npy_f32(&data, 100, 12);
+    let run = dir.path().join("run");
+    let r = run.to_str().unwrap();
+    ok(&[
+        "train",
+        "--data",
+        &format!("npy:{}", data.display()),
+        "--hidden",
+        "6,3",
+        "--epochs",
+        "1",
+        "--quiet",
+        "--out",
+        r,
+    ]);
+    let config = std::fs::read_to_string(run.join("config.toml")).unwrap();
+    for (hidden, what) in [
+        ("[\n    6,\n    4,\n]", "shape"),
+        ("[\n    100000000,\n    100000000,\n]", "shape"),
+        ("[\n    6,\n]", "tensor"),
+    ] {
+        let edited = config.replace("[\n    6,\n    3,\n]", hidden);
+        assert_ne!(
+            edited, config,
+            "the test's pattern no longer matches config.toml:\n{config}"
+        );
+        std::fs::write(run.join("config.toml"), edited).unwrap();
+        let err = fails(&["eval", r, "--json"]);
+        assert!(
+            err.contains("model.safetensors") && err.contains("disagree") && err.contains(what),
+            "{err}"
+        );
+        let err = fails(&["train", "--out", r, "--resume", "--epochs", "2", "--quiet"]);
+        assert!(
+            err.contains("disagree") || err.contains("only --epochs"),
+            "{err}"
+        );
+    }
+}

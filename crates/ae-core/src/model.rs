@@ -85,6 +85,49 @@ impl ModelConfig {
         Ok(())
     }
 
+    /// Names and shapes of the parameters [`ModelConfig::build`] creates, in order, computed without
+    /// allocating them: loading checks a weights file against these before building anything, so
+    /// a config that claims a huge network cannot make us allocate it.
+    pub fn param_shapes(&self) -> Vec<(String, Vec<usize>)> {
+        let mut sizes = vec![self.input_features()];
+        sizes.extend(&self.hidden);
+        let layers = |n: usize, act: Activation, last_act: Activation, is_encoder: bool| {
+            // Index of each dense layer in its Sequential: activation layers take a slot.
+            let mut idx = 0;
+            let mut out = Vec::new();
+            for i in 0..n {
+                let last = i + 1 == n;
+                let a = if last { last_act } else { act };
+                out.push(idx);
+                idx += 1;
+                if a != Activation::Linear && (is_encoder || !last) {
+                    idx += 1;
+                }
+            }
+            out
+        };
+        let n = sizes.len() - 1;
+        let mut shapes = Vec::new();
+        for (i, k) in layers(n, self.activation, self.code_activation(), true)
+            .into_iter()
+            .enumerate()
+        {
+            shapes.push((format!("encoder.{k}.weight"), vec![sizes[i + 1], sizes[i]]));
+            shapes.push((format!("encoder.{k}.bias"), vec![sizes[i + 1]]));
+        }
+        for (i, k) in layers(n, self.activation, self.output_activation, false)
+            .into_iter()
+            .enumerate()
+        {
+            let (fan_in, fan_out) = (sizes[n - i], sizes[n - i - 1]);
+            if !self.tied {
+                shapes.push((format!("decoder.{k}.weight"), vec![fan_out, fan_in]));
+            }
+            shapes.push((format!("decoder.{k}.bias"), vec![fan_out]));
+        }
+        shapes
+    }
+
     /// Adds the parameters `{prefix}.weight` and `{prefix}.bias` of a dense layer followed by `next`,
     /// initialized, and returns the layer. With `shared`, the layer reads that `(out, in)` weight
     /// transposed (tied weights) and adds only a bias.
@@ -374,5 +417,57 @@ impl Autoencoder {
         let code = [self.config.code_size()];
         self.net.encoder.flops_per_example(&self.config.input_shape)
             + self.net.decoder.flops_per_example(&code)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn param_shapes_match_what_build_creates() {
+        for (hidden, act, code, out, tied) in [
+            (vec![4], Activation::Relu, None, Activation::Sigmoid, false),
+            (
+                vec![6, 3],
+                Activation::Tanh,
+                Some(Activation::Linear),
+                Activation::Linear,
+                true,
+            ),
+            (
+                vec![8, 5, 2],
+                Activation::Linear,
+                None,
+                Activation::Sigmoid,
+                false,
+            ),
+            (
+                vec![7, 3],
+                Activation::Sigmoid,
+                Some(Activation::Relu),
+                Activation::Linear,
+                false,
+            ),
+        ] {
+            let cfg = ModelConfig {
+                input_shape: vec![1, 3, 3],
+                hidden,
+                activation: act,
+                code_activation: code,
+                output_activation: out,
+                tied,
+                init: Init::Auto,
+            };
+            let model = cfg.build(0).unwrap();
+            let built: Vec<(String, Vec<usize>)> = model
+                .params
+                .names
+                .iter()
+                .cloned()
+                .zip(model.params.values.iter().map(|t| t.shape().to_vec()))
+                .collect();
+            assert_eq!(cfg.param_shapes(), built, "{cfg:?}");
+        }
     }
 }

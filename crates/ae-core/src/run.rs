@@ -16,9 +16,8 @@ use std::path::{Path, PathBuf};
 use ae_data::scaling::Scaler;
 use serde::{Deserialize, Serialize};
 
-use crate::io::{
-    load_params, load_params_from, read_safetensors, save_params, to_safetensors, write_atomic,
-};
+use crate::io::{load_params_from, read_safetensors, save_params, to_safetensors, write_atomic};
+use crate::model::ModelConfig;
 use crate::objective::AutoencoderTask;
 use crate::optim::Optimizer;
 use crate::params::Params;
@@ -349,15 +348,65 @@ impl RunDir {
             .collect()
     }
 
+    /// Checks that the checkpoint holds the parameters `config` describes, before anything of that
+    /// size is allocated (a resumed run builds its model from `config.toml`).
+    pub fn check_checkpoint(&self, config: &ModelConfig) -> Result<()> {
+        let p = self.path.join(CHECKPOINT);
+        let file = read_safetensors(&p)?;
+        check_shapes(&p, &file, "param/", &config.param_shapes())
+    }
+
     /// Loads the trained model: settings, metadata and the task with its weights. Fails loudly when
     /// the config and the weights disagree.
     pub fn load(&self) -> Result<(Settings, RunMeta, AutoencoderTask)> {
         let settings = self.read_settings()?;
         let meta = self.read_meta()?;
         let config = settings.model_config(&meta.input_shape);
+        config.validate()?;
+        // Check the weights against the config before building: the file's size bounds what we
+        // allocate, not the config's claims.
+        let path = self.model_path();
+        let mut file = read_safetensors(&path)?;
+        let expected = config.param_shapes();
+        check_shapes(&path, &file, "", &expected)?;
+        if let Some(extra) = file
+            .tensors
+            .keys()
+            .filter(|k| !expected.iter().any(|(n, _)| n == *k))
+            .min()
+        {
+            return Err(Error::format(
+                &path,
+                format!("config.toml and the weights disagree: unexpected tensor `{extra}`"),
+            ));
+        }
         let mut model = config.build(settings.seed)?;
-        load_params(&self.model_path(), &mut model.params)?;
+        load_params_from(&path, &mut file, "", &mut model.params)?;
         let task = AutoencoderTask::new(model, settings.objective())?;
         Ok((settings, meta, task))
     }
+}
+
+/// Every expected `prefix + name` must be in `file` with its shape; names a missing or misshapen
+/// tensor.
+fn check_shapes(
+    path: &Path,
+    file: &crate::io::TensorFile,
+    prefix: &str,
+    expected: &[(String, Vec<usize>)],
+) -> Result<()> {
+    for (name, shape) in expected {
+        let key = format!("{prefix}{name}");
+        match file.tensors.get(&key) {
+            None => return Err(Error::format(path, format!("config.toml and the weights disagree: missing tensor `{key}`"))),
+            Some(t) if t.shape() != shape.as_slice() => {
+                return Err(Error::format(
+                    path,
+                    format!("config.toml and the weights disagree: tensor `{key}` has shape {:?}, the config needs {shape:?}", t.shape()),
+                ))
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(())
 }
