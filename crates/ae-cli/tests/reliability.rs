@@ -297,3 +297,71 @@ fn config_and_weights_that_disagree_are_refused() {
         );
     }
 }
+
+/// A permission error while saving (the run folder is not writable by the user training) is
+/// reported and leaves the previous checkpoint whole. Needs root, to train as `nobody` with
+/// `setpriv`; elsewhere it says so and returns.
+#[test]
+fn a_permission_error_while_saving_keeps_the_previous_checkpoint() {
+    use std::os::unix::fs::PermissionsExt;
+    let is_root = Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| o.stdout.starts_with(b"0"))
+        .unwrap_or(false);
+    if !is_root || !Path::new("/usr/bin/setpriv").exists() {
+        eprintln!("skipping: needs root and setpriv to act as another user");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let data = dir.path().join("x.npy");
+    npy_f32(&data, 100, 20);
+    let run = dir.path().join("run");
+    let r = run.to_str().unwrap();
+    ok(&[
+        "train",
+        "--data",
+        &format!("npy:{}", data.display()),
+        "--hidden",
+        "8",
+        "--epochs",
+        "1",
+        "--quiet",
+        "--out",
+        r,
+    ]);
+    std::fs::set_permissions(&run, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let checkpoint = bytes(&run.join("checkpoint.safetensors"));
+    let out = Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            env!("CARGO_BIN_EXE_ae"),
+            "train",
+            "--out",
+            r,
+            "--resume",
+            "--epochs",
+            "2",
+            "--quiet",
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "saving into a read-only folder should fail:\n{err}"
+    );
+    assert!(
+        err.contains(r) && err.contains("Permission denied"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(
+        bytes(&run.join("checkpoint.safetensors")),
+        checkpoint,
+        "the previous checkpoint was damaged"
+    );
+}
