@@ -45,7 +45,7 @@ impl<'a> CliObserver<'a> {
 
 impl Observer for CliObserver<'_> {
     fn on_step(&mut self, info: &StepInfo<'_>) {
-        if info.step == 1 || info.step % 8 == 0 || info.step == info.steps {
+        if info.step == 1 || info.step.is_multiple_of(8) || info.step == info.steps {
             self.bar.set_length(info.steps as u64);
             self.bar.set_prefix(info.epoch.to_string());
             self.bar.set_position(info.step as u64);

@@ -38,7 +38,7 @@ impl OptimizerKind {
                         format!("adam betas must be in [0, 1), got {beta1}, {beta2}"),
                     ));
                 }
-                if !(eps > 0.0) {
+                if eps.is_nan() || eps <= 0.0 {
                     return Err(Error::config(
                         "optimizer",
                         format!("adam eps must be positive, got {eps}"),

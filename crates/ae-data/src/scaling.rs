@@ -146,8 +146,8 @@ impl Scaler {
             });
         }
         for r in s.data.chunks_exact_mut(d) {
-            for j in 0..d {
-                r[j] = (r[j] - self.offset[j]) * self.scale[j];
+            for ((x, o), k) in r.iter_mut().zip(&self.offset).zip(&self.scale) {
+                *x = (*x - o) * k;
             }
         }
         Ok(())
@@ -160,8 +160,8 @@ impl Scaler {
         }
         let d = self.offset.len();
         for r in data.chunks_exact_mut(d) {
-            for j in 0..d {
-                r[j] = r[j] / self.scale[j] + self.offset[j];
+            for ((x, o), k) in r.iter_mut().zip(&self.offset).zip(&self.scale) {
+                *x = *x / k + o;
             }
         }
     }

@@ -31,13 +31,11 @@ pub fn fails(args: &[&str]) -> String {
 /// 200 rows of 12 features that live near a 3-dimensional subspace, with a header.
 pub fn csv_data(dir: &Path) -> PathBuf {
     let p = dir.join("data.csv");
-    let mut s = String::from(
-        (0..12)
-            .map(|j| format!("f{j}"))
-            .collect::<Vec<_>>()
-            .join(",")
-            + "\n",
-    );
+    let mut s = (0..12)
+        .map(|j| format!("f{j}"))
+        .collect::<Vec<_>>()
+        .join(",")
+        + "\n";
     for i in 0..200 {
         let z = [
             (i as f32 * 0.37).sin(),
