@@ -64,12 +64,10 @@ impl Observer for CliObserver<'_> {
         opt: &Optimizer,
         state: &TrainState,
     ) -> ae_core::Result<()> {
-        // Checkpoint first: metrics written after it are trimmed on resume if we die in between.
-        self.run.save_checkpoint(params, opt, state)?;
-        self.run.save_model(params)?;
-        if r.improved {
-            self.run.save_best(params)?;
-        }
+        // Order matters for a kill at any point. Metrics and the best weights come before the
+        // checkpoint: if we die before the checkpoint, a resume starts from the previous one, trims
+        // the metrics back to it and redoes the epoch, rewriting both identically. The model and
+        // metadata come after: a resume rewrites them from the checkpoint.
         let mut extra = serde_json::Map::new();
         if let Some((test, task)) = self.test.as_mut() {
             task.model.params.values.clone_from(&params.values);
@@ -78,6 +76,11 @@ impl Observer for CliObserver<'_> {
             }
         }
         self.run.append_metrics(r, &extra)?;
+        if r.improved {
+            self.run.save_best(params)?;
+        }
+        self.run.save_checkpoint(params, opt, state)?;
+        self.run.save_model(params)?;
         self.meta.epoch = state.epoch;
         self.meta.best_loss = state.best_loss;
         self.meta.best_epoch = state.best_epoch;

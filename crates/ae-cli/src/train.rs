@@ -107,7 +107,18 @@ pub fn run(args: TrainArgs) -> Result<()> {
         optimizer.lr = settings.lr;
         state.finished = false;
         run.trim_metrics(state.epoch)?;
-        meta = RunMeta { ..saved };
+        meta = RunMeta {
+            epoch: state.epoch,
+            best_loss: state.best_loss,
+            best_epoch: state.best_epoch,
+            ..saved
+        };
+        if state.step == 0 {
+            // A kill may have come between the checkpoint and the model or metadata of its epoch:
+            // the checkpoint is the truth, so bring them in line with it.
+            run.save_model(&task.model.params)?;
+            run.write_meta(&meta)?;
+        }
         run.write_settings(&settings)?;
         eprintln!(
             "resuming {} at epoch {}, step {}",
