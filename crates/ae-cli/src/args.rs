@@ -6,6 +6,7 @@ use ae_core::layers::activation::Activation;
 use ae_core::loss::LossKind;
 use ae_core::objective::WeightDecay;
 use ae_core::settings::{OptimizerName, Settings};
+use ae_core::sparsity::Sparsity;
 use ae_data::scaling::ScalingKind;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use serde::Deserialize;
@@ -102,6 +103,10 @@ pub struct TrainArgs {
     /// Weight penalty: none, l2:LAMBDA or l1:LAMBDA.
     #[arg(long)]
     pub weight_decay: Option<WeightDecay>,
+    /// Sparsity penalty on the code: l1:LAMBDA (λ·mean|h|) or kl:RHO:BETA (β·Σ KL(ρ‖ρ̂_j), needs
+    /// --code-activation sigmoid).
+    #[arg(long)]
+    pub sparsity: Option<Sparsity>,
     /// Share of the training data held out for validation (default 0.1).
     #[arg(long)]
     pub val_fraction: Option<f32>,
@@ -160,6 +165,7 @@ impl TrainArgs {
             seed: self.seed.or(file.seed),
             threads: self.threads.or(file.threads),
             weight_decay: self.weight_decay.or(file.weight_decay),
+            sparsity: self.sparsity.or(file.sparsity),
             val_fraction: self.val_fraction.or(file.val_fraction),
             early_stopping: self.early_stopping.or(file.early_stopping),
             scaling: self.scaling.or(file.scaling),
@@ -193,6 +199,9 @@ impl TrainArgs {
             weight_decay,
             val_fraction
         );
+        if let Some(sp) = self.sparsity {
+            s.sparsity = Some(sp);
+        }
         if let Some(a) = self.code_activation {
             s.code_activation = Some(a);
         }

@@ -16,6 +16,7 @@ pub mod run;
 pub mod sequential;
 pub mod settings;
 pub mod simd;
+pub mod sparsity;
 pub mod tensor;
 pub mod train;
 

@@ -9,6 +9,7 @@ use crate::loss::LossKind;
 use crate::model::Autoencoder;
 use crate::parallel::Replicas;
 use crate::params::{ParamKind, Params};
+use crate::sparsity::Sparsity;
 use crate::tensor::Tensor;
 use crate::train::{Task, Terms};
 use crate::{Error, Result};
@@ -156,6 +157,9 @@ pub struct Objective {
     pub loss: LossKind,
     /// Penalty on the weights.
     pub weight_decay: WeightDecay,
+    /// Penalty on the code.
+    #[serde(default)]
+    pub sparsity: Option<Sparsity>,
 }
 
 /// An autoencoder with its objective: the unit the training loop drives.
@@ -173,6 +177,9 @@ impl AutoencoderTask {
     /// Pairs a model with an objective, checking that they fit together.
     pub fn new(model: Autoencoder, objective: Objective) -> Result<Self> {
         objective.loss.check(model.config.output_activation)?;
+        if let Some(sp) = objective.sparsity {
+            sp.check(model.config.code_activation())?;
+        }
         Ok(AutoencoderTask {
             model,
             objective,
@@ -198,24 +205,38 @@ impl Task for AutoencoderTask {
     }
 
     fn train_step(&mut self, x: &Tensor, _epoch: usize, _step: usize) -> Terms {
-        let recon = match self.replicas.reconstruction_step(
-            crate::gemm::threads(),
-            &mut self.model,
-            self.objective.loss,
-            x,
-        ) {
-            Some(loss) => loss,
+        let mut terms = Terms::default();
+        // Penalties on the code run on the whole batch for now (KL needs batch statistics); plain
+        // reconstruction may split the batch across threads.
+        let split = match self.objective.sparsity {
+            None => self.replicas.reconstruction_step(
+                crate::gemm::threads(),
+                &mut self.model,
+                self.objective.loss,
+                x,
+            ),
+            Some(_) => None,
+        };
+        match split {
+            Some(loss) => terms.push(self.recon_name(), loss),
             None => {
                 self.model.forward(x, Mode::Train);
                 let loss = self.model.reconstruction_loss(self.objective.loss, x);
-                self.model.backward(x, None, &mut |_, _| {});
-                loss
+                terms.push(self.recon_name(), loss);
+                let sparsity = self.objective.sparsity;
+                let mut penalty = 0.0;
+                self.model.backward(x, None, &mut |code, dcode| {
+                    if let Some(sp) = sparsity {
+                        penalty = sp.apply(code, dcode);
+                    }
+                });
+                if let Some(sp) = sparsity {
+                    terms.push(sp.name(), penalty);
+                }
             }
-        };
-        let wd = self.objective.weight_decay.apply(&mut self.model.params);
-        let mut terms = Terms::default();
-        terms.push(self.recon_name(), recon);
+        }
         if self.objective.weight_decay != WeightDecay::None {
+            let wd = self.objective.weight_decay.apply(&mut self.model.params);
             terms.push("weight_decay", wd);
         }
         terms
@@ -237,6 +258,9 @@ impl Task for AutoencoderTask {
             .sum();
         let mut terms = Terms::default();
         terms.push(self.recon_name(), sum / t.len() as f64);
+        if let Some(sp) = self.objective.sparsity {
+            terms.push(sp.name(), sp.value(self.model.code()));
+        }
         if self.objective.weight_decay != WeightDecay::None {
             terms.push(
                 "weight_decay",

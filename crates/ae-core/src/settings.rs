@@ -11,6 +11,7 @@ use crate::loss::LossKind;
 use crate::model::ModelConfig;
 use crate::objective::{Objective, WeightDecay};
 use crate::optim::OptimizerKind;
+use crate::sparsity::Sparsity;
 use crate::train::LoopConfig;
 use crate::{Error, Result};
 
@@ -62,6 +63,9 @@ pub struct Settings {
     pub threads: usize,
     /// Weight penalty.
     pub weight_decay: WeightDecay,
+    /// Sparsity penalty on the code.
+    #[serde(default)]
+    pub sparsity: Option<Sparsity>,
     /// Share of the training data held out for validation.
     pub val_fraction: f32,
     /// Patience in epochs; none disables early stopping.
@@ -92,6 +96,7 @@ impl Default for Settings {
                 .map(|n| n.get())
                 .unwrap_or(1),
             weight_decay: WeightDecay::None,
+            sparsity: None,
             val_fraction: 0.1,
             early_stopping: None,
         }
@@ -127,6 +132,9 @@ impl Settings {
         }
         self.optimizer_kind().validate()?;
         self.loop_config().validate()?;
+        if let Some(sp) = self.sparsity {
+            sp.check(self.code_activation.unwrap_or(self.activation))?;
+        }
         self.loss.check(self.output_activation)
     }
 
@@ -148,6 +156,7 @@ impl Settings {
         Objective {
             loss: self.loss,
             weight_decay: self.weight_decay,
+            sparsity: self.sparsity,
         }
     }
 

@@ -98,11 +98,23 @@ fn bce_from_logits_loss_and_gradient() {
 
 /// The tiny 5-4-5 autoencoder of golden.py, with its weights set by the formulas.
 fn tiny(tied: bool, loss: LossKind, weight_decay: WeightDecay) -> AutoencoderTask {
+    tiny_with(
+        tied,
+        Activation::Relu,
+        Objective {
+            loss,
+            weight_decay,
+            sparsity: None,
+        },
+    )
+}
+
+fn tiny_with(tied: bool, code_activation: Activation, objective: Objective) -> AutoencoderTask {
     let cfg = ModelConfig {
         input_shape: vec![5],
         hidden: vec![4],
         activation: Activation::Relu,
-        code_activation: None,
+        code_activation: Some(code_activation),
         output_activation: Activation::Sigmoid,
         tied,
         init: Init::GlorotUniform,
@@ -137,7 +149,7 @@ fn tiny(tied: bool, loss: LossKind, weight_decay: WeightDecay) -> AutoencoderTas
         "decoder.0.bias",
         fill(&[5], |i| 0.05 * (2.1 * i).sin()),
     );
-    AutoencoderTask::new(model, Objective { loss, weight_decay }).unwrap()
+    AutoencoderTask::new(model, objective).unwrap()
 }
 
 fn x() -> Tensor {
@@ -255,4 +267,51 @@ fn l1_penalty_value_and_gradient() {
         p.grads[1].data().iter().all(|&x| x == 0.0),
         "biases must not be decayed"
     );
+}
+
+#[test]
+fn sparsity_penalties_match_torch() {
+    use ae_core::sparsity::Sparsity;
+    for (case, act, sparsity) in [
+        ("sparse_l1", Activation::Relu, Sparsity::L1 { lambda: 0.1 }),
+        (
+            "sparse_kl",
+            Activation::Sigmoid,
+            Sparsity::Kl {
+                rho: 0.05,
+                beta: 3.0,
+            },
+        ),
+    ] {
+        let g = &golden()[case];
+        let objective = Objective {
+            loss: LossKind::Mse,
+            weight_decay: WeightDecay::None,
+            sparsity: Some(sparsity),
+        };
+        let mut task = tiny_with(false, act, objective);
+        task.params_mut().zero_grads();
+        let terms = task.train_step(&x(), 0, 0);
+        close1(
+            &format!("{case} mse"),
+            terms.get("mse").unwrap(),
+            &g["mse"],
+            1e-5,
+        );
+        close1(
+            &format!("{case} penalty"),
+            terms.get(sparsity.name()).unwrap(),
+            &g["penalty"],
+            1e-5,
+        );
+        for (short, name) in NAMES {
+            let id = task.params().find(name).unwrap();
+            close(
+                &format!("{case} grad {name}"),
+                task.params().grads[id.0].data(),
+                &floats(&g["grads"][short]),
+                1e-5,
+            );
+        }
+    }
 }

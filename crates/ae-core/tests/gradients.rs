@@ -69,6 +69,7 @@ fn cfg(hidden: &[usize], act: Activation, out: Activation, tied: bool) -> ModelC
 
 const MSE: Objective = Objective {
     loss: LossKind::Mse,
+    sparsity: None,
     weight_decay: WeightDecay::None,
 };
 
@@ -142,6 +143,7 @@ fn tied_weights_accumulate_both_uses() {
         cfg(&[4], Activation::Sigmoid, Activation::Linear, true),
         Objective {
             loss: LossKind::Mse,
+            sparsity: None,
             weight_decay: WeightDecay::L2(0.1),
         },
         2,
@@ -195,4 +197,33 @@ fn input_gradient_matches_finite_differences() {
             dx.data()[j]
         );
     }
+}
+
+#[test]
+fn l1_activity_sparsity() {
+    check(
+        cfg(&[5, 3], Activation::Relu, Activation::Sigmoid, false),
+        Objective {
+            sparsity: Some(ae_core::sparsity::Sparsity::L1 { lambda: 0.2 }),
+            ..MSE
+        },
+        4,
+    );
+}
+
+#[test]
+fn kl_sparsity_on_a_sigmoid_code_overcomplete() {
+    let mut c = cfg(&[9], Activation::Sigmoid, Activation::Sigmoid, false);
+    c.code_activation = Some(Activation::Sigmoid);
+    check(
+        c,
+        Objective {
+            sparsity: Some(ae_core::sparsity::Sparsity::Kl {
+                rho: 0.05,
+                beta: 3.0,
+            }),
+            ..MSE
+        },
+        4,
+    );
 }

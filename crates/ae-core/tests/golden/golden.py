@@ -40,8 +40,8 @@ def params():
 X = fill((3, 5), lambda i: (1 + math.sin(0.61 * i + 0.4)) / 2)
 
 
-def forward(p, tied=False):
-    code = torch.relu(X @ p["w1"].T + p["b1"])
+def forward(p, tied=False, code_act=torch.relu):
+    code = code_act(X @ p["w1"].T + p["b1"])
     w2 = p["w1"].T if tied else p["w2"]
     logits = code @ w2.T + p["b2"]
     return code, logits
@@ -104,6 +104,20 @@ out["adam"] = {"steps": train(adam)[0]}
 steps, pen = train(adam, l2=0.1)
 out["adam_l2"] = {"steps": steps, "penalty": pen}
 out["sgd_momentum"] = {"steps": train(lambda p: torch.optim.SGD(p.values(), lr=0.1, momentum=0.9))[0]}
+
+# Sparsity on the code: L1 activity 0.1 * mean|h| (ReLU code), and KL 3 * sum_j KL(0.05 || mean_j)
+# with a sigmoid code.
+for name, act, penalty in [
+    ("sparse_l1", torch.relu, lambda h: 0.1 * h.abs().mean()),
+    ("sparse_kl", torch.sigmoid, lambda h: 3.0 * (0.05 * torch.log(0.05 / h.mean(0))
+                                                  + 0.95 * torch.log(0.95 / (1 - h.mean(0)))).sum()),
+]:
+    p = params()
+    code, logits = forward(p, code_act=act)
+    rec = mse(torch.sigmoid(logits))
+    pen = penalty(code)
+    (rec + pen).backward()
+    out[name] = {"mse": rec.item(), "penalty": pen.item(), "grads": {k: flat(v.grad) for k, v in p.items()}}
 
 w1 = params()["w1"]
 l1 = 0.01 * w1.abs().sum()
