@@ -87,11 +87,12 @@ def main():
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--seeds", default="0")
+    p.add_argument("--seeds", default="0", help="comma-separated seeds, one run each in turn")
+    p.add_argument("--seed", type=int, help="a single seed (overrides --seeds)")
     p.add_argument("--init", choices=["torch", "glorot", "he"], default="torch")
     p.add_argument("--time-epochs", type=int, default=0, help="only time this many epochs, no evaluation")
     p.add_argument("--data-dir", default="/usr/share/datasets/fashion-mnist")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="accepted; the output is always JSON lines")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     try:
@@ -101,7 +102,8 @@ def main():
     train, test = load(a.data_dir)
     epochs = a.time_epochs or a.epochs
     secs, finals = [], []
-    for seed in [int(s) for s in a.seeds.split(",")]:
+    seeds = [a.seed] if a.seed is not None else [int(s) for s in a.seeds.split(",")]
+    for seed in seeds:
         torch.manual_seed(seed)
         model = conv() if a.shape == "conv" else dense(SHAPES[a.shape])
         if a.init != "torch":
@@ -124,7 +126,9 @@ def main():
             print(json.dumps({"impl": "pytorch", "torch": torch.__version__, "shape": a.shape, "seed": seed,
                               "epoch": epoch, "seconds": sec, "test_mse": mse}), flush=True)
         finals.append(mse)
-    summary = {"impl": "pytorch", "summary": True, "median_seconds": statistics.median(secs[1:] or secs)}
+    # Median over all epochs of all seeds but the very first (warm-up).
+    summary = {"impl": "pytorch", "torch": torch.__version__, "shape": a.shape, "summary": True,
+               "median_seconds": statistics.median(secs[1:] or secs)}
     if finals and finals[0] is not None:
         summary["mean_final_test_mse"] = statistics.mean(finals)
     print(json.dumps(summary), flush=True)

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use ae_core::init::Init;
 use ae_core::layers::activation::Activation;
 use ae_core::loss::LossKind;
+use ae_core::noise::Noise;
 use ae_core::objective::WeightDecay;
 use ae_core::settings::{OptimizerName, Settings};
 use ae_core::sparsity::Sparsity;
@@ -107,6 +108,9 @@ pub struct TrainArgs {
     /// --code-activation sigmoid).
     #[arg(long)]
     pub sparsity: Option<Sparsity>,
+    /// Corrupt training inputs (denoising autoencoder): gaussian:STD, mask:P or salt-pepper:P.
+    #[arg(long)]
+    pub noise: Option<Noise>,
     /// Share of the training data held out for validation (default 0.1).
     #[arg(long)]
     pub val_fraction: Option<f32>,
@@ -166,6 +170,7 @@ impl TrainArgs {
             threads: self.threads.or(file.threads),
             weight_decay: self.weight_decay.or(file.weight_decay),
             sparsity: self.sparsity.or(file.sparsity),
+            noise: self.noise.or(file.noise),
             val_fraction: self.val_fraction.or(file.val_fraction),
             early_stopping: self.early_stopping.or(file.early_stopping),
             scaling: self.scaling.or(file.scaling),
@@ -199,6 +204,9 @@ impl TrainArgs {
             weight_decay,
             val_fraction
         );
+        if let Some(n) = self.noise {
+            s.noise = Some(n);
+        }
         if let Some(sp) = self.sparsity {
             s.sparsity = Some(sp);
         }

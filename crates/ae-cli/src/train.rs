@@ -81,6 +81,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
     }
     let model = config.build(settings.seed)?;
     let mut task = AutoencoderTask::new(model, settings.objective())?;
+    task.seed = settings.seed;
     let mut optimizer = Optimizer::new(settings.optimizer_kind(), settings.lr, &task.model.params);
     let mut meta = RunMeta {
         format_version: FORMAT_VERSION,

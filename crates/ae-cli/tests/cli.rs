@@ -512,3 +512,50 @@ fn npy_images_train_and_draw() {
         "{err}"
     );
 }
+
+#[test]
+fn sparse_and_denoising_flags_log_their_terms() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    train_csv(
+        dir.path(),
+        &run,
+        &[
+            "--epochs",
+            "3",
+            "--sparsity",
+            "kl:0.05:3",
+            "--code-activation",
+            "sigmoid",
+            "--noise",
+            "mask:0.3",
+        ],
+    );
+    let m = metrics(&run);
+    for key in ["mse", "sparsity_kl", "val_sparsity_kl", "loss"] {
+        assert!(m[2][key].as_f64().is_some(), "metrics lack {key}: {}", m[2]);
+    }
+    let total = m[2]["loss"].as_f64().unwrap();
+    let parts = m[2]["mse"].as_f64().unwrap() + m[2]["sparsity_kl"].as_f64().unwrap();
+    assert!(
+        (total - parts).abs() < 1e-9,
+        "loss {total} is not the sum of its terms {parts}"
+    );
+    let config = std::fs::read_to_string(run.join("config.toml")).unwrap();
+    assert!(
+        config.contains("sparsity = \"kl:0.05:3\"") && config.contains("noise = \"mask:0.3\""),
+        "{config}"
+    );
+    let data = format!("csv:{}", dir.path().join("data.csv").display());
+    let err = fails(&[
+        "train",
+        "--data",
+        &data,
+        "--sparsity",
+        "kl:0.05:3",
+        "--quiet",
+        "--out",
+        dir.path().join("r2").to_str().unwrap(),
+    ]);
+    assert!(err.contains("sparsity") && err.contains("sigmoid"), "{err}");
+}

@@ -7,6 +7,7 @@ pub mod io;
 pub mod layers;
 pub mod loss;
 pub mod model;
+pub mod noise;
 pub mod objective;
 pub mod optim;
 pub mod parallel;

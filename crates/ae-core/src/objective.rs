@@ -7,8 +7,10 @@ use serde::{Deserialize, Serialize};
 use crate::layers::Mode;
 use crate::loss::LossKind;
 use crate::model::Autoencoder;
+use crate::noise::Noise;
 use crate::parallel::Replicas;
 use crate::params::{ParamKind, Params};
+use crate::rng::{stream, Purpose};
 use crate::sparsity::Sparsity;
 use crate::tensor::Tensor;
 use crate::train::{Task, Terms};
@@ -160,6 +162,9 @@ pub struct Objective {
     /// Penalty on the code.
     #[serde(default)]
     pub sparsity: Option<Sparsity>,
+    /// Corruption of training inputs (denoising).
+    #[serde(default)]
+    pub noise: Option<Noise>,
 }
 
 /// An autoencoder with its objective: the unit the training loop drives.
@@ -169,8 +174,12 @@ pub struct AutoencoderTask {
     pub model: Autoencoder,
     /// The objective.
     pub objective: Objective,
+    /// Seed of the per-step randomness (input corruption).
+    pub seed: u64,
     /// Per-thread buffers for data-parallel steps.
     replicas: Replicas,
+    /// The corrupted batch of a denoising step.
+    noisy: Tensor,
 }
 
 impl AutoencoderTask {
@@ -183,7 +192,9 @@ impl AutoencoderTask {
         Ok(AutoencoderTask {
             model,
             objective,
+            seed: 0,
             replicas: Replicas::default(),
+            noisy: Tensor::default(),
         })
     }
 
@@ -204,8 +215,18 @@ impl Task for AutoencoderTask {
         &mut self.model.params
     }
 
-    fn train_step(&mut self, x: &Tensor, _epoch: usize, _step: usize) -> Terms {
+    fn train_step(&mut self, x: &Tensor, epoch: usize, step: usize) -> Terms {
         let mut terms = Terms::default();
+        // Denoising: the model sees a corrupted batch and is scored against the clean one.
+        let input = match self.objective.noise {
+            Some(noise) => {
+                self.noisy.resize(x.shape());
+                let mut rng = stream(self.seed, Purpose::Step, epoch as u64, step as u64);
+                noise.corrupt(x.data(), self.noisy.data_mut(), &mut rng);
+                &self.noisy
+            }
+            None => x,
+        };
         // Penalties on the code run on the whole batch for now (KL needs batch statistics); plain
         // reconstruction may split the batch across threads.
         let split = match self.objective.sparsity {
@@ -213,6 +234,7 @@ impl Task for AutoencoderTask {
                 crate::gemm::threads(),
                 &mut self.model,
                 self.objective.loss,
+                input,
                 x,
             ),
             Some(_) => None,
@@ -220,12 +242,12 @@ impl Task for AutoencoderTask {
         match split {
             Some(loss) => terms.push(self.recon_name(), loss),
             None => {
-                self.model.forward(x, Mode::Train);
+                self.model.forward(input, Mode::Train);
                 let loss = self.model.reconstruction_loss(self.objective.loss, x);
                 terms.push(self.recon_name(), loss);
                 let sparsity = self.objective.sparsity;
                 let mut penalty = 0.0;
-                self.model.backward(x, None, &mut |code, dcode| {
+                self.model.backward(input, None, &mut |code, dcode| {
                     if let Some(sp) = sparsity {
                         penalty = sp.apply(code, dcode);
                     }
@@ -268,5 +290,68 @@ impl Task for AutoencoderTask {
             );
         }
         terms
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::init::Init;
+    use crate::layers::activation::Activation;
+    use crate::model::ModelConfig;
+
+    fn task(noise: Option<Noise>) -> AutoencoderTask {
+        let cfg = ModelConfig {
+            input_shape: vec![6],
+            hidden: vec![3],
+            activation: Activation::Tanh,
+            code_activation: None,
+            output_activation: Activation::Sigmoid,
+            tied: false,
+            init: Init::GlorotUniform,
+        };
+        let objective = Objective {
+            loss: LossKind::Mse,
+            weight_decay: WeightDecay::None,
+            sparsity: None,
+            noise,
+        };
+        AutoencoderTask::new(cfg.build(2).unwrap(), objective).unwrap()
+    }
+
+    #[test]
+    fn denoising_scores_the_corrupted_input_against_the_clean_one() {
+        let x = Tensor::from_vec(
+            &[4, 6],
+            (0..24)
+                .map(|i| 0.2 + 0.6 * ((i * 5 % 7) as f32 / 7.0))
+                .collect(),
+        );
+        // Masking everything: the model sees zeros and must still be scored against x.
+        let mut masked = task(Some(Noise::Mask { p: 1.0 }));
+        let got = masked.train_step(&x, 0, 0).get("mse").unwrap();
+        let mut plain = task(None);
+        let zeros = Tensor::zeros(x.shape());
+        plain.model.forward(&zeros, Mode::Eval);
+        let want: f64 = plain
+            .model
+            .reconstruction()
+            .data()
+            .iter()
+            .zip(x.data())
+            .map(|(o, t)| ((o - t) as f64).powi(2))
+            .sum::<f64>()
+            / 24.0;
+        assert!((got - want).abs() < 1e-7, "{got} vs {want}");
+        // Evaluation never corrupts.
+        assert_eq!(masked.eval_batch(&x), plain.eval_batch(&x));
+        // The corruption is drawn per (seed, epoch, step): the same step repeats, another differs.
+        let mut a = task(Some(Noise::Gaussian { std: 0.3 }));
+        let mut b = task(Some(Noise::Gaussian { std: 0.3 }));
+        assert_eq!(a.train_step(&x, 1, 2), b.train_step(&x, 1, 2));
+        assert_ne!(
+            a.train_step(&x, 1, 3).get("mse"),
+            b.train_step(&x, 1, 2).get("mse")
+        );
     }
 }

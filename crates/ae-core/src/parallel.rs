@@ -25,6 +25,7 @@ struct Worker {
     net: Net,
     grads: Vec<Tensor>,
     x: Tensor,
+    target: Tensor,
 }
 
 impl Worker {
@@ -38,23 +39,34 @@ impl Worker {
                 .map(|v| Tensor::zeros(v.shape()))
                 .collect(),
             x: Tensor::default(),
+            target: Tensor::default(),
         }
     }
 
-    /// Forward and backward of the reconstruction loss on `rows` of `x`; gradients (into
-    /// `self.grads`) and the returned loss are weighted by the part's share of the batch, so that
-    /// the parts add up to the whole batch's mean.
-    fn step(&mut self, params: &Params, loss: LossKind, x: &Tensor, rows: Range<usize>) -> f64 {
-        let c = x.cols();
-        let mut shape = x.shape().to_vec();
+    /// Forward and backward of the reconstruction loss on `rows` of `input` against the same rows
+    /// of `target`; gradients (into `self.grads`) and the returned loss are weighted by the part's
+    /// share of the batch, so that the parts add up to the whole batch's mean.
+    fn step(
+        &mut self,
+        params: &Params,
+        loss: LossKind,
+        input: &Tensor,
+        target: &Tensor,
+        rows: Range<usize>,
+    ) -> f64 {
+        let c = input.cols();
+        let mut shape = input.shape().to_vec();
         shape[0] = rows.len();
-        self.x.resize(&shape);
-        self.x
-            .data_mut()
-            .copy_from_slice(&x.data()[rows.start * c..rows.end * c]);
+        let part = |t: &Tensor, buf: &mut Tensor| {
+            buf.resize(&shape);
+            buf.data_mut()
+                .copy_from_slice(&t.data()[rows.start * c..rows.end * c]);
+        };
+        part(input, &mut self.x);
+        part(target, &mut self.target);
         self.net.forward(params, &self.x, Mode::Train);
-        let value = self.net.reconstruction_loss(loss, &self.x);
-        let share = rows.len() as f32 / x.rows() as f32;
+        let value = self.net.reconstruction_loss(loss, &self.target);
+        let share = rows.len() as f32 / input.rows() as f32;
         self.net
             .decoder
             .output_grad_mut()
@@ -82,17 +94,19 @@ pub struct Replicas {
 }
 
 impl Replicas {
-    /// Runs a reconstruction step over `x` split into up to `threads` parts, leaving the summed
-    /// gradients in `model.params.grads` and returning the batch's mean loss; `None` (and nothing
-    /// done) when there is one thread or too few rows to split.
+    /// Runs a reconstruction step — `input` in, `target` (the same, or the clean version of a
+    /// corrupted input) to match — split into up to `threads` parts, leaving the summed gradients
+    /// in `model.params.grads` and returning the batch's mean loss; `None` (and nothing done) when
+    /// there is one thread or too few rows to split.
     pub fn reconstruction_step(
         &mut self,
         threads: usize,
         model: &mut Autoencoder,
         loss: LossKind,
-        x: &Tensor,
+        input: &Tensor,
+        target: &Tensor,
     ) -> Option<f64> {
-        let n = x.rows();
+        let n = input.rows();
         let parts = threads.min(n / MIN_ROWS);
         if parts < 2 {
             return None;
@@ -107,7 +121,7 @@ impl Replicas {
             .enumerate()
             .map(|(w, worker)| {
                 let rows = (w * per).min(n)..((w + 1) * per).min(n);
-                crate::gemm::serial(|| worker.step(params, loss, x, rows))
+                crate::gemm::serial(|| worker.step(params, loss, input, target, rows))
             })
             .collect();
         let workers = &self.workers[..parts];
@@ -163,10 +177,10 @@ mod tests {
             split.params.zero_grads();
             let mut replicas = Replicas::default();
             assert!(replicas
-                .reconstruction_step(2, &mut split, loss, &x.clone())
+                .reconstruction_step(2, &mut split, loss, &x, &x)
                 .is_some());
             let got = replicas
-                .reconstruction_step(3, &mut split, loss, &x)
+                .reconstruction_step(3, &mut split, loss, &x, &x)
                 .expect("three parts of 33+ rows");
             assert!(
                 (got - want).abs() < 1e-6 * want.abs().max(1.0),
@@ -188,12 +202,12 @@ mod tests {
                 }
             }
             assert!(replicas
-                .reconstruction_step(1, &mut split, loss, &x)
+                .reconstruction_step(1, &mut split, loss, &x, &x)
                 .is_none());
             let small = Tensor::from_vec(&[40, 20], x.data()[..800].to_vec());
             assert!(
                 replicas
-                    .reconstruction_step(2, &mut split, loss, &small)
+                    .reconstruction_step(2, &mut split, loss, &small, &small)
                     .is_none(),
                 "40 rows are too few to split"
             );

@@ -9,6 +9,7 @@ use crate::init::Init;
 use crate::layers::activation::Activation;
 use crate::loss::LossKind;
 use crate::model::ModelConfig;
+use crate::noise::Noise;
 use crate::objective::{Objective, WeightDecay};
 use crate::optim::OptimizerKind;
 use crate::sparsity::Sparsity;
@@ -66,6 +67,9 @@ pub struct Settings {
     /// Sparsity penalty on the code.
     #[serde(default)]
     pub sparsity: Option<Sparsity>,
+    /// Corruption of training inputs (denoising).
+    #[serde(default)]
+    pub noise: Option<Noise>,
     /// Share of the training data held out for validation.
     pub val_fraction: f32,
     /// Patience in epochs; none disables early stopping.
@@ -97,6 +101,7 @@ impl Default for Settings {
                 .unwrap_or(1),
             weight_decay: WeightDecay::None,
             sparsity: None,
+            noise: None,
             val_fraction: 0.1,
             early_stopping: None,
         }
@@ -157,6 +162,7 @@ impl Settings {
             loss: self.loss,
             weight_decay: self.weight_decay,
             sparsity: self.sparsity,
+            noise: self.noise,
         }
     }
 

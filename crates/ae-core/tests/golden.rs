@@ -104,6 +104,7 @@ fn tiny(tied: bool, loss: LossKind, weight_decay: WeightDecay) -> AutoencoderTas
         Objective {
             loss,
             weight_decay,
+            noise: None,
             sparsity: None,
         },
     )
@@ -287,6 +288,7 @@ fn sparsity_penalties_match_torch() {
         let objective = Objective {
             loss: LossKind::Mse,
             weight_decay: WeightDecay::None,
+            noise: None,
             sparsity: Some(sparsity),
         };
         let mut task = tiny_with(false, act, objective);

@@ -69,6 +69,7 @@ fn cfg(hidden: &[usize], act: Activation, out: Activation, tied: bool) -> ModelC
 
 const MSE: Objective = Objective {
     loss: LossKind::Mse,
+    noise: None,
     sparsity: None,
     weight_decay: WeightDecay::None,
 };
@@ -143,6 +144,7 @@ fn tied_weights_accumulate_both_uses() {
         cfg(&[4], Activation::Sigmoid, Activation::Linear, true),
         Objective {
             loss: LossKind::Mse,
+            noise: None,
             sparsity: None,
             weight_decay: WeightDecay::L2(0.1),
         },

@@ -154,7 +154,10 @@ mod tests {
             column: Some(2),
             reason: "`x` is not a number".into(),
         };
-        assert_eq!(e.to_string(), "t.csv: line 3, column 2: `x` is not a number");
+        assert_eq!(
+            e.to_string(),
+            "t.csv: line 3, column 2: `x` is not a number"
+        );
     }
 
     #[test]

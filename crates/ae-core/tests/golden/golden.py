@@ -9,6 +9,14 @@ Inputs (i = flat row-major index from 0); the Rust test rebuilds them with the s
 - tiny autoencoder 5 -> 4 (ReLU) -> 5 (sigmoid), nn.Linear layout (out, in):
   W1[i] = 0.3 sin(0.7 i + 0.3) (4x5), b1[i] = 0.1 cos(1.3 i), W2[i] = 0.25 cos(0.45 i - 0.2) (5x4),
   b2[i] = 0.05 sin(2.1 i); input x[i] = (1 + sin(0.61 i + 0.4)) / 2, shape (3, 5); target = x.
+  Tied: the decoder weight is W1 transposed (one shared parameter), with its own bias b2.
+  x_grad is d loss / d input through the network, the target held fixed.
+- activations: x[i] = 2.5 sin(0.77 i - 1.0), shape (12,); w[i] = cos(0.3 i); "grad" = d sum(f(x) * w) / dx,
+  leaky_relu slope 0.01.
+- adam (lr 1e-2, betas 0.9/0.999, eps 1e-8), adam_l2 (loss + 0.1/2 * (sum W1^2 + sum W2^2), weights
+  only; "penalty" is its value before step 1), sgd_momentum (lr 0.1, momentum 0.9, PyTorch convention):
+  3 steps from the dense params on the dense MSE loss, params after each step.
+- l1: 0.01 * sum |W1|, value and gradient.
 """
 import json
 import math
@@ -40,8 +48,8 @@ def params():
 X = fill((3, 5), lambda i: (1 + math.sin(0.61 * i + 0.4)) / 2)
 
 
-def forward(p, tied=False, code_act=torch.relu):
-    code = code_act(X @ p["w1"].T + p["b1"])
+def forward(p, tied=False, code_act=torch.relu, x=X):
+    code = code_act(x @ p["w1"].T + p["b1"])
     w2 = p["w1"].T if tied else p["w2"]
     logits = code @ w2.T + p["b2"]
     return code, logits
@@ -70,16 +78,27 @@ loss = torch.nn.functional.binary_cross_entropy_with_logits(z, t)
 loss.backward()
 out["bce_logits_extreme"] = {"logits": flat(z), "target": flat(t), "loss": loss.item(), "grad": flat(z.grad)}
 
+xa = fill((12,), lambda i: 2.5 * math.sin(0.77 * i - 1.0))
+wa = fill((12,), lambda i: math.cos(0.3 * i))
+out["activations"] = {"x": flat(xa), "w": flat(wa)}
+for name, f in [("relu", torch.relu), ("leaky_relu", lambda v: torch.nn.functional.leaky_relu(v, 0.01)),
+                ("sigmoid", torch.sigmoid), ("tanh", torch.tanh)]:
+    x = xa.clone().requires_grad_()
+    y = f(x)
+    (y * wa).sum().backward()
+    out["activations"][name] = {"output": flat(y), "grad": flat(x.grad)}
+
 for name, tied, kind in [("dense_ae_mse", False, "mse"), ("dense_ae_bce", False, "bce"), ("tied_ae_mse", True, "mse")]:
     p = params()
     if tied:
         del p["w2"]
-    code, logits = forward(p, tied)
+    x = X.clone().requires_grad_()
+    code, logits = forward(p, tied, x=x)
     recon = torch.sigmoid(logits)
     loss = mse(recon) if kind == "mse" else torch.nn.functional.binary_cross_entropy_with_logits(logits, X)
     loss.backward()
     out[name] = {"code": flat(code), "output": flat(recon), "loss": loss.item(),
-                 "grads": {k: flat(v.grad) for k, v in p.items()}}
+                 "grads": {k: flat(v.grad) for k, v in p.items()}, "x_grad": flat(x.grad)}
 
 
 def train(opt_fn, steps=3, l2=0.0):
