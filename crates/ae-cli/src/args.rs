@@ -32,6 +32,9 @@ pub enum Command {
     Encode(EncodeArgs),
     /// Write reconstructions of some data (PNG grid, NPY or CSV).
     Reconstruct(ReconstructArgs),
+    /// Corrupt some data, reconstruct it, and write clean / noisy / denoised rows (PNG) or the
+    /// denoised data (NPY, CSV).
+    Denoise(DenoiseArgs),
     /// List or download the named data sets.
     Datasets(DatasetsArgs),
 }
@@ -263,6 +266,13 @@ pub struct RunData {
 pub struct EvalArgs {
     #[command(flatten)]
     pub input: RunData,
+    /// Corrupt the inputs first (gaussian:STD, mask:P, salt-pepper:P) and also report the PSNR of
+    /// the corrupted input, to see what denoising gains.
+    #[arg(long)]
+    pub noise: Option<Noise>,
+    /// Seed of the corruption.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
     /// Print one JSON object.
     #[arg(long)]
     pub json: bool,
@@ -289,6 +299,25 @@ pub struct ReconstructArgs {
     /// How many examples to draw in a PNG (from the start of the data).
     #[arg(long, default_value_t = 16)]
     pub n: usize,
+}
+
+/// `ae denoise`.
+#[derive(Debug, Args)]
+pub struct DenoiseArgs {
+    #[command(flatten)]
+    pub input: RunData,
+    /// The corruption: gaussian:STD, mask:P or salt-pepper:P.
+    #[arg(long)]
+    pub noise: Noise,
+    /// Output: FILE.png (clean / noisy / denoised rows), FILE.npy or FILE.csv (denoised data).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// How many examples (from the start of the data).
+    #[arg(long, default_value_t = 16)]
+    pub n: usize,
+    /// Seed of the corruption.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
 }
 
 /// `ae datasets`.

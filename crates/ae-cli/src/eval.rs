@@ -4,7 +4,9 @@ use std::path::Path;
 use ae_core::layers::Mode;
 use ae_core::loss::bce_logit;
 use ae_core::model::Autoencoder;
+use ae_core::noise::Noise;
 use ae_core::objective::AutoencoderTask;
+use ae_core::rng::{stream, Purpose};
 use ae_core::run::{RunDir, RunMeta};
 use ae_core::Tensor;
 use ae_data::datasets::Split;
@@ -13,7 +15,7 @@ use ae_data::scaling::ScalingKind;
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
 
-use crate::args::{EncodeArgs, EvalArgs, ReconstructArgs, RunData, SplitArg};
+use crate::args::{DenoiseArgs, EncodeArgs, EvalArgs, ReconstructArgs, RunData, SplitArg};
 use crate::data;
 use crate::picture;
 
@@ -59,7 +61,11 @@ pub fn load(input: &RunData) -> Result<Loaded> {
 }
 
 /// Runs `f(batch, model)` over `x` in batches, each after a forward pass.
-fn for_batches(model: &mut Autoencoder, x: &Tensor, mut f: impl FnMut(&Tensor, &Autoencoder)) {
+fn for_batches(
+    model: &mut Autoencoder,
+    x: &Tensor,
+    mut f: impl FnMut(std::ops::Range<usize>, &Autoencoder),
+) {
     let n = x.rows();
     let c = x.cols();
     let mut shape = x.shape().to_vec();
@@ -73,7 +79,7 @@ fn for_batches(model: &mut Autoencoder, x: &Tensor, mut f: impl FnMut(&Tensor, &
             .data_mut()
             .copy_from_slice(&x.data()[start * c..end * c]);
         model.forward(&batch, Mode::Eval);
-        f(&batch, model);
+        f(start * c..end * c, model);
     }
 }
 
@@ -93,15 +99,21 @@ pub struct Metrics {
     pub n: usize,
 }
 
-/// Computes [`Metrics`] of `model` on `x` (already scaled with a scaler of kind `scaling`).
-pub fn metrics(model: &mut Autoencoder, scaling: ScalingKind, x: &Tensor) -> Metrics {
+/// Computes [`Metrics`] of `model` given `input` and scored against `target` (both already
+/// scaled with a scaler of kind `scaling`; they differ when the input is corrupted).
+pub fn metrics(
+    model: &mut Autoencoder,
+    scaling: ScalingKind,
+    input: &Tensor,
+    target: &Tensor,
+) -> Metrics {
     let sigmoid_out =
         model.config.output_activation == ae_core::layers::activation::Activation::Sigmoid;
     let (mut sse, mut bce) = (0.0f64, 0.0f64);
     let (mut lo, mut hi) = (f32::INFINITY, f32::NEG_INFINITY);
-    for_batches(model, x, |x, m| {
+    for_batches(model, input, |rows, m| {
         let (pre, out) = (m.logits().data(), m.reconstruction().data());
-        for ((&t, &p), &o) in x.data().iter().zip(pre).zip(out) {
+        for ((&t, &p), &o) in target.data()[rows].iter().zip(pre).zip(out) {
             sse += ((o - t) as f64).powi(2);
             lo = lo.min(t);
             hi = hi.max(t);
@@ -115,8 +127,8 @@ pub fn metrics(model: &mut Autoencoder, scaling: ScalingKind, x: &Tensor) -> Met
             };
         }
     });
-    let n = x.rows();
-    let elems = (n * x.cols()).max(1) as f64;
+    let n = target.rows();
+    let elems = (n * target.cols()).max(1) as f64;
     let mse = sse / elems;
     let peak = match scaling {
         ScalingKind::Unit | ScalingKind::MinMax => 1.0,
@@ -134,11 +146,41 @@ pub fn metrics(model: &mut Autoencoder, scaling: ScalingKind, x: &Tensor) -> Met
 /// Runs `ae eval`.
 pub fn eval(args: EvalArgs) -> Result<()> {
     let mut l = load(&args.input)?;
-    let m = metrics(&mut l.task.model, l.meta.scaler.kind, &l.x);
+    let Some(noise) = args.noise else {
+        let m = metrics(&mut l.task.model, l.meta.scaler.kind, &l.x, &l.x);
+        if args.json {
+            println!("{}", serde_json::to_string(&m)?);
+        } else {
+            print_metrics(&m);
+        }
+        return Ok(());
+    };
+    // Denoising: reconstruct corrupted inputs, score against the clean ones, and say how far the
+    // corrupted inputs themselves were.
+    let noisy = corrupt(&l.x, noise, args.seed);
+    let m = metrics(&mut l.task.model, l.meta.scaler.kind, &noisy, &l.x);
+    let noisy_mse = noisy
+        .data()
+        .iter()
+        .zip(l.x.data())
+        .map(|(a, b)| ((a - b) as f64).powi(2))
+        .sum::<f64>()
+        / l.x.len().max(1) as f64;
+    let noisy_psnr = m.psnr_db + 10.0 * (m.mse / noisy_mse).log10();
     if args.json {
-        println!("{}", serde_json::to_string(&m)?);
+        let mut v = serde_json::to_value(&m)?;
+        v["noise"] = noise.to_string().into();
+        v["noisy_mse"] = noisy_mse.into();
+        v["noisy_psnr_db"] = noisy_psnr.into();
+        println!("{v}");
     } else {
         print_metrics(&m);
+        println!("noise             {noise}");
+        println!("noisy input mse   {noisy_mse:.6}");
+        println!(
+            "noisy input psnr  {noisy_psnr:.2} dB  (reconstruction gains {:.2} dB)",
+            m.psnr_db - noisy_psnr
+        );
     }
     Ok(())
 }
@@ -152,6 +194,64 @@ pub fn print_metrics(m: &Metrics) {
         println!("bce               {:.6}", m.bce);
         println!("psnr              {:.2} dB", m.psnr_db);
     }
+}
+
+/// A corrupted copy of `x` (scaled data), drawn from `seed`.
+fn corrupt(x: &Tensor, noise: Noise, seed: u64) -> Tensor {
+    let mut out = Tensor::zeros(x.shape());
+    noise.corrupt(
+        x.data(),
+        out.data_mut(),
+        &mut stream(seed, Purpose::Misc, 0, 0),
+    );
+    out
+}
+
+/// Runs `ae denoise`: clean, corrupted and denoised examples, as a picture or as data.
+pub fn denoise(args: DenoiseArgs) -> Result<()> {
+    let mut l = load(&args.input)?;
+    if !l.raw.is_image() && extension(&args.out) == "png" {
+        bail!(
+            "{}: a PNG needs image data, but examples have shape {:?}; write .npy or .csv",
+            args.out.display(),
+            l.raw.shape
+        );
+    }
+    let n = args.n.min(l.x.rows());
+    let d = l.x.cols();
+    let mut shape = l.x.shape().to_vec();
+    shape[0] = n;
+    let clean = Tensor::from_vec(&shape, l.x.data()[..n * d].to_vec());
+    let noisy = corrupt(&clean, args.noise, args.seed);
+    l.task.model.forward(&noisy, Mode::Eval);
+    let mut denoised = l.task.model.reconstruction().data().to_vec();
+    let mut noisy_units = noisy.data().to_vec();
+    // Back to the data's own units.
+    l.meta.scaler.inverse(&mut denoised);
+    l.meta.scaler.inverse(&mut noisy_units);
+    if extension(&args.out) == "png" {
+        let pixel_max = if l.raw.source == ae_data::samples::SourceType::U8 {
+            255.0
+        } else {
+            1.0
+        };
+        picture::stacked_grid(
+            &args.out,
+            &l.raw.shape,
+            &[&l.raw.data[..n * d], &noisy_units, &denoised],
+            pixel_max,
+        )?;
+        eprintln!(
+            "wrote {n} clean / noisy ({}) / denoised examples to {}",
+            args.noise,
+            args.out.display()
+        );
+    } else {
+        let header: Vec<String> = (0..d).map(|j| format!("x_{j}")).collect();
+        write_table(&args.out, &header, n, d, &denoised)?;
+        eprintln!("wrote {n} denoised examples to {}", args.out.display());
+    }
+    Ok(())
 }
 
 /// Runs `ae encode`.
@@ -197,11 +297,10 @@ pub fn reconstruct(args: ReconstructArgs) -> Result<()> {
         } else {
             1.0
         };
-        picture::pairs_grid(
+        picture::stacked_grid(
             &args.out,
             &l.raw.shape,
-            &l.raw.data[..n * d],
-            &rec[..n * d],
+            &[&l.raw.data[..n * d], &rec[..n * d]],
             pixel_max,
         )?;
         eprintln!(

@@ -45,6 +45,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Eval(a) => eval::eval(a),
         Command::Encode(a) => eval::encode(a),
         Command::Reconstruct(a) => eval::reconstruct(a),
+        Command::Denoise(a) => eval::denoise(a),
         Command::Datasets(a) => datasets(a.action),
     }
 }

@@ -7,17 +7,14 @@ use image::{ImageBuffer, Rgb};
 /// Examples per row of a grid.
 const PER_ROW: usize = 8;
 
-/// Writes a grid where each row of originals has its reconstructions directly below it.
+/// Writes a grid where each row of examples from `layers[0]` (originals) has the same examples
+/// of the other layers (reconstructions; or noisy inputs, then reconstructions) directly below.
 ///
 /// `shape` is one example's `[C, H, W]` (C = 1 or 3); values are in the data's units, with
 /// `pixel_max` the value drawn white (255 for 8-bit data); values outside are clamped.
-pub fn pairs_grid(
-    path: &Path,
-    shape: &[usize],
-    originals: &[f32],
-    recons: &[f32],
-    pixel_max: f32,
-) -> Result<()> {
+pub fn stacked_grid(path: &Path, shape: &[usize], layers: &[&[f32]], pixel_max: f32) -> Result<()> {
+    let originals = layers.first().copied().unwrap_or(&[]);
+    let k = layers.len() as u32;
     let [c, h, w] = shape else {
         bail!("a picture needs examples of shape [C, H, W], got {shape:?}")
     };
@@ -38,15 +35,15 @@ pub fn pairs_grid(
     let cell_w = w as u32 * zoom + gap;
     let cell_h = h as u32 * zoom + gap;
     let width = cols as u32 * cell_w + gap;
-    let height = block_rows as u32 * (2 * cell_h + gap) + gap;
+    let height = block_rows as u32 * (k * cell_h + gap) + gap;
     let mut img: ImageBuffer<Rgb<u8>, Vec<u8>> =
         ImageBuffer::from_pixel(width, height, Rgb([40, 40, 40]));
     let to_u8 = |v: f32| ((v / pixel_max).clamp(0.0, 1.0) * 255.0).round() as u8;
     for i in 0..n {
         let (br, col) = (i / PER_ROW, i % PER_ROW);
         let x0 = gap + col as u32 * cell_w;
-        let y0 = gap + br as u32 * (2 * cell_h + gap);
-        for (k, src) in [originals, recons].iter().enumerate() {
+        let y0 = gap + br as u32 * (k * cell_h + gap);
+        for (k, src) in layers.iter().enumerate() {
             let ex = &src[i * d..(i + 1) * d];
             let yk = y0 + k as u32 * cell_h;
             for y in 0..h {

@@ -204,7 +204,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
                 data::to_tensor(t)
             }
         };
-        let m = crate::eval::metrics(&mut trained.model, meta.scaler.kind, &x);
+        let m = crate::eval::metrics(&mut trained.model, meta.scaler.kind, &x, &x);
         println!("test split of {}:", settings.data);
         crate::eval::print_metrics(&m);
     }

@@ -559,3 +559,86 @@ fn sparse_and_denoising_flags_log_their_terms() {
     ]);
     assert!(err.contains("sparsity") && err.contains("sigmoid"), "{err}");
 }
+
+#[test]
+fn denoise_and_eval_with_noise() {
+    let dir = tempfile::tempdir().unwrap();
+    let npy = dir.path().join("img.npy");
+    npy_images(&npy, 120, 8, 8);
+    let run = dir.path().join("run");
+    let r = run.to_str().unwrap();
+    let spec = format!("npy:{}", npy.display());
+    ok(&[
+        "train",
+        "--data",
+        &spec,
+        "--hidden",
+        "16",
+        "--epochs",
+        "3",
+        "--batch-size",
+        "16",
+        "--noise",
+        "salt-pepper:0.2",
+        "--quiet",
+        "--out",
+        r,
+    ]);
+    let json: serde_json::Value =
+        serde_json::from_str(&ok(&["eval", r, "--noise", "salt-pepper:0.2", "--json"])).unwrap();
+    for k in ["mse", "psnr_db", "noisy_mse", "noisy_psnr_db", "noise"] {
+        assert!(!json[k].is_null(), "eval --noise --json lacks {k}: {json}");
+    }
+    // The same seed corrupts the same way.
+    assert_eq!(
+        json,
+        serde_json::from_str::<serde_json::Value>(&ok(&[
+            "eval",
+            r,
+            "--noise",
+            "salt-pepper:0.2",
+            "--json"
+        ]))
+        .unwrap()
+    );
+    let png = dir.path().join("dn.png");
+    ok(&[
+        "denoise",
+        r,
+        "--noise",
+        "salt-pepper:0.2",
+        "--out",
+        png.to_str().unwrap(),
+        "--n",
+        "8",
+    ]);
+    let img = image::open(&png).unwrap();
+    let plain = dir.path().join("rec.png");
+    ok(&[
+        "reconstruct",
+        r,
+        "--out",
+        plain.to_str().unwrap(),
+        "--n",
+        "8",
+    ]);
+    // Three rows (clean, noisy, denoised) against two (original, reconstruction).
+    let two = image::open(&plain).unwrap().height();
+    assert!(
+        img.height() > two && img.height() < 2 * two,
+        "{} vs {two}",
+        img.height()
+    );
+    let csv = dir.path().join("dn.csv");
+    ok(&[
+        "denoise",
+        r,
+        "--noise",
+        "mask:0.5",
+        "--out",
+        csv.to_str().unwrap(),
+        "--n",
+        "5",
+    ]);
+    assert_eq!(std::fs::read_to_string(&csv).unwrap().lines().count(), 6);
+}
