@@ -35,6 +35,8 @@ pub enum Command {
     /// Corrupt some data, reconstruct it, and write clean / noisy / denoised rows (PNG) or the
     /// denoised data (NPY, CSV).
     Denoise(DenoiseArgs),
+    /// Fill the missing cells (empty or NaN) of a CSV table by iterated reconstruction.
+    Impute(ImputeArgs),
     /// List or download the named data sets.
     Datasets(DatasetsArgs),
 }
@@ -318,6 +320,25 @@ pub struct DenoiseArgs {
     /// Seed of the corruption.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+}
+
+/// `ae impute`.
+#[derive(Debug, Args)]
+pub struct ImputeArgs {
+    /// The run folder (trained on tables with the same columns).
+    pub run: PathBuf,
+    /// The table: csv:PATH.
+    #[arg(long)]
+    pub data: String,
+    /// Output CSV with the holes filled (in the data's own units).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Rounds of reconstruct-and-fill.
+    #[arg(long, default_value_t = 10)]
+    pub iterations: usize,
+    /// Threads (default: all cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
 }
 
 /// `ae datasets`.

@@ -3,6 +3,7 @@
 mod args;
 mod data;
 mod eval;
+mod impute;
 mod observer;
 mod picture;
 mod train;
@@ -46,6 +47,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Encode(a) => eval::encode(a),
         Command::Reconstruct(a) => eval::reconstruct(a),
         Command::Denoise(a) => eval::denoise(a),
+        Command::Impute(a) => impute::impute(a),
         Command::Datasets(a) => datasets(a.action),
     }
 }

@@ -642,3 +642,76 @@ fn denoise_and_eval_with_noise() {
     ]);
     assert_eq!(std::fs::read_to_string(&csv).unwrap().lines().count(), 6);
 }
+
+#[test]
+fn impute_fills_holes_better_than_column_means() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    train_csv(dir.path(), &run, &["--epochs", "60", "--hidden", "8,3"]);
+    let full = std::fs::read_to_string(dir.path().join("data.csv")).unwrap();
+    let rows: Vec<Vec<f64>> = full
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').map(|v| v.parse().unwrap()).collect())
+        .collect();
+    // Hide one cell in every row, in a column that moves with the row.
+    let mut holed = full.lines().next().unwrap().to_string() + "\n";
+    for (i, r) in rows.iter().enumerate() {
+        let cells: Vec<String> = r
+            .iter()
+            .enumerate()
+            .map(|(j, v)| {
+                if j == (i * 5) % 12 {
+                    String::new()
+                } else {
+                    v.to_string()
+                }
+            })
+            .collect();
+        holed += &(cells.join(",") + "\n");
+    }
+    let holed_path = dir.path().join("holed.csv");
+    std::fs::write(&holed_path, holed).unwrap();
+    let out = dir.path().join("filled.csv");
+    ok(&[
+        "impute",
+        run.to_str().unwrap(),
+        "--data",
+        &format!("csv:{}", holed_path.display()),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let filled: Vec<Vec<f64>> = std::fs::read_to_string(&out)
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').map(|v| v.parse().unwrap()).collect())
+        .collect();
+    let (mut err_ae, mut err_mean) = (0.0, 0.0);
+    for (i, r) in rows.iter().enumerate() {
+        let j = (i * 5) % 12;
+        let mean = rows
+            .iter()
+            .enumerate()
+            .filter(|(k, _)| (k * 5) % 12 != j)
+            .map(|(_, r)| r[j])
+            .sum::<f64>()
+            / rows
+                .iter()
+                .enumerate()
+                .filter(|(k, _)| (k * 5) % 12 != j)
+                .count() as f64;
+        err_ae += (filled[i][j] - r[j]).powi(2);
+        err_mean += (mean - r[j]).powi(2);
+        for k in (0..12).filter(|&k| k != j) {
+            assert!(
+                (filled[i][k] - r[k]).abs() < 1e-4,
+                "an observed cell changed"
+            );
+        }
+    }
+    assert!(
+        err_ae < 0.5 * err_mean,
+        "imputation error {err_ae} vs column means {err_mean}"
+    );
+}
