@@ -532,9 +532,18 @@ fn sparse_and_denoising_flags_log_their_terms() {
         ],
     );
     let m = metrics(&run);
-    for key in ["mse", "sparsity_kl", "val_sparsity_kl", "loss"] {
+    for key in [
+        "mse",
+        "sparsity_kl",
+        "val_sparsity_kl",
+        "loss",
+        "code_mean_activation",
+        "code_units_near_rho",
+    ] {
         assert!(m[2][key].as_f64().is_some(), "metrics lack {key}: {}", m[2]);
     }
+    let share = m[2]["code_units_near_rho"].as_f64().unwrap();
+    assert!((0.0..=1.0).contains(&share), "{share}");
     let total = m[2]["loss"].as_f64().unwrap();
     let parts = m[2]["mse"].as_f64().unwrap() + m[2]["sparsity_kl"].as_f64().unwrap();
     assert!(

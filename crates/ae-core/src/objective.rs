@@ -264,6 +264,46 @@ impl Task for AutoencoderTask {
         terms
     }
 
+    /// With KL sparsity: the mean code activation and the share of code units whose mean
+    /// activation is within 0.02 of ρ, over (at most the first 10,000 examples of) `data`.
+    fn diagnostics(&mut self, data: &Tensor) -> Terms {
+        let mut out = Terms::default();
+        let Some(Sparsity::Kl { rho, .. }) = self.objective.sparsity else {
+            return out;
+        };
+        let n = data.rows().min(10_000);
+        let c = data.cols();
+        let k = self.model.config.code_size();
+        let mut sums = vec![0.0f64; k];
+        let mut shape = data.shape().to_vec();
+        let mut batch = Tensor::default();
+        for start in (0..n).step_by(1024) {
+            let end = (start + 1024).min(n);
+            shape[0] = end - start;
+            batch.resize(&shape);
+            batch
+                .data_mut()
+                .copy_from_slice(&data.data()[start * c..end * c]);
+            self.model.encode(&batch);
+            for row in self.model.code().data().chunks_exact(k) {
+                for (s, &h) in sums.iter_mut().zip(row) {
+                    *s += h as f64;
+                }
+            }
+        }
+        let means: Vec<f64> = sums.iter().map(|s| s / n.max(1) as f64).collect();
+        out.push(
+            "code_mean_activation",
+            means.iter().sum::<f64>() / k.max(1) as f64,
+        );
+        let near = means
+            .iter()
+            .filter(|m| (*m - rho as f64).abs() <= 0.02)
+            .count();
+        out.push("code_units_near_rho", near as f64 / k.max(1) as f64);
+        out
+    }
+
     fn eval_batch(&mut self, x: &Tensor) -> Terms {
         self.model.forward(x, Mode::Eval);
         let loss = self.objective.loss;

@@ -301,6 +301,9 @@ impl RunDir {
                 obj.insert(format!("val_{n}"), (*v).into());
             }
         }
+        for (n, v) in &r.diagnostics.0 {
+            obj.insert(n.clone(), (*v).into());
+        }
         obj.extend(extra.clone());
         obj.insert("seconds".into(), r.seconds.into());
         obj.insert("examples_per_second".into(), r.examples_per_second.into());

@@ -70,6 +70,11 @@ pub trait Task {
     fn train_step(&mut self, x: &Tensor, epoch: usize, step: usize) -> Terms;
     /// Loss terms on a batch, without gradients or randomness.
     fn eval_batch(&mut self, x: &Tensor) -> Terms;
+    /// Figures to log after each epoch besides the loss terms (e.g. how sparse the code is),
+    /// computed on `data` (the validation set, else the training set).
+    fn diagnostics(&mut self, _data: &Tensor) -> Terms {
+        Terms::default()
+    }
 }
 
 /// How to train.
@@ -139,6 +144,9 @@ pub struct EpochRecord {
     pub examples_per_second: f64,
     /// True when this epoch reached the best monitored loss so far.
     pub improved: bool,
+    /// The task's other figures for the epoch ([`Task::diagnostics`]).
+    #[serde(default)]
+    pub diagnostics: Terms,
 }
 
 /// Progress within an epoch.
@@ -298,6 +306,7 @@ pub fn fit(
         } else {
             state.bad_epochs += 1;
         }
+        let diagnostics = task.diagnostics(val.unwrap_or(train));
         let record = EpochRecord {
             epoch: epoch + 1,
             train: train_terms,
@@ -305,6 +314,7 @@ pub fn fit(
             seconds,
             examples_per_second: state.partial_examples as f64 / seconds.max(1e-9),
             improved,
+            diagnostics,
         };
         state.epoch += 1;
         state.step = 0;
