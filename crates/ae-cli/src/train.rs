@@ -53,7 +53,10 @@ pub fn run(args: TrainArgs) -> Result<()> {
     } else {
         let s = args.apply(Settings::default());
         s.validate()?;
-        (RunDir::create(&out, args.force)?, s, false)
+        // Refuse an occupied folder now, but touch nothing until the data has loaded: a run that
+        // cannot start must not cost the previous one, even with --force.
+        RunDir::check_free(&out, args.force)?;
+        (RunDir::lazy(&out), s, false)
     };
     settings.validate()?;
     configure_threads(settings.threads);
@@ -76,6 +79,11 @@ pub fn run(args: TrainArgs) -> Result<()> {
     let val = val.map(data::to_tensor);
 
     let config = settings.model_config(&input_shape);
+    let run = if resuming {
+        run
+    } else {
+        RunDir::create(&out, args.force)?
+    };
     if resuming {
         run.check_checkpoint(&config)?;
     }

@@ -261,3 +261,28 @@ fn weights_with_extra_or_missing_tensors_are_refused() {
         "{err}"
     );
 }
+
+/// `--force` with data that cannot be read must not cost the previous run.
+#[test]
+fn a_failed_start_keeps_the_previous_run_even_with_force() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = trained(dir.path());
+    let before = std::fs::read(run.join("model.safetensors")).unwrap();
+    let bad = dir.path().join("bad.csv");
+    std::fs::write(&bad, "1,2\n3\n").unwrap();
+    let err = fails(&[
+        "train",
+        "--data",
+        &format!("csv:{}", bad.display()),
+        "--force",
+        "--quiet",
+        "--out",
+        run.to_str().unwrap(),
+    ]);
+    assert!(err.contains("bad.csv"), "{err}");
+    assert_eq!(
+        std::fs::read(run.join("model.safetensors")).unwrap(),
+        before
+    );
+    assert!(run.join("metrics.jsonl").exists() && run.join("config.toml").exists());
+}

@@ -108,6 +108,24 @@ impl RunDir {
         Ok(())
     }
 
+    /// Fails with [`Error::RunExists`] when `path` holds a run and `force` is not given; changes
+    /// nothing.
+    pub fn check_free(path: &Path, force: bool) -> Result<()> {
+        if !force && OWNED.iter().any(|f| path.join(f).exists()) {
+            return Err(Error::RunExists {
+                path: path.to_path_buf(),
+            });
+        }
+        Ok(())
+    }
+
+    /// A handle on `path` that neither checks nor creates anything (see [`RunDir::create`]).
+    pub fn lazy(path: &Path) -> Self {
+        RunDir {
+            path: path.to_path_buf(),
+        }
+    }
+
     /// Opens an existing run folder (it must have `meta.json`).
     pub fn open(path: &Path) -> Result<Self> {
         if !path.join(META).is_file() {
