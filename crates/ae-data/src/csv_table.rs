@@ -25,20 +25,26 @@ impl Default for CsvOptions {
     }
 }
 
-/// A CSV table read into samples, with its header when it had one.
+/// A CSV table read into samples (shape `[D]` per row, source `Text`), with its header when it had
+/// one.
 #[derive(Clone, Debug)]
 pub struct Table {
     /// The feature values (shape `[D]` per example).
     pub samples: Samples,
-    /// Column names of the features, when the file had a header.
+    /// Column names of the features (the label column taken out), when the file had a header.
     pub columns: Option<Vec<String>>,
 }
 
+/// Cells that stand for a missing value.
 fn is_missing(cell: &str) -> bool {
     matches!(cell, "" | "nan" | "NaN" | "NAN" | "NA" | "na" | "null")
 }
 
 /// Reads `path` as a table of numbers.
+///
+/// The first row is a header when any of its cells is neither a number nor a missing marker.
+/// Every row must have as many fields as the first; blank lines are skipped. Errors name the file,
+/// the line and the column.
 pub fn read(path: &Path, opts: &CsvOptions) -> Result<Table> {
     let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
     let mut reader = csv::ReaderBuilder::new()
@@ -128,7 +134,14 @@ pub fn read(path: &Path, opts: &CsvOptions) -> Result<Table> {
             }
             let v = if is_missing(cell) {
                 if !opts.allow_missing {
-                    return Err(bad(format!("missing value `{cell}`")));
+                    let what = if cell.is_empty() {
+                        "empty cell".to_string()
+                    } else {
+                        format!("`{cell}`")
+                    };
+                    return Err(bad(format!(
+                        "{what} is a missing value; data must be complete (or allow missing values to read it as NaN)"
+                    )));
                 }
                 f32::NAN
             } else {
@@ -137,6 +150,9 @@ pub fn read(path: &Path, opts: &CsvOptions) -> Result<Table> {
                     .map_err(|_| bad(format!("`{cell}` is not a number")))?;
                 if !v.is_finite() {
                     return Err(bad(format!("`{cell}` is not finite")));
+                }
+                if !(v as f32).is_finite() {
+                    return Err(bad(format!("`{cell}` is too large for 32-bit floats")));
                 }
                 v as f32
             };
@@ -147,11 +163,16 @@ pub fn read(path: &Path, opts: &CsvOptions) -> Result<Table> {
     let w = width.unwrap_or(0);
     let d = w - label_idx.map_or(0, |_| 1);
     if n == 0 || d == 0 {
+        let reason = if n == 0 {
+            "no data rows"
+        } else {
+            "no feature columns besides the label"
+        };
         return Err(Error::Csv {
             path: path.into(),
             line: 1,
             column: None,
-            reason: "no data rows".into(),
+            reason: reason.into(),
         });
     }
     if let (Some(cols), Some(li)) = (columns.as_mut(), label_idx) {
@@ -192,7 +213,7 @@ fn resolve_label(
     }
 }
 
-/// Writes `rows × cols` values with an optional header.
+/// Writes `rows × cols` values (row-major) with an optional header of `cols` names.
 pub fn write(
     path: &Path,
     header: Option<&[String]>,
@@ -200,11 +221,20 @@ pub fn write(
     cols: usize,
     data: &[f32],
 ) -> Result<()> {
-    assert_eq!(
-        rows * cols,
-        data.len(),
-        "csv::write: data does not fit rows × cols"
-    );
+    if rows.checked_mul(cols) != Some(data.len()) {
+        return Err(Error::Shape {
+            what: format!("values to write to {}", path.display()),
+            expected: format!("{rows} × {cols}"),
+            got: format!("{} values", data.len()),
+        });
+    }
+    if let Some(h) = header.filter(|h| h.len() != cols) {
+        return Err(Error::Shape {
+            what: format!("header to write to {}", path.display()),
+            expected: format!("{cols} names"),
+            got: h.len().to_string(),
+        });
+    }
     let mut w = csv::Writer::from_path(path).map_err(|e| Error::Csv {
         path: path.into(),
         line: 0,
@@ -249,40 +279,75 @@ mod tests {
         let t = read(&p, &CsvOptions::default()).unwrap();
         assert_eq!(t.columns, Some(vec!["a".into(), "b".into()]));
         assert_eq!(
-            (t.samples.n, t.samples.data.clone()),
-            (2, vec![1.0, 2.0, 3.0, 4.5])
+            (t.samples.n, t.samples.shape.clone(), t.samples.data.clone()),
+            (2, vec![2], vec![1.0, 2.0, 3.0, 4.5])
         );
-        let (_d, p) = file(b"1,2\n3,4\n");
+        assert_eq!(
+            (t.samples.source, t.samples.labels),
+            (SourceType::Text, None)
+        );
+        let (_d, p) = file(b"1,2\n3,4\n\n");
         let t = read(&p, &CsvOptions::default()).unwrap();
         assert_eq!((t.columns, t.samples.n), (None, 2));
+        // A byte-order mark is not part of the first name; numbers may be quoted or spaced.
+        let (_d, p) = file(b"\xef\xbb\xbfx,y\n\"1e3\", -2\n");
+        let t = read(&p, &CsvOptions::default()).unwrap();
+        assert_eq!(t.columns, Some(vec!["x".into(), "y".into()]));
+        assert_eq!(t.samples.data, vec![1000.0, -2.0]);
     }
 
     #[test]
-    fn ragged_text_nan_and_non_utf8_rows() {
+    fn other_delimiter() {
+        let (_d, p) = file(b"1;2\n3;4\n");
+        let opts = CsvOptions {
+            delimiter: b';',
+            ..CsvOptions::default()
+        };
+        assert_eq!(
+            read(&p, &opts).unwrap().samples.data,
+            vec![1.0, 2.0, 3.0, 4.0]
+        );
+        let e = read(&p, &CsvOptions::default()).unwrap_err().to_string();
+        // Read with commas, `1;2` is one text cell, so a header, and `3;4` is the first bad cell.
+        assert!(e.contains("line 2, column 1: `3;4` is not a number"), "{e}");
+    }
+
+    #[test]
+    fn each_bad_cell_gets_its_line_and_column() {
         let o = CsvOptions::default();
         let e = err(b"1,2,3\n4,5\n", &o);
         assert!(
-            e.contains("line 2") && e.contains("2 fields, expected 3"),
+            e.ends_with("t.csv: line 2: row has 2 fields, expected 3 like the rows before"),
             "{e}"
         );
         let e = err(b"1,2\n3,abc\n", &o);
         assert!(
-            e.contains("line 2, column 2") && e.contains("`abc` is not a number"),
+            e.ends_with("t.csv: line 2, column 2: `abc` is not a number"),
             "{e}"
         );
-        let e = err(b"1,2\n3,NaN\n", &o);
+        let e = err(b"x,y\n1,2\n3,NaN\n", &o);
         assert!(
-            e.contains("line 2, column 2") && e.contains("missing"),
+            e.contains("t.csv: line 3, column 2: `NaN` is a missing value"),
             "{e}"
         );
         let e = err(b"1,2\n,4\n", &o);
-        assert!(e.contains("line 2, column 1"), "{e}");
+        assert!(
+            e.contains("line 2, column 1: empty cell is a missing value"),
+            "{e}"
+        );
         let e = err(b"1,2\n3,inf\n", &o);
-        assert!(e.contains("not finite"), "{e}");
+        assert!(e.ends_with("line 2, column 2: `inf` is not finite"), "{e}");
+        let e = err(b"1,2\n3,1e39\n", &o);
+        assert!(e.contains("`1e39` is too large for 32-bit floats"), "{e}");
         let e = err(b"1,2\n3,\xff\xfe\n", &o);
-        assert!(e.contains("UTF-8") && e.contains("t.csv"), "{e}");
+        assert!(
+            e.ends_with("t.csv: line 2, column 2: not valid UTF-8 text"),
+            "{e}"
+        );
         let e = err(b"", &o);
-        assert!(e.contains("no data rows"), "{e}");
+        assert!(e.ends_with("t.csv: line 1: no data rows"), "{e}");
+        let e = err(b"a,b\n", &o);
+        assert!(e.ends_with("no data rows"), "{e}");
     }
 
     #[test]
@@ -296,25 +361,57 @@ mod tests {
         let t = read(&p, &opts).unwrap();
         assert_eq!(t.samples.labels, Some(vec![0, 3]));
         assert_eq!(t.samples.shape, vec![2]);
+        assert_eq!(t.samples.data[..1], [1.0]);
         assert!(t.samples.data[1].is_nan() && t.samples.data[3].is_nan());
         assert_eq!(t.columns, Some(vec!["x1".into(), "x2".into()]));
         let e = err(b"x1,y\n1,0.5\n", &opts);
-        assert!(e.contains("label `0.5`"), "{e}");
+        assert!(
+            e.contains("line 2, column 2: label `0.5` is not a non-negative integer"),
+            "{e}"
+        );
+        let e = err(b"x1,y\n1,-1\n", &opts);
+        assert!(e.contains("label `-1`"), "{e}");
+        let e = err(b"x1,z\n1,1\n", &opts);
+        assert!(e.contains("no label column `y`"), "{e}");
+        let e = err(b"y\n1\n", &opts);
+        assert!(e.contains("no feature columns besides the label"), "{e}");
+        // By 0-based index, without a header.
+        let (_d, p) = file(b"4,1,2\n5,3,4\n");
+        let by_index = CsvOptions {
+            label_column: Some("0".into()),
+            ..CsvOptions::default()
+        };
+        let t = read(&p, &by_index).unwrap();
+        assert_eq!(t.samples.labels, Some(vec![4, 5]));
+        assert_eq!(t.samples.data, vec![1.0, 2.0, 3.0, 4.0]);
+        let far = CsvOptions {
+            label_column: Some("3".into()),
+            ..CsvOptions::default()
+        };
+        assert!(read(&p, &far)
+            .unwrap_err()
+            .to_string()
+            .contains("no label column `3`"));
     }
 
     #[test]
     fn write_read_round_trip() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("o.csv");
-        write(
-            &p,
-            Some(&["a".into(), "b".into()]),
-            2,
-            2,
-            &[1.0, -2.5, 3.25, 4.0],
-        )
-        .unwrap();
+        let values = [1.0, -2.5, 3.25, 4.0, 1e-7, 123456.79];
+        let names = ["a".to_string(), "b".into()];
+        write(&p, Some(&names), 3, 2, &values).unwrap();
         let t = read(&p, &CsvOptions::default()).unwrap();
-        assert_eq!(t.samples.data, vec![1.0, -2.5, 3.25, 4.0]);
+        assert_eq!(t.samples.data, values);
+        assert_eq!(t.columns.as_deref(), Some(&names[..]));
+        write(&p, None, 2, 3, &values).unwrap();
+        let t = read(&p, &CsvOptions::default()).unwrap();
+        assert_eq!((t.samples.n, t.columns), (2, None));
+        let e = write(&p, None, 2, 2, &values).unwrap_err().to_string();
+        assert!(e.contains("expected 2 × 2, got 6 values"), "{e}");
+        let e = write(&p, Some(&names), 2, 3, &values)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("expected 3 names, got 2"), "{e}");
     }
 }

@@ -1,7 +1,9 @@
 //! Data for autoencoders: IDX, CSV and NPY readers that check before they allocate, scaling that
 //! is fitted once and saved, and the named data sets with their checked download.
+#![warn(missing_docs)]
 pub mod csv_table;
 pub mod datasets;
+pub mod download;
 pub mod error;
 pub mod idx;
 pub mod npy;

@@ -5,7 +5,7 @@
 pub enum SourceType {
     /// 8-bit unsigned integers (images).
     U8,
-    /// Other integers.
+    /// Other integers (IDX i8, i16, i32).
     Int,
     /// 32-bit floats.
     F32,
@@ -36,7 +36,10 @@ impl Samples {
         self.shape.iter().product()
     }
 
-    /// Example `i`.
+    /// Example `i`: its `features()` values.
+    ///
+    /// # Panics
+    /// If `i >= n` (a programmer's mistake: indices come from the code, not from files).
     pub fn row(&self, i: usize) -> &[f32] {
         let d = self.features();
         &self.data[i * d..(i + 1) * d]
@@ -47,7 +50,10 @@ impl Samples {
         self.shape.len() == 3
     }
 
-    /// The examples at `idx`, in that order.
+    /// The examples at `idx`, in that order, with their labels.
+    ///
+    /// # Panics
+    /// If an index is `>= n`.
     pub fn subset(&self, idx: &[usize]) -> Samples {
         let mut data = Vec::with_capacity(idx.len() * self.features());
         for &i in idx {
@@ -63,5 +69,29 @@ impl Samples {
                 .map(|l| idx.iter().map(|&i| l[i]).collect()),
             source: self.source,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_and_subsets_keep_labels() {
+        let s = Samples {
+            data: (0..12).map(|v| v as f32).collect(),
+            n: 3,
+            shape: vec![1, 2, 2],
+            labels: Some(vec![5, 6, 7]),
+            source: SourceType::U8,
+        };
+        assert!(s.is_image());
+        assert_eq!(s.features(), 4);
+        assert_eq!(s.row(2), &[8.0, 9.0, 10.0, 11.0]);
+        let t = s.subset(&[2, 0]);
+        assert_eq!(t.n, 2);
+        assert_eq!(t.data, vec![8.0, 9.0, 10.0, 11.0, 0.0, 1.0, 2.0, 3.0]);
+        assert_eq!(t.labels, Some(vec![7, 5]));
+        assert_eq!((t.shape, t.source), (vec![1, 2, 2], SourceType::U8));
     }
 }

@@ -62,9 +62,17 @@ pub struct Scaler {
 }
 
 impl Scaler {
-    /// Fits `kind` on `s`; NaN cells (missing values) are ignored.
+    /// Fits `kind` on `s`; NaN cells (missing values) are ignored. A constant feature (or one with
+    /// no values) gets scale 1, so nothing is divided by zero.
     pub fn fit(kind: ScalingKind, s: &Samples) -> Result<Scaler> {
         let d = s.features();
+        if d == 0 && kind != ScalingKind::None {
+            return Err(Error::Shape {
+                what: "data to scale".into(),
+                expected: "at least 1 feature".into(),
+                got: "0".into(),
+            });
+        }
         let (offset, scale) = match kind {
             ScalingKind::None => (Vec::new(), Vec::new()),
             ScalingKind::Unit => {
@@ -76,53 +84,54 @@ impl Scaler {
                 (vec![0.0; d], vec![1.0 / 255.0; d])
             }
             ScalingKind::MinMax => {
-                let mut lo = vec![f32::INFINITY; d];
-                let mut hi = vec![f32::NEG_INFINITY; d];
-                for r in s.data.chunks_exact(d) {
-                    for j in 0..d {
-                        if !r[j].is_nan() {
-                            lo[j] = lo[j].min(r[j]);
-                            hi[j] = hi[j].max(r[j]);
-                        }
-                    }
-                }
+                let (lo, hi) = min_max(s, d);
+                let offset = lo
+                    .iter()
+                    .map(|&l| if l.is_finite() { l } else { 0.0 })
+                    .collect();
                 let scale = lo
                     .iter()
                     .zip(&hi)
-                    .map(|(l, h)| if h > l { 1.0 / (h - l) } else { 1.0 })
-                    .collect();
-                let offset = lo
-                    .into_iter()
-                    .map(|l| if l.is_finite() { l } else { 0.0 })
+                    .map(|(&l, &h)| reciprocal_or_one(h as f64 - l as f64))
                     .collect();
                 (offset, scale)
             }
             ScalingKind::Standardize => {
+                // Two passes (mean, then squared deviations) in f64: the one-pass E[x²] − E[x]²
+                // loses every digit when a feature's mean is large against its spread.
+                let (lo, hi) = min_max(s, d);
                 let mut sum = vec![0.0f64; d];
-                let mut sq = vec![0.0f64; d];
                 let mut cnt = vec![0usize; d];
                 for r in s.data.chunks_exact(d) {
-                    for j in 0..d {
-                        if !r[j].is_nan() {
-                            sum[j] += r[j] as f64;
-                            sq[j] += (r[j] as f64).powi(2);
-                            cnt[j] += 1;
-                        }
+                    for (j, &x) in r.iter().enumerate().filter(|(_, x)| !x.is_nan()) {
+                        sum[j] += x as f64;
+                        cnt[j] += 1;
                     }
                 }
-                let mut offset = vec![0.0; d];
-                let mut scale = vec![1.0; d];
-                for j in 0..d {
-                    if cnt[j] > 0 {
-                        let mean = sum[j] / cnt[j] as f64;
-                        let var = (sq[j] / cnt[j] as f64 - mean * mean).max(0.0);
-                        offset[j] = mean as f32;
-                        if var > 1e-12 {
-                            scale[j] = (1.0 / var.sqrt()) as f32;
-                        }
+                let mean: Vec<f64> = sum
+                    .iter()
+                    .zip(&cnt)
+                    .map(|(&t, &c)| if c > 0 { t / c as f64 } else { 0.0 })
+                    .collect();
+                let mut sq = vec![0.0f64; d];
+                for r in s.data.chunks_exact(d) {
+                    for (j, &x) in r.iter().enumerate().filter(|(_, x)| !x.is_nan()) {
+                        sq[j] += (x as f64 - mean[j]).powi(2);
                     }
                 }
-                (offset, scale)
+                let scale = (0..d)
+                    .map(|j| {
+                        // Constant is told by min == max: a computed variance of a constant
+                        // column can be a rounding crumb whose reciprocal is huge.
+                        if cnt[j] == 0 || lo[j] == hi[j] {
+                            1.0
+                        } else {
+                            // Population variance (divide by n), as NumPy's std and scikit-learn.
+                            reciprocal_or_one((sq[j] / cnt[j] as f64).sqrt())
+                        }
+                    })
+                    .collect();
+                (mean.iter().map(|&m| m as f32).collect(), scale)
             }
         };
         Ok(Scaler {
@@ -132,13 +141,22 @@ impl Scaler {
         })
     }
 
-    /// Scales `s` in place; its feature count must match the fitted one.
+    /// Scales `s` in place; its feature count must match the fitted one. NaN cells stay NaN.
     pub fn transform(&self, s: &mut Samples) -> Result<()> {
         if self.kind == ScalingKind::None {
             return Ok(());
         }
         let d = s.features();
-        if d != self.offset.len() {
+        if self.scale.len() != self.offset.len() {
+            return Err(Error::Scaling {
+                reason: format!(
+                    "a saved scaling has {} offsets but {} scales",
+                    self.offset.len(),
+                    self.scale.len()
+                ),
+            });
+        }
+        if d != self.offset.len() || d == 0 {
             return Err(Error::Shape {
                 what: "data for this scaling".into(),
                 expected: format!("{} features", self.offset.len()),
@@ -153,7 +171,8 @@ impl Scaler {
         Ok(())
     }
 
-    /// Undoes the scaling on rows of values (back to the data's own units).
+    /// Undoes the scaling on rows of values (back to the data's own units), row after row of the
+    /// fitted feature count; a trailing partial row is left as it is.
     pub fn inverse(&self, data: &mut [f32]) {
         if self.kind == ScalingKind::None || self.offset.is_empty() {
             return;
@@ -164,6 +183,30 @@ impl Scaler {
                 *x = *x / k + o;
             }
         }
+    }
+}
+
+/// Per-feature minimum and maximum over the non-NaN cells (∞ and −∞ where a feature has none).
+fn min_max(s: &Samples, d: usize) -> (Vec<f32>, Vec<f32>) {
+    let mut lo = vec![f32::INFINITY; d];
+    let mut hi = vec![f32::NEG_INFINITY; d];
+    for r in s.data.chunks_exact(d) {
+        for (j, &x) in r.iter().enumerate().filter(|(_, x)| !x.is_nan()) {
+            lo[j] = lo[j].min(x);
+            hi[j] = hi[j].max(x);
+        }
+    }
+    (lo, hi)
+}
+
+/// `1 / spread` as f32, or 1 where that is not a positive finite number (constant or empty
+/// feature), so that scaling never divides by zero.
+fn reciprocal_or_one(spread: f64) -> f32 {
+    let k = (1.0 / spread) as f32;
+    if spread > 0.0 && k.is_finite() && k > 0.0 {
+        k
+    } else {
+        1.0
     }
 }
 
@@ -181,49 +224,164 @@ mod tests {
         }
     }
 
+    /// Four rows, three features: a NaN (missing) cell in the second, the third constant.
+    fn golden_table() -> Samples {
+        #[rustfmt::skip]
+        let data = vec![
+            1.0, 10.0, 7.0,
+            2.0, 20.0, 7.0,
+            4.0, f32::NAN, 7.0,
+            9.0, 40.0, 7.0,
+        ];
+        table(data, 3, SourceType::Text)
+    }
+
+    fn close(a: &[f32], b: &[f32]) -> bool {
+        a.len() == b.len()
+            && a.iter().zip(b).all(|(x, y)| {
+                (x.is_nan() && y.is_nan()) || (x - y).abs() <= 1e-6 * y.abs().max(1.0)
+            })
+    }
+
+    // Golden numbers from NumPy 2.4 (population std, NaN ignored, constant column scale 1):
+    //   x = np.array([[1,10,7],[2,20,7],[4,np.nan,7],[9,40,7]], dtype=np.float64)
+    //   lo, hi = np.nanmin(x, 0), np.nanmax(x, 0)
+    //   mm = (x - lo) * np.where(hi > lo, 1 / np.where(hi > lo, hi - lo, 1), 1)
+    //   mean, std = np.nanmean(x, 0), np.nanstd(x, 0)
+    //   z = (x - mean) * np.where(std > 0, 1 / np.where(std > 0, std, 1), 1)
     #[test]
-    fn minmax_and_inverse() {
-        let s = table(vec![1.0, 5.0, 3.0, 5.0, 2.0, f32::NAN], 2, SourceType::Text);
+    fn minmax_matches_numpy_and_inverts() {
+        let s = golden_table();
         let sc = Scaler::fit(ScalingKind::MinMax, &s).unwrap();
-        assert_eq!(sc.offset, vec![1.0, 5.0]);
-        assert_eq!(sc.scale, vec![0.5, 1.0]); // constant column: scale 1, no division by zero
+        assert_eq!(sc.offset, vec![1.0, 10.0, 7.0]);
+        assert!(
+            close(&sc.scale, &[0.125, 1.0 / 30.0, 1.0]),
+            "{:?}",
+            sc.scale
+        );
         let mut t = s.clone();
         sc.transform(&mut t).unwrap();
-        assert_eq!(&t.data[..4], &[0.0, 0.0, 1.0, 0.0]);
+        #[rustfmt::skip]
+        let want = [
+            0.0, 0.0, 0.0,
+            0.125, 0.333_333_34, 0.0,
+            0.375, f32::NAN, 0.0,
+            1.0, 1.0, 0.0,
+        ];
+        assert!(close(&t.data, &want), "{:?}", t.data);
         sc.inverse(&mut t.data);
-        assert_eq!(&t.data[..4], &s.data[..4]);
+        assert!(close(&t.data, &s.data), "{:?}", t.data);
     }
 
     #[test]
-    fn standardize_numbers() {
-        let s = table(vec![1.0, 2.0, 3.0, 4.0], 1, SourceType::F32);
+    fn standardize_matches_numpy_and_inverts() {
+        let s = golden_table();
         let sc = Scaler::fit(ScalingKind::Standardize, &s).unwrap();
-        assert!((sc.offset[0] - 2.5).abs() < 1e-6);
-        assert!((sc.scale[0] - 1.0 / 1.25f32.sqrt()).abs() < 1e-6);
+        assert!(
+            close(&sc.offset, &[4.0, 23.333_334, 7.0]),
+            "{:?}",
+            sc.offset
+        );
+        assert!(
+            close(&sc.scale, &[1.0 / 3.082_207, 1.0 / 12.472_191, 1.0]),
+            "{:?}",
+            sc.scale
+        );
+        let mut t = s.clone();
+        sc.transform(&mut t).unwrap();
+        #[rustfmt::skip]
+        let want = [
+            -0.973_328_5, -1.069_045, 0.0,
+            -0.648_885_7, -0.267_261_24, 0.0,
+            0.0, f32::NAN, 0.0,
+            1.622_214_2, 1.336_306_2, 0.0,
+        ];
+        assert!(close(&t.data, &want), "{:?}", t.data);
+        sc.inverse(&mut t.data);
+        assert!(close(&t.data, &s.data), "{:?}", t.data);
+    }
+
+    #[test]
+    fn standardize_keeps_digits_far_from_zero() {
+        // Mean 1e6, spread 1: the one-pass formula would round the variance to nothing.
+        let s = table(vec![1e6 - 1.0, 1e6 + 1.0], 1, SourceType::F32);
+        let sc = Scaler::fit(ScalingKind::Standardize, &s).unwrap();
+        assert_eq!((sc.offset[0], sc.scale[0]), (1e6, 1.0));
+        // A constant column whose mean rounds off is still constant.
+        let s = table(vec![0.1; 3], 1, SourceType::F32);
+        let sc = Scaler::fit(ScalingKind::Standardize, &s).unwrap();
+        assert_eq!(sc.scale[0], 1.0);
     }
 
     #[test]
     fn unit_needs_bytes_and_features_must_match() {
         let s = table(vec![0.5, 1.0], 2, SourceType::F32);
-        assert!(Scaler::fit(ScalingKind::Unit, &s)
-            .unwrap_err()
-            .to_string()
-            .contains("8-bit"));
+        assert_eq!(
+            Scaler::fit(ScalingKind::Unit, &s).unwrap_err().to_string(),
+            "scaling: unit scaling divides by 255 and is meant for 8-bit data; use minmax or standardize"
+        );
         let b = table(vec![0.0, 255.0], 2, SourceType::U8);
         let sc = Scaler::fit(ScalingKind::Unit, &b).unwrap();
         let mut t = b.clone();
         sc.transform(&mut t).unwrap();
         assert_eq!(t.data, vec![0.0, 1.0]);
         let mut wrong = table(vec![1.0; 3], 3, SourceType::U8);
-        assert!(sc
-            .transform(&mut wrong)
+        assert_eq!(
+            sc.transform(&mut wrong).unwrap_err().to_string(),
+            "data for this scaling: expected 2 features, got 3"
+        );
+        let none = Scaler::fit(ScalingKind::None, &b).unwrap();
+        assert!(none.offset.is_empty() && none.scale.is_empty());
+        none.transform(&mut wrong).unwrap();
+        assert_eq!(wrong.data, vec![1.0; 3]);
+        let empty = Samples {
+            data: vec![],
+            n: 2,
+            shape: vec![0],
+            labels: None,
+            source: SourceType::F32,
+        };
+        assert!(Scaler::fit(ScalingKind::MinMax, &empty).is_err());
+        let damaged = Scaler {
+            kind: ScalingKind::MinMax,
+            offset: vec![0.0; 2],
+            scale: vec![1.0],
+        };
+        assert!(damaged
+            .transform(&mut t)
             .unwrap_err()
             .to_string()
-            .contains("expected 2 features, got 3"));
-        assert_eq!(ScalingKind::default_for(SourceType::U8), ScalingKind::Unit);
+            .contains("2 offsets but 1 scales"));
+    }
+
+    #[test]
+    fn names_and_defaults() {
+        for (s, k) in [
+            ("none", ScalingKind::None),
+            ("unit", ScalingKind::Unit),
+            ("minmax", ScalingKind::MinMax),
+            ("min-max", ScalingKind::MinMax),
+            ("standardize", ScalingKind::Standardize),
+        ] {
+            assert_eq!(s.parse::<ScalingKind>().unwrap(), k);
+        }
+        let e = "zscale".parse::<ScalingKind>().unwrap_err().to_string();
+        assert!(e.contains("unknown scaling `zscale`"), "{e}");
+        // Saved settings spell kinds the way the command line does.
+        let json = serde_json::to_string(&ScalingKind::MinMax).unwrap();
+        assert_eq!(json, "\"min-max\"");
         assert_eq!(
-            "min-max".parse::<ScalingKind>().unwrap(),
+            serde_json::from_str::<ScalingKind>(&json).unwrap(),
             ScalingKind::MinMax
         );
+        assert_eq!(ScalingKind::default_for(SourceType::U8), ScalingKind::Unit);
+        for other in [
+            SourceType::Int,
+            SourceType::F32,
+            SourceType::F64,
+            SourceType::Text,
+        ] {
+            assert_eq!(ScalingKind::default_for(other), ScalingKind::MinMax);
+        }
     }
 }

@@ -113,12 +113,49 @@ mod tests {
             "idx:a",
             "csv:x/y.csv",
             "npy:z.npy",
+            "csv:C:/data/x.csv",
         ] {
             assert_eq!(s.parse::<DataSpec>().unwrap().to_string(), s);
         }
-        for s in ["cifar", "csv:", "tsv:x"] {
+        assert_eq!(
+            "idx:i.gz,l.gz".parse::<DataSpec>().unwrap(),
+            DataSpec::Idx {
+                images: "i.gz".into(),
+                labels: Some("l.gz".into())
+            }
+        );
+        for s in ["cifar", "csv:", "tsv:x", "idx:"] {
             let e = s.parse::<DataSpec>().unwrap_err().to_string();
-            assert!(e.contains(s) && e.contains("expected fashion-mnist"), "{e}");
+            assert!(
+                e.contains(&format!("`{s}`"))
+                    && e.contains(
+                        "expected fashion-mnist, mnist, idx:IMAGES[,LABELS], csv:PATH or npy:PATH"
+                    ),
+                "{e}"
+            );
         }
+    }
+
+    #[test]
+    fn file_specs_load_the_whole_file_whatever_the_split() {
+        let dir = tempfile::tempdir().unwrap();
+        let csv = dir.path().join("t.csv");
+        std::fs::write(&csv, "a,b\n1,2\n3,4\n").unwrap();
+        let npy = dir.path().join("t.npy");
+        npy::write_f32(&npy, &[3, 1], &[1.0, 2.0, 3.0]).unwrap();
+        let lookup = Lookup::default();
+        let opts = CsvOptions::default();
+        for split in [Split::Train, Split::Test] {
+            let s = DataSpec::Csv(csv.clone())
+                .load(&lookup, split, &opts)
+                .unwrap();
+            assert_eq!((s.n, s.shape), (2, vec![2]));
+            let s = DataSpec::Npy(npy.clone())
+                .load(&lookup, split, &opts)
+                .unwrap();
+            assert_eq!((s.n, s.shape), (3, vec![1]));
+        }
+        assert!(!DataSpec::Csv(csv).has_test_split());
+        assert!(DataSpec::Named(Named::Mnist).has_test_split());
     }
 }
