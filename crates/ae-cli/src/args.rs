@@ -62,7 +62,7 @@ pub struct TrainArgs {
     #[serde(skip)]
     pub data_dir: Option<PathBuf>,
     /// Encoder layer sizes, comma-separated; the last is the code (e.g. 256,64).
-    #[arg(long, value_delimiter = ',')]
+    #[arg(long, value_delimiter = ',', action = clap::ArgAction::Set)]
     pub hidden: Option<Vec<usize>>,
     /// Hidden activation: relu, leaky-relu[:SLOPE], sigmoid, tanh, linear.
     #[arg(long)]
@@ -116,6 +116,9 @@ pub struct TrainArgs {
     /// Corrupt training inputs (denoising autoencoder): gaussian:STD, mask:P or salt-pepper:P.
     #[arg(long)]
     pub noise: Option<Noise>,
+    /// Contractive penalty λ·‖J_f(x)‖²_F on the encoder's Jacobian (one-layer encoders).
+    #[arg(long)]
+    pub contractive: Option<f32>,
     /// Share of the training data held out for validation (default 0.1).
     #[arg(long)]
     pub val_fraction: Option<f32>,
@@ -176,6 +179,7 @@ impl TrainArgs {
             weight_decay: self.weight_decay.or(file.weight_decay),
             sparsity: self.sparsity.or(file.sparsity),
             noise: self.noise.or(file.noise),
+            contractive: self.contractive.or(file.contractive),
             val_fraction: self.val_fraction.or(file.val_fraction),
             early_stopping: self.early_stopping.or(file.early_stopping),
             scaling: self.scaling.or(file.scaling),
@@ -209,6 +213,9 @@ impl TrainArgs {
             weight_decay,
             val_fraction
         );
+        if let Some(l) = self.contractive {
+            s.contractive = Some(l);
+        }
         if let Some(n) = self.noise {
             s.noise = Some(n);
         }

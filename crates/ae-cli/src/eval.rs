@@ -95,8 +95,40 @@ pub struct Metrics {
     pub bce: f64,
     /// Peak signal-to-noise ratio in dB, peak = the data's range (1 for unit or min-max scaling).
     pub psnr_db: f64,
+    /// Mean over (the first 1,000) examples of ‖J_f(x)‖_F, the Frobenius norm of the encoder's
+    /// Jacobian, computed exactly: one backward pass per code unit.
+    pub mean_jacobian_norm: f64,
     /// Number of examples.
     pub n: usize,
+}
+
+/// Mean ‖J_f(x)‖_F over the first `max` rows of `x` (scaled input).
+pub fn mean_jacobian_norm(model: &mut Autoencoder, x: &Tensor, max: usize) -> f64 {
+    let n = x.rows().min(max);
+    if n == 0 {
+        return 0.0;
+    }
+    let c = x.cols();
+    let mut shape = x.shape().to_vec();
+    shape[0] = n;
+    let batch = Tensor::from_vec(&shape, x.data()[..n * c].to_vec());
+    let k = model.config.code_size();
+    let mut sq = vec![0.0f64; n];
+    let mut dx = Tensor::default();
+    model.encode(&batch);
+    for unit in 0..k {
+        // Row `unit` of every example's Jacobian is the input gradient of code unit `unit`.
+        model.backward_from_code(&batch, Some(&mut dx), &mut |_, dcode| {
+            dcode.fill(0.0);
+            for row in dcode.data_mut().chunks_exact_mut(k) {
+                row[unit] = 1.0;
+            }
+        });
+        for (s, row) in sq.iter_mut().zip(dx.data().chunks_exact(c)) {
+            *s += row.iter().map(|&v| (v as f64).powi(2)).sum::<f64>();
+        }
+    }
+    sq.iter().map(|s| s.sqrt()).sum::<f64>() / n as f64
 }
 
 /// Computes [`Metrics`] of `model` given `input` and scored against `target` (both already
@@ -135,6 +167,7 @@ pub fn metrics(
         _ => (hi - lo).max(f32::MIN_POSITIVE) as f64,
     };
     Metrics {
+        mean_jacobian_norm: mean_jacobian_norm(model, input, 1000),
         mse,
         sse_per_example: sse / n.max(1) as f64,
         bce: bce / elems,
@@ -193,6 +226,7 @@ pub fn print_metrics(m: &Metrics) {
         println!("sse per example   {:.4}", m.sse_per_example);
         println!("bce               {:.6}", m.bce);
         println!("psnr              {:.2} dB", m.psnr_db);
+        println!("mean ||J||_F      {:.4}", m.mean_jacobian_norm);
     }
 }
 

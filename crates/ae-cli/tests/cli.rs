@@ -724,3 +724,55 @@ fn impute_fills_holes_better_than_column_means() {
         "imputation error {err_ae} vs column means {err_mean}"
     );
 }
+
+#[test]
+fn contractive_training_shrinks_the_jacobian() {
+    let dir = tempfile::tempdir().unwrap();
+    let plain = dir.path().join("plain");
+    let cae = dir.path().join("cae");
+    train_csv(
+        dir.path(),
+        &plain,
+        &["--hidden", "6", "--activation", "sigmoid"],
+    );
+    train_csv(
+        dir.path(),
+        &cae,
+        &[
+            "--hidden",
+            "6",
+            "--activation",
+            "sigmoid",
+            "--contractive",
+            "0.5",
+        ],
+    );
+    let jac = |run: &Path| {
+        let v: serde_json::Value =
+            serde_json::from_str(&ok(&["eval", run.to_str().unwrap(), "--json"])).unwrap();
+        v["mean_jacobian_norm"].as_f64().unwrap()
+    };
+    let (a, b) = (jac(&plain), jac(&cae));
+    assert!(
+        b < a,
+        "contractive ‖J‖ {b} should be below the plain model's {a}"
+    );
+    assert!(metrics(&cae)[0]["contractive"].as_f64().is_some());
+    let data = format!("csv:{}", dir.path().join("data.csv").display());
+    let err = fails(&[
+        "train",
+        "--data",
+        &data,
+        "--hidden",
+        "6,3",
+        "--contractive",
+        "0.1",
+        "--quiet",
+        "--out",
+        dir.path().join("x").to_str().unwrap(),
+    ]);
+    assert!(
+        err.contains("contractive") && err.contains("one-layer"),
+        "{err}"
+    );
+}

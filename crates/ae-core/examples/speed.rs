@@ -70,6 +70,7 @@ fn main() {
         model,
         Objective {
             loss: LossKind::Mse,
+            contractive: None,
             noise: None,
             sparsity: None,
             weight_decay: WeightDecay::None,

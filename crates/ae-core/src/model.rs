@@ -294,13 +294,15 @@ impl Net {
 
     /// Backpropagates ∂loss/∂logits (in the logits' gradient buffer) through decoder and encoder,
     /// adding parameter gradients into `g`. `code_hook(code, dcode)` may add a penalty's gradient at
-    /// the code; `dx` receives the input gradient when given.
+    /// the code, `encoder_hook(i, out_i, grad_i)` at the output of encoder layer `i` (just before
+    /// that layer's backward pass); `dx` receives the input gradient when given.
     pub fn backward_into(
         &mut self,
         g: &mut Grads<'_>,
         x: &Tensor,
         dx: Option<&mut Tensor>,
         code_hook: &mut dyn FnMut(&Tensor, &mut Tensor),
+        encoder_hook: &mut dyn FnMut(usize, &Tensor, &mut Tensor),
     ) {
         let Net {
             encoder, decoder, ..
@@ -310,7 +312,7 @@ impl Net {
         decoder.backward_into(g, encoder.output(), Some(&mut dcode), &mut |_, _, _| {});
         code_hook(encoder.output(), &mut dcode);
         *encoder.output_grad_mut() = dcode;
-        encoder.backward_into(g, x, dx, &mut |_, _, _| {});
+        encoder.backward_into(g, x, dx, encoder_hook);
     }
 
     /// A copy with the same layers and empty buffers.
@@ -380,13 +382,26 @@ impl Autoencoder {
         dx: Option<&mut Tensor>,
         code_hook: &mut dyn FnMut(&Tensor, &mut Tensor),
     ) {
+        self.backward_with(x, dx, code_hook, &mut |_, _, _| {});
+    }
+
+    /// [`Autoencoder::backward`] with a hook at every encoder layer's output as well
+    /// (see [`Net::backward_into`]).
+    pub fn backward_with(
+        &mut self,
+        x: &Tensor,
+        dx: Option<&mut Tensor>,
+        code_hook: &mut dyn FnMut(&Tensor, &mut Tensor),
+        encoder_hook: &mut dyn FnMut(usize, &Tensor, &mut Tensor),
+    ) {
         let (values, grads, frozen) = self.params.split();
         let mut g = Grads {
             values,
             grads,
             frozen,
         };
-        self.net.backward_into(&mut g, x, dx, code_hook);
+        self.net
+            .backward_into(&mut g, x, dx, code_hook, encoder_hook);
     }
 
     /// Backpropagates a gradient at the code through the encoder only (activation maximization,

@@ -4,6 +4,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+use crate::contractive::Contractive;
 use crate::layers::Mode;
 use crate::loss::LossKind;
 use crate::model::Autoencoder;
@@ -165,6 +166,9 @@ pub struct Objective {
     /// Corruption of training inputs (denoising).
     #[serde(default)]
     pub noise: Option<Noise>,
+    /// λ of the contractive penalty on the encoder's Jacobian.
+    #[serde(default)]
+    pub contractive: Option<f32>,
 }
 
 /// An autoencoder with its objective: the unit the training loop drives.
@@ -189,12 +193,26 @@ impl AutoencoderTask {
         if let Some(sp) = objective.sparsity {
             sp.check(model.config.code_activation())?;
         }
+        if objective.contractive.is_some() {
+            Contractive::check(model.config.hidden.len())?;
+        }
         Ok(AutoencoderTask {
             model,
             objective,
             seed: 0,
             replicas: Replicas::default(),
             noisy: Tensor::default(),
+        })
+    }
+
+    /// The contractive penalty bound to this model's encoder, when the objective has one.
+    fn contractive(&self) -> Option<Contractive> {
+        let lambda = self.objective.contractive?;
+        let weight = self.model.params.find("encoder.0.weight")?;
+        Some(Contractive {
+            lambda,
+            weight,
+            activation: self.model.config.code_activation(),
         })
     }
 
@@ -246,14 +264,32 @@ impl Task for AutoencoderTask {
                 let loss = self.model.reconstruction_loss(self.objective.loss, x);
                 terms.push(self.recon_name(), loss);
                 let sparsity = self.objective.sparsity;
+                let contractive = self.contractive();
+                let norms = contractive
+                    .map(|c| c.row_norms(&self.model.params))
+                    .unwrap_or_default();
                 let mut penalty = 0.0;
-                self.model.backward(input, None, &mut |code, dcode| {
-                    if let Some(sp) = sparsity {
-                        penalty = sp.apply(code, dcode);
-                    }
-                });
+                self.model.backward_with(
+                    input,
+                    None,
+                    &mut |code, dcode| {
+                        if let Some(sp) = sparsity {
+                            penalty = sp.apply(code, dcode);
+                        }
+                    },
+                    &mut |i, a, da| {
+                        if let (0, Some(c)) = (i, contractive) {
+                            c.add_preactivation_grad(&norms, a, da);
+                        }
+                    },
+                );
                 if let Some(sp) = sparsity {
                     terms.push(sp.name(), penalty);
+                }
+                if let Some(c) = contractive {
+                    let a = self.model.net.encoder.layer_output(0).clone();
+                    terms.push("contractive", c.value(&self.model.params, &a));
+                    c.add_weight_grad(&mut self.model.params, &a);
                 }
             }
         }
@@ -322,6 +358,12 @@ impl Task for AutoencoderTask {
         terms.push(self.recon_name(), sum / t.len() as f64);
         if let Some(sp) = self.objective.sparsity {
             terms.push(sp.name(), sp.value(self.model.code()));
+        }
+        if let Some(c) = self.contractive() {
+            terms.push(
+                "contractive",
+                c.value(&self.model.params, self.model.net.encoder.layer_output(0)),
+            );
         }
         if self.objective.weight_decay != WeightDecay::None {
             terms.push(

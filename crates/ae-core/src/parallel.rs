@@ -82,7 +82,7 @@ impl Worker {
             frozen: &params.frozen,
         };
         self.net
-            .backward_into(&mut g, &self.x, None, &mut |_, _| {});
+            .backward_into(&mut g, &self.x, None, &mut |_, _| {}, &mut |_, _, _| {});
         value * share as f64
     }
 }

@@ -70,6 +70,9 @@ pub struct Settings {
     /// Corruption of training inputs (denoising).
     #[serde(default)]
     pub noise: Option<Noise>,
+    /// λ of the contractive penalty (one-layer encoders).
+    #[serde(default)]
+    pub contractive: Option<f32>,
     /// Share of the training data held out for validation.
     pub val_fraction: f32,
     /// Patience in epochs; none disables early stopping.
@@ -102,6 +105,7 @@ impl Default for Settings {
             weight_decay: WeightDecay::None,
             sparsity: None,
             noise: None,
+            contractive: None,
             val_fraction: 0.1,
             early_stopping: None,
         }
@@ -140,6 +144,15 @@ impl Settings {
         if let Some(sp) = self.sparsity {
             sp.check(self.code_activation.unwrap_or(self.activation))?;
         }
+        if let Some(l) = self.contractive {
+            if !(l >= 0.0 && l.is_finite()) {
+                return Err(Error::config(
+                    "contractive",
+                    format!("lambda must be a finite number ≥ 0, got {l}"),
+                ));
+            }
+            crate::contractive::Contractive::check(self.hidden.len())?;
+        }
         self.loss.check(self.output_activation)
     }
 
@@ -163,6 +176,7 @@ impl Settings {
             weight_decay: self.weight_decay,
             sparsity: self.sparsity,
             noise: self.noise,
+            contractive: self.contractive,
         }
     }
 

@@ -104,6 +104,7 @@ fn tiny(tied: bool, loss: LossKind, weight_decay: WeightDecay) -> AutoencoderTas
         Objective {
             loss,
             weight_decay,
+            contractive: None,
             noise: None,
             sparsity: None,
         },
@@ -288,6 +289,7 @@ fn sparsity_penalties_match_torch() {
         let objective = Objective {
             loss: LossKind::Mse,
             weight_decay: WeightDecay::None,
+            contractive: None,
             noise: None,
             sparsity: Some(sparsity),
         };

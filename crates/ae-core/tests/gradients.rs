@@ -69,6 +69,7 @@ fn cfg(hidden: &[usize], act: Activation, out: Activation, tied: bool) -> ModelC
 
 const MSE: Objective = Objective {
     loss: LossKind::Mse,
+    contractive: None,
     noise: None,
     sparsity: None,
     weight_decay: WeightDecay::None,
@@ -144,6 +145,7 @@ fn tied_weights_accumulate_both_uses() {
         cfg(&[4], Activation::Sigmoid, Activation::Linear, true),
         Objective {
             loss: LossKind::Mse,
+            contractive: None,
             noise: None,
             sparsity: None,
             weight_decay: WeightDecay::L2(0.1),
@@ -228,4 +230,60 @@ fn kl_sparsity_on_a_sigmoid_code_overcomplete() {
         },
         4,
     );
+}
+
+#[test]
+fn contractive_penalty_gradients() {
+    for act in [Activation::Sigmoid, Activation::Tanh, Activation::Relu] {
+        check(
+            cfg(&[4], act, Activation::Sigmoid, false),
+            Objective {
+                contractive: Some(0.3),
+                ..MSE
+            },
+            3,
+        );
+    }
+}
+
+/// The closed-form ‖J‖²_F of a one-layer encoder against a finite-difference Jacobian.
+#[test]
+fn contractive_norm_matches_a_finite_difference_jacobian() {
+    use ae_core::contractive::Contractive;
+    for act in [Activation::Sigmoid, Activation::Tanh] {
+        let c = cfg(&[4], act, Activation::Sigmoid, false);
+        let mut model = c.build(7).unwrap();
+        let x = input(3, 6);
+        model.encode(&x);
+        let a = model.net.encoder.layer_output(0).clone();
+        let pen = Contractive {
+            lambda: 1.0,
+            weight: model.params.find("encoder.0.weight").unwrap(),
+            activation: act,
+        };
+        let closed = pen.squared_norms(&model.params, &a);
+        for (n, want) in closed.iter().enumerate() {
+            let mut fd = 0.0f64;
+            for i in 0..6 {
+                let h = 1e-3f32;
+                let code_at = |delta: f32, m: &mut ae_core::model::Autoencoder| {
+                    let mut xi = Tensor::from_vec(&[1, 6], x.row(n).to_vec());
+                    xi.data_mut()[i] += delta;
+                    m.encode(&xi);
+                    m.code().data().to_vec()
+                };
+                let up = code_at(h, &mut model);
+                let down = code_at(-h, &mut model);
+                fd += up
+                    .iter()
+                    .zip(&down)
+                    .map(|(u, d)| (((u - d) / (2.0 * h)) as f64).powi(2))
+                    .sum::<f64>();
+            }
+            assert!(
+                (fd - want).abs() < 1e-3 * (1.0 + want),
+                "{act} example {n}: fd {fd} vs closed form {want}"
+            );
+        }
+    }
 }
