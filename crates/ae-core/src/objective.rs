@@ -397,6 +397,7 @@ mod tests {
             weight_decay: WeightDecay::None,
             sparsity: None,
             noise,
+            contractive: None,
         };
         AutoencoderTask::new(cfg.build(2).unwrap(), objective).unwrap()
     }
