@@ -119,6 +119,10 @@ pub struct TrainArgs {
     /// Contractive penalty λ·‖J_f(x)‖²_F on the encoder's Jacobian (one-layer encoders).
     #[arg(long)]
     pub contractive: Option<f32>,
+    /// Greedy layer-wise pretraining: greedy[:EPOCHS per stage] (default: --epochs), then fine-tuning
+    /// for --epochs. Stage metrics go to pretrain.jsonl.
+    #[arg(long)]
+    pub pretrain: Option<ae_core::pretrain::Pretrain>,
     /// Share of the training data held out for validation (default 0.1).
     #[arg(long)]
     pub val_fraction: Option<f32>,
@@ -180,6 +184,7 @@ impl TrainArgs {
             sparsity: self.sparsity.or(file.sparsity),
             noise: self.noise.or(file.noise),
             contractive: self.contractive.or(file.contractive),
+            pretrain: self.pretrain.or(file.pretrain),
             val_fraction: self.val_fraction.or(file.val_fraction),
             early_stopping: self.early_stopping.or(file.early_stopping),
             scaling: self.scaling.or(file.scaling),
@@ -213,6 +218,9 @@ impl TrainArgs {
             weight_decay,
             val_fraction
         );
+        if let Some(p) = self.pretrain {
+            s.pretrain = Some(p);
+        }
         if let Some(l) = self.contractive {
             s.contractive = Some(l);
         }

@@ -155,6 +155,9 @@ pub fn run(args: TrainArgs) -> Result<()> {
         None => None,
     };
 
+    if let (Some(p), false) = (settings.pretrain, resuming) {
+        pretrain(&run, &mut task, &settings, p, &train, args.quiet)?;
+    }
     if !args.quiet {
         eprintln!(
             "training {} on {} ({} train, {} validation examples), {} parameters, {} threads → {}",
@@ -330,4 +333,68 @@ fn check_targets(s: &Settings, train: &Samples) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Greedy layer-wise pretraining of `task`'s model on `train`, each stage logged to pretrain.jsonl.
+fn pretrain(
+    run: &RunDir,
+    task: &mut AutoencoderTask,
+    settings: &Settings,
+    p: ae_core::pretrain::Pretrain,
+    train: &ae_core::Tensor,
+    quiet: bool,
+) -> Result<()> {
+    use ae_core::pretrain::{greedy, StageSettings};
+    let stages = StageSettings {
+        epochs: p.epochs.unwrap_or(settings.epochs),
+        batch_size: settings.batch_size,
+        seed: settings.seed,
+        optimizer: settings.optimizer_kind(),
+        lr: settings.lr,
+        objective: settings.objective(),
+    };
+    if !quiet {
+        eprintln!(
+            "greedy pretraining: {} stages of {} epochs",
+            settings.hidden.len(),
+            stages.epochs
+        );
+    }
+    greedy(&mut task.model, train, &stages, &mut |stage| {
+        Box::new(StageLog { run, stage })
+    })?;
+    Ok(())
+}
+
+/// Writes a pretraining stage's epochs to pretrain.jsonl and a line to stderr.
+struct StageLog<'a> {
+    run: &'a RunDir,
+    stage: usize,
+}
+
+impl ae_core::train::Observer for StageLog<'_> {
+    fn on_epoch(
+        &mut self,
+        r: &ae_core::train::EpochRecord,
+        _: &ae_core::params::Params,
+        _: &Optimizer,
+        _: &TrainState,
+    ) -> ae_core::Result<()> {
+        eprintln!(
+            "stage {} epoch {:>3}  loss {:.6}  {:.1}s",
+            self.stage + 1,
+            r.epoch,
+            r.train.total(),
+            r.seconds
+        );
+        self.run.append_stage_metrics(self.stage, r)
+    }
+    fn on_interrupt(
+        &mut self,
+        _: &ae_core::params::Params,
+        _: &Optimizer,
+        _: &TrainState,
+    ) -> ae_core::Result<()> {
+        Ok(())
+    }
 }

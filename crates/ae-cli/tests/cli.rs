@@ -776,3 +776,49 @@ fn contractive_training_shrinks_the_jacobian() {
         "{err}"
     );
 }
+
+#[test]
+fn greedy_pretraining_logs_every_stage_then_fine_tunes() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    train_csv(
+        dir.path(),
+        &run,
+        &[
+            "--hidden",
+            "8,5,3",
+            "--epochs",
+            "3",
+            "--pretrain",
+            "greedy:4",
+            "--noise",
+            "gaussian:0.05",
+        ],
+    );
+    let text = std::fs::read_to_string(run.join("pretrain.jsonl")).unwrap();
+    let stages: Vec<u64> = text
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["stage"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(stages, vec![0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2]);
+    assert_eq!(metrics(&run).len(), 3);
+    assert!(std::fs::read_to_string(run.join("config.toml"))
+        .unwrap()
+        .contains("pretrain = \"greedy:4\""));
+    let data = format!("csv:{}", dir.path().join("data.csv").display());
+    let err = fails(&[
+        "train",
+        "--data",
+        &data,
+        "--pretrain",
+        "layerwise",
+        "--quiet",
+        "--out",
+        dir.path().join("x").to_str().unwrap(),
+    ]);
+    assert!(err.contains("greedy"), "{err}");
+}

@@ -8,6 +8,7 @@
 //! | `best.safetensors` | the weights of the epoch with the best monitored loss |
 //! | `checkpoint.safetensors` | weights, optimizer moments and loop state, for `--resume` |
 //! | `metrics.jsonl` | one JSON object per epoch |
+//! | `pretrain.jsonl` | one JSON object per epoch of each greedy pretraining stage |
 use std::collections::HashMap;
 use std::fs::OpenOptions;
 use std::io::Write;
@@ -35,7 +36,16 @@ const MODEL: &str = "model.safetensors";
 const BEST: &str = "best.safetensors";
 const CHECKPOINT: &str = "checkpoint.safetensors";
 const METRICS: &str = "metrics.jsonl";
-const OWNED: [&str; 6] = [CONFIG, META, MODEL, BEST, CHECKPOINT, METRICS];
+const PRETRAIN_METRICS: &str = "pretrain.jsonl";
+const OWNED: [&str; 7] = [
+    CONFIG,
+    META,
+    MODEL,
+    BEST,
+    CHECKPOINT,
+    METRICS,
+    PRETRAIN_METRICS,
+];
 
 /// The small metadata file of a run.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -307,6 +317,22 @@ impl RunDir {
         r: &EpochRecord,
         extra: &serde_json::Map<String, serde_json::Value>,
     ) -> Result<()> {
+        self.append_record(&self.metrics_path(), r, extra)
+    }
+
+    /// Appends one epoch of greedy pretraining stage `stage` to `pretrain.jsonl`.
+    pub fn append_stage_metrics(&self, stage: usize, r: &EpochRecord) -> Result<()> {
+        let mut extra = serde_json::Map::new();
+        extra.insert("stage".into(), stage.into());
+        self.append_record(&self.path.join(PRETRAIN_METRICS), r, &extra)
+    }
+
+    fn append_record(
+        &self,
+        p: &Path,
+        r: &EpochRecord,
+        extra: &serde_json::Map<String, serde_json::Value>,
+    ) -> Result<()> {
         let mut obj = serde_json::Map::new();
         obj.insert("epoch".into(), r.epoch.into());
         obj.insert("loss".into(), r.train.total().into());
@@ -325,13 +351,12 @@ impl RunDir {
         obj.extend(extra.clone());
         obj.insert("seconds".into(), r.seconds.into());
         obj.insert("examples_per_second".into(), r.examples_per_second.into());
-        let p = self.metrics_path();
         let mut f = OpenOptions::new()
             .create(true)
             .append(true)
-            .open(&p)
-            .map_err(|e| Error::io(&p, e))?;
-        writeln!(f, "{}", serde_json::Value::Object(obj)).map_err(|e| Error::io(&p, e))
+            .open(p)
+            .map_err(|e| Error::io(p, e))?;
+        writeln!(f, "{}", serde_json::Value::Object(obj)).map_err(|e| Error::io(p, e))
     }
 
     /// Drops metric lines of epochs after `epoch` (written after the checkpoint a resume starts from).

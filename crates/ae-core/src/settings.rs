@@ -73,6 +73,9 @@ pub struct Settings {
     /// λ of the contractive penalty (one-layer encoders).
     #[serde(default)]
     pub contractive: Option<f32>,
+    /// Greedy layer-wise pretraining before fine-tuning.
+    #[serde(default)]
+    pub pretrain: Option<crate::pretrain::Pretrain>,
     /// Share of the training data held out for validation.
     pub val_fraction: f32,
     /// Patience in epochs; none disables early stopping.
@@ -106,6 +109,7 @@ impl Default for Settings {
             sparsity: None,
             noise: None,
             contractive: None,
+            pretrain: None,
             val_fraction: 0.1,
             early_stopping: None,
         }
