@@ -57,6 +57,11 @@ pub struct TrainArgs {
     #[arg(long)]
     #[serde(skip)]
     pub config: Option<PathBuf>,
+    /// Start from a classic flavor's settings (sources in `ae train --help` and presets.rs); flags
+    /// and --config override it.
+    #[arg(long, value_enum)]
+    #[serde(skip)]
+    pub preset: Option<crate::presets::Preset>,
     /// Folder to look for named data sets in first.
     #[arg(long)]
     #[serde(skip)]

@@ -6,6 +6,7 @@ mod eval;
 mod impute;
 mod observer;
 mod picture;
+mod presets;
 mod train;
 
 use std::process::ExitCode;

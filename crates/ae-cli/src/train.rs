@@ -35,6 +35,10 @@ pub fn run(args: TrainArgs) -> Result<()> {
         }
         None => args,
     };
+    let args = match args.preset {
+        Some(p) => args.or(p.args()),
+        None => args,
+    };
     let (run, settings, resuming) = if args.resume {
         let run = RunDir::open(&out).with_context(|| format!("cannot resume {}", out.display()))?;
         run.remove_stale_temporaries()?;

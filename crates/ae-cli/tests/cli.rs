@@ -822,3 +822,20 @@ fn greedy_pretraining_logs_every_stage_then_fine_tunes() {
     ]);
     assert!(err.contains("greedy"), "{err}");
 }
+
+#[test]
+fn presets_set_a_flavor_and_flags_override_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    train_csv(
+        dir.path(),
+        &run,
+        &["--preset", "denoising", "--hidden", "6,2", "--epochs", "2"],
+    );
+    let config = std::fs::read_to_string(run.join("config.toml")).unwrap();
+    assert!(config.contains("noise = \"mask:0.3\""), "{config}");
+    assert!(
+        config.contains("hidden = [\n    6,\n    2,\n]"),
+        "the flag must win over the preset: {config}"
+    );
+}
