@@ -319,3 +319,39 @@ fn sparsity_penalties_match_torch() {
         }
     }
 }
+
+#[test]
+fn contractive_penalty_matches_torch_autograd_jacobian() {
+    let g = &golden()["contractive"];
+    let objective = Objective {
+        loss: LossKind::Mse,
+        weight_decay: WeightDecay::None,
+        sparsity: None,
+        noise: None,
+        contractive: Some(0.3),
+    };
+    let mut task = tiny_with(false, Activation::Sigmoid, objective);
+    task.params_mut().zero_grads();
+    let terms = task.train_step(&x(), 0, 0);
+    close1(
+        "contractive mse",
+        terms.get("mse").unwrap(),
+        &g["mse"],
+        1e-5,
+    );
+    close1(
+        "contractive penalty",
+        terms.get("contractive").unwrap(),
+        &g["penalty"],
+        1e-5,
+    );
+    for (short, name) in NAMES {
+        let id = task.params().find(name).unwrap();
+        close(
+            &format!("contractive grad {name}"),
+            task.params().grads[id.0].data(),
+            &floats(&g["grads"][short]),
+            1e-5,
+        );
+    }
+}

@@ -138,6 +138,17 @@ for name, act, penalty in [
     (rec + pen).backward()
     out[name] = {"mse": rec.item(), "penalty": pen.item(), "grads": {k: flat(v.grad) for k, v in p.items()}}
 
+# Contractive: 0.3 * mean over examples of ||J||_F^2, J the Jacobian of a sigmoid encoder, by
+# autograd (create_graph so that the penalty's own gradient flows to the weights).
+p = params()
+enc = lambda x: torch.sigmoid(x @ p["w1"].T + p["b1"])
+J = torch.stack([torch.autograd.functional.jacobian(enc, X[n], create_graph=True) for n in range(X.shape[0])])
+pen = 0.3 * (J ** 2).sum(dim=(1, 2)).mean()
+code, logits = forward(p, code_act=torch.sigmoid)
+rec = mse(torch.sigmoid(logits))
+(rec + pen).backward()
+out["contractive"] = {"mse": rec.item(), "penalty": pen.item(), "grads": {k: flat(v.grad) for k, v in p.items()}}
+
 w1 = params()["w1"]
 l1 = 0.01 * w1.abs().sum()
 l1.backward()
