@@ -247,15 +247,17 @@ impl Task for AutoencoderTask {
         };
         // Penalties on the code run on the whole batch for now (KL needs batch statistics); plain
         // reconstruction may split the batch across threads.
-        let split = match self.objective.sparsity {
-            None => self.replicas.reconstruction_step(
+        let plain = self.objective.sparsity.is_none() && self.objective.contractive.is_none();
+        let split = if plain {
+            self.replicas.reconstruction_step(
                 crate::gemm::threads(),
                 &mut self.model,
                 self.objective.loss,
                 input,
                 x,
-            ),
-            Some(_) => None,
+            )
+        } else {
+            None
         };
         match split {
             Some(loss) => terms.push(self.recon_name(), loss),
@@ -436,5 +438,21 @@ mod tests {
             a.train_step(&x, 1, 3).get("mse"),
             b.train_step(&x, 1, 2).get("mse")
         );
+    }
+
+    #[test]
+    fn penalties_apply_on_batches_large_enough_to_split() {
+        // A regression: a batch big enough for the data-parallel path once skipped the contractive
+        // term. Penalties must show in the terms whatever the batch size or thread count.
+        let x = Tensor::from_vec(
+            &[128, 6],
+            (0..768).map(|i| ((i * 7 % 11) as f32) / 11.0).collect(),
+        );
+        crate::gemm::set_threads(2);
+        let mut t = task(None);
+        t.objective.contractive = Some(0.1);
+        let terms = t.train_step(&x, 0, 0);
+        crate::gemm::set_threads(1);
+        assert!(terms.get("contractive").is_some(), "{terms:?}");
     }
 }
