@@ -20,10 +20,10 @@ train plain --hidden 256,64
 d=$("$ae" eval "$tmp/dae" --noise mask:0.3 --json); p=$("$ae" eval "$tmp/plain" --noise mask:0.3 --json)
 echo "denoising mask:0.3 784-256-64: corrupted input $(echo "$d" | field noisy_psnr_db | cut -c1-5) dB, denoising model $(echo "$d" | field psnr_db | cut -c1-5) dB, vanilla same shape $(echo "$p" | field psnr_db | cut -c1-5) dB"
 
-train cae --hidden 256 --activation sigmoid --contractive 0.1
+train cae --hidden 256 --activation sigmoid --contractive 1.3e-4
 train sig --hidden 256 --activation sigmoid
 c=$("$ae" eval "$tmp/cae" --json); s=$("$ae" eval "$tmp/sig" --json)
-echo "contractive 784-256 sigmoid lambda 0.1: mean ||J||_F $(echo "$c" | field mean_jacobian_norm | cut -c1-6) vs vanilla $(echo "$s" | field mean_jacobian_norm | cut -c1-6); test MSE $(echo "$c" | field mse | cut -c1-7) vs $(echo "$s" | field mse | cut -c1-7)"
+echo "contractive 784-256 sigmoid lambda 1.3e-4: mean ||J||_F $(echo "$c" | field mean_jacobian_norm | cut -c1-6) vs vanilla $(echo "$s" | field mean_jacobian_norm | cut -c1-6); test MSE $(echo "$c" | field mse | cut -c1-7) vs $(echo "$s" | field mse | cut -c1-7)"
 
 train greedy --hidden 1000,500,250,30 --code-activation linear --pretrain "greedy:$e"
 train e2e --hidden 1000,500,250,30 --code-activation linear

@@ -9,6 +9,7 @@ set -uo pipefail
 cd "$(dirname "$0")/../fuzz"
 secs=${1:-600}
 jobs=${2:-1}
+python3 make_seeds.py
 cargo fuzz build -s none --release >/dev/null 2>&1 || { echo "cargo fuzz build failed"; exit 1; }
 run_one() {
   t=$1; secs=$2

@@ -22,8 +22,9 @@ pub enum Preset {
     /// 784-256-64-256-784 with 30% masking noise (Vincent et al., JMLR 2010, masking noise of
     /// 10–40%).
     Denoising,
-    /// 784-256-784 sigmoid with a contractive penalty λ = 0.1 (Rifai et al., ICML 2011, one-layer
-    /// CAE; λ from their searched range).
+    /// 784-256-784 sigmoid with a contractive penalty λ = 1.3e-4 (Rifai et al., ICML 2011, one-layer
+    /// CAE: λ = 0.1 against a reconstruction error summed over 784 pixels, i.e. 0.1 / 784 against
+    /// our per-pixel mean).
     Contractive,
     /// 784-1000-500-250-30 mirrored, linear code units, greedy layer-wise pretraining of 5 epochs
     /// per layer then fine-tuning (Hinton & Salakhutdinov, Science 2006; Bengio et al., NIPS 2007).
