@@ -264,11 +264,7 @@ pub fn denoise(args: DenoiseArgs) -> Result<()> {
     l.meta.scaler.inverse(&mut denoised);
     l.meta.scaler.inverse(&mut noisy_units);
     if extension(&args.out) == "png" {
-        let pixel_max = if l.raw.source == ae_data::samples::SourceType::U8 {
-            255.0
-        } else {
-            1.0
-        };
+        let pixel_max = picture::pixel_max(l.raw.source);
         picture::stacked_grid(
             &args.out,
             &l.raw.shape,
@@ -326,11 +322,7 @@ pub fn reconstruct(args: ReconstructArgs) -> Result<()> {
             );
         }
         let n = args.n.min(l.raw.n);
-        let pixel_max = if l.raw.source == ae_data::samples::SourceType::U8 {
-            255.0
-        } else {
-            1.0
-        };
+        let pixel_max = picture::pixel_max(l.raw.source);
         picture::stacked_grid(
             &args.out,
             &l.raw.shape,

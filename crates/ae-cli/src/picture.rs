@@ -4,6 +4,15 @@ use std::path::Path;
 use anyhow::{bail, Result};
 use image::{ImageBuffer, Rgb};
 
+/// The value drawn white: 255 for 8-bit data, else 1 (data in [0, 1]).
+pub fn pixel_max(source: ae_data::samples::SourceType) -> f32 {
+    if source == ae_data::samples::SourceType::U8 {
+        255.0
+    } else {
+        1.0
+    }
+}
+
 /// Examples per row of a grid.
 const PER_ROW: usize = 8;
 

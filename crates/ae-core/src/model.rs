@@ -366,6 +366,25 @@ impl Autoencoder {
         self.net.encoder.forward(&self.params, x, Mode::Eval);
     }
 
+    /// The codes of the first `n` rows of `x` (all of them when `n` exceeds them), in batches.
+    pub fn encode_rows(&mut self, x: &Tensor, n: usize) -> Tensor {
+        let (n, c, k) = (x.rows().min(n), x.cols(), self.config.code_size());
+        let mut out = Vec::with_capacity(n * k);
+        let mut shape = x.shape().to_vec();
+        let mut batch = Tensor::default();
+        for start in (0..n).step_by(1024) {
+            let end = (start + 1024).min(n);
+            shape[0] = end - start;
+            batch.resize(&shape);
+            batch
+                .data_mut()
+                .copy_from_slice(&x.data()[start * c..end * c]);
+            self.encode(&batch);
+            out.extend_from_slice(self.code().data());
+        }
+        Tensor::from_vec(&[n, k], out)
+    }
+
     /// Runs only the decoder on codes `z` (`[N, code]`); the result is [`Autoencoder::reconstruction`].
     pub fn decode(&mut self, z: &Tensor) {
         self.net.decoder.forward(&self.params, z, Mode::Eval);

@@ -309,27 +309,9 @@ impl Task for AutoencoderTask {
         let Some(Sparsity::Kl { rho, .. }) = self.objective.sparsity else {
             return out;
         };
-        let n = data.rows().min(10_000);
-        let c = data.cols();
-        let k = self.model.config.code_size();
-        let mut sums = vec![0.0f64; k];
-        let mut shape = data.shape().to_vec();
-        let mut batch = Tensor::default();
-        for start in (0..n).step_by(1024) {
-            let end = (start + 1024).min(n);
-            shape[0] = end - start;
-            batch.resize(&shape);
-            batch
-                .data_mut()
-                .copy_from_slice(&data.data()[start * c..end * c]);
-            self.model.encode(&batch);
-            for row in self.model.code().data().chunks_exact(k) {
-                for (s, &h) in sums.iter_mut().zip(row) {
-                    *s += h as f64;
-                }
-            }
-        }
-        let means: Vec<f64> = sums.iter().map(|s| s / n.max(1) as f64).collect();
+        let codes = self.model.encode_rows(data, 10_000);
+        let k = codes.cols();
+        let means = Sparsity::unit_means(&codes);
         out.push(
             "code_mean_activation",
             means.iter().sum::<f64>() / k.max(1) as f64,

@@ -191,30 +191,11 @@ pub fn greedy<'a>(
             )?;
         }
         if !last {
-            current = encode_all(&mut task.model, &current);
+            current = task.model.encode_rows(&current, usize::MAX);
             in_shape = vec![cfg.hidden[l]];
         }
     }
     Ok(())
-}
-
-/// The codes of every row of `x`, in batches.
-fn encode_all(model: &mut Autoencoder, x: &Tensor) -> Tensor {
-    let (n, c, k) = (x.rows(), x.cols(), model.config.code_size());
-    let mut out = Vec::with_capacity(n * k);
-    let mut shape = x.shape().to_vec();
-    let mut batch = Tensor::default();
-    for start in (0..n).step_by(1024) {
-        let end = (start + 1024).min(n);
-        shape[0] = end - start;
-        batch.resize(&shape);
-        batch
-            .data_mut()
-            .copy_from_slice(&x.data()[start * c..end * c]);
-        model.encode(&batch);
-        out.extend_from_slice(model.code().data());
-    }
-    Tensor::from_vec(&[n, k], out)
 }
 
 #[cfg(test)]
