@@ -427,22 +427,13 @@ fn ctrl_c_saves_a_checkpoint_and_resume_finishes() {
     assert_eq!(metrics(&run).len(), done + 1);
 }
 
-/// Writes a little-endian `.npy` of u8 images (n, h, w) by hand, as NumPy would.
+/// A `.npy` of u8 images (n, h, w): a bright bar whose position depends on the example.
 fn npy_images(path: &Path, n: usize, h: usize, w: usize) {
-    let mut header =
-        format!("{{'descr': '|u1', 'fortran_order': False, 'shape': ({n}, {h}, {w}), }}");
-    while (10 + header.len() + 1) % 64 != 0 {
-        header.push(' ');
-    }
-    header.push('\n');
-    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
-    bytes.extend_from_slice(&(header.len() as u16).to_le_bytes());
-    bytes.extend_from_slice(header.as_bytes());
+    let mut payload = Vec::with_capacity(n * h * w);
     for i in 0..n {
         for y in 0..h {
             for x in 0..w {
-                // A bright bar whose position depends on the example.
-                bytes.push(if (x + i) % w < 3 || y == i % h {
+                payload.push(if (x + i) % w < 3 || y == i % h {
                     230
                 } else {
                     20
@@ -450,7 +441,11 @@ fn npy_images(path: &Path, n: usize, h: usize, w: usize) {
             }
         }
     }
-    std::fs::write(path, bytes).unwrap();
+    std::fs::write(
+        path,
+        common::npy_bytes("|u1", &format!("({n}, {h}, {w})"), &payload),
+    )
+    .unwrap();
 }
 
 #[test]

@@ -5,7 +5,7 @@ mod common;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use common::{fails, npy_f32, ok};
+use common::{fails, npy_bytes, npy_f32, ok};
 
 fn idx(code: u8, dims: &[u32], payload: &[u8]) -> Vec<u8> {
     let mut b = vec![0, 0, code, dims.len() as u8];
@@ -20,19 +20,6 @@ fn gz(bytes: &[u8]) -> Vec<u8> {
     let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     e.write_all(bytes).unwrap();
     e.finish().unwrap()
-}
-
-fn npy(descr: &str, shape: &str, payload: &[u8]) -> Vec<u8> {
-    let mut h = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}");
-    while (10 + h.len() + 1) % 64 != 0 {
-        h.push(' ');
-    }
-    h.push('\n');
-    let mut b = b"\x93NUMPY\x01\x00".to_vec();
-    b.extend_from_slice(&(h.len() as u16).to_le_bytes());
-    b.extend_from_slice(h.as_bytes());
-    b.extend_from_slice(payload);
-    b
 }
 
 /// (file name, contents, spec prefix, what the error must say besides the file name).
@@ -93,25 +80,25 @@ fn corpus() -> Vec<(&'static str, Vec<u8>, &'static str, &'static str)> {
         ("empty.csv", Vec::new(), "csv", "no data rows"),
         (
             "lying.npy",
-            npy("<f4", "(100000, 10000)", &[0; 16]),
+            npy_bytes("<f4", "(100000, 10000)", &[0; 16]),
             "npy",
             "needs 4000000000 bytes",
         ),
         (
             "nan.npy",
-            npy("<f4", "(1, 2)", &f32s(&[1.0, f32::NAN])),
+            npy_bytes("<f4", "(1, 2)", &f32s(&[1.0, f32::NAN])),
             "npy",
             "NaN",
         ),
         (
             "inf.npy",
-            npy("<f4", "(1, 2)", &f32s(&[f32::INFINITY, 1.0])),
+            npy_bytes("<f4", "(1, 2)", &f32s(&[f32::INFINITY, 1.0])),
             "npy",
             "inf",
         ),
         (
             "int64.npy",
-            npy("<i8", "(1, 1)", &[0; 8]),
+            npy_bytes("<i8", "(1, 1)", &[0; 8]),
             "npy",
             "not supported",
         ),

@@ -56,9 +56,10 @@ pub fn csv_data(dir: &Path) -> PathBuf {
     p
 }
 
-/// A float32 `.npy` of `n` rows × `d` features in [0, 1], written by hand as NumPy would.
-pub fn npy_f32(path: &Path, n: usize, d: usize) {
-    let mut header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': ({n}, {d}), }}");
+/// An `.npy` file's bytes: `descr` (e.g. `<f4`), `shape` as Python writes it (e.g. `(2, 3)`), then
+/// the raw payload, as NumPy lays it out (version 1, header padded to 64 bytes).
+pub fn npy_bytes(descr: &str, shape: &str, payload: &[u8]) -> Vec<u8> {
+    let mut header = format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape}, }}");
     while (10 + header.len() + 1) % 64 != 0 {
         header.push(' ');
     }
@@ -66,13 +67,20 @@ pub fn npy_f32(path: &Path, n: usize, d: usize) {
     let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
     bytes.extend_from_slice(&(header.len() as u16).to_le_bytes());
     bytes.extend_from_slice(header.as_bytes());
+    bytes.extend_from_slice(payload);
+    bytes
+}
+
+/// A float32 `.npy` of `n` rows × `d` features in [0, 1].
+pub fn npy_f32(path: &Path, n: usize, d: usize) {
+    let mut payload = Vec::with_capacity(n * d * 4);
     for i in 0..n {
         for j in 0..d {
             let v = (1.0 + ((i * 7 + j * 3) as f32 * 0.05).sin() * ((j as f32) * 0.3).cos()) / 2.0;
-            bytes.extend_from_slice(&v.to_le_bytes());
+            payload.extend_from_slice(&v.to_le_bytes());
         }
     }
-    std::fs::write(path, bytes).unwrap();
+    std::fs::write(path, npy_bytes("<f4", &format!("({n}, {d})"), &payload)).unwrap();
 }
 
 /// The run's metrics, one JSON object per epoch.
