@@ -4,9 +4,10 @@ use std::path::PathBuf;
 use ae_core::init::Init;
 use ae_core::layers::activation::Activation;
 use ae_core::loss::LossKind;
+use ae_core::model::ConvDecoder;
 use ae_core::noise::Noise;
 use ae_core::objective::WeightDecay;
-use ae_core::settings::{OptimizerName, Settings};
+use ae_core::settings::{ArchName, OptimizerName, Settings};
 use ae_core::sparsity::Sparsity;
 use ae_data::scaling::ScalingKind;
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -66,7 +67,23 @@ pub struct TrainArgs {
     #[arg(long)]
     #[serde(skip)]
     pub data_dir: Option<PathBuf>,
-    /// Encoder layer sizes, comma-separated; the last is the code (e.g. 256,64).
+    /// Network kind: dense (--hidden) or conv (--channels, --kernel, --decoder, --code).
+    #[arg(long)]
+    pub arch: Option<ArchName>,
+    /// Conv: output channels of each encoder stage (conv + activation + 2×2 max-pool), comma-separated
+    /// (default 32,32).
+    #[arg(long, value_delimiter = ',', action = clap::ArgAction::Set)]
+    pub channels: Option<Vec<usize>>,
+    /// Conv: kernel size, odd (default 3).
+    #[arg(long)]
+    pub kernel: Option<usize>,
+    /// Conv: decoder stages upsample (conv + nearest ×2) or transpose (stride-2 transposed conv).
+    #[arg(long)]
+    pub decoder: Option<ConvDecoder>,
+    /// Conv: a dense code of this size after the last stage (default: the last feature map).
+    #[arg(long)]
+    pub code: Option<usize>,
+    /// Dense: encoder layer sizes, comma-separated; the last is the code (e.g. 256,64).
     #[arg(long, value_delimiter = ',', action = clap::ArgAction::Set)]
     pub hidden: Option<Vec<usize>>,
     /// Hidden activation: relu, leaky-relu[:SLOPE], sigmoid, tanh, linear.
@@ -170,6 +187,11 @@ impl TrainArgs {
     pub fn or(self, file: TrainArgs) -> TrainArgs {
         TrainArgs {
             data: self.data.or(file.data),
+            arch: self.arch.or(file.arch),
+            channels: self.channels.or(file.channels),
+            kernel: self.kernel.or(file.kernel),
+            decoder: self.decoder.or(file.decoder),
+            code: self.code.or(file.code),
             hidden: self.hidden.or(file.hidden),
             activation: self.activation.or(file.activation),
             code_activation: self.code_activation.or(file.code_activation),
@@ -208,6 +230,10 @@ impl TrainArgs {
         }
         set!(
             data,
+            arch,
+            channels,
+            kernel,
+            decoder,
             hidden,
             activation,
             output_activation,
@@ -223,6 +249,9 @@ impl TrainArgs {
             weight_decay,
             val_fraction
         );
+        if let Some(c) = self.code {
+            s.code = (c > 0).then_some(c);
+        }
         if let Some(p) = self.pretrain {
             s.pretrain = Some(p);
         }

@@ -1,5 +1,6 @@
 //! Seconds per epoch of the engine alone on synthetic 784-feature data (no I/O), for profiling:
-//! `cargo run --release -p ae-core --example speed -- 256,64 2` (hidden sizes, threads).
+//! `cargo run --release -p ae-core --example speed -- 256,64 2` (hidden sizes, threads), or
+//! `-- conv 2 1 [N] [transpose]` for the classic conv autoencoder on N images (default 60,000).
 use std::time::Instant;
 
 use ae_core::init::Init;
@@ -36,12 +37,16 @@ impl Observer for Quiet {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let hidden: Vec<usize> = args
-        .get(1)
-        .map_or("256,64", |s| s.as_str())
-        .split(',')
-        .map(|s| s.parse().unwrap())
-        .collect();
+    let conv = args.get(1).is_some_and(|a| a == "conv");
+    let hidden: Vec<usize> = if conv {
+        vec![]
+    } else {
+        args.get(1)
+            .map_or("256,64", |s| s.as_str())
+            .split(',')
+            .map(|s| s.parse().unwrap())
+            .collect()
+    };
     let threads: usize = args.get(2).map_or(2, |s| s.parse().unwrap());
     let epochs: usize = args.get(3).map_or(2, |s| s.parse().unwrap());
     ae_core::gemm::set_threads(threads);
@@ -49,7 +54,11 @@ fn main() {
         .num_threads(threads)
         .build_global()
         .unwrap();
-    let n = 60000;
+    let n: usize = args.get(4).map_or(60000, |s| s.parse().unwrap());
+    let decoder = match args.get(5).map(|s| s.as_str()) {
+        Some("transpose") => ae_core::model::ConvDecoder::Transpose,
+        _ => ae_core::model::ConvDecoder::Upsample,
+    };
     let x = Tensor::from_vec(
         &[n, 784],
         (0..n * 784)
@@ -57,13 +66,19 @@ fn main() {
             .collect(),
     );
     let cfg = ModelConfig {
-        input_shape: vec![784],
+        input_shape: if conv { vec![1, 28, 28] } else { vec![784] },
         hidden,
         activation: Activation::Relu,
         code_activation: None,
         output_activation: Activation::Sigmoid,
         tied: false,
         init: Init::Auto,
+        conv: conv.then(|| ae_core::model::ConvArch {
+            channels: vec![32, 32],
+            kernel: 3,
+            decoder,
+            code: None,
+        }),
     };
     let model = cfg.build(0).unwrap();
     let mut task = AutoencoderTask::new(

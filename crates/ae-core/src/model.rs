@@ -2,12 +2,11 @@
 use serde::{Deserialize, Serialize};
 
 use crate::init::Init;
-use crate::layers::activation::{Activation, ActivationLayer};
-use crate::layers::dense::{Dense, WeightLayout};
+use crate::layers::activation::Activation;
 use crate::layers::{Grads, Mode};
 use crate::loss::LossKind;
-use crate::params::{ParamId, ParamKind, Params};
-use crate::rng::{stream, Purpose};
+use crate::params::Params;
+pub use crate::plan::{ConvArch, ConvDecoder};
 use crate::sequential::Sequential;
 use crate::tensor::Tensor;
 use crate::{Error, Result};
@@ -37,6 +36,9 @@ pub struct ModelConfig {
     /// Weight initialization.
     #[serde(default = "default_init")]
     pub init: Init,
+    /// A convolutional architecture (then `hidden` is empty); none for a dense autoencoder.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conv: Option<ConvArch>,
 }
 
 fn default_init() -> Init {
@@ -49,9 +51,19 @@ impl ModelConfig {
         self.input_shape.iter().product()
     }
 
-    /// The code size (the last hidden size).
+    /// The number of code values per example: the last hidden size, or for a convolutional model
+    /// its dense code or the size of its last feature map.
     pub fn code_size(&self) -> usize {
-        self.hidden.last().copied().unwrap_or(0)
+        match &self.conv {
+            None => self.hidden.last().copied().unwrap_or(0),
+            Some(arch) => arch.code.unwrap_or_else(|| {
+                let (stages, c) = (arch.channels.len(), arch.channels.last().copied());
+                match (c, crate::plan::conv_input(&self.input_shape)) {
+                    (Some(c), Ok([_, h, w])) => c * (h >> stages) * (w >> stages),
+                    _ => 0,
+                }
+            }),
+        }
     }
 
     /// The activation of the code layer.
@@ -66,6 +78,16 @@ impl ModelConfig {
                 "input_shape",
                 format!("must have at least one feature, got {:?}", self.input_shape),
             ));
+        }
+        if let Some(arch) = &self.conv {
+            if !self.hidden.is_empty() || self.tied {
+                return Err(Error::config(
+                    "arch",
+                    "a convolutional model takes its sizes from --channels and --code, and has no \
+                     tied weights; drop --hidden and --tied",
+                ));
+            }
+            return crate::plan::validate_conv(arch, &self.input_shape);
         }
         if self.hidden.is_empty() {
             return Err(Error::config(
@@ -83,172 +105,6 @@ impl ModelConfig {
             ));
         }
         Ok(())
-    }
-
-    /// Names and shapes of the parameters [`ModelConfig::build`] creates, in order, computed without
-    /// allocating them: loading checks a weights file against these before building anything, so
-    /// a config that claims a huge network cannot make us allocate it.
-    pub fn param_shapes(&self) -> Vec<(String, Vec<usize>)> {
-        let mut sizes = vec![self.input_features()];
-        sizes.extend(&self.hidden);
-        let layers = |n: usize, act: Activation, last_act: Activation, is_encoder: bool| {
-            // Index of each dense layer in its Sequential: activation layers take a slot.
-            let mut idx = 0;
-            let mut out = Vec::new();
-            for i in 0..n {
-                let last = i + 1 == n;
-                let a = if last { last_act } else { act };
-                out.push(idx);
-                idx += 1;
-                if a != Activation::Linear && (is_encoder || !last) {
-                    idx += 1;
-                }
-            }
-            out
-        };
-        let n = sizes.len() - 1;
-        let mut shapes = Vec::new();
-        for (i, k) in layers(n, self.activation, self.code_activation(), true)
-            .into_iter()
-            .enumerate()
-        {
-            shapes.push((format!("encoder.{k}.weight"), vec![sizes[i + 1], sizes[i]]));
-            shapes.push((format!("encoder.{k}.bias"), vec![sizes[i + 1]]));
-        }
-        for (i, k) in layers(n, self.activation, self.output_activation, false)
-            .into_iter()
-            .enumerate()
-        {
-            let (fan_in, fan_out) = (sizes[n - i], sizes[n - i - 1]);
-            if !self.tied {
-                shapes.push((format!("decoder.{k}.weight"), vec![fan_out, fan_in]));
-            }
-            shapes.push((format!("decoder.{k}.bias"), vec![fan_out]));
-        }
-        shapes
-    }
-
-    /// Adds the parameters `{prefix}.weight` and `{prefix}.bias` of a dense layer followed by `next`,
-    /// initialized, and returns the layer. With `shared`, the layer reads that `(out, in)` weight
-    /// transposed (tied weights) and adds only a bias.
-    #[allow(clippy::too_many_arguments)]
-    fn dense(
-        &self,
-        params: &mut Params,
-        rng: &mut crate::rng::Rng,
-        prefix: String,
-        fan_in: usize,
-        fan_out: usize,
-        next: Activation,
-        shared: Option<ParamId>,
-    ) -> Dense {
-        let mut bias = Tensor::zeros(&[fan_out]);
-        let (weight, layout) = match shared {
-            Some(w) => {
-                self.init
-                    .fill(&mut [], Some(bias.data_mut()), fan_in, fan_out, next, rng);
-                (w, WeightLayout::InOut)
-            }
-            None => {
-                let mut w = Tensor::zeros(&[fan_out, fan_in]);
-                self.init.fill(
-                    w.data_mut(),
-                    Some(bias.data_mut()),
-                    fan_in,
-                    fan_out,
-                    next,
-                    rng,
-                );
-                (
-                    params.add(format!("{prefix}.weight"), ParamKind::Weight, w),
-                    WeightLayout::OutIn,
-                )
-            }
-        };
-        let bias = Some(params.add(format!("{prefix}.bias"), ParamKind::Bias, bias));
-        Dense {
-            inputs: fan_in,
-            outputs: fan_out,
-            weight,
-            bias,
-            layout,
-        }
-    }
-
-    /// Builds the model with freshly initialized weights drawn from `seed`.
-    pub fn build(&self, seed: u64) -> Result<Autoencoder> {
-        self.validate()?;
-        let mut params = Params::default();
-        let mut rng = stream(seed, Purpose::Init, 0, 0);
-        let mut encoder = Sequential::new();
-        let mut decoder = Sequential::new();
-        let d = self.input_features();
-        let mut sizes = vec![d];
-        sizes.extend(&self.hidden);
-
-        // Encoder: d → h1 → … → code.
-        let mut enc_weights = Vec::new();
-        for (i, w) in sizes.windows(2).enumerate() {
-            let (fan_in, fan_out) = (w[0], w[1]);
-            let last = i + 2 == sizes.len();
-            let act = if last {
-                self.code_activation()
-            } else {
-                self.activation
-            };
-            let layer = self.dense(
-                &mut params,
-                &mut rng,
-                format!("encoder.{}", encoder.len()),
-                fan_in,
-                fan_out,
-                act,
-                None,
-            );
-            enc_weights.push(layer.weight);
-            encoder.push(layer);
-            if act != Activation::Linear {
-                encoder.push(ActivationLayer { activation: act });
-            }
-        }
-
-        // Decoder: code → … → h1 → d; the output activation is applied by the model, not a layer,
-        // so that losses can read the logits.
-        let rev: Vec<usize> = sizes.iter().rev().copied().collect();
-        for (i, w) in rev.windows(2).enumerate() {
-            let (fan_in, fan_out) = (w[0], w[1]);
-            let last = i + 2 == rev.len();
-            let act = if last {
-                self.output_activation
-            } else {
-                self.activation
-            };
-            // With tied weights, the mirror of encoder layer k reads its (out, in) weight as (in, out).
-            let shared = self.tied.then(|| enc_weights[enc_weights.len() - 1 - i]);
-            decoder.push(self.dense(
-                &mut params,
-                &mut rng,
-                format!("decoder.{}", decoder.len()),
-                fan_in,
-                fan_out,
-                act,
-                shared,
-            ));
-            if !last && act != Activation::Linear {
-                decoder.push(ActivationLayer { activation: act });
-            }
-        }
-        let net = Net {
-            encoder,
-            decoder,
-            output_activation: self.output_activation,
-            out: Tensor::default(),
-        };
-        Ok(Autoencoder {
-            config: self.clone(),
-            params,
-            net,
-        })
     }
 }
 
@@ -268,6 +124,16 @@ pub struct Net {
 }
 
 impl Net {
+    /// A net of `encoder` and `decoder` whose logits go through `output_activation`.
+    pub fn new(encoder: Sequential, decoder: Sequential, output_activation: Activation) -> Self {
+        Net {
+            encoder,
+            decoder,
+            output_activation,
+            out: Tensor::default(),
+        }
+    }
+
     /// Runs encoder and decoder on `x` with the parameter values in `params`.
     ///
     /// # Shapes
@@ -448,7 +314,11 @@ impl Autoencoder {
 
     /// Forward plus backward FLOPs per example.
     pub fn flops_per_example(&self) -> u64 {
-        let code = [self.config.code_size()];
+        let code = self
+            .net
+            .encoder
+            .output_shape(&self.config.input_shape)
+            .unwrap_or_default();
         self.net.encoder.flops_per_example(&self.config.input_shape)
             + self.net.decoder.flops_per_example(&code)
     }
@@ -492,6 +362,7 @@ mod tests {
                 output_activation: out,
                 tied,
                 init: Init::Auto,
+                conv: None,
             };
             let model = cfg.build(0).unwrap();
             let built: Vec<(String, Vec<usize>)> = model
@@ -501,7 +372,7 @@ mod tests {
                 .cloned()
                 .zip(model.params.values.iter().map(|t| t.shape().to_vec()))
                 .collect();
-            assert_eq!(cfg.param_shapes(), built, "{cfg:?}");
+            assert_eq!(cfg.param_shapes().unwrap(), built, "{cfg:?}");
         }
     }
 }

@@ -375,6 +375,7 @@ mod tests {
             output_activation: Activation::Sigmoid,
             tied: false,
             init: Init::GlorotUniform,
+            conv: None,
         };
         let objective = Objective {
             loss: LossKind::Mse,

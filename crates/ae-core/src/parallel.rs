@@ -159,6 +159,7 @@ mod tests {
             output_activation: Activation::Sigmoid,
             tied: true,
             init: Init::GlorotUniform,
+            conv: None,
         };
         let x = Tensor::from_vec(
             &[100, 20],

@@ -130,6 +130,7 @@ pub fn greedy<'a>(
             output_activation: out_act,
             tied: cfg.tied,
             init: cfg.init,
+            conv: None,
         };
         let loss = if l == 0 {
             s.objective.loss
@@ -240,6 +241,7 @@ mod tests {
                 output_activation: Activation::Sigmoid,
                 tied,
                 init: Init::GlorotUniform,
+                conv: None,
             };
             let objective = Objective {
                 loss: LossKind::Mse,

@@ -399,7 +399,7 @@ impl RunDir {
     pub fn check_checkpoint(&self, config: &ModelConfig) -> Result<()> {
         let p = self.path.join(CHECKPOINT);
         let file = read_safetensors(&p)?;
-        check_shapes(&p, &file, "param/", &config.param_shapes())
+        check_shapes(&p, &file, "param/", &config.param_shapes()?)
     }
 
     /// Loads the trained model: settings, metadata and the task with its weights. Fails loudly when
@@ -413,7 +413,7 @@ impl RunDir {
         // allocate, not the config's claims.
         let path = self.model_path();
         let mut file = read_safetensors(&path)?;
-        let expected = config.param_shapes();
+        let expected = config.param_shapes()?;
         check_shapes(&path, &file, "", &expected)?;
         if let Some(extra) = file
             .tensors

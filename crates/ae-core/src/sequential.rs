@@ -121,12 +121,25 @@ impl Sequential {
         hook: &mut dyn FnMut(usize, &Tensor, &mut Tensor),
     ) {
         let mut dx = dx;
-        for i in (0..self.layers.len()).rev() {
+        // Without an input gradient to return, layers below the lowest one with parameters need no
+        // backward pass, and that one needs no input gradient (e.g. the layout change before a
+        // network's first convolution).
+        let lowest = match dx {
+            Some(_) => 0,
+            None => self
+                .layers
+                .iter()
+                .position(|l| !l.params().is_empty())
+                .unwrap_or(self.layers.len()),
+        };
+        for i in (lowest..self.layers.len()).rev() {
             hook(i, &self.outs[i], &mut self.grads[i]);
             let (gbefore, grest) = self.grads.split_at_mut(i);
             let input = if i == 0 { x } else { &self.outs[i - 1] };
             let dxi = if i == 0 {
                 dx.as_deref_mut()
+            } else if i == lowest {
+                None
             } else {
                 Some(&mut gbefore[i - 1])
             };

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::init::Init;
 use crate::layers::activation::Activation;
 use crate::loss::LossKind;
-use crate::model::ModelConfig;
+use crate::model::{ConvArch, ConvDecoder, ModelConfig};
 use crate::noise::Noise;
 use crate::objective::{Objective, WeightDecay};
 use crate::optim::OptimizerKind;
@@ -26,6 +26,39 @@ pub enum OptimizerName {
     Sgd,
 }
 
+/// Which kind of network.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ArchName {
+    /// Fully connected layers (`--hidden`).
+    #[default]
+    Dense,
+    /// Convolutions and pooling (`--channels`, `--kernel`, `--decoder`, `--code`).
+    Conv,
+}
+
+impl std::str::FromStr for ArchName {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "dense" => Ok(ArchName::Dense),
+            "conv" => Ok(ArchName::Conv),
+            _ => Err(Error::config(
+                "arch",
+                format!("unknown architecture `{s}`; expected dense or conv"),
+            )),
+        }
+    }
+}
+
+fn default_channels() -> Vec<usize> {
+    vec![32, 32]
+}
+
+fn default_kernel() -> usize {
+    3
+}
+
 /// A fully resolved training configuration.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
@@ -34,8 +67,23 @@ pub struct Settings {
     pub data: String,
     /// Input scaling; `None` picks by the data's type (unit for 8-bit images, min-max otherwise).
     pub scaling: Option<ScalingKind>,
-    /// Encoder layer sizes; the last is the code.
+    /// Dense or convolutional.
+    #[serde(default)]
+    pub arch: ArchName,
+    /// Encoder layer sizes of a dense model; the last is the code.
     pub hidden: Vec<usize>,
+    /// Output channels of each encoder stage of a conv model.
+    #[serde(default = "default_channels")]
+    pub channels: Vec<usize>,
+    /// Kernel size of a conv model.
+    #[serde(default = "default_kernel")]
+    pub kernel: usize,
+    /// How a conv model's decoder upsamples.
+    #[serde(default)]
+    pub decoder: ConvDecoder,
+    /// Size of a conv model's dense code; none: the last feature map is the code.
+    #[serde(default)]
+    pub code: Option<usize>,
     /// Hidden activation.
     pub activation: Activation,
     /// Code activation (defaults to `activation`).
@@ -89,7 +137,12 @@ impl Default for Settings {
         Settings {
             data: "fashion-mnist".into(),
             scaling: None,
+            arch: ArchName::Dense,
             hidden: vec![256, 64],
+            channels: default_channels(),
+            kernel: default_kernel(),
+            decoder: ConvDecoder::Upsample,
+            code: None,
             activation: Activation::Relu,
             code_activation: None,
             output_activation: Activation::Sigmoid,
@@ -155,16 +208,39 @@ impl Settings {
                     format!("lambda must be a finite number ≥ 0, got {l}"),
                 ));
             }
+            if self.arch == ArchName::Conv {
+                return Err(Error::config(
+                    "contractive",
+                    "the exact contractive penalty is for one-layer dense encoders, not --arch conv",
+                ));
+            }
             crate::contractive::Contractive::check(self.hidden.len())?;
+        }
+        if self.arch == ArchName::Conv && self.pretrain.is_some() {
+            return Err(Error::config(
+                "pretrain",
+                "greedy layer-wise pretraining stacks dense layers; it is not available with --arch conv",
+            ));
         }
         self.loss.check(self.output_activation)
     }
 
     /// The model's architecture for inputs of `input_shape`.
     pub fn model_config(&self, input_shape: &[usize]) -> ModelConfig {
+        let conv = (self.arch == ArchName::Conv).then(|| ConvArch {
+            channels: self.channels.clone(),
+            kernel: self.kernel,
+            decoder: self.decoder,
+            code: self.code,
+        });
         ModelConfig {
             input_shape: input_shape.to_vec(),
-            hidden: self.hidden.clone(),
+            hidden: if conv.is_some() {
+                Vec::new()
+            } else {
+                self.hidden.clone()
+            },
+            conv,
             activation: self.activation,
             code_activation: self.code_activation,
             output_activation: self.output_activation,

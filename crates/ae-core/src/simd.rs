@@ -33,6 +33,24 @@ impl<F: Fn(f32) -> f32> WithSimd for Map<'_, F> {
     }
 }
 
+/// `out[i] = f(out[i])`.
+pub struct MapInPlace<'a, F> {
+    /// Read and written.
+    pub out: &'a mut [f32],
+    /// Per element.
+    pub f: F,
+}
+
+impl<F: Fn(f32) -> f32> WithSimd for MapInPlace<'_, F> {
+    type Output = ();
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, _: S) {
+        for o in self.out.iter_mut() {
+            *o = (self.f)(*o);
+        }
+    }
+}
+
 /// `out[i] = f(out[i], a[i])`.
 pub struct Update<'a, F> {
     /// Read and written.

@@ -120,6 +120,7 @@ fn tiny_with(tied: bool, code_activation: Activation, objective: Objective) -> A
         output_activation: Activation::Sigmoid,
         tied,
         init: Init::GlorotUniform,
+        conv: None,
     };
     let mut model = cfg.build(0).unwrap();
     let set = |p: &mut Params, name: &str, t: Tensor| {

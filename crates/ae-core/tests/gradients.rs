@@ -64,6 +64,7 @@ fn cfg(hidden: &[usize], act: Activation, out: Activation, tied: bool) -> ModelC
         output_activation: out,
         tied,
         init: Init::GlorotUniform,
+        conv: None,
     }
 }
 
@@ -285,5 +286,95 @@ fn contractive_norm_matches_a_finite_difference_jacobian() {
                 "{act} example {n}: fd {fd} vs closed form {want}"
             );
         }
+    }
+}
+
+fn conv_cfg(
+    input: [usize; 3],
+    channels: &[usize],
+    kernel: usize,
+    decoder: ae_core::model::ConvDecoder,
+    code: Option<usize>,
+    act: Activation,
+) -> ModelConfig {
+    ModelConfig {
+        input_shape: input.to_vec(),
+        hidden: vec![],
+        activation: act,
+        code_activation: None,
+        output_activation: Activation::Sigmoid,
+        tied: false,
+        init: Init::GlorotUniform,
+        conv: Some(ae_core::model::ConvArch {
+            channels: channels.to_vec(),
+            kernel,
+            decoder,
+            code,
+        }),
+    }
+}
+
+#[test]
+fn conv_upsample_decoder_multichannel() {
+    use ae_core::model::ConvDecoder::Upsample;
+    // Two input channels exercise the layout changes; two stages pool 4×4 down to 1×1.
+    check(
+        conv_cfg([2, 4, 4], &[3, 2], 3, Upsample, None, Activation::Tanh),
+        MSE,
+        2,
+    );
+}
+
+#[test]
+fn conv_transpose_decoder_with_dense_code() {
+    use ae_core::model::ConvDecoder::Transpose;
+    check(
+        conv_cfg([1, 4, 4], &[2], 3, Transpose, Some(3), Activation::Sigmoid),
+        Objective {
+            loss: LossKind::Bce,
+            ..MSE
+        },
+        2,
+    );
+    check(
+        conv_cfg(
+            [3, 4, 6],
+            &[2],
+            5,
+            Transpose,
+            None,
+            Activation::LeakyRelu { slope: 0.1 },
+        ),
+        MSE,
+        2,
+    );
+}
+
+#[test]
+fn conv_input_gradient_matches_finite_differences() {
+    use ae_core::model::ConvDecoder::Upsample;
+    let c = conv_cfg([2, 4, 4], &[3], 3, Upsample, Some(2), Activation::Tanh);
+    let mut model = c.build(5).unwrap();
+    let x = input(2, 32);
+    let code_sum = |m: &mut ae_core::model::Autoencoder, x: &Tensor| {
+        m.encode(x);
+        m.code().data().iter().map(|&v| v as f64).sum::<f64>()
+    };
+    model.encode(&x);
+    let mut dx = Tensor::default();
+    model.backward_from_code(&x, Some(&mut dx), &mut |_, dcode| dcode.fill(1.0));
+    assert_eq!(dx.len(), x.len());
+    let h = 1e-3;
+    for j in 0..x.len() {
+        let mut xp = x.clone();
+        xp.data_mut()[j] += h;
+        let mut xm = x.clone();
+        xm.data_mut()[j] -= h;
+        let fd = (code_sum(&mut model, &xp) - code_sum(&mut model, &xm)) / (2.0 * h as f64);
+        assert!(
+            (fd - dx.data()[j] as f64).abs() < 2e-3,
+            "x[{j}]: {fd} vs {}",
+            dx.data()[j]
+        );
     }
 }

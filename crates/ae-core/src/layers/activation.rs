@@ -43,6 +43,30 @@ impl Activation {
         }
     }
 
+    /// Applies the activation to `y` in place, on the calling thread (for a chunk still in cache).
+    pub fn apply_in_place(self, y: &mut [f32]) {
+        use crate::simd::{run, MapInPlace};
+        match self {
+            Activation::Relu => run(MapInPlace {
+                out: y,
+                f: |x: f32| x.max(0.0),
+            }),
+            Activation::LeakyRelu { slope } => run(MapInPlace {
+                out: y,
+                f: move |x: f32| if x > 0.0 { x } else { slope * x },
+            }),
+            Activation::Sigmoid => run(MapInPlace {
+                out: y,
+                f: fast_sigmoid,
+            }),
+            Activation::Tanh => run(MapInPlace {
+                out: y,
+                f: f32::tanh,
+            }),
+            Activation::Linear => {}
+        }
+    }
+
     /// Writes `dx = dy · f'(x)`, with f' computed from the output `y` (every activation here allows it).
     pub fn backward(self, y: &[f32], dy: &[f32], dx: &mut [f32]) {
         let map2 = |f: fn(f32, f32) -> f32, dx: &mut [f32]| {

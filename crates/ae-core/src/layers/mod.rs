@@ -5,7 +5,11 @@
 //! has an explicit forward and backward pass over reusable buffers: nothing is allocated per step
 //! once the buffers have grown to the batch size.
 pub mod activation;
+pub mod conv;
 pub mod dense;
+mod direct;
+pub mod patches;
+pub mod spatial;
 
 use crate::params::ParamId;
 use crate::tensor::Tensor;
