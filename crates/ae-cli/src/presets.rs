@@ -1,5 +1,7 @@
 //! `--preset`: the classic flavors with settings from the literature; any flag overrides them.
 use ae_core::layers::activation::Activation;
+use ae_core::model::ConvDecoder;
+use ae_core::settings::ArchName;
 use clap::ValueEnum;
 
 use crate::args::TrainArgs;
@@ -32,6 +34,13 @@ pub enum Preset {
     /// The stacked network with 25% masking noise at every pretraining stage (Vincent et al.,
     /// JMLR 2010, stacked denoising autoencoders).
     StackedDenoising,
+    /// The classic convolutional autoencoder of Chollet, "Building Autoencoders in Keras" (2016):
+    /// conv 32 3×3 same + ReLU + 2×2 max-pool, twice; conv 32 + nearest upsampling ×2, twice; conv
+    /// to the input's channels + sigmoid. MSE and Adam as in the PyTorch reference.
+    Conv,
+    /// The same network trained to remove Gaussian noise of standard deviation 0.5 (Chollet's
+    /// denoising example uses noise factor 0.5; he clips the noisy images to [0, 1], we do not).
+    ConvDenoising,
 }
 
 impl Preset {
@@ -67,7 +76,7 @@ impl Preset {
             Preset::Contractive => TrainArgs {
                 hidden: Some(vec![256]),
                 activation: Some(Activation::Sigmoid),
-                contractive: Some(0.1),
+                contractive: Some(1.3e-4),
                 ..base
             },
             Preset::Stacked => TrainArgs {
@@ -79,6 +88,17 @@ impl Preset {
             Preset::StackedDenoising => TrainArgs {
                 noise: Some("mask:0.25".parse().expect("valid")),
                 ..Preset::Stacked.args()
+            },
+            Preset::Conv => TrainArgs {
+                arch: Some(ArchName::Conv),
+                channels: Some(vec![32, 32]),
+                kernel: Some(3),
+                decoder: Some(ConvDecoder::Upsample),
+                ..base
+            },
+            Preset::ConvDenoising => TrainArgs {
+                noise: Some("gaussian:0.5".parse().expect("valid")),
+                ..Preset::Conv.args()
             },
         }
     }

@@ -233,6 +233,21 @@ pub fn run(args: TrainArgs) -> Result<()> {
 
 /// A one-line description of the architecture.
 fn describe(s: &Settings, input_shape: &[usize]) -> String {
+    if s.arch == ae_core::settings::ArchName::Conv {
+        let stages: Vec<String> = s.channels.iter().map(|c| c.to_string()).collect();
+        let dims: Vec<String> = input_shape.iter().map(|c| c.to_string()).collect();
+        return format!(
+            "conv {} → channels {} (kernel {}, {} decoder){}",
+            dims.join("×"),
+            stages.join(","),
+            s.kernel,
+            match s.decoder {
+                ae_core::model::ConvDecoder::Upsample => "upsampling",
+                ae_core::model::ConvDecoder::Transpose => "transposed-conv",
+            },
+            s.code.map(|c| format!(" → code {c}")).unwrap_or_default()
+        );
+    }
     let d: usize = input_shape.iter().product();
     let mut sizes = vec![d.to_string()];
     sizes.extend(s.hidden.iter().map(|h| h.to_string()));

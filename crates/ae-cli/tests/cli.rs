@@ -4,7 +4,7 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use common::{csv_data, fails, metrics, ok};
+use common::{csv_data, fails, metrics, npy_images, ok};
 
 fn train_csv(dir: &Path, run: &Path, extra: &[&str]) -> String {
     let data = format!("csv:{}", csv_data(dir).display());
@@ -425,27 +425,6 @@ fn ctrl_c_saves_a_checkpoint_and_resume_finishes() {
         "--quiet",
     ]);
     assert_eq!(metrics(&run).len(), done + 1);
-}
-
-/// A `.npy` of u8 images (n, h, w): a bright bar whose position depends on the example.
-fn npy_images(path: &Path, n: usize, h: usize, w: usize) {
-    let mut payload = Vec::with_capacity(n * h * w);
-    for i in 0..n {
-        for y in 0..h {
-            for x in 0..w {
-                payload.push(if (x + i) % w < 3 || y == i % h {
-                    230
-                } else {
-                    20
-                });
-            }
-        }
-    }
-    std::fs::write(
-        path,
-        common::npy_bytes("|u1", &format!("({n}, {h}, {w})"), &payload),
-    )
-    .unwrap();
 }
 
 #[test]

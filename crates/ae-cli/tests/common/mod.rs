@@ -104,3 +104,24 @@ pub fn metrics_without_times(run: &Path) -> Vec<serde_json::Value> {
         })
         .collect()
 }
+
+/// A `.npy` of u8 images (n, h, w): a bright bar whose position depends on the example.
+pub fn npy_images(path: &Path, n: usize, h: usize, w: usize) {
+    let mut payload = Vec::with_capacity(n * h * w);
+    for i in 0..n {
+        for y in 0..h {
+            for x in 0..w {
+                payload.push(if (x + i) % w < 3 || y == i % h {
+                    230
+                } else {
+                    20
+                });
+            }
+        }
+    }
+    std::fs::write(
+        path,
+        npy_bytes("|u1", &format!("({n}, {h}, {w})"), &payload),
+    )
+    .unwrap();
+}

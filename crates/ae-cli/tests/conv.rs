@@ -1,0 +1,210 @@
+//! Convolutional runs through the real `ae`: training, the run folder's weights (PyTorch names),
+//! eval / encode / reconstruct unchanged, and clear errors for data a conv model cannot take.
+mod common;
+
+use std::path::Path;
+
+use common::{csv_data, fails, metrics, npy_images, ok};
+
+fn train_conv(data: &Path, run: &Path, extra: &[&str]) {
+    let spec = format!("npy:{}", data.display());
+    let mut args = vec![
+        "train",
+        "--data",
+        &spec,
+        "--arch",
+        "conv",
+        "--channels",
+        "4,4",
+        "--epochs",
+        "12",
+        "--batch-size",
+        "16",
+        "--lr",
+        "0.01",
+        "--val-fraction",
+        "0",
+        "--threads",
+        "2",
+        "--quiet",
+        "--out",
+        run.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    ok(&args);
+}
+
+fn tensor_shapes(path: &Path) -> Vec<(String, Vec<usize>)> {
+    let bytes = std::fs::read(path).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let mut v: Vec<(String, Vec<usize>)> = st
+        .tensors()
+        .into_iter()
+        .map(|(n, t)| (n.to_string(), t.shape().to_vec()))
+        .collect();
+    v.sort();
+    v
+}
+
+fn npy_shape(path: &Path) -> String {
+    let bytes = std::fs::read(path).unwrap();
+    let header = String::from_utf8_lossy(&bytes[10..bytes.len().min(128)]).to_string();
+    let start = header.find("'shape': (").unwrap() + 10;
+    let dims = &header[start..start + header[start..].find(')').unwrap()];
+    dims.trim_end_matches([',', ' ']).to_string()
+}
+
+#[test]
+fn conv_run_learns_and_is_reused_like_a_dense_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("img.npy");
+    npy_images(&data, 96, 8, 8);
+    let run = dir.path().join("run");
+    train_conv(&data, &run, &[]);
+    let m = metrics(&run);
+    let (first, last) = (
+        m[0]["loss"].as_f64().unwrap(),
+        m[11]["loss"].as_f64().unwrap(),
+    );
+    assert!(last < 0.7 * first, "loss {first} → {last}");
+    // The weights carry the names of the equivalent nn.Sequential (ReLU and pooling counted).
+    let shapes = tensor_shapes(&run.join("model.safetensors"));
+    let want = [
+        ("decoder.0.weight", vec![4, 4, 3, 3]),
+        ("decoder.3.weight", vec![4, 4, 3, 3]),
+        ("decoder.6.bias", vec![1]),
+        ("decoder.6.weight", vec![1, 4, 3, 3]),
+        ("encoder.0.weight", vec![4, 1, 3, 3]),
+        ("encoder.3.weight", vec![4, 4, 3, 3]),
+    ];
+    for (name, shape) in want {
+        assert!(
+            shapes.iter().any(|(n, s)| n == name && *s == shape),
+            "{name} {shape:?} not in {shapes:?}"
+        );
+    }
+    let json: serde_json::Value = serde_json::from_str(&ok(&[
+        "eval",
+        run.to_str().unwrap(),
+        "--data",
+        &format!("npy:{}", data.display()),
+        "--json",
+    ]))
+    .unwrap();
+    assert!(json["mse"].as_f64().unwrap() < first, "{json}");
+    assert!(json["mean_jacobian_norm"].as_f64().unwrap() > 0.0, "{json}");
+    // The code is the last feature map, channels first: 4 channels of 2×2.
+    let codes = dir.path().join("codes.npy");
+    ok(&[
+        "encode",
+        run.to_str().unwrap(),
+        "--data",
+        &format!("npy:{}", data.display()),
+        "--out",
+        codes.to_str().unwrap(),
+    ]);
+    assert_eq!(npy_shape(&codes), "96, 16");
+    let png = dir.path().join("rec.png");
+    ok(&[
+        "reconstruct",
+        run.to_str().unwrap(),
+        "--data",
+        &format!("npy:{}", data.display()),
+        "--out",
+        png.to_str().unwrap(),
+    ]);
+    assert!(image::open(&png).unwrap().width() > 8);
+}
+
+#[test]
+fn transposed_decoder_with_a_dense_code_and_denoising() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("img.npy");
+    npy_images(&data, 64, 8, 8);
+    let run = dir.path().join("run");
+    train_conv(
+        &data,
+        &run,
+        &[
+            "--decoder",
+            "transpose",
+            "--code",
+            "5",
+            "--noise",
+            "mask:0.2",
+        ],
+    );
+    let shapes = tensor_shapes(&run.join("model.safetensors"));
+    // Flatten is encoder.6 and the dense code encoder.7; the decoder's transposed convs are
+    // (in, out, kh, kw).
+    for (name, shape) in [
+        ("encoder.7.weight", vec![5, 16]),
+        ("decoder.0.weight", vec![16, 5]),
+        ("decoder.3.weight", vec![4, 4, 3, 3]),
+        ("decoder.7.weight", vec![1, 4, 3, 3]),
+    ] {
+        assert!(
+            shapes.iter().any(|(n, s)| n == name && *s == shape),
+            "{name} {shape:?} not in {shapes:?}"
+        );
+    }
+    let codes = dir.path().join("codes.npy");
+    ok(&[
+        "encode",
+        run.to_str().unwrap(),
+        "--data",
+        &format!("npy:{}", data.display()),
+        "--out",
+        codes.to_str().unwrap(),
+    ]);
+    assert_eq!(npy_shape(&codes), "64, 5");
+    // The run's config.toml repeats it.
+    let text = std::fs::read_to_string(run.join("config.toml")).unwrap();
+    assert!(
+        text.contains("arch = \"conv\"") && text.contains("decoder = \"transpose\""),
+        "{text}"
+    );
+}
+
+#[test]
+fn data_a_conv_model_cannot_take_is_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = format!("csv:{}", csv_data(dir.path()).display());
+    let out = dir.path().join("run");
+    let out = out.to_str().unwrap();
+    let err = fails(&[
+        "train", "--data", &csv, "--arch", "conv", "--out", out, "--quiet",
+    ]);
+    assert!(
+        err.contains("image data shaped (channels, height, width)"),
+        "{err}"
+    );
+    // Two pooling stages need sides divisible by 4.
+    let npy = dir.path().join("six.npy");
+    npy_images(&npy, 10, 6, 6);
+    let spec = format!("npy:{}", npy.display());
+    let err = fails(&[
+        "train", "--data", &spec, "--arch", "conv", "--out", out, "--quiet",
+    ]);
+    assert!(
+        err.contains("multiples of 4") && err.contains("6×6"),
+        "{err}"
+    );
+    let err = fails(&[
+        "train", "--data", &spec, "--arch", "conv", "--kernel", "4", "--out", out, "--quiet",
+    ]);
+    assert!(err.contains("kernel") && err.contains("odd"), "{err}");
+    let err = fails(&[
+        "train",
+        "--data",
+        &spec,
+        "--arch",
+        "conv",
+        "--contractive",
+        "0.1",
+        "--out",
+        out,
+    ]);
+    assert!(err.contains("contractive"), "{err}");
+    assert!(!Path::new(out).join("model.safetensors").exists());
+}
