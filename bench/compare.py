@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Trains the same dense autoencoders with `ae` and with PyTorch CPU in one run and prints seconds per
+"""Trains the same autoencoders (dense shapes small and large, and the classic conv one) with `ae` and with PyTorch CPU in one run and prints seconds per
 epoch, their ratio (ours / PyTorch), effective GFLOP/s, peak memory and test MSE.
 
 Usage (after `cargo build --release` and `bench/setup-venv.sh`):
@@ -17,7 +17,10 @@ import sys
 import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SHAPES = {"small": [256, 64], "large": [1000, 500, 250, 30]}
+SHAPES = {"small": [256, 64], "large": [1000, 500, 250, 30], "conv": None}
+# Forward + backward FLOPs per example of the classic conv autoencoder (3 x forward): convs at
+# 28x28 1->32, 14x14 32->32, 7x7 32->32, 14x14 32->32, 28x28 32->1, each 2 x pixels x out x in x 9.
+CONV_FLOPS = 3 * 2 * 9 * (784 * 32 * 1 + 196 * 32 * 32 + 49 * 32 * 32 + 196 * 32 * 32 + 784 * 1 * 32)
 N_TRAIN = 60000
 
 
@@ -30,7 +33,8 @@ def weights(hidden):
 def run_ours(ae, shape, epochs, threads, seed, quality, extra):
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "run")
-        cmd = [ae, "train", "--data", "fashion-mnist", "--hidden", ",".join(map(str, SHAPES[shape])),
+        arch = ["--preset", "conv"] if shape == "conv" else ["--hidden", ",".join(map(str, SHAPES[shape]))]
+        cmd = [ae, "train", "--data", "fashion-mnist", *arch,
                "--epochs", str(epochs), "--batch-size", "256", "--lr", "1e-3", "--val-fraction", "0",
                "--threads", str(threads), "--seed", str(seed), "--quiet", "--out", out] + extra
         if quality:
@@ -84,7 +88,8 @@ def main():
             xs = [s for r in rs for s in (r["seconds"][1:] if len(r["seconds"]) > 1 else r["seconds"])]
             return statistics.median(xs)
         o, t = med(ours), med(ref)
-        gflops = 6 * weights(SHAPES[shape]) * N_TRAIN / o / 1e9
+        flops = CONV_FLOPS if shape == "conv" else 6 * weights(SHAPES[shape])
+        gflops = flops * N_TRAIN / o / 1e9
         rss = max(r["peak_rss_mb"] for r in ours)
         print(f"{shape}: ours {o:.2f} s/epoch, pytorch {ref[0].get('torch')} {t:.2f} s/epoch, ratio {o / t:.3f}; "
               f"ours {gflops:.1f} GFLOP/s effective; ours peak RSS {rss:.0f} MB", flush=True)

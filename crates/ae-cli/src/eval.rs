@@ -69,7 +69,8 @@ fn for_batches(
     let n = x.rows();
     let c = x.cols();
     let mut shape = x.shape().to_vec();
-    let bs = 1024;
+    // 256 examples at a time: a conv model's activations for 1,024 examples take over 300 MB.
+    let bs = 256;
     let mut batch = Tensor::default();
     for start in (0..n).step_by(bs) {
         let end = (start + bs).min(n);

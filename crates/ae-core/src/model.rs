@@ -238,8 +238,8 @@ impl Autoencoder {
         let mut out = Vec::with_capacity(n * k);
         let mut shape = x.shape().to_vec();
         let mut batch = Tensor::default();
-        for start in (0..n).step_by(1024) {
-            let end = (start + 1024).min(n);
+        for start in (0..n).step_by(256) {
+            let end = (start + 256).min(n);
             shape[0] = end - start;
             batch.resize(&shape);
             batch
