@@ -136,10 +136,12 @@ impl pulp::WithSimd for PoolBackward<'_> {
                 for ddx in 0..k {
                     let i = ((b * h + oy * k + ddy) * w + ox * k + ddx) * c;
                     let (xs, ds) = (&self.x[i..i + c], &mut self.dx[i..i + c]);
-                    for ch in 0..c {
-                        let hit = xs[ch] == m[ch] && taken[ch] == 0.0;
-                        ds[ch] = if hit { g[ch] } else { 0.0 };
-                        taken[ch] = if hit { 1.0 } else { taken[ch] };
+                    // Zipped slices and a non-short-circuit `&`: no bounds checks, no branches.
+                    let lanes = ds.iter_mut().zip(xs).zip(m).zip(g).zip(taken.iter_mut());
+                    for ((((d, &xv), &mv), &gv), t) in lanes {
+                        let hit = (xv == mv) & (*t == 0.0);
+                        *d = if hit { gv } else { 0.0 };
+                        *t = if hit { 1.0 } else { *t };
                     }
                 }
             }
