@@ -47,7 +47,8 @@ pub enum Command {
 #[derive(Debug, Default, Args, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct TrainArgs {
-    /// Data: fashion-mnist, mnist, idx:IMAGES[,LABELS], csv:PATH or npy:PATH.
+    /// Data: fashion-mnist, mnist, idx:IMAGES[,LABELS], csv:PATH, npy:PATH,
+    /// images:DIR[,WxH][,gray|rgb] (subfolders are classes) or cifar10:DIR (binary version).
     #[arg(long)]
     pub data: Option<String>,
     /// Run folder to write.

@@ -208,3 +208,103 @@ fn data_a_conv_model_cannot_take_is_refused_by_name() {
     assert!(err.contains("contractive"), "{err}");
     assert!(!Path::new(out).join("model.safetensors").exists());
 }
+
+#[test]
+fn colour_image_folders_and_cifar10_train_conv_models() {
+    let dir = tempfile::tempdir().unwrap();
+    // Two classes of 8×8 colour images: reddish and bluish, with a varying bright column.
+    for (class, base) in [("blue", [10u8, 30, 200]), ("red", [200, 20, 10])] {
+        let sub = dir.path().join("imgs").join(class);
+        std::fs::create_dir_all(&sub).unwrap();
+        for i in 0..24u32 {
+            image::RgbImage::from_fn(8, 8, |x, _| {
+                if x == i % 8 {
+                    image::Rgb([250, 250, 250])
+                } else {
+                    image::Rgb(base)
+                }
+            })
+            .save(sub.join(format!("{i}.png")))
+            .unwrap();
+        }
+    }
+    let run = dir.path().join("run");
+    let spec = format!("images:{}", dir.path().join("imgs").display());
+    ok(&[
+        "train",
+        "--data",
+        &spec,
+        "--arch",
+        "conv",
+        "--channels",
+        "6",
+        "--epochs",
+        "15",
+        "--batch-size",
+        "8",
+        "--lr",
+        "0.01",
+        "--val-fraction",
+        "0",
+        "--quiet",
+        "--out",
+        run.to_str().unwrap(),
+    ]);
+    let meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("meta.json")).unwrap()).unwrap();
+    assert_eq!(meta["input_shape"], serde_json::json!([3, 8, 8]));
+    let m = metrics(&run);
+    let (first, last) = (
+        m[0]["loss"].as_f64().unwrap(),
+        m[14]["loss"].as_f64().unwrap(),
+    );
+    assert!(last < 0.5 * first, "loss {first} → {last}");
+
+    // CIFAR-10's binary layout: five training batches and a test batch (tiny here).
+    let cifar = dir.path().join("cifar");
+    std::fs::create_dir(&cifar).unwrap();
+    for (name, n) in [
+        ("data_batch_1.bin", 6),
+        ("data_batch_2.bin", 6),
+        ("data_batch_3.bin", 6),
+        ("data_batch_4.bin", 6),
+        ("data_batch_5.bin", 6),
+        ("test_batch.bin", 4),
+    ] {
+        let mut bytes = Vec::new();
+        for i in 0..n {
+            bytes.push((i % 10) as u8);
+            bytes.extend((0..3072).map(|p| ((p / 1024) * 60 + (p % 32) * 3 + i) as u8));
+        }
+        std::fs::write(cifar.join(name), bytes).unwrap();
+    }
+    let run = dir.path().join("cifar-run");
+    let out = ok(&[
+        "train",
+        "--data",
+        &format!("cifar10:{}", cifar.display()),
+        "--arch",
+        "conv",
+        "--channels",
+        "4,4",
+        "--epochs",
+        "2",
+        "--batch-size",
+        "10",
+        "--val-fraction",
+        "0",
+        "--out",
+        run.to_str().unwrap(),
+        "--quiet",
+    ]);
+    let json: serde_json::Value =
+        serde_json::from_str(&ok(&["eval", run.to_str().unwrap(), "--json"])).unwrap();
+    // Evaluated on the test split: 4 examples.
+    assert_eq!(json["n"], 4, "{out} {json}");
+    std::fs::remove_file(cifar.join("test_batch.bin")).unwrap();
+    let err = fails(&["eval", run.to_str().unwrap()]);
+    assert!(
+        err.contains("test_batch.bin") && err.contains("missing"),
+        "{err}"
+    );
+}

@@ -6,8 +6,9 @@ use std::str::FromStr;
 use crate::csv_table::{self, CsvOptions};
 use crate::datasets::{Lookup, Named, Split};
 use crate::error::{Error, Result};
+use crate::image_folder::{self, FolderOptions};
 use crate::samples::Samples;
-use crate::{idx, npy};
+use crate::{cifar10, idx, npy};
 
 /// Where data comes from.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -25,6 +26,15 @@ pub enum DataSpec {
     Csv(PathBuf),
     /// `npy:PATH`.
     Npy(PathBuf),
+    /// `images:DIR[,WxH][,gray|rgb]`.
+    Images {
+        /// The folder.
+        dir: PathBuf,
+        /// Size and colour options.
+        options: FolderOptions,
+    },
+    /// `cifar10:DIR`.
+    Cifar10(PathBuf),
 }
 
 impl DataSpec {
@@ -42,12 +52,14 @@ impl DataSpec {
             } => idx::read_images(images),
             DataSpec::Csv(p) => Ok(csv_table::read(p, csv)?.samples),
             DataSpec::Npy(p) => npy::read(p),
+            DataSpec::Images { dir, options } => image_folder::read(dir, options),
+            DataSpec::Cifar10(dir) => cifar10::read(dir, split),
         }
     }
 
     /// True for named data sets, which have a separate test split.
     pub fn has_test_split(&self) -> bool {
-        matches!(self, DataSpec::Named(_))
+        matches!(self, DataSpec::Named(_) | DataSpec::Cifar10(_))
     }
 }
 
@@ -57,7 +69,7 @@ impl FromStr for DataSpec {
         let bad = |reason: &str| {
             Error::Spec {
             spec: s.into(),
-            reason: format!("{reason}; expected fashion-mnist, mnist, idx:IMAGES[,LABELS], csv:PATH or npy:PATH"),
+            reason: format!("{reason}; expected fashion-mnist, mnist, idx:IMAGES[,LABELS], csv:PATH, npy:PATH, images:DIR[,WxH][,gray|rgb] or cifar10:DIR"),
         }
         };
         if let Some(n) = Named::parse_name(s) {
@@ -77,6 +89,17 @@ impl FromStr for DataSpec {
             }
             "csv" => Ok(DataSpec::Csv(rest.into())),
             "npy" => Ok(DataSpec::Npy(rest.into())),
+            "cifar10" => Ok(DataSpec::Cifar10(rest.into())),
+            "images" => {
+                let mut parts = rest.split(',');
+                let dir = parts.next().unwrap_or_default();
+                let opts: Vec<&str> = parts.collect();
+                let options = image_folder::parse_options(&opts).map_err(|r| bad(&r))?;
+                Ok(DataSpec::Images {
+                    dir: dir.into(),
+                    options,
+                })
+            }
             _ => Err(bad(&format!("unknown kind `{kind}`"))),
         }
     }
@@ -96,6 +119,18 @@ impl fmt::Display for DataSpec {
             } => write!(f, "idx:{}", images.display()),
             DataSpec::Csv(p) => write!(f, "csv:{}", p.display()),
             DataSpec::Npy(p) => write!(f, "npy:{}", p.display()),
+            DataSpec::Cifar10(p) => write!(f, "cifar10:{}", p.display()),
+            DataSpec::Images { dir, options } => {
+                write!(f, "images:{}", dir.display())?;
+                if let Some((w, h)) = options.size {
+                    write!(f, ",{w}x{h}")?;
+                }
+                match options.color {
+                    Some(image_folder::Color::Gray) => write!(f, ",gray"),
+                    Some(image_folder::Color::Rgb) => write!(f, ",rgb"),
+                    None => Ok(()),
+                }
+            }
         }
     }
 }
@@ -114,6 +149,10 @@ mod tests {
             "csv:x/y.csv",
             "npy:z.npy",
             "csv:C:/data/x.csv",
+            "cifar10:data/cifar",
+            "images:photos",
+            "images:photos,32x24,rgb",
+            "images:p,gray",
         ] {
             assert_eq!(s.parse::<DataSpec>().unwrap().to_string(), s);
         }
@@ -129,7 +168,7 @@ mod tests {
             assert!(
                 e.contains(&format!("`{s}`"))
                     && e.contains(
-                        "expected fashion-mnist, mnist, idx:IMAGES[,LABELS], csv:PATH or npy:PATH"
+                        "expected fashion-mnist, mnist, idx:IMAGES[,LABELS], csv:PATH, npy:PATH, images:DIR[,WxH][,gray|rgb] or cifar10:DIR"
                     ),
                 "{e}"
             );
@@ -157,5 +196,7 @@ mod tests {
         }
         assert!(!DataSpec::Csv(csv).has_test_split());
         assert!(DataSpec::Named(Named::Mnist).has_test_split());
+        assert!(DataSpec::Cifar10("c".into()).has_test_split());
+        assert!("images:x,12".parse::<DataSpec>().is_err());
     }
 }
