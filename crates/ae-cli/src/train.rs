@@ -97,7 +97,11 @@ pub fn run(args: TrainArgs) -> Result<()> {
     let mut optimizer = Optimizer::new(settings.optimizer_kind(), settings.lr, &task.model.params);
     let mut meta = RunMeta {
         format_version: FORMAT_VERSION,
-        flavor: "dense".into(),
+        flavor: match settings.arch {
+            ae_core::settings::ArchName::Dense => "dense",
+            ae_core::settings::ArchName::Conv => "conv",
+        }
+        .into(),
         input_shape: input_shape.clone(),
         scaler,
         epoch: 0,

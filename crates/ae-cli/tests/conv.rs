@@ -253,6 +253,7 @@ fn colour_image_folders_and_cifar10_train_conv_models() {
     let meta: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(run.join("meta.json")).unwrap()).unwrap();
     assert_eq!(meta["input_shape"], serde_json::json!([3, 8, 8]));
+    assert_eq!(meta["flavor"], "conv");
     let m = metrics(&run);
     let (first, last) = (
         m[0]["loss"].as_f64().unwrap(),

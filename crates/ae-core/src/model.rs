@@ -181,6 +181,16 @@ impl Net {
         encoder.backward_into(g, x, dx, encoder_hook);
     }
 
+    /// The summed per-element `loss` of the last forward pass's reconstruction against `target`.
+    pub fn loss_sum(&self, loss: LossKind, target: &Tensor) -> f64 {
+        let (pre, out) = (self.decoder.output().data(), self.out.data());
+        pre.iter()
+            .zip(out)
+            .zip(target.data())
+            .map(|((&p, &o), &t)| loss.element(p, o, t))
+            .sum()
+    }
+
     /// A copy with the same layers and empty buffers.
     pub fn replica(&self) -> Net {
         Net {

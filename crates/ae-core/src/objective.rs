@@ -325,6 +325,22 @@ impl Task for AutoencoderTask {
     }
 
     fn eval_batch(&mut self, x: &Tensor) -> Terms {
+        let plain = self.objective.sparsity.is_none()
+            && self.objective.contractive.is_none()
+            && self.objective.weight_decay == WeightDecay::None;
+        if plain {
+            let split = self.replicas.reconstruction_loss(
+                crate::gemm::threads(),
+                &self.model,
+                self.objective.loss,
+                x,
+            );
+            if let Some(v) = split {
+                let mut terms = Terms::default();
+                terms.push(self.recon_name(), v);
+                return terms;
+            }
+        }
         self.model.forward(x, Mode::Eval);
         let loss = self.objective.loss;
         let (pre, out, t) = (

@@ -140,6 +140,48 @@ impl Replicas {
             });
         Some(losses.iter().sum())
     }
+
+    /// The mean per-element reconstruction `loss` of `x` against itself, evaluated (no noise, no
+    /// gradient) in up to `threads` parts; `None` when there is one thread or too few rows. Uses
+    /// the training replicas' buffers, so evaluation allocates nothing new.
+    pub fn reconstruction_loss(
+        &mut self,
+        threads: usize,
+        model: &Autoencoder,
+        loss: LossKind,
+        x: &Tensor,
+    ) -> Option<f64> {
+        let n = x.rows();
+        let parts = threads.min(n / MIN_ROWS);
+        if parts < 2 || x.is_empty() {
+            return None;
+        }
+        while self.workers.len() < parts {
+            self.workers.push(Worker::new(model));
+        }
+        let per = n.div_ceil(parts);
+        let params = &model.params;
+        let c = x.cols();
+        let sums: Vec<f64> = self.workers[..parts]
+            .par_iter_mut()
+            .enumerate()
+            .map(|(w, worker)| {
+                let rows = (w * per).min(n)..((w + 1) * per).min(n);
+                let mut shape = x.shape().to_vec();
+                shape[0] = rows.len();
+                worker.x.resize(&shape);
+                worker
+                    .x
+                    .data_mut()
+                    .copy_from_slice(&x.data()[rows.start * c..rows.end * c]);
+                crate::gemm::serial(|| {
+                    worker.net.forward(params, &worker.x, Mode::Eval);
+                    worker.net.loss_sum(loss, &worker.x)
+                })
+            })
+            .collect();
+        Some(sums.iter().sum::<f64>() / x.len() as f64)
+    }
 }
 
 #[cfg(test)]
@@ -205,6 +247,16 @@ mod tests {
             assert!(replicas
                 .reconstruction_step(1, &mut split, loss, &x, &x)
                 .is_none());
+            // Evaluation in parts: the mean per-element loss of an Eval-mode pass over all rows.
+            whole.forward(&x, Mode::Eval);
+            let want_eval = whole.net.loss_sum(loss, &x) / x.len() as f64;
+            let got_eval = replicas
+                .reconstruction_loss(3, &whole, loss, &x)
+                .expect("three parts");
+            assert!(
+                (got_eval - want_eval).abs() < 1e-6 * want_eval.abs().max(1.0),
+                "{loss}: eval {got_eval} vs {want_eval}"
+            );
             let small = Tensor::from_vec(&[40, 20], x.data()[..800].to_vec());
             assert!(
                 replicas
