@@ -176,32 +176,36 @@ fn overcomplete_code() {
     );
 }
 
-#[test]
-fn input_gradient_matches_finite_differences() {
-    let c = cfg(&[5, 3], Activation::Tanh, Activation::Sigmoid, false);
-    let mut model = c.build(5).unwrap();
-    let x = input(2, 6);
-    // Loss: sum of the code, whose input gradient activation maximization needs.
+/// d(sum of the code)/d(input), the gradient activation maximization needs, against central
+/// finite differences.
+fn check_input_gradient(model: &mut ae_core::model::Autoencoder, x: &Tensor) {
     let code_sum = |m: &mut ae_core::model::Autoencoder, x: &Tensor| {
         m.encode(x);
         m.code().data().iter().map(|&v| v as f64).sum::<f64>()
     };
-    model.encode(&x);
+    model.encode(x);
     let mut dx = Tensor::default();
-    model.backward_from_code(&x, Some(&mut dx), &mut |_, dcode| dcode.fill(1.0));
+    model.backward_from_code(x, Some(&mut dx), &mut |_, dcode| dcode.fill(1.0));
+    assert_eq!(dx.len(), x.len());
     let h = 1e-3;
     for j in 0..x.len() {
         let mut xp = x.clone();
         xp.data_mut()[j] += h;
         let mut xm = x.clone();
         xm.data_mut()[j] -= h;
-        let fd = (code_sum(&mut model, &xp) - code_sum(&mut model, &xm)) / (2.0 * h as f64);
+        let fd = (code_sum(model, &xp) - code_sum(model, &xm)) / (2.0 * h as f64);
         assert!(
             (fd - dx.data()[j] as f64).abs() < 2e-3,
             "x[{j}]: {fd} vs {}",
             dx.data()[j]
         );
     }
+}
+
+#[test]
+fn input_gradient_matches_finite_differences() {
+    let c = cfg(&[5, 3], Activation::Tanh, Activation::Sigmoid, false);
+    check_input_gradient(&mut c.build(5).unwrap(), &input(2, 6));
 }
 
 #[test]
@@ -354,27 +358,5 @@ fn conv_transpose_decoder_with_dense_code() {
 fn conv_input_gradient_matches_finite_differences() {
     use ae_core::model::ConvDecoder::Upsample;
     let c = conv_cfg([2, 4, 4], &[3], 3, Upsample, Some(2), Activation::Tanh);
-    let mut model = c.build(5).unwrap();
-    let x = input(2, 32);
-    let code_sum = |m: &mut ae_core::model::Autoencoder, x: &Tensor| {
-        m.encode(x);
-        m.code().data().iter().map(|&v| v as f64).sum::<f64>()
-    };
-    model.encode(&x);
-    let mut dx = Tensor::default();
-    model.backward_from_code(&x, Some(&mut dx), &mut |_, dcode| dcode.fill(1.0));
-    assert_eq!(dx.len(), x.len());
-    let h = 1e-3;
-    for j in 0..x.len() {
-        let mut xp = x.clone();
-        xp.data_mut()[j] += h;
-        let mut xm = x.clone();
-        xm.data_mut()[j] -= h;
-        let fd = (code_sum(&mut model, &xp) - code_sum(&mut model, &xm)) / (2.0 * h as f64);
-        assert!(
-            (fd - dx.data()[j] as f64).abs() < 2e-3,
-            "x[{j}]: {fd} vs {}",
-            dx.data()[j]
-        );
-    }
+    check_input_gradient(&mut c.build(5).unwrap(), &input(2, 32));
 }
