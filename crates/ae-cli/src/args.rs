@@ -38,8 +38,37 @@ pub enum Command {
     Denoise(DenoiseArgs),
     /// Fill the missing cells (empty or NaN) of a CSV table by iterated reconstruction.
     Impute(ImputeArgs),
+    /// Fit PCA (exact, on the training split) and save it as a run: a linear autoencoder that
+    /// eval, encode and reconstruct read; pca.json holds the explained variance per component.
+    Pca(PcaArgs),
     /// List or download the named data sets.
     Datasets(DatasetsArgs),
+}
+
+/// `ae pca`.
+#[derive(Debug, Args)]
+pub struct PcaArgs {
+    /// Data, as for `ae train` (default fashion-mnist).
+    #[arg(long, default_value = "fashion-mnist")]
+    pub data: String,
+    /// Number of principal components (the code size).
+    #[arg(long, short = 'k')]
+    pub components: usize,
+    /// Run folder to write.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Replace a run already in --out.
+    #[arg(long)]
+    pub force: bool,
+    /// Input scaling, as for `ae train` (default: unit for 8-bit data, else minmax).
+    #[arg(long)]
+    pub scaling: Option<ScalingKind>,
+    /// Folder to look for named data sets in first.
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Threads (default: all cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
 }
 
 /// `ae train`. Every option may also come from `--config FILE.toml` (same names, e.g.

@@ -5,6 +5,7 @@ mod data;
 mod eval;
 mod impute;
 mod observer;
+mod pca;
 mod picture;
 mod presets;
 mod train;
@@ -49,6 +50,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Reconstruct(a) => eval::reconstruct(a),
         Command::Denoise(a) => eval::denoise(a),
         Command::Impute(a) => impute::impute(a),
+        Command::Pca(a) => pca::pca(a),
         Command::Datasets(a) => datasets(a.action),
     }
 }

@@ -13,6 +13,7 @@ pub mod objective;
 pub mod optim;
 pub mod parallel;
 pub mod params;
+pub mod pca;
 pub mod plan;
 pub mod pretrain;
 pub mod rng;

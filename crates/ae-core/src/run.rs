@@ -37,7 +37,9 @@ const BEST: &str = "best.safetensors";
 const CHECKPOINT: &str = "checkpoint.safetensors";
 const METRICS: &str = "metrics.jsonl";
 const PRETRAIN_METRICS: &str = "pretrain.jsonl";
-const OWNED: [&str; 7] = [
+/// Written by `ae pca`.
+const PCA_REPORT: &str = "pca.json";
+const OWNED: [&str; 8] = [
     CONFIG,
     META,
     MODEL,
@@ -45,6 +47,7 @@ const OWNED: [&str; 7] = [
     CHECKPOINT,
     METRICS,
     PRETRAIN_METRICS,
+    PCA_REPORT,
 ];
 
 /// The small metadata file of a run.
@@ -52,7 +55,7 @@ const OWNED: [&str; 7] = [
 pub struct RunMeta {
     /// [`FORMAT_VERSION`] of the writer.
     pub format_version: u32,
-    /// The model family: `dense`.
+    /// The model family: `dense`, `conv` or `pca`.
     pub flavor: String,
     /// Per-example input shape.
     pub input_shape: Vec<usize>,
