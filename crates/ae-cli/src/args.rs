@@ -41,8 +41,35 @@ pub enum Command {
     /// Fit PCA (exact, on the training split) and save it as a run: a linear autoencoder that
     /// eval, encode and reconstruct read; pca.json holds the explained variance per component.
     Pca(PcaArgs),
+    /// Compare two runs on the same data: metrics side by side, and for two linear maps (a linear
+    /// autoencoder, PCA) the principal angles between their subspaces.
+    Compare(CompareArgs),
     /// List or download the named data sets.
     Datasets(DatasetsArgs),
+}
+
+/// `ae compare`.
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    /// The first run.
+    pub run_a: PathBuf,
+    /// The second run.
+    pub run_b: PathBuf,
+    /// Data (default: the first run's; its test split when it has one).
+    #[arg(long)]
+    pub data: Option<String>,
+    /// Split of a named data set.
+    #[arg(long, value_enum, default_value_t)]
+    pub split: SplitArg,
+    /// Folder to look for named data sets in first.
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Threads (default: all cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `ae pca`.

@@ -1,6 +1,7 @@
 //! `ae`: the command-line program. Parses arguments, runs the command, prints the whole error
 //! chain and exits non-zero on failure.
 mod args;
+mod compare;
 mod data;
 mod eval;
 mod impute;
@@ -51,6 +52,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Denoise(a) => eval::denoise(a),
         Command::Impute(a) => impute::impute(a),
         Command::Pca(a) => pca::pca(a),
+        Command::Compare(a) => compare::compare(a),
         Command::Datasets(a) => datasets(a.action),
     }
 }

@@ -89,4 +89,67 @@ fn pca_run_is_a_linear_autoencoder_the_other_commands_read() {
         dir.path().join("x").to_str().unwrap(),
     ]);
     assert!(err.contains("components") && err.contains("64"), "{err}");
+    // Compare: the 4-component subspace contains the 4-component one of the other run, and the
+    // 8-component one contains it too: every principal angle is 0.
+    let cmp: serde_json::Value = serde_json::from_str(&ok(&[
+        "compare",
+        r,
+        run8.to_str().unwrap(),
+        "--data",
+        &spec,
+        "--json",
+    ]))
+    .unwrap();
+    let angles = cmp["principal_angles_deg"].as_array().unwrap();
+    assert_eq!(angles.len(), 4, "{cmp}");
+    assert!(angles.iter().all(|a| a.as_f64().unwrap() < 0.01), "{cmp}");
+    assert_eq!(cmp["a"]["metrics"]["mse"], m4["mse"]);
+    let text = ok(&["compare", r, run8.to_str().unwrap(), "--data", &spec]);
+    assert!(
+        text.contains("principal angles") && text.contains("pca"),
+        "{text}"
+    );
+}
+
+#[test]
+fn compare_says_when_angles_do_not_apply() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("img.npy");
+    npy_images(&data, 40, 8, 8);
+    let spec = format!("npy:{}", data.display());
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    ok(&[
+        "pca",
+        "--data",
+        &spec,
+        "-k",
+        "3",
+        "--out",
+        a.to_str().unwrap(),
+    ]);
+    ok(&[
+        "train",
+        "--data",
+        &spec,
+        "--hidden",
+        "3",
+        "--epochs",
+        "2",
+        "--quiet",
+        "--out",
+        b.to_str().unwrap(),
+    ]);
+    let text = ok(&["compare", a.to_str().unwrap(), b.to_str().unwrap()]);
+    assert!(
+        text.contains("only for two linear one-layer maps"),
+        "{text}"
+    );
+    let cmp: serde_json::Value = serde_json::from_str(&ok(&[
+        "compare",
+        a.to_str().unwrap(),
+        b.to_str().unwrap(),
+        "--json",
+    ]))
+    .unwrap();
+    assert!(cmp["principal_angles_deg"].is_null(), "{cmp}");
 }

@@ -22,6 +22,7 @@ pub mod sequential;
 pub mod settings;
 pub mod simd;
 pub mod sparsity;
+pub mod subspace;
 pub mod tensor;
 pub mod train;
 

@@ -1,0 +1,103 @@
+//! `ae compare RUN_A RUN_B`: test metrics side by side on the same data, and for two linear maps
+//! (a linear autoencoder, PCA) the principal angles between the subspaces they project onto.
+use ae_core::layers::activation::Activation;
+use ae_core::model::Autoencoder;
+use ae_core::run::RunDir;
+use ae_core::subspace::principal_angles;
+use anyhow::Result;
+use serde_json::json;
+
+use crate::args::{CompareArgs, RunData};
+use crate::eval::{load, metrics};
+
+/// The `k` directions (rows of a `k × d` matrix) spanning what a one-layer linear autoencoder
+/// reconstructs: its decoder's columns, or with tied weights its encoder's rows. The decoder is the
+/// one to compare with PCA: an encoder keeps whatever it started with along directions the data
+/// never varies in (a border pixel that is always 0 gives its weights no gradient), while the
+/// reconstruction error drives the decoder's components there to zero.
+fn linear_map(model: &Autoencoder) -> Option<(Vec<f32>, usize)> {
+    let c = &model.config;
+    let linear = c.conv.is_none()
+        && c.hidden.len() == 1
+        && c.activation == Activation::Linear
+        && c.code_activation() == Activation::Linear
+        && c.output_activation == Activation::Linear;
+    if !linear {
+        return None;
+    }
+    let (k, d) = (c.hidden[0], c.input_features());
+    match model.params.find("decoder.0.weight") {
+        // (d, k) row-major: column j is direction j.
+        Some(id) => {
+            let w = model.params.values[id.0].data();
+            Some(((0..k * d).map(|i| w[(i % d) * k + i / d]).collect(), k))
+        }
+        None => {
+            let id = model.params.find("encoder.0.weight")?;
+            Some((model.params.values[id.0].data().to_vec(), k))
+        }
+    }
+}
+
+/// Runs `ae compare`.
+pub fn compare(args: CompareArgs) -> Result<()> {
+    // Both runs see the same data: --data, else the first run's.
+    let data = match args.data.clone() {
+        Some(d) => d,
+        None => RunDir::open(&args.run_a)?.read_settings()?.data,
+    };
+    let input = |run: &std::path::Path| RunData {
+        run: run.to_path_buf(),
+        data: Some(data.clone()),
+        split: args.split,
+        data_dir: args.data_dir.clone(),
+        threads: args.threads,
+    };
+    let mut a = load(&input(&args.run_a))?;
+    let mut b = load(&input(&args.run_b))?;
+    let ma = metrics(&mut a.task.model, a.meta.scaler.kind, &a.x, &a.x);
+    let mb = metrics(&mut b.task.model, b.meta.scaler.kind, &b.x, &b.x);
+    let angles = match (linear_map(&a.task.model), linear_map(&b.task.model)) {
+        (Some((wa, ka)), Some((wb, kb))) => {
+            let d = a.task.model.config.input_features();
+            Some(principal_angles(&wa, ka, &wb, kb, d)?)
+        }
+        _ => None,
+    };
+    if args.json {
+        let v = json!({
+            "a": { "run": args.run_a, "flavor": a.meta.flavor, "metrics": ma },
+            "b": { "run": args.run_b, "flavor": b.meta.flavor, "metrics": mb },
+            "principal_angles_deg": angles,
+        });
+        println!("{v}");
+        return Ok(());
+    }
+    println!("data: {data}");
+    println!("{:<18} {:>14} {:>14}", "", a.meta.flavor, b.meta.flavor);
+    let rows = [
+        ("mse", ma.mse, mb.mse),
+        ("sse per example", ma.sse_per_example, mb.sse_per_example),
+        ("bce", ma.bce, mb.bce),
+        ("psnr (dB)", ma.psnr_db, mb.psnr_db),
+        ("mean ||J||_F", ma.mean_jacobian_norm, mb.mean_jacobian_norm),
+    ];
+    for (name, x, y) in rows {
+        println!("{name:<18} {x:>14.6} {y:>14.6}");
+    }
+    println!("{:<18} {:>14} {:>14}", "examples", ma.n, mb.n);
+    match angles {
+        Some(t) => {
+            let mean = t.iter().sum::<f64>() / t.len() as f64;
+            println!(
+                "principal angles between the two subspaces (degrees): largest {:.2}, mean {:.2}, \
+                 smallest {:.2}",
+                t.last().copied().unwrap_or(0.0),
+                mean,
+                t.first().copied().unwrap_or(0.0)
+            );
+        }
+        None => println!("(principal angles: only for two linear one-layer maps, e.g. PCA runs)"),
+    }
+    Ok(())
+}
