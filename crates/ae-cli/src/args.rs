@@ -44,8 +44,35 @@ pub enum Command {
     /// Compare two runs on the same data: metrics side by side, and for two linear maps (a linear
     /// autoencoder, PCA) the principal angles between their subspaces.
     Compare(CompareArgs),
+    /// Draw what a run learned: reconstructions, or first-layer filters (PNG).
+    Visualize(VisualizeArgs),
     /// List or download the named data sets.
     Datasets(DatasetsArgs),
+}
+
+/// What `ae visualize` draws.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum What {
+    /// Originals above their reconstructions.
+    Reconstructions,
+    /// First-layer weights of each unit, as images (dense) or kernels (conv).
+    Filters,
+}
+
+/// `ae visualize`.
+#[derive(Debug, Args)]
+pub struct VisualizeArgs {
+    #[command(flatten)]
+    pub input: RunData,
+    /// What to draw.
+    #[arg(long, value_enum)]
+    pub what: What,
+    /// Output PNG.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// How many examples (reconstructions) or units (filters) to draw.
+    #[arg(long, default_value_t = 64)]
+    pub n: usize,
 }
 
 /// `ae compare`.

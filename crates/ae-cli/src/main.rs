@@ -10,6 +10,7 @@ mod pca;
 mod picture;
 mod presets;
 mod train;
+mod visualize;
 
 use std::process::ExitCode;
 
@@ -53,6 +54,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Impute(a) => impute::impute(a),
         Command::Pca(a) => pca::pca(a),
         Command::Compare(a) => compare::compare(a),
+        Command::Visualize(a) => visualize::visualize(a),
         Command::Datasets(a) => datasets(a.action),
     }
 }
