@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use ae_core::Tensor;
 use ae_data::datasets::{default_cache_dir, FetchEvent, Lookup, Named, Split};
 use ae_data::samples::Samples;
+use ae_data::scaling::Scaler;
 use ae_data::spec::DataSpec;
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
@@ -69,6 +70,13 @@ pub fn fetch(
     let path = named.fetch(&dest, mirror, &mut on_event)?;
     bar.finish_and_clear();
     Ok(path)
+}
+
+/// Loads a named data set's test split, scaled with `scaler` (the run's), as a tensor.
+pub fn load_test(spec: &DataSpec, data_dir: Option<PathBuf>, scaler: &Scaler) -> Result<Tensor> {
+    let mut t = load(spec, data_dir, Split::Test, true)?;
+    scaler.transform(&mut t)?;
+    Ok(to_tensor(t))
 }
 
 /// Moves samples into a tensor of shape `[N, ..shape]` without copying.

@@ -163,6 +163,16 @@ fn jacobian_norm(model: &mut Autoencoder, x: &Tensor, max: usize, exact: bool) -
     sq.iter().map(|s| (s * scale).sqrt()).sum::<f64>() / n as f64
 }
 
+/// Loads the model saved in `run` and prints its metrics on `x`, the test split of `data` (already
+/// scaled): how `ae train` and `ae pca` end.
+pub fn report_test(run: &RunDir, data: &str, x: &Tensor) -> Result<()> {
+    let (_, meta, mut saved) = run.load()?;
+    let m = metrics(&mut saved.model, meta.scaler.kind, x, x);
+    println!("test split of {data}:");
+    print_metrics(&m);
+    Ok(())
+}
+
 /// Computes [`Metrics`] of `model` given `input` and scored against `target` (both already
 /// scaled with a scaler of kind `scaling`; they differ when the input is corrupted).
 pub fn metrics(

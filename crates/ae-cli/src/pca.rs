@@ -60,7 +60,7 @@ pub fn pca(args: PcaArgs) -> Result<()> {
         format_version: FORMAT_VERSION,
         flavor: "pca".into(),
         input_shape,
-        scaler,
+        scaler: scaler.clone(),
         epoch: 0,
         best_loss: None,
         best_epoch: 0,
@@ -95,13 +95,8 @@ pub fn pca(args: PcaArgs) -> Result<()> {
         }
     }
     if spec.has_test_split() {
-        let (_, meta, mut loaded) = run.load()?;
-        let mut t = data::load(&spec, args.data_dir.clone(), Split::Test, true)?;
-        meta.scaler.transform(&mut t)?;
-        let t = data::to_tensor(t);
-        let m = crate::eval::metrics(&mut loaded.model, meta.scaler.kind, &t, &t);
-        println!("test split of {}:", args.data);
-        crate::eval::print_metrics(&m);
+        let test = data::load_test(&spec, args.data_dir.clone(), &scaler)?;
+        crate::eval::report_test(&run, &args.data, &test)?;
     }
     eprintln!(
         "done: {} (a linear autoencoder: `ae eval`, `ae encode`, `ae reconstruct` read it)",

@@ -149,9 +149,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
     }
 
     let test = if args.eval_test && spec.has_test_split() {
-        let mut t = data::load(&spec, args.data_dir.clone(), Split::Test, true)?;
-        meta.scaler.transform(&mut t)?;
-        Some(data::to_tensor(t))
+        Some(data::load_test(&spec, args.data_dir.clone(), &meta.scaler)?)
     } else {
         None
     };
@@ -214,18 +212,11 @@ pub fn run(args: TrainArgs) -> Result<()> {
         }
     }
     if spec.has_test_split() {
-        let (_, meta, mut trained) = run.load()?;
         let x = match test {
             Some(t) => t,
-            None => {
-                let mut t = data::load(&spec, args.data_dir.clone(), Split::Test, true)?;
-                meta.scaler.transform(&mut t)?;
-                data::to_tensor(t)
-            }
+            None => data::load_test(&spec, args.data_dir.clone(), &run.read_meta()?.scaler)?,
         };
-        let m = crate::eval::metrics(&mut trained.model, meta.scaler.kind, &x, &x);
-        println!("test split of {}:", settings.data);
-        crate::eval::print_metrics(&m);
+        crate::eval::report_test(&run, &settings.data, &x)?;
     }
     eprintln!(
         "done: {} (evaluate again with `ae eval {}`)",

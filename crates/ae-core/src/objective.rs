@@ -342,20 +342,9 @@ impl Task for AutoencoderTask {
             }
         }
         self.model.forward(x, Mode::Eval);
-        let loss = self.objective.loss;
-        let (pre, out, t) = (
-            self.model.logits().data(),
-            self.model.reconstruction().data(),
-            x.data(),
-        );
-        let sum: f64 = pre
-            .iter()
-            .zip(out)
-            .zip(t)
-            .map(|((&p, &o), &t)| loss.element(p, o, t))
-            .sum();
+        let sum = self.model.net.loss_sum(self.objective.loss, x);
         let mut terms = Terms::default();
-        terms.push(self.recon_name(), sum / t.len() as f64);
+        terms.push(self.recon_name(), sum / x.len() as f64);
         if let Some(sp) = self.objective.sparsity {
             terms.push(sp.name(), sp.value(self.model.code()));
         }

@@ -54,16 +54,8 @@ impl Worker {
         target: &Tensor,
         rows: Range<usize>,
     ) -> f64 {
-        let c = input.cols();
-        let mut shape = input.shape().to_vec();
-        shape[0] = rows.len();
-        let part = |t: &Tensor, buf: &mut Tensor| {
-            buf.resize(&shape);
-            buf.data_mut()
-                .copy_from_slice(&t.data()[rows.start * c..rows.end * c]);
-        };
-        part(input, &mut self.x);
-        part(target, &mut self.target);
+        copy_rows(input, rows.clone(), &mut self.x);
+        copy_rows(target, rows.clone(), &mut self.target);
         self.net.forward(params, &self.x, Mode::Train);
         let value = self.net.reconstruction_loss(loss, &self.target);
         let share = rows.len() as f32 / input.rows() as f32;
@@ -87,13 +79,42 @@ impl Worker {
     }
 }
 
+/// Copies `rows` of `t` into `buf`, reusing its allocation.
+fn copy_rows(t: &Tensor, rows: Range<usize>, buf: &mut Tensor) {
+    let c = t.cols();
+    let mut shape = t.shape().to_vec();
+    shape[0] = rows.len();
+    buf.resize(&shape);
+    buf.data_mut()
+        .copy_from_slice(&t.data()[rows.start * c..rows.end * c]);
+}
+
 /// The replicas of a model for data-parallel steps, made on first use.
 #[derive(Debug, Default)]
 pub struct Replicas {
     workers: Vec<Worker>,
 }
 
+/// Rows of part `w` of `parts` over `n` rows: contiguous, the last one possibly shorter.
+fn part_rows(w: usize, parts: usize, n: usize) -> Range<usize> {
+    let per = n.div_ceil(parts);
+    (w * per).min(n)..((w + 1) * per).min(n)
+}
+
 impl Replicas {
+    /// How many parts `n` rows split into on `threads` threads, with a worker made for each;
+    /// `None` when splitting does not pay (one thread, or too few rows).
+    fn prepare(&mut self, threads: usize, model: &Autoencoder, n: usize) -> Option<usize> {
+        let parts = threads.min(n / MIN_ROWS);
+        if parts < 2 {
+            return None;
+        }
+        while self.workers.len() < parts {
+            self.workers.push(Worker::new(model));
+        }
+        Some(parts)
+    }
+
     /// Runs a reconstruction step — `input` in, `target` (the same, or the clean version of a
     /// corrupted input) to match — split into up to `threads` parts, leaving the summed gradients
     /// in `model.params.grads` and returning the batch's mean loss; `None` (and nothing done) when
@@ -107,20 +128,13 @@ impl Replicas {
         target: &Tensor,
     ) -> Option<f64> {
         let n = input.rows();
-        let parts = threads.min(n / MIN_ROWS);
-        if parts < 2 {
-            return None;
-        }
-        while self.workers.len() < parts {
-            self.workers.push(Worker::new(model));
-        }
-        let per = n.div_ceil(parts);
+        let parts = self.prepare(threads, model, n)?;
         let params = &model.params;
         let losses: Vec<f64> = self.workers[..parts]
             .par_iter_mut()
             .enumerate()
             .map(|(w, worker)| {
-                let rows = (w * per).min(n)..((w + 1) * per).min(n);
+                let rows = part_rows(w, parts, n);
                 crate::gemm::serial(|| worker.step(params, loss, input, target, rows))
             })
             .collect();
@@ -151,29 +165,17 @@ impl Replicas {
         loss: LossKind,
         x: &Tensor,
     ) -> Option<f64> {
-        let n = x.rows();
-        let parts = threads.min(n / MIN_ROWS);
-        if parts < 2 || x.is_empty() {
+        if x.is_empty() {
             return None;
         }
-        while self.workers.len() < parts {
-            self.workers.push(Worker::new(model));
-        }
-        let per = n.div_ceil(parts);
+        let n = x.rows();
+        let parts = self.prepare(threads, model, n)?;
         let params = &model.params;
-        let c = x.cols();
         let sums: Vec<f64> = self.workers[..parts]
             .par_iter_mut()
             .enumerate()
             .map(|(w, worker)| {
-                let rows = (w * per).min(n)..((w + 1) * per).min(n);
-                let mut shape = x.shape().to_vec();
-                shape[0] = rows.len();
-                worker.x.resize(&shape);
-                worker
-                    .x
-                    .data_mut()
-                    .copy_from_slice(&x.data()[rows.start * c..rows.end * c]);
+                copy_rows(x, part_rows(w, parts, n), &mut worker.x);
                 crate::gemm::serial(|| {
                     worker.net.forward(params, &worker.x, Mode::Eval);
                     worker.net.loss_sum(loss, &worker.x)

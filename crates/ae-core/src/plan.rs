@@ -100,6 +100,32 @@ impl Spec {
     fn counts(&self) -> bool {
         !matches!(self, Spec::Layout { visible: false, .. })
     }
+
+    /// The shape of the layer's own weight (none when it reads a shared one) and the length of
+    /// its bias; none for a layer without parameters. Both loading checks and building use it.
+    fn param_shapes(&self) -> Option<(Option<Vec<usize>>, usize)> {
+        match self {
+            Spec::Dense {
+                inputs,
+                outputs,
+                tied_to,
+                ..
+            } => Some((tied_to.is_none().then(|| vec![*outputs, *inputs]), *outputs)),
+            Spec::Conv {
+                inputs,
+                outputs,
+                geometry: g,
+                ..
+            } => Some((Some(vec![*outputs, *inputs, g.kernel, g.kernel]), *outputs)),
+            Spec::ConvT {
+                inputs,
+                outputs,
+                geometry: g,
+                ..
+            } => Some((Some(vec![*inputs, *outputs, g.kernel, g.kernel]), *outputs)),
+            _ => None,
+        }
+    }
 }
 
 /// The layers of one side (`encoder` or `decoder`), each with its name prefix.
@@ -323,26 +349,8 @@ impl ModelConfig {
         let plan = self.plan()?;
         let mut shapes = Vec::new();
         for (prefix, spec) in plan.encoder.layers.iter().chain(&plan.decoder.layers) {
-            let (weight, bias) = match spec {
-                Spec::Dense {
-                    inputs,
-                    outputs,
-                    tied_to,
-                    ..
-                } => (tied_to.is_none().then(|| vec![*outputs, *inputs]), *outputs),
-                Spec::Conv {
-                    inputs,
-                    outputs,
-                    geometry: g,
-                    ..
-                } => (Some(vec![*outputs, *inputs, g.kernel, g.kernel]), *outputs),
-                Spec::ConvT {
-                    inputs,
-                    outputs,
-                    geometry: g,
-                    ..
-                } => (Some(vec![*inputs, *outputs, g.kernel, g.kernel]), *outputs),
-                _ => continue,
+            let Some((weight, bias)) = spec.param_shapes() else {
+                continue;
             };
             if let Some(w) = weight {
                 shapes.push((format!("{prefix}.weight"), w));
@@ -390,7 +398,9 @@ impl ModelConfig {
         prefix: &str,
         spec: &Spec,
     ) -> Result<()> {
-        let mut add = |params: &mut Params, shape, outs, fan_in, fan_out, next| {
+        // Adds the layer's parameters, shaped as `Spec::param_shapes` says.
+        let mut add = |params: &mut Params, fan_in, fan_out, next| {
+            let (shape, outs) = spec.param_shapes().expect("a layer with parameters");
             self.init_params(params, rng, prefix, shape, outs, (fan_in, fan_out), next)
         };
         match spec {
@@ -400,8 +410,7 @@ impl ModelConfig {
                 next,
                 tied_to,
             } => {
-                let shape = tied_to.is_none().then(|| vec![*outputs, *inputs]);
-                let (w, b) = add(params, shape, *outputs, *inputs, *outputs, *next);
+                let (w, b) = add(params, *inputs, *outputs, *next);
                 let (weight, layout) = match (w, tied_to) {
                     (Some(w), _) => (w, WeightLayout::OutIn),
                     (None, Some(name)) => {
@@ -430,15 +439,7 @@ impl ModelConfig {
                 fused,
             } => {
                 let kk = g.kernel * g.kernel;
-                let shape = vec![*outputs, *inputs, g.kernel, g.kernel];
-                let (w, b) = add(
-                    params,
-                    Some(shape),
-                    *outputs,
-                    inputs * kk,
-                    outputs * kk,
-                    *next,
-                );
+                let (w, b) = add(params, inputs * kk, outputs * kk, *next);
                 seq.push(Conv2d::new(
                     *inputs,
                     *outputs,
@@ -457,15 +458,7 @@ impl ModelConfig {
                 // PyTorch computes a transposed convolution's fan-in from its weight's second
                 // axis, the output channels; we follow it so `--init torch` matches.
                 let kk = g.kernel * g.kernel;
-                let shape = vec![*inputs, *outputs, g.kernel, g.kernel];
-                let (w, b) = add(
-                    params,
-                    Some(shape),
-                    *outputs,
-                    outputs * kk,
-                    inputs * kk,
-                    *next,
-                );
+                let (w, b) = add(params, outputs * kk, inputs * kk, *next);
                 let op = g.stride - 1;
                 seq.push(ConvTranspose2d::new(
                     *inputs,

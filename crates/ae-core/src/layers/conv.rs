@@ -192,12 +192,9 @@ impl Layer for Conv2d {
         let bias = self.bias.map(|b| values[b.0].data());
         let out = y.data_mut();
         if co <= DOT_MAX_OUT {
-            match bias {
-                Some(b) => {
-                    out.fill(0.0);
-                    add_bias(out, b);
-                }
-                None => out.fill(0.0),
+            out.fill(0.0);
+            if let Some(b) = bias {
+                add_bias(out, b);
             }
             Direct {
                 pt: &pt,

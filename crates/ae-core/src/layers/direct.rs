@@ -26,11 +26,7 @@ const MAX_K: usize = 32;
 #[inline(always)]
 fn runs(pt: &Patches, r: usize, out: &mut [Run; MAX_K]) -> usize {
     let (k, c, w) = (pt.g.kernel, pt.c, pt.w);
-    let per = pt.oh * pt.ow;
-    let (n, p) = (r / per, r % per);
-    let pad = pt.g.padding as isize;
-    let y0 = (p / pt.ow * pt.g.stride) as isize - pad;
-    let x0 = (p % pt.ow * pt.g.stride) as isize - pad;
+    let (n, y0, x0) = pt.origin(r);
     let kx0 = (-x0).max(0) as usize;
     let kx1 = (w as isize - x0).clamp(0, k as isize) as usize;
     if kx0 >= kx1 {

@@ -61,7 +61,8 @@ impl Patches {
 
     /// For patch row `r` (over the whole batch), the image it reads and the kernel's top-left
     /// corner in that image (may be negative in the padding).
-    fn origin(&self, r: usize) -> (usize, isize, isize) {
+    #[inline(always)]
+    pub fn origin(&self, r: usize) -> (usize, isize, isize) {
         let n = r / self.per_image();
         let p = r % self.per_image();
         let (y, x) = (p / self.ow, p % self.ow);
