@@ -122,6 +122,9 @@ pub fn read(dir: &Path, opts: &FolderOptions) -> Result<Samples> {
     }
     let mut images = Vec::with_capacity(files.len());
     let mut size = opts.size;
+    // Decoded images are held until all are read: bound what they take as they come, so that a
+    // folder of small files that decode to huge images fails before memory runs out.
+    let mut held = 0u64;
     for f in &files {
         let img = decode(f)?;
         let img = match size {
@@ -146,6 +149,16 @@ pub fn read(dir: &Path, opts: &FolderOptions) -> Result<Samples> {
                 img
             }
         };
+        held += img.as_bytes().len() as u64;
+        if held > MAX_VALUES * 4 {
+            return Err(format_error(
+                dir,
+                format!(
+                    "its images take more than 8 GiB decoded (reached at {}); resize them smaller",
+                    f.display()
+                ),
+            ));
+        }
         images.push(img);
     }
     let (w, h) = size.expect("at least one image");
