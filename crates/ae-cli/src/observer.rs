@@ -71,7 +71,7 @@ impl Observer for CliObserver<'_> {
         let mut extra = serde_json::Map::new();
         if let Some((test, task)) = self.test.as_mut() {
             task.model.params.values.clone_from(&params.values);
-            for (n, v) in evaluate(*task, test, 256).0 {
+            for (n, v) in evaluate(*task, ae_core::train::Examples::new(test), 256).0 {
                 extra.insert(format!("test_{n}"), v.into());
             }
         }

@@ -8,7 +8,7 @@ use ae_core::optim::Optimizer;
 use ae_core::rng::{stream, Purpose};
 use ae_core::run::{RunDir, RunMeta, FORMAT_VERSION};
 use ae_core::settings::Settings;
-use ae_core::train::{fit, Outcome, TrainState};
+use ae_core::train::{fit, Examples, Outcome, TrainState};
 use ae_data::datasets::Split;
 use ae_data::samples::Samples;
 use ae_data::scaling::{Scaler, ScalingKind};
@@ -191,8 +191,8 @@ pub fn run(args: TrainArgs) -> Result<()> {
         &mut optimizer,
         &mut state,
         &settings.loop_config(),
-        &train,
-        val.as_ref(),
+        Examples::new(&train),
+        val.as_ref().map(Examples::new),
         &mut observer,
     );
     observer.bar.finish_and_clear();

@@ -133,3 +133,75 @@ impl FromStr for LossKind {
         }
     }
 }
+
+/// Mean softmax cross-entropy of `logits` (`[N, C]`) against class indices `labels`, as PyTorch's
+/// `F.cross_entropy`; writes ∂loss/∂logits (divided by N, like the mean) into `dlogits`.
+///
+/// Computed with the log-sum-exp shift, so large logits stay finite.
+///
+/// # Panics
+/// When a label is not below C or `labels` has not N entries (callers check labels first).
+pub fn softmax_cross_entropy(logits: &Tensor, labels: &[u32], dlogits: &mut Tensor) -> f64 {
+    let (n, c) = (logits.rows(), logits.cols());
+    assert_eq!(labels.len(), n, "one label per row");
+    dlogits.resize(logits.shape());
+    let mut total = 0.0f64;
+    for ((z, d), &y) in logits
+        .data()
+        .chunks_exact(c)
+        .zip(dlogits.data_mut().chunks_exact_mut(c))
+        .zip(labels)
+    {
+        let y = y as usize;
+        assert!(y < c, "label {y} out of {c} classes");
+        let max = z.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+        let mut sum = 0.0f64;
+        for (d, &z) in d.iter_mut().zip(z) {
+            let e = ((z - max) as f64).exp();
+            *d = e as f32;
+            sum += e;
+        }
+        total += sum.ln() + (max - z[y]) as f64;
+        for d in d.iter_mut() {
+            *d = (*d as f64 / sum / n as f64) as f32;
+        }
+        d[y] -= 1.0 / n as f32;
+    }
+    total / n.max(1) as f64
+}
+
+#[cfg(test)]
+mod softmax_tests {
+    use super::*;
+
+    #[test]
+    fn cross_entropy_matches_its_definition_and_finite_differences() {
+        let logits = Tensor::from_vec(&[3, 4], (0..12).map(|i| ((i * 7 % 5) as f32) - 2.0).collect());
+        let labels = [2u32, 0, 3];
+        let mut d = Tensor::default();
+        let got = softmax_cross_entropy(&logits, &labels, &mut d);
+        let mut want = 0.0;
+        for (r, &y) in labels.iter().enumerate() {
+            let z = logits.row(r);
+            let s: f64 = z.iter().map(|&v| (v as f64).exp()).sum();
+            want -= ((z[y as usize] as f64).exp() / s).ln();
+        }
+        want /= 3.0;
+        assert!((got - want).abs() < 1e-6, "{got} vs {want}");
+        let mut scratch = Tensor::default();
+        for i in 0..12 {
+            let h = 1e-2;
+            let mut up = logits.clone();
+            up.data_mut()[i] += h;
+            let mut down = logits.clone();
+            down.data_mut()[i] -= h;
+            let fd = (softmax_cross_entropy(&up, &labels, &mut scratch)
+                - softmax_cross_entropy(&down, &labels, &mut scratch))
+                / (2.0 * h as f64);
+            assert!((fd - d.data()[i] as f64).abs() < 1e-4, "{i}: {fd} vs {}", d.data()[i]);
+        }
+        // Huge logits stay finite.
+        let big = Tensor::from_vec(&[1, 2], vec![1e4, -1e4]);
+        assert!(softmax_cross_entropy(&big, &[1], &mut d).is_finite());
+    }
+}

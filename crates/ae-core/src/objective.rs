@@ -14,7 +14,7 @@ use crate::params::{ParamKind, Params};
 use crate::rng::{stream, Purpose};
 use crate::sparsity::Sparsity;
 use crate::tensor::Tensor;
-use crate::train::{Task, Terms};
+use crate::train::{Examples, Task, Terms};
 use crate::{Error, Result};
 
 /// A penalty on the weights (not the biases), added to the loss.
@@ -233,7 +233,8 @@ impl Task for AutoencoderTask {
         &mut self.model.params
     }
 
-    fn train_step(&mut self, x: &Tensor, epoch: usize, step: usize) -> Terms {
+    fn train_step(&mut self, batch: Examples<'_>, epoch: usize, step: usize) -> Terms {
+        let x = batch.x;
         let mut terms = Terms::default();
         // Denoising: the model sees a corrupted batch and is scored against the clean one.
         let input = match self.objective.noise {
@@ -304,12 +305,12 @@ impl Task for AutoencoderTask {
 
     /// With KL sparsity: the mean code activation and the share of code units whose mean
     /// activation is within 0.02 of ρ, over (at most the first 10,000 examples of) `data`.
-    fn diagnostics(&mut self, data: &Tensor) -> Terms {
+    fn diagnostics(&mut self, data: Examples<'_>) -> Terms {
         let mut out = Terms::default();
         let Some(Sparsity::Kl { rho, .. }) = self.objective.sparsity else {
             return out;
         };
-        let codes = self.model.encode_rows(data, 10_000);
+        let codes = self.model.encode_rows(data.x, 10_000);
         let k = codes.cols();
         let means = Sparsity::unit_means(&codes);
         out.push(
@@ -324,7 +325,8 @@ impl Task for AutoencoderTask {
         out
     }
 
-    fn eval_batch(&mut self, x: &Tensor) -> Terms {
+    fn eval_batch(&mut self, batch: Examples<'_>) -> Terms {
+        let x = batch.x;
         let plain = self.objective.sparsity.is_none()
             && self.objective.contractive.is_none()
             && self.objective.weight_decay == WeightDecay::None;
@@ -402,7 +404,7 @@ mod tests {
         );
         // Masking everything: the model sees zeros and must still be scored against x.
         let mut masked = task(Some(Noise::Mask { p: 1.0 }));
-        let got = masked.train_step(&x, 0, 0).get("mse").unwrap();
+        let got = masked.train_step(Examples::new(&x), 0, 0).get("mse").unwrap();
         let mut plain = task(None);
         let zeros = Tensor::zeros(x.shape());
         plain.model.forward(&zeros, Mode::Eval);
@@ -417,14 +419,14 @@ mod tests {
             / 24.0;
         assert!((got - want).abs() < 1e-7, "{got} vs {want}");
         // Evaluation never corrupts.
-        assert_eq!(masked.eval_batch(&x), plain.eval_batch(&x));
+        assert_eq!(masked.eval_batch(Examples::new(&x)), plain.eval_batch(Examples::new(&x)));
         // The corruption is drawn per (seed, epoch, step): the same step repeats, another differs.
         let mut a = task(Some(Noise::Gaussian { std: 0.3 }));
         let mut b = task(Some(Noise::Gaussian { std: 0.3 }));
-        assert_eq!(a.train_step(&x, 1, 2), b.train_step(&x, 1, 2));
+        assert_eq!(a.train_step(Examples::new(&x), 1, 2), b.train_step(Examples::new(&x), 1, 2));
         assert_ne!(
-            a.train_step(&x, 1, 3).get("mse"),
-            b.train_step(&x, 1, 2).get("mse")
+            a.train_step(Examples::new(&x), 1, 3).get("mse"),
+            b.train_step(Examples::new(&x), 1, 2).get("mse")
         );
     }
 
@@ -439,7 +441,7 @@ mod tests {
         crate::gemm::set_threads(2);
         let mut t = task(None);
         t.objective.contractive = Some(0.1);
-        let terms = t.train_step(&x, 0, 0);
+        let terms = t.train_step(Examples::new(&x), 0, 0);
         crate::gemm::set_threads(1);
         assert!(terms.get("contractive").is_some(), "{terms:?}");
     }

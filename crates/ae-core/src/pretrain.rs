@@ -7,7 +7,7 @@ use crate::model::{Autoencoder, ModelConfig};
 use crate::objective::{AutoencoderTask, Objective};
 use crate::optim::{Optimizer, OptimizerKind};
 use crate::tensor::Tensor;
-use crate::train::{fit, LoopConfig, Observer, TrainState};
+use crate::train::{fit, Examples, LoopConfig, Observer, TrainState};
 use crate::{Error, Result};
 
 /// `--pretrain greedy[:EPOCHS]`: greedy layer-wise pretraining, with EPOCHS per stage (default:
@@ -159,7 +159,7 @@ pub fn greedy<'a>(
             &mut opt,
             &mut TrainState::default(),
             &lc,
-            &current,
+            Examples::new(&current),
             None,
             obs.as_mut(),
         )?;
@@ -274,7 +274,7 @@ mod tests {
             let mut fresh = AutoencoderTask::new(cfg.build(1).unwrap(), objective.clone()).unwrap();
             let mut pre = AutoencoderTask::new(deep, objective).unwrap();
             use crate::train::Task;
-            let (e_fresh, e_pre) = (fresh.eval_batch(&x).total(), pre.eval_batch(&x).total());
+            let (e_fresh, e_pre) = (fresh.eval_batch(Examples::new(&x)).total(), pre.eval_batch(Examples::new(&x)).total());
             assert!(
                 e_pre < e_fresh,
                 "pretrained {e_pre} should reconstruct better than random {e_fresh}"

@@ -438,7 +438,7 @@ impl RunDir {
 
 /// Every expected `prefix + name` must be in `file` with its shape; names a missing or misshapen
 /// tensor.
-fn check_shapes(
+pub(crate) fn check_shapes(
     path: &Path,
     file: &crate::io::TensorFile,
     prefix: &str,

@@ -28,6 +28,13 @@ impl Sequential {
         self.grads.push(Tensor::default());
     }
 
+    /// Appends a boxed layer (a copy of another chain's, when building a classifier on an encoder).
+    pub fn push_boxed(&mut self, layer: Box<dyn Layer>) {
+        self.layers.push(layer);
+        self.outs.push(Tensor::default());
+        self.grads.push(Tensor::default());
+    }
+
     /// The layers.
     pub fn layers(&self) -> &[Box<dyn Layer>] {
         &self.layers

@@ -59,6 +59,45 @@ impl Terms {
     }
 }
 
+/// Examples along the first axis of `x`, with one label each when the task learns from labels
+/// (an autoencoder ignores them; a classifier needs them).
+#[derive(Clone, Copy, Debug)]
+pub struct Examples<'a> {
+    /// The inputs, `[N, ..shape]`.
+    pub x: &'a Tensor,
+    /// One class per example, or empty.
+    pub labels: &'a [u32],
+}
+
+impl<'a> Examples<'a> {
+    /// Inputs without labels.
+    pub fn new(x: &'a Tensor) -> Self {
+        Examples { x, labels: &[] }
+    }
+
+    /// Inputs with one label per example.
+    pub fn labeled(x: &'a Tensor, labels: &'a [u32]) -> Result<Self> {
+        if labels.len() != x.rows() {
+            return Err(Error::Shape {
+                what: "labels".into(),
+                expected: vec![x.rows()],
+                got: vec![labels.len()],
+            });
+        }
+        Ok(Examples { x, labels })
+    }
+
+    /// Number of examples.
+    pub fn len(&self) -> usize {
+        self.x.rows()
+    }
+
+    /// True when there is no example.
+    pub fn is_empty(&self) -> bool {
+        self.x.rows() == 0
+    }
+}
+
 /// A model and objective that the loop can drive one step at a time.
 pub trait Task {
     /// The parameters the optimizer updates.
@@ -67,12 +106,12 @@ pub trait Task {
     fn params_mut(&mut self) -> &mut Params;
     /// Forward and backward on one batch; adds gradients to the (zeroed) parameter gradients and
     /// returns the batch's loss terms. `epoch` and `step` seed any randomness of the step.
-    fn train_step(&mut self, x: &Tensor, epoch: usize, step: usize) -> Terms;
+    fn train_step(&mut self, batch: Examples<'_>, epoch: usize, step: usize) -> Terms;
     /// Loss terms on a batch, without gradients or randomness.
-    fn eval_batch(&mut self, x: &Tensor) -> Terms;
-    /// Figures to log after each epoch besides the loss terms (e.g. how sparse the code is),
-    /// computed on `data` (the validation set, else the training set).
-    fn diagnostics(&mut self, _data: &Tensor) -> Terms {
+    fn eval_batch(&mut self, batch: Examples<'_>) -> Terms;
+    /// Figures to log after each epoch besides the loss terms (how sparse the code is, a
+    /// classifier's accuracy), computed on `data` (the validation set, else the training set).
+    fn diagnostics(&mut self, _data: Examples<'_>) -> Terms {
         Terms::default()
     }
 }
@@ -203,29 +242,49 @@ pub enum Outcome {
     Interrupted,
 }
 
-/// Batches examples by index into a reusable tensor.
-fn gather(data: &Tensor, idx: &[usize], out: &mut Tensor) {
-    let mut shape = data.shape().to_vec();
+/// Batches examples (and their labels, if any) by index into reusable buffers.
+fn gather(data: Examples<'_>, idx: &[usize], out: &mut Tensor, labels: &mut Vec<u32>) {
+    let mut shape = data.x.shape().to_vec();
     shape[0] = idx.len();
     out.resize(&shape);
-    let c = data.cols();
+    let c = data.x.cols();
     for (dst, &i) in out.data_mut().chunks_exact_mut(c).zip(idx) {
-        dst.copy_from_slice(data.row(i));
+        dst.copy_from_slice(data.x.row(i));
+    }
+    labels.clear();
+    if !data.labels.is_empty() {
+        labels.extend(idx.iter().map(|&i| data.labels[i]));
     }
 }
 
 /// Mean loss terms of `task` over `data`, in batches.
-pub fn evaluate(task: &mut dyn Task, data: &Tensor, batch_size: usize) -> Terms {
-    let n = data.rows();
+pub fn evaluate(task: &mut dyn Task, data: Examples<'_>, batch_size: usize) -> Terms {
+    let n = data.len();
     let mut sum = Terms::default();
-    let mut batch = Tensor::default();
+    let (mut batch, mut labels) = (Tensor::default(), Vec::new());
     let idx: Vec<usize> = (0..n).collect();
     for chunk in idx.chunks(batch_size.max(1)) {
-        gather(data, chunk, &mut batch);
-        let t = task.eval_batch(&batch);
+        gather(data, chunk, &mut batch, &mut labels);
+        let t = task.eval_batch(Examples {
+            x: &batch,
+            labels: &labels,
+        });
         sum.add_weighted(&t, chunk.len() as f64);
     }
     sum.scaled(1.0 / n.max(1) as f64)
+}
+
+/// An observer that records nothing: for models trained inside another command (a classifier, a
+/// one-class anomaly model) whose epochs need no checkpoint.
+pub struct Silent;
+
+impl Observer for Silent {
+    fn on_epoch(&mut self, _: &EpochRecord, _: &Params, _: &Optimizer, _: &TrainState) -> Result<()> {
+        Ok(())
+    }
+    fn on_interrupt(&mut self, _: &Params, _: &Optimizer, _: &TrainState) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// Trains `task` on `train` (examples along the first axis) from `state` until `cfg.epochs`.
@@ -237,17 +296,17 @@ pub fn fit(
     optimizer: &mut Optimizer,
     state: &mut TrainState,
     cfg: &LoopConfig,
-    train: &Tensor,
-    val: Option<&Tensor>,
+    train: Examples<'_>,
+    val: Option<Examples<'_>>,
     observer: &mut dyn Observer,
 ) -> Result<Outcome> {
     cfg.validate()?;
-    let n = train.rows();
+    let n = train.len();
     if n == 0 {
         return Err(Error::config("data", "the training set is empty"));
     }
     let steps = n.div_ceil(cfg.batch_size);
-    let mut batch = Tensor::default();
+    let (mut batch, mut labels) = (Tensor::default(), Vec::new());
     while state.epoch < cfg.epochs && !state.finished {
         let epoch = state.epoch; // 0-based
         let mut order: Vec<usize> = (0..n).collect();
@@ -260,9 +319,16 @@ pub fn fit(
                 return Ok(Outcome::Interrupted);
             }
             let idx = &order[step * cfg.batch_size..((step + 1) * cfg.batch_size).min(n)];
-            gather(train, idx, &mut batch);
+            gather(train, idx, &mut batch, &mut labels);
             task.params_mut().zero_grads();
-            let terms = task.train_step(&batch, epoch, step);
+            let terms = task.train_step(
+                Examples {
+                    x: &batch,
+                    labels: &labels,
+                },
+                epoch,
+                step,
+            );
             if let Some((term, value)) = terms.non_finite() {
                 return Err(Error::NonFinite {
                     epoch: epoch + 1,

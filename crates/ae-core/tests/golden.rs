@@ -8,7 +8,7 @@ use ae_core::model::ModelConfig;
 use ae_core::objective::{AutoencoderTask, Objective, WeightDecay};
 use ae_core::optim::{Optimizer, OptimizerKind};
 use ae_core::params::{ParamKind, Params};
-use ae_core::train::Task;
+use ae_core::train::{Examples, Task};
 use ae_core::Tensor;
 use serde_json::Value;
 
@@ -170,7 +170,7 @@ fn check_grads(case: &str, tied: bool, loss: LossKind) {
     let g = &golden()[case];
     let mut task = tiny(tied, loss, WeightDecay::None);
     task.params_mut().zero_grads();
-    let terms = task.train_step(&x(), 0, 0);
+    let terms = task.train_step(Examples::new(&x()), 0, 0);
     close1(&format!("{case} loss"), terms.total(), &g["loss"], 1e-5);
     close(
         &format!("{case} code"),
@@ -216,7 +216,7 @@ fn check_steps(case: &str, kind: OptimizerKind, lr: f32, wd: WeightDecay) -> Vec
     let mut penalties = Vec::new();
     for (s, want) in g["steps"].as_array().unwrap().iter().enumerate() {
         task.params_mut().zero_grads();
-        let terms = task.train_step(&x(), 0, s);
+        let terms = task.train_step(Examples::new(&x()), 0, s);
         penalties.push(terms.get("weight_decay").unwrap_or(0.0));
         opt.apply(task.params_mut());
         for (short, name) in NAMES {
@@ -296,7 +296,7 @@ fn sparsity_penalties_match_torch() {
         };
         let mut task = tiny_with(false, act, objective);
         task.params_mut().zero_grads();
-        let terms = task.train_step(&x(), 0, 0);
+        let terms = task.train_step(Examples::new(&x()), 0, 0);
         close1(
             &format!("{case} mse"),
             terms.get("mse").unwrap(),
@@ -333,7 +333,7 @@ fn contractive_penalty_matches_torch_autograd_jacobian() {
     };
     let mut task = tiny_with(false, Activation::Sigmoid, objective);
     task.params_mut().zero_grads();
-    let terms = task.train_step(&x(), 0, 0);
+    let terms = task.train_step(Examples::new(&x()), 0, 0);
     close1(
         "contractive mse",
         terms.get("mse").unwrap(),

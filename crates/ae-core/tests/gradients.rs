@@ -5,7 +5,7 @@ use ae_core::layers::activation::Activation;
 use ae_core::loss::LossKind;
 use ae_core::model::ModelConfig;
 use ae_core::objective::{AutoencoderTask, Objective, WeightDecay};
-use ae_core::train::Task;
+use ae_core::train::{Examples, Task};
 use ae_core::Tensor;
 
 fn input(n: usize, d: usize) -> Tensor {
@@ -23,7 +23,7 @@ fn check(cfg: ModelConfig, objective: Objective, n: usize) {
     let mut task = AutoencoderTask::new(cfg.build(3).unwrap(), objective).unwrap();
     let x = input(n, d);
     task.params_mut().zero_grads();
-    task.train_step(&x, 0, 0);
+    task.train_step(Examples::new(&x), 0, 0);
     let analytic: Vec<Vec<f32>> = task
         .params()
         .grads
@@ -36,9 +36,9 @@ fn check(cfg: ModelConfig, objective: Objective, n: usize) {
         for j in 0..task.params().values[p].len() {
             let orig = task.params().values[p].data()[j];
             task.params_mut().values[p].data_mut()[j] = orig + h;
-            let up = task.eval_batch(&x).total();
+            let up = task.eval_batch(Examples::new(&x)).total();
             task.params_mut().values[p].data_mut()[j] = orig - h;
-            let down = task.eval_batch(&x).total();
+            let down = task.eval_batch(Examples::new(&x)).total();
             task.params_mut().values[p].data_mut()[j] = orig;
             let fd = (up - down) / (2.0 * h as f64);
             let an = analytic[p][j] as f64;
