@@ -46,8 +46,143 @@ pub enum Command {
     Compare(CompareArgs),
     /// Draw what a run learned: reconstructions, or first-layer filters (PNG).
     Visualize(VisualizeArgs),
+    /// How much of the labels the codes carry: softmax regression and k-NN on the codes, on the
+    /// raw inputs and on PCA codes of the same size (test accuracy).
+    Probe(ProbeArgs),
+    /// Put a softmax head on a run's encoder and train it with few labels (frozen or fine-tuned),
+    /// or the same network from scratch; --sweep prints the whole table.
+    Classify(ClassifyArgs),
+    /// Predict labels with a classifier made by `ae classify`.
+    Predict(PredictArgs),
     /// List or download the named data sets.
     Datasets(DatasetsArgs),
+}
+
+/// `ae classify`.
+#[derive(Debug, Args)]
+pub struct ClassifyArgs {
+    /// The autoencoder run whose encoder to reuse.
+    pub run: PathBuf,
+    /// Labelled data (default: the run's data set); without a test split, 20% is held out.
+    #[arg(long)]
+    pub data: Option<String>,
+    /// Folder to look for named data sets in first.
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Labelled training examples per class, drawn with --seed (default: all).
+    #[arg(long)]
+    pub labels_per_class: Option<usize>,
+    /// Keep the pretrained encoder fixed; train only the head.
+    #[arg(long, conflicts_with_all = ["finetune", "scratch"])]
+    pub freeze: bool,
+    /// Train the pretrained encoder together with the head (the default).
+    #[arg(long, conflicts_with = "scratch")]
+    pub finetune: bool,
+    /// Train the same network from random weights (the baseline pretraining answers to).
+    #[arg(long)]
+    pub scratch: bool,
+    /// Units of a hidden ReLU layer in the head (default: none, a linear softmax head).
+    #[arg(long)]
+    pub head_hidden: Option<usize>,
+    /// Epochs (default: about 200,000 example presentations, between 10 and 200 epochs).
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// Examples per step.
+    #[arg(long, default_value_t = 32)]
+    pub batch_size: usize,
+    /// Adam's learning rate.
+    #[arg(long, default_value_t = 1e-3)]
+    pub lr: f32,
+    /// Weight penalty (none, l2:LAMBDA, l1:LAMBDA).
+    #[arg(long, default_value = "none")]
+    pub weight_decay: WeightDecay,
+    /// Seed of the labelled subset, the head and the batches.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Train scratch, frozen and fine-tuned at each of these label counts per class
+    /// (e.g. 10,100,1000,all) and print the table; nothing is saved.
+    #[arg(long)]
+    pub sweep: Option<String>,
+    /// Seeds per cell of the sweep (--seed, --seed+1, ...); the table shows mean ± std.
+    #[arg(long, default_value_t = 1)]
+    pub seeds: usize,
+    /// Where to save the classifier (default: RUN/classifier).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Replace a classifier already saved there.
+    #[arg(long)]
+    pub force: bool,
+    /// Threads (default: the run's).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+    /// No progress lines on stderr.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// `ae predict`.
+#[derive(Debug, Args)]
+pub struct PredictArgs {
+    /// The classifier folder (made by `ae classify`).
+    pub run: PathBuf,
+    /// Data (default: the data the classifier was trained on; its test split when it has one).
+    #[arg(long)]
+    pub data: Option<String>,
+    /// Split of a named data set.
+    #[arg(long, value_enum, default_value_t)]
+    pub split: SplitArg,
+    /// Folder to look for named data sets in first.
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Output CSV: index,label,probability.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Threads (default: all cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+}
+
+/// `ae probe`.
+#[derive(Debug, Args)]
+pub struct ProbeArgs {
+    /// The run folder.
+    pub run: PathBuf,
+    /// Labelled data (default: the run's data set); without a test split, 20% is held out.
+    #[arg(long)]
+    pub data: Option<String>,
+    /// Folder to look for named data sets in first.
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Neighbours of the k-NN classifier.
+    #[arg(long, default_value_t = 5)]
+    pub k: usize,
+    /// Epochs of softmax regression (Adam, batch 256).
+    #[arg(long, default_value_t = 20)]
+    pub epochs: usize,
+    /// Learning rate of softmax regression.
+    #[arg(long, default_value_t = 1e-3)]
+    pub lr: f32,
+    /// L2 penalty of softmax regression (on standardized features).
+    #[arg(long, default_value_t = 1e-4)]
+    pub l2: f32,
+    /// Use only the first N training examples (k-NN on raw inputs is the slow part).
+    #[arg(long)]
+    pub max_train: Option<usize>,
+    /// Seed of the classifiers (and of the held-out split for data without one).
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Threads (default: the run's).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// No progress lines on stderr.
+    #[arg(long)]
+    pub quiet: bool,
 }
 
 /// What `ae visualize` draws.

@@ -1,14 +1,17 @@
 //! `ae`: the command-line program. Parses arguments, runs the command, prints the whole error
 //! chain and exits non-zero on failure.
 mod args;
+mod classify;
 mod compare;
 mod data;
 mod eval;
 mod impute;
+mod labeled;
 mod observer;
 mod pca;
 mod picture;
 mod presets;
+mod probe;
 mod train;
 mod visualize;
 
@@ -55,6 +58,9 @@ fn run(cli: Cli) -> Result<()> {
         Command::Pca(a) => pca::pca(a),
         Command::Compare(a) => compare::compare(a),
         Command::Visualize(a) => visualize::visualize(a),
+        Command::Probe(a) => probe::probe(a),
+        Command::Classify(a) => classify::classify(a),
+        Command::Predict(a) => classify::predict(a),
         Command::Datasets(a) => datasets(a.action),
     }
 }

@@ -1,0 +1,388 @@
+//! `ae classify`: a softmax head on a run's encoder, trained with N labels per class, the encoder
+//! frozen or fine-tuned, or the same network from random weights for comparison; `--sweep` prints
+//! the whole table. `ae predict` applies a saved classifier.
+use std::fmt;
+use std::io::Write;
+use std::path::Path;
+
+use ae_core::classifier::{balanced_subset, Classifier, ClassifierConfig, ClassifierTask};
+use ae_core::classifier_run::{ClassifierDir, ClassifierMeta};
+use ae_core::model::Autoencoder;
+use ae_core::optim::{Optimizer, OptimizerKind};
+use ae_core::run::FORMAT_VERSION;
+use ae_core::train::{fit, Examples, LoopConfig, Silent, TrainState};
+use ae_core::Tensor;
+use ae_data::datasets::Split;
+use anyhow::{bail, Context, Result};
+use serde::Serialize;
+
+use crate::args::{ClassifyArgs, PredictArgs, SplitArg};
+use crate::data;
+use crate::labeled::{load_splits, open_run, Labeled, Splits};
+
+/// How the encoder is treated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mode {
+    /// The same network from random weights.
+    Scratch,
+    /// The pretrained encoder, unchanged; only the head learns.
+    Frozen,
+    /// The pretrained encoder, trained further with the head.
+    FineTuned,
+}
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Mode::Scratch => "scratch",
+            Mode::Frozen => "frozen",
+            Mode::FineTuned => "fine-tuned",
+        })
+    }
+}
+
+/// The result of training one classifier.
+#[derive(Debug, Serialize)]
+struct Trained {
+    mode: Mode,
+    labels_per_class: Option<usize>,
+    examples: usize,
+    epochs: usize,
+    seed: u64,
+    test_accuracy: f64,
+}
+
+/// Epochs when `--epochs` is not given: about 200,000 example presentations, between 10 and 200
+/// epochs, so that 10 labels per class get enough steps and the full set does not take an hour.
+fn default_epochs(examples: usize) -> usize {
+    (200_000 / examples.max(1)).clamp(10, 200)
+}
+
+/// Runs `ae classify`.
+pub fn classify(args: ClassifyArgs) -> Result<()> {
+    let (dir, settings, meta) = open_run(&args.run)?;
+    crate::train::configure_threads(args.threads.unwrap_or(settings.threads));
+    let load_ae = || -> Result<Autoencoder> {
+        let (_, _, task) = dir
+            .load()
+            .with_context(|| format!("cannot load the model in {}", args.run.display()))?;
+        Ok(task.model)
+    };
+    let data = args.data.clone().unwrap_or(settings.data.clone());
+    let splits = load_splits(&meta, &data, args.data_dir.clone(), 0.2, args.seed)?;
+    if let Some(sweep) = &args.sweep {
+        return run_sweep(&args, sweep, &splits, &load_ae);
+    }
+    let mode = if args.scratch {
+        Mode::Scratch
+    } else if args.freeze {
+        Mode::Frozen
+    } else {
+        Mode::FineTuned
+    };
+    let (model, t) = train_one(&args, &splits, &load_ae, mode, args.labels_per_class, args.seed)?;
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| args.run.join("classifier"));
+    let saved = ClassifierDir::save(
+        &out,
+        args.force,
+        &model,
+        &ClassifierMeta {
+            format_version: FORMAT_VERSION,
+            config: model.config.clone(),
+            scaler: meta.scaler.clone(),
+            source_run: args.run.clone(),
+            data: data.clone(),
+            mode: mode.to_string(),
+            labels_per_class: t.labels_per_class,
+            examples: t.examples,
+            epochs: t.epochs,
+            seed: t.seed,
+            test_accuracy: Some(t.test_accuracy),
+        },
+    )
+    .with_context(|| format!("cannot save the classifier in {} (--force replaces one)", out.display()))?;
+    drop(saved);
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&t)?);
+    } else {
+        println!(
+            "{mode} encoder, {} ({} examples, {} epochs): test accuracy {:.4}",
+            per_class_text(t.labels_per_class),
+            t.examples,
+            t.epochs,
+            t.test_accuracy
+        );
+    }
+    eprintln!(
+        "saved the classifier in {} (apply it with `ae predict {} --data SPEC --out labels.csv`)",
+        out.display(),
+        out.display()
+    );
+    Ok(())
+}
+
+fn per_class_text(n: Option<usize>) -> String {
+    match n {
+        Some(n) => format!("{n} labels per class"),
+        None => "all labels".into(),
+    }
+}
+
+/// Trains one classifier in `mode` on `per_class` labelled examples of each class.
+fn train_one(
+    args: &ClassifyArgs,
+    s: &Splits,
+    load_ae: &dyn Fn() -> Result<Autoencoder>,
+    mode: Mode,
+    per_class: Option<usize>,
+    seed: u64,
+) -> Result<(Classifier, Trained)> {
+    let idx = balanced_subset(&s.train.labels, per_class, seed);
+    let train = rows(&s.train, &idx);
+    let epochs = args.epochs.unwrap_or_else(|| default_epochs(idx.len()));
+    let ae = load_ae()?;
+    let (model, accuracy) = match mode {
+        Mode::Scratch | Mode::FineTuned => {
+            let model = if mode == Mode::Scratch {
+                ClassifierConfig {
+                    input_shape: ae.config.input_shape.clone(),
+                    encoder: Some(ae.config.clone()),
+                    head_hidden: args.head_hidden,
+                    classes: s.classes,
+                }
+                .build(seed)?
+            } else {
+                Classifier::on_encoder(ae, args.head_hidden, s.classes, seed)?
+            };
+            let mut model = train_classifier(args, model, &train, epochs, seed)?;
+            let acc = model.accuracy(&s.test.x, &s.test.labels);
+            (model, acc)
+        }
+        Mode::Frozen => {
+            // A frozen encoder computes the same codes every epoch: compute them once and train
+            // the head alone on them, then put it on the encoder.
+            let mut ae = ae;
+            let codes = Labeled {
+                x: ae.encode_rows(&train.x, usize::MAX),
+                labels: train.labels.clone(),
+            };
+            let test_codes = ae.encode_rows(&s.test.x, usize::MAX);
+            let head = ClassifierConfig {
+                encoder: None,
+                input_shape: vec![codes.x.cols()],
+                head_hidden: args.head_hidden,
+                classes: s.classes,
+            }
+            .build(seed)?;
+            let mut head = train_classifier(args, head, &codes, epochs, seed)?;
+            let acc = head.accuracy(&test_codes, &s.test.labels);
+            let mut model = Classifier::on_encoder(ae, args.head_hidden, s.classes, seed)?;
+            model.copy_head_from(&head)?;
+            (model, acc)
+        }
+    };
+    if !args.quiet {
+        eprintln!(
+            "{mode:>10}  {:<22} seed {seed}: test accuracy {accuracy:.4}",
+            per_class_text(per_class)
+        );
+    }
+    Ok((
+        model,
+        Trained {
+            mode,
+            labels_per_class: per_class,
+            examples: idx.len(),
+            epochs,
+            seed,
+            test_accuracy: accuracy,
+        },
+    ))
+}
+
+/// The examples at `idx`.
+fn rows(l: &Labeled, idx: &[usize]) -> Labeled {
+    let c = l.x.cols();
+    let mut data = Vec::with_capacity(idx.len() * c);
+    for &i in idx {
+        data.extend_from_slice(l.x.row(i));
+    }
+    let mut shape = l.x.shape().to_vec();
+    shape[0] = idx.len();
+    Labeled {
+        x: Tensor::from_vec(&shape, data),
+        labels: idx.iter().map(|&i| l.labels[i]).collect(),
+    }
+}
+
+/// Trains `model` with softmax cross-entropy through the training loop.
+fn train_classifier(
+    args: &ClassifyArgs,
+    model: Classifier,
+    train: &Labeled,
+    epochs: usize,
+    seed: u64,
+) -> Result<Classifier> {
+    let mut task = ClassifierTask {
+        model,
+        weight_decay: args.weight_decay,
+    };
+    let mut opt = Optimizer::new(OptimizerKind::ADAM, args.lr, &task.model.params);
+    let lc = LoopConfig {
+        epochs,
+        batch_size: args.batch_size,
+        seed,
+        early_stopping: None,
+    };
+    fit(
+        &mut task,
+        &mut opt,
+        &mut TrainState::default(),
+        &lc,
+        Examples::labeled(&train.x, &train.labels)?,
+        None,
+        &mut Silent,
+    )?;
+    Ok(task.model)
+}
+
+/// One cell of the sweep table.
+#[derive(Debug, Serialize)]
+struct Cell {
+    labels_per_class: Option<usize>,
+    examples: usize,
+    mode: Mode,
+    accuracies: Vec<f64>,
+    mean: f64,
+    std: f64,
+}
+
+fn run_sweep(
+    args: &ClassifyArgs,
+    sweep: &str,
+    s: &Splits,
+    load_ae: &dyn Fn() -> Result<Autoencoder>,
+) -> Result<()> {
+    let sizes = parse_sweep(sweep)?;
+    if args.seeds == 0 {
+        bail!("--seeds must be at least 1");
+    }
+    let mut cells = Vec::new();
+    for &size in &sizes {
+        for mode in [Mode::Scratch, Mode::Frozen, Mode::FineTuned] {
+            let mut acc = Vec::new();
+            let mut examples = 0;
+            for i in 0..args.seeds {
+                let seed = args.seed + i as u64;
+                let (_, t) = train_one(args, s, load_ae, mode, size, seed)?;
+                acc.push(t.test_accuracy);
+                examples = t.examples;
+            }
+            let mean = acc.iter().sum::<f64>() / acc.len() as f64;
+            let var = acc.iter().map(|a| (a - mean).powi(2)).sum::<f64>()
+                / (acc.len().max(2) - 1) as f64;
+            cells.push(Cell {
+                labels_per_class: size,
+                examples,
+                mode,
+                accuracies: acc,
+                mean,
+                std: if args.seeds > 1 { var.sqrt() } else { 0.0 },
+            });
+        }
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&cells)?);
+        return Ok(());
+    }
+    println!(
+        "test accuracy, mean ± std over {} seed(s)\n{:<14} {:>8}  {:>16}  {:>16}  {:>16}",
+        args.seeds, "labels/class", "examples", "scratch", "frozen", "fine-tuned"
+    );
+    for row in cells.chunks(3) {
+        let f = |c: &Cell| format!("{:.4} ± {:.4}", c.mean, c.std);
+        println!(
+            "{:<14} {:>8}  {:>16}  {:>16}  {:>16}",
+            row[0]
+                .labels_per_class
+                .map_or("all".to_string(), |n| n.to_string()),
+            row[0].examples,
+            f(&row[0]),
+            f(&row[1]),
+            f(&row[2])
+        );
+    }
+    Ok(())
+}
+
+/// `10,100,all` → [Some(10), Some(100), None].
+fn parse_sweep(s: &str) -> Result<Vec<Option<usize>>> {
+    s.split(',')
+        .map(|p| match p.trim() {
+            "all" => Ok(None),
+            n => match n.parse::<usize>() {
+                Ok(v) if v > 0 => Ok(Some(v)),
+                _ => bail!("--sweep takes label counts per class and `all`, like 10,100,all; got `{n}`"),
+            },
+        })
+        .collect()
+}
+
+/// Runs `ae predict`.
+pub fn predict(args: PredictArgs) -> Result<()> {
+    let dir = ClassifierDir::open(&args.run)?;
+    let (meta, mut model) = dir
+        .load()
+        .with_context(|| format!("cannot load the classifier in {}", args.run.display()))?;
+    if let Some(t) = args.threads {
+        crate::train::configure_threads(t);
+    }
+    let data = args.data.clone().unwrap_or(meta.data.clone());
+    let spec = data::parse_spec(&data)?;
+    let split = match args.split {
+        SplitArg::Train => Split::Train,
+        SplitArg::Test => Split::Test,
+    };
+    let mut s = data::load(&spec, args.data_dir.clone(), split, false)?;
+    if s.features() != meta.config.input_shape.iter().product::<usize>() {
+        bail!(
+            "{data} has examples of shape {:?} but the classifier in {} takes {:?}",
+            s.shape,
+            args.run.display(),
+            meta.config.input_shape
+        );
+    }
+    meta.scaler.transform(&mut s)?;
+    let labels = s.labels.take();
+    let mut x = data::to_tensor(s);
+    let mut shape = vec![x.rows()];
+    shape.extend(&meta.config.input_shape);
+    x = Tensor::from_vec(&shape, x.into_vec());
+    let pred = model.predict(&x);
+    write_predictions(&args.out, &pred)?;
+    let accuracy = labels.map(|l| {
+        pred.iter().zip(&l).filter(|((p, _), y)| p == *y).count() as f64 / l.len().max(1) as f64
+    });
+    match accuracy {
+        Some(a) => println!("{} predictions → {}; accuracy {a:.4}", pred.len(), args.out.display()),
+        None => println!("{} predictions → {}", pred.len(), args.out.display()),
+    }
+    Ok(())
+}
+
+/// `index,label,probability` per example, written atomically.
+fn write_predictions(path: &Path, pred: &[(u32, f32)]) -> Result<()> {
+    let mut buf = Vec::with_capacity(pred.len() * 16);
+    writeln!(buf, "index,label,probability")?;
+    for (i, (l, p)) in pred.iter().enumerate() {
+        writeln!(buf, "{i},{l},{p:.6}")?;
+    }
+    ae_core::io::write_atomic(path, &buf)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
+}
+

@@ -1,0 +1,172 @@
+//! `ae probe`: how much of the labels a run's codes carry. A softmax (multinomial logistic)
+//! regression and a k-nearest-neighbour classifier are fitted on the codes of the training split
+//! and scored on the test split, beside the same two on the raw inputs and on PCA codes of the same
+//! size.
+use ae_core::classifier::{ClassifierConfig, ClassifierTask};
+use ae_core::knn::knn_predict;
+use ae_core::objective::WeightDecay;
+use ae_core::optim::{Optimizer, OptimizerKind};
+use ae_core::pca::Pca;
+use ae_core::train::{fit, Examples, LoopConfig, Silent, TrainState};
+use ae_core::Tensor;
+use anyhow::{Context, Result};
+use serde::Serialize;
+
+use crate::args::ProbeArgs;
+use crate::labeled::{load_splits, open_run, Splits};
+
+/// One feature set's row of the table.
+#[derive(Debug, Serialize)]
+struct Row {
+    features: String,
+    dim: usize,
+    softmax_accuracy: f64,
+    knn_accuracy: f64,
+}
+
+/// Runs `ae probe`.
+pub fn probe(args: ProbeArgs) -> Result<()> {
+    let (dir, settings, meta) = open_run(&args.run)?;
+    crate::train::configure_threads(args.threads.unwrap_or(settings.threads));
+    let (_, _, task) = dir
+        .load()
+        .with_context(|| format!("cannot load the model in {}", args.run.display()))?;
+    let mut model = task.model;
+    let data = args.data.clone().unwrap_or(settings.data.clone());
+    let mut s = load_splits(&meta, &data, args.data_dir.clone(), 0.2, args.seed)?;
+    if let Some(m) = args.max_train {
+        keep_first(&mut s, m);
+    }
+    let k = model.config.code_size();
+    let (n, d) = (s.train.x.rows(), s.train.x.cols());
+    if !args.quiet {
+        eprintln!(
+            "probing {} on {data}: {n} training, {} test examples, {} classes",
+            args.run.display(),
+            s.test.x.rows(),
+            s.classes
+        );
+    }
+    let mut rows = Vec::new();
+    let flat = |t: &Tensor| Tensor::from_vec(&[t.rows(), t.cols()], t.data().to_vec());
+    rows.push(score("raw inputs", flat(&s.train.x), flat(&s.test.x), &s, &args)?);
+    if k < d && k < n {
+        let pca = Pca::fit(&flat(&s.train.x), k)?;
+        let mut p = pca.to_model(&[d])?;
+        let (tr, te) = (
+            p.encode_rows(&flat(&s.train.x), usize::MAX),
+            p.encode_rows(&flat(&s.test.x), usize::MAX),
+        );
+        rows.push(score(&format!("PCA-{k}"), tr, te, &s, &args)?);
+    }
+    let (tr, te) = (
+        model.encode_rows(&s.train.x, usize::MAX),
+        model.encode_rows(&s.test.x, usize::MAX),
+    );
+    rows.push(score("autoencoder codes", tr, te, &s, &args)?);
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+    } else {
+        println!(
+            "{:<20} {:>6} {:>9} {:>9}",
+            "features",
+            "dim",
+            "softmax",
+            format!("{}-NN", args.k)
+        );
+        for r in &rows {
+            println!(
+                "{:<20} {:>6} {:>9.4} {:>9.4}",
+                r.features, r.dim, r.softmax_accuracy, r.knn_accuracy
+            );
+        }
+    }
+    Ok(())
+}
+
+/// Keeps the first `m` training examples.
+fn keep_first(s: &mut Splits, m: usize) {
+    let m = m.min(s.train.x.rows());
+    let mut shape = s.train.x.shape().to_vec();
+    shape[0] = m;
+    let c = s.train.x.cols();
+    s.train.x = Tensor::from_vec(&shape, s.train.x.data()[..m * c].to_vec());
+    s.train.labels.truncate(m);
+}
+
+/// Test accuracy of softmax regression and k-NN on one feature set.
+fn score(name: &str, train: Tensor, test: Tensor, s: &Splits, args: &ProbeArgs) -> Result<Row> {
+    let knn = knn_predict(&train, &s.train.labels, &test, args.k);
+    let knn_accuracy = accuracy(&knn, &s.test.labels);
+    let softmax_accuracy = softmax_regression(train.clone(), test.clone(), s, args)?;
+    Ok(Row {
+        features: name.to_string(),
+        dim: train.cols(),
+        softmax_accuracy,
+        knn_accuracy,
+    })
+}
+
+fn accuracy(pred: &[u32], labels: &[u32]) -> f64 {
+    let right = pred.iter().zip(labels).filter(|(p, y)| p == y).count();
+    right as f64 / labels.len().max(1) as f64
+}
+
+/// Fits softmax regression on standardized features (Adam, a small L2 penalty; the features'
+/// means and deviations come from the training split) and returns its test accuracy.
+fn softmax_regression(mut train: Tensor, mut test: Tensor, s: &Splits, args: &ProbeArgs) -> Result<f64> {
+    let d = train.cols();
+    let n = train.rows().max(1) as f64;
+    let mut mean = vec![0.0f64; d];
+    let mut sq = vec![0.0f64; d];
+    for r in train.data().chunks_exact(d) {
+        for ((m, q), &v) in mean.iter_mut().zip(&mut sq).zip(r) {
+            *m += v as f64;
+            *q += (v as f64) * (v as f64);
+        }
+    }
+    let (mean, inv): (Vec<f32>, Vec<f32>) = mean
+        .iter()
+        .zip(&sq)
+        .map(|(&m, &q)| {
+            let mu = m / n;
+            let sd = (q / n - mu * mu).max(0.0).sqrt();
+            // A constant feature (a border pixel) is centred and left at zero.
+            (mu as f32, if sd > 1e-8 { (1.0 / sd) as f32 } else { 0.0 })
+        })
+        .unzip();
+    for t in [&mut train, &mut test] {
+        for r in t.data_mut().chunks_exact_mut(d) {
+            for ((v, m), i) in r.iter_mut().zip(&mean).zip(&inv) {
+                *v = (*v - m) * i;
+            }
+        }
+    }
+    let cfg = ClassifierConfig {
+        encoder: None,
+        input_shape: vec![d],
+        head_hidden: None,
+        classes: s.classes,
+    };
+    let mut task = ClassifierTask {
+        model: cfg.build(args.seed)?,
+        weight_decay: WeightDecay::L2(args.l2),
+    };
+    let mut opt = Optimizer::new(OptimizerKind::ADAM, args.lr, &task.model.params);
+    let lc = LoopConfig {
+        epochs: args.epochs,
+        batch_size: 256,
+        seed: args.seed,
+        early_stopping: None,
+    };
+    fit(
+        &mut task,
+        &mut opt,
+        &mut TrainState::default(),
+        &lc,
+        Examples::labeled(&train, &s.train.labels)?,
+        None,
+        &mut Silent,
+    )?;
+    Ok(task.model.accuracy(&test, &s.test.labels))
+}
