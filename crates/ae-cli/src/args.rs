@@ -54,8 +54,48 @@ pub enum Command {
     Classify(ClassifyArgs),
     /// Predict labels with a classifier made by `ae classify`.
     Predict(PredictArgs),
+    /// Reconstruction error as an anomaly score: scores and flags per example; with labels, the
+    /// one-class protocol (AUROC, average precision).
+    Anomaly(AnomalyArgs),
     /// List or download the named data sets.
     Datasets(DatasetsArgs),
+}
+
+/// `ae anomaly`.
+#[derive(Debug, Args)]
+pub struct AnomalyArgs {
+    #[command(flatten)]
+    pub input: RunData,
+    /// Output CSV: index,score,anomaly[,label][,error_0,…] (with --normal-class: the test
+    /// split's index,score,label).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Also write every feature's squared error.
+    #[arg(long)]
+    pub per_feature: bool,
+    /// Flag this share of the scored examples (the threshold is their (1−P) quantile).
+    #[arg(long, conflicts_with = "fpr")]
+    pub contamination: Option<f64>,
+    /// Flag examples scoring above the (1−P) quantile of the run's clean validation scores, saved
+    /// at training time (default 0.05 when the run has them; else contamination 0.1).
+    #[arg(long)]
+    pub fpr: Option<f64>,
+    /// One-class protocol: train the run's architecture and settings on this class of the training
+    /// split, score the whole test split (other classes are the anomalies), report AUROC and AP.
+    #[arg(long, conflicts_with_all = ["all_classes", "contamination", "fpr", "per_feature"])]
+    pub normal_class: Option<u32>,
+    /// The one-class protocol for every class in turn, with the table and its mean.
+    #[arg(long, conflicts_with_all = ["contamination", "fpr", "per_feature"])]
+    pub all_classes: bool,
+    /// Epochs of each one-class model (default: the run's).
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// Print JSON (one-class protocol).
+    #[arg(long)]
+    pub json: bool,
+    /// No progress lines on stderr.
+    #[arg(long)]
+    pub quiet: bool,
 }
 
 /// `ae classify`.

@@ -1,5 +1,6 @@
 //! `ae`: the command-line program. Parses arguments, runs the command, prints the whole error
 //! chain and exits non-zero on failure.
+mod anomaly;
 mod args;
 mod classify;
 mod compare;
@@ -61,6 +62,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Probe(a) => probe::probe(a),
         Command::Classify(a) => classify::classify(a),
         Command::Predict(a) => classify::predict(a),
+        Command::Anomaly(a) => anomaly::anomaly(a),
         Command::Datasets(a) => datasets(a.action),
     }
 }

@@ -211,6 +211,9 @@ pub fn run(args: TrainArgs) -> Result<()> {
             }
         }
     }
+    if let Some(v) = val.as_ref() {
+        save_val_scores(&run, v)?;
+    }
     if spec.has_test_split() {
         let x = match test {
             Some(t) => t,
@@ -223,6 +226,20 @@ pub fn run(args: TrainArgs) -> Result<()> {
         out.display(),
         out.display()
     );
+    Ok(())
+}
+
+/// Keeps the final model's anomaly score of every validation example, so that `ae anomaly --fpr`
+/// can set a threshold on clean data later.
+fn save_val_scores(run: &RunDir, val: &ae_core::Tensor) -> Result<()> {
+    let (_, _, task) = run.load()?;
+    let mut model = task.model;
+    let (mut scores, _) = ae_core::anomaly::reconstruction_scores(&mut model, val, false);
+    scores.sort_by(f32::total_cmp);
+    run.write_val_scores(&ae_core::run::ValScores {
+        score: "mse".into(),
+        scores,
+    })?;
     Ok(())
 }
 

@@ -1,5 +1,6 @@
 //! The autoencoder engine: tensors, layers with explicit backward passes, models, objectives,
 //! optimizers and the one training loop every flavor shares. This crate computes; it never prints.
+pub mod anomaly;
 pub mod classifier;
 pub mod classifier_run;
 pub mod contractive;

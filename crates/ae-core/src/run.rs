@@ -9,6 +9,7 @@
 //! | `checkpoint.safetensors` | weights, optimizer moments and loop state, for `--resume` |
 //! | `metrics.jsonl` | one JSON object per epoch |
 //! | `pretrain.jsonl` | one JSON object per epoch of each greedy pretraining stage |
+//! | `val_scores.json` | the final model's reconstruction error on each validation example (anomaly thresholds) |
 use std::collections::HashMap;
 use std::fs::OpenOptions;
 use std::io::Write;
@@ -39,7 +40,8 @@ const METRICS: &str = "metrics.jsonl";
 const PRETRAIN_METRICS: &str = "pretrain.jsonl";
 /// Written by `ae pca`.
 const PCA_REPORT: &str = "pca.json";
-const OWNED: [&str; 8] = [
+const VAL_SCORES: &str = "val_scores.json";
+const OWNED: [&str; 9] = [
     CONFIG,
     META,
     MODEL,
@@ -48,7 +50,18 @@ const OWNED: [&str; 8] = [
     METRICS,
     PRETRAIN_METRICS,
     PCA_REPORT,
+    VAL_SCORES,
 ];
+
+/// The anomaly scores of the validation examples, kept so that `ae anomaly --fpr` can set a
+/// threshold on clean data without a contamination guess.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ValScores {
+    /// How each score is computed (`mse`: mean squared error of the example's reconstruction).
+    pub score: String,
+    /// One score per validation example, ascending.
+    pub scores: Vec<f32>,
+}
 
 /// The small metadata file of a run.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -206,6 +219,27 @@ impl RunDir {
             ));
         }
         Ok(m)
+    }
+
+    /// Writes `val_scores.json`.
+    pub fn write_val_scores(&self, v: &ValScores) -> Result<()> {
+        let text = serde_json::to_string(v).expect("scores serialize");
+        write_atomic(&self.path.join(VAL_SCORES), text.as_bytes())
+    }
+
+    /// Reads `val_scores.json`, or `None` when the run kept none (it had no validation split).
+    pub fn read_val_scores(&self) -> Result<Option<ValScores>> {
+        let p = self.path.join(VAL_SCORES);
+        if !p.exists() {
+            return Ok(None);
+        }
+        let text = std::fs::read_to_string(&p).map_err(|e| Error::io(&p, e))?;
+        let v: ValScores =
+            serde_json::from_str(&text).map_err(|e| Error::format(&p, e.to_string()))?;
+        if v.scores.iter().any(|s| !s.is_finite()) {
+            return Err(Error::format(&p, "holds a score that is not a finite number"));
+        }
+        Ok(Some(v))
     }
 
     /// Saves the current weights as the model.
