@@ -143,10 +143,19 @@ fn one_class(args: &AnomalyArgs) -> Result<()> {
     let (_, settings, meta) = open_run(&args.input.run)?;
     crate::train::configure_threads(args.input.threads.unwrap_or(settings.threads));
     let data = args.input.data.clone().unwrap_or(settings.data.clone());
-    let s = load_splits(&meta, &data, args.input.data_dir.clone(), 0.2, settings.seed)?;
+    let s = load_splits(
+        &meta,
+        &data,
+        args.input.data_dir.clone(),
+        0.2,
+        settings.seed,
+    )?;
     let classes: Vec<u32> = match args.normal_class {
         Some(k) if (k as usize) < s.classes => vec![k],
-        Some(k) => bail!("--normal-class {k}: {data} has classes 0 to {}", s.classes - 1),
+        Some(k) => bail!(
+            "--normal-class {k}: {data} has classes 0 to {}",
+            s.classes - 1
+        ),
         None => (0..s.classes as u32).collect(),
     };
     if settings.pretrain.is_some() && !args.quiet {
@@ -160,8 +169,10 @@ fn one_class(args: &AnomalyArgs) -> Result<()> {
         let r = ClassResult {
             normal_class: k,
             train_examples: s.train.labels.iter().filter(|&&l| l == k).count(),
-            auroc: auroc(&scores, &positives).context("the test split needs both normal and anomalous examples")?,
-            average_precision: average_precision(&scores, &positives).context("no anomalies in the test split")?,
+            auroc: auroc(&scores, &positives)
+                .context("the test split needs both normal and anomalous examples")?,
+            average_precision: average_precision(&scores, &positives)
+                .context("no anomalies in the test split")?,
             seconds: started.elapsed().as_secs_f64(),
         };
         if !args.quiet {
@@ -175,7 +186,8 @@ fn one_class(args: &AnomalyArgs) -> Result<()> {
         }
         results.push(r);
     }
-    let mean = |f: fn(&ClassResult) -> f64| results.iter().map(f).sum::<f64>() / results.len() as f64;
+    let mean =
+        |f: fn(&ClassResult) -> f64| results.iter().map(f).sum::<f64>() / results.len() as f64;
     let (mean_auroc, mean_ap) = (mean(|r| r.auroc), mean(|r| r.average_precision));
     if args.json {
         let v = serde_json::json!({
@@ -188,7 +200,10 @@ fn one_class(args: &AnomalyArgs) -> Result<()> {
         return Ok(());
     }
     println!("one-class protocol on {data}: train on the normal class, score the whole test split");
-    println!("{:<13} {:>8} {:>8} {:>8}", "normal class", "train", "AUROC", "AP");
+    println!(
+        "{:<13} {:>8} {:>8} {:>8}",
+        "normal class", "train", "AUROC", "AP"
+    );
     for r in &results {
         println!(
             "{:<13} {:>8} {:>8.4} {:>8.4}",
@@ -196,7 +211,10 @@ fn one_class(args: &AnomalyArgs) -> Result<()> {
         );
     }
     if results.len() > 1 {
-        println!("{:<13} {:>8} {:>8.4} {:>8.4}", "mean", "", mean_auroc, mean_ap);
+        println!(
+            "{:<13} {:>8} {:>8.4} {:>8.4}",
+            "mean", "", mean_auroc, mean_ap
+        );
     }
     Ok(())
 }

@@ -81,7 +81,14 @@ pub fn classify(args: ClassifyArgs) -> Result<()> {
     } else {
         Mode::FineTuned
     };
-    let (model, t) = train_one(&args, &splits, &load_ae, mode, args.labels_per_class, args.seed)?;
+    let (model, t) = train_one(
+        &args,
+        &splits,
+        &load_ae,
+        mode,
+        args.labels_per_class,
+        args.seed,
+    )?;
     let out = args
         .out
         .clone()
@@ -104,7 +111,12 @@ pub fn classify(args: ClassifyArgs) -> Result<()> {
             test_accuracy: Some(t.test_accuracy),
         },
     )
-    .with_context(|| format!("cannot save the classifier in {} (--force replaces one)", out.display()))?;
+    .with_context(|| {
+        format!(
+            "cannot save the classifier in {} (--force replaces one)",
+            out.display()
+        )
+    })?;
     drop(saved);
     if args.json {
         println!("{}", serde_json::to_string_pretty(&t)?);
@@ -283,8 +295,8 @@ fn run_sweep(
                 examples = t.examples;
             }
             let mean = acc.iter().sum::<f64>() / acc.len() as f64;
-            let var = acc.iter().map(|a| (a - mean).powi(2)).sum::<f64>()
-                / (acc.len().max(2) - 1) as f64;
+            let var =
+                acc.iter().map(|a| (a - mean).powi(2)).sum::<f64>() / (acc.len().max(2) - 1) as f64;
             cells.push(Cell {
                 labels_per_class: size,
                 examples,
@@ -326,7 +338,9 @@ fn parse_sweep(s: &str) -> Result<Vec<Option<usize>>> {
             "all" => Ok(None),
             n => match n.parse::<usize>() {
                 Ok(v) if v > 0 => Ok(Some(v)),
-                _ => bail!("--sweep takes label counts per class and `all`, like 10,100,all; got `{n}`"),
+                _ => bail!(
+                    "--sweep takes label counts per class and `all`, like 10,100,all; got `{n}`"
+                ),
             },
         })
         .collect()
@@ -368,7 +382,11 @@ pub fn predict(args: PredictArgs) -> Result<()> {
         pred.iter().zip(&l).filter(|((p, _), y)| p == *y).count() as f64 / l.len().max(1) as f64
     });
     match accuracy {
-        Some(a) => println!("{} predictions → {}; accuracy {a:.4}", pred.len(), args.out.display()),
+        Some(a) => println!(
+            "{} predictions → {}; accuracy {a:.4}",
+            pred.len(),
+            args.out.display()
+        ),
         None => println!("{} predictions → {}", pred.len(), args.out.display()),
     }
     Ok(())
@@ -385,4 +403,3 @@ fn write_predictions(path: &Path, pred: &[(u32, f32)]) -> Result<()> {
         .with_context(|| format!("cannot write {}", path.display()))?;
     Ok(())
 }
-

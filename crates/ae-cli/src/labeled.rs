@@ -95,7 +95,10 @@ pub fn load_splits(
         bail!("{data}: a classifier needs at least two classes, the labels hold {classes}");
     }
     if classes > 100_000 {
-        bail!("{data}: labels go up to {}, too many classes for a softmax head", classes - 1);
+        bail!(
+            "{data}: labels go up to {}, too many classes for a softmax head",
+            classes - 1
+        );
     }
     Ok(Splits {
         train,

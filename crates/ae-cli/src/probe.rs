@@ -49,7 +49,13 @@ pub fn probe(args: ProbeArgs) -> Result<()> {
     }
     let mut rows = Vec::new();
     let flat = |t: &Tensor| Tensor::from_vec(&[t.rows(), t.cols()], t.data().to_vec());
-    rows.push(score("raw inputs", flat(&s.train.x), flat(&s.test.x), &s, &args)?);
+    rows.push(score(
+        "raw inputs",
+        flat(&s.train.x),
+        flat(&s.test.x),
+        &s,
+        &args,
+    )?);
     if k < d && k < n {
         let pca = Pca::fit(&flat(&s.train.x), k)?;
         let mut p = pca.to_model(&[d])?;
@@ -114,7 +120,12 @@ fn accuracy(pred: &[u32], labels: &[u32]) -> f64 {
 
 /// Fits softmax regression on standardized features (Adam, a small L2 penalty; the features'
 /// means and deviations come from the training split) and returns its test accuracy.
-fn softmax_regression(mut train: Tensor, mut test: Tensor, s: &Splits, args: &ProbeArgs) -> Result<f64> {
+fn softmax_regression(
+    mut train: Tensor,
+    mut test: Tensor,
+    s: &Splits,
+    args: &ProbeArgs,
+) -> Result<f64> {
     let d = train.cols();
     let n = train.rows().max(1) as f64;
     let mut mean = vec![0.0f64; d];

@@ -101,7 +101,16 @@ fn main() {
         early_stopping: None,
     };
     let t = Instant::now();
-    fit(&mut task, &mut opt, &mut state, &lc, ae_core::train::Examples::new(&x), None, &mut Quiet).unwrap();
+    fit(
+        &mut task,
+        &mut opt,
+        &mut state,
+        &lc,
+        ae_core::train::Examples::new(&x),
+        None,
+        &mut Quiet,
+    )
+    .unwrap();
     println!(
         "total {:.2} s; {:.1} GFLOP/s",
         t.elapsed().as_secs_f64(),

@@ -67,7 +67,10 @@ mod tests {
         };
         let mut m = cfg.build(0).unwrap();
         // More rows than one batch, so batching is exercised.
-        let x = Tensor::from_vec(&[300, 4], (0..1200).map(|i| (i % 13) as f32 / 13.0).collect());
+        let x = Tensor::from_vec(
+            &[300, 4],
+            (0..1200).map(|i| (i % 13) as f32 / 13.0).collect(),
+        );
         let (s, f) = reconstruction_scores(&mut m, &x, true);
         let f = f.unwrap();
         m.forward(&x, Mode::Eval);

@@ -42,11 +42,17 @@ impl ClassifierConfig {
         if self.classes < 2 {
             return Err(Error::config(
                 "classes",
-                format!("a classifier needs at least 2 classes, got {}", self.classes),
+                format!(
+                    "a classifier needs at least 2 classes, got {}",
+                    self.classes
+                ),
             ));
         }
         if self.head_hidden == Some(0) {
-            return Err(Error::config("head_hidden", "must be at least 1 unit, got 0"));
+            return Err(Error::config(
+                "head_hidden",
+                "must be at least 1 unit, got 0",
+            ));
         }
         if let Some(e) = &self.encoder {
             e.validate()?;
@@ -126,7 +132,14 @@ impl ClassifierConfig {
             };
             let mut w = Tensor::zeros(&[outputs, inputs]);
             let mut b = Tensor::zeros(&[outputs]);
-            init.fill(w.data_mut(), Some(b.data_mut()), inputs, outputs, next, &mut rng);
+            init.fill(
+                w.data_mut(),
+                Some(b.data_mut()),
+                inputs,
+                outputs,
+                next,
+                &mut rng,
+            );
             let weight = params.add(format!("{name}.weight"), ParamKind::Weight, w);
             let bias = params.add(format!("{name}.bias"), ParamKind::Bias, b);
             net.push(Dense {
@@ -312,7 +325,11 @@ pub struct ClassifierTask {
 impl ClassifierTask {
     fn check_labels(&self, labels: &[u32], rows: usize) {
         // The loop gathers labels with their rows; a task without them is a programmer's mistake.
-        assert_eq!(labels.len(), rows, "a classifier trains on labeled examples");
+        assert_eq!(
+            labels.len(),
+            rows,
+            "a classifier trains on labeled examples"
+        );
     }
 }
 
@@ -461,7 +478,10 @@ mod tests {
             head_hidden: Some(4),
             classes: 3,
         };
-        let x = Tensor::from_vec(&[5, 6], (0..30).map(|i| ((i * 7 % 11) as f32) / 11.0).collect());
+        let x = Tensor::from_vec(
+            &[5, 6],
+            (0..30).map(|i| ((i * 7 % 11) as f32) / 11.0).collect(),
+        );
         let labels = [0u32, 2, 1, 1, 0];
         let ex = Examples::labeled(&x, &labels).unwrap();
         let mut task = ClassifierTask {
@@ -497,7 +517,16 @@ mod tests {
             seed: 0,
             early_stopping: None,
         };
-        fit(&mut task, &mut opt, &mut TrainState::default(), &lc, ex, None, &mut Silent).unwrap();
+        fit(
+            &mut task,
+            &mut opt,
+            &mut TrainState::default(),
+            &lc,
+            ex,
+            None,
+            &mut Silent,
+        )
+        .unwrap();
         for (i, name) in task.model.params.names.iter().enumerate() {
             let moved = task.model.params.values[i] != before[i];
             assert_eq!(moved, name.starts_with("head."), "{name}");
@@ -536,7 +565,16 @@ mod tests {
             early_stopping: None,
         };
         let ex = Examples::labeled(&x, &labels).unwrap();
-        fit(&mut task, &mut opt, &mut TrainState::default(), &lc, ex, None, &mut Silent).unwrap();
+        fit(
+            &mut task,
+            &mut opt,
+            &mut TrainState::default(),
+            &lc,
+            ex,
+            None,
+            &mut Silent,
+        )
+        .unwrap();
         let after = task.model.accuracy(&x, &labels);
         assert!(after >= 0.97 && after > before, "{before} → {after}");
     }

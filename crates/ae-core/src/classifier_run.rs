@@ -53,7 +53,12 @@ pub struct ClassifierDir {
 impl ClassifierDir {
     /// Writes `model` and `meta` into `path` (created if needed); an existing classifier there is
     /// replaced only with `force`. Weights are written before the metadata that points at them.
-    pub fn save(path: &Path, force: bool, model: &Classifier, meta: &ClassifierMeta) -> Result<Self> {
+    pub fn save(
+        path: &Path,
+        force: bool,
+        model: &Classifier,
+        meta: &ClassifierMeta,
+    ) -> Result<Self> {
         if path.join(META).exists() && !force {
             return Err(Error::RunExists {
                 path: path.to_path_buf(),
@@ -86,8 +91,8 @@ impl ClassifierDir {
     pub fn load(&self) -> Result<(ClassifierMeta, Classifier)> {
         let meta_path = self.path.join(META);
         let text = std::fs::read_to_string(&meta_path).map_err(|e| Error::io(&meta_path, e))?;
-        let meta: ClassifierMeta = serde_json::from_str(&text)
-            .map_err(|e| Error::format(&meta_path, e.to_string()))?;
+        let meta: ClassifierMeta =
+            serde_json::from_str(&text).map_err(|e| Error::format(&meta_path, e.to_string()))?;
         if meta.format_version > crate::run::FORMAT_VERSION {
             return Err(Error::format(
                 &meta_path,

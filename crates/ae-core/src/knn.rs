@@ -94,8 +94,12 @@ mod tests {
         for (t, &g) in got.iter().enumerate() {
             let nearest = (0..ntr)
                 .min_by(|&a, &b| {
-                    let da: f32 = (0..d).map(|j| (train.row(a)[j] - test.row(t)[j]).powi(2)).sum();
-                    let db: f32 = (0..d).map(|j| (train.row(b)[j] - test.row(t)[j]).powi(2)).sum();
+                    let da: f32 = (0..d)
+                        .map(|j| (train.row(a)[j] - test.row(t)[j]).powi(2))
+                        .sum();
+                    let db: f32 = (0..d)
+                        .map(|j| (train.row(b)[j] - test.row(t)[j]).powi(2))
+                        .sum();
                     da.total_cmp(&db)
                 })
                 .unwrap();

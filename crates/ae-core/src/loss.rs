@@ -176,7 +176,10 @@ mod softmax_tests {
 
     #[test]
     fn cross_entropy_matches_its_definition_and_finite_differences() {
-        let logits = Tensor::from_vec(&[3, 4], (0..12).map(|i| ((i * 7 % 5) as f32) - 2.0).collect());
+        let logits = Tensor::from_vec(
+            &[3, 4],
+            (0..12).map(|i| ((i * 7 % 5) as f32) - 2.0).collect(),
+        );
         let labels = [2u32, 0, 3];
         let mut d = Tensor::default();
         let got = softmax_cross_entropy(&logits, &labels, &mut d);
@@ -198,7 +201,11 @@ mod softmax_tests {
             let fd = (softmax_cross_entropy(&up, &labels, &mut scratch)
                 - softmax_cross_entropy(&down, &labels, &mut scratch))
                 / (2.0 * h as f64);
-            assert!((fd - d.data()[i] as f64).abs() < 1e-4, "{i}: {fd} vs {}", d.data()[i]);
+            assert!(
+                (fd - d.data()[i] as f64).abs() < 1e-4,
+                "{i}: {fd} vs {}",
+                d.data()[i]
+            );
         }
         // Huge logits stay finite.
         let big = Tensor::from_vec(&[1, 2], vec![1e4, -1e4]);

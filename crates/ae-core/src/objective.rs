@@ -404,7 +404,10 @@ mod tests {
         );
         // Masking everything: the model sees zeros and must still be scored against x.
         let mut masked = task(Some(Noise::Mask { p: 1.0 }));
-        let got = masked.train_step(Examples::new(&x), 0, 0).get("mse").unwrap();
+        let got = masked
+            .train_step(Examples::new(&x), 0, 0)
+            .get("mse")
+            .unwrap();
         let mut plain = task(None);
         let zeros = Tensor::zeros(x.shape());
         plain.model.forward(&zeros, Mode::Eval);
@@ -419,11 +422,17 @@ mod tests {
             / 24.0;
         assert!((got - want).abs() < 1e-7, "{got} vs {want}");
         // Evaluation never corrupts.
-        assert_eq!(masked.eval_batch(Examples::new(&x)), plain.eval_batch(Examples::new(&x)));
+        assert_eq!(
+            masked.eval_batch(Examples::new(&x)),
+            plain.eval_batch(Examples::new(&x))
+        );
         // The corruption is drawn per (seed, epoch, step): the same step repeats, another differs.
         let mut a = task(Some(Noise::Gaussian { std: 0.3 }));
         let mut b = task(Some(Noise::Gaussian { std: 0.3 }));
-        assert_eq!(a.train_step(Examples::new(&x), 1, 2), b.train_step(Examples::new(&x), 1, 2));
+        assert_eq!(
+            a.train_step(Examples::new(&x), 1, 2),
+            b.train_step(Examples::new(&x), 1, 2)
+        );
         assert_ne!(
             a.train_step(Examples::new(&x), 1, 3).get("mse"),
             b.train_step(Examples::new(&x), 1, 2).get("mse")

@@ -274,7 +274,10 @@ mod tests {
             let mut fresh = AutoencoderTask::new(cfg.build(1).unwrap(), objective.clone()).unwrap();
             let mut pre = AutoencoderTask::new(deep, objective).unwrap();
             use crate::train::Task;
-            let (e_fresh, e_pre) = (fresh.eval_batch(Examples::new(&x)).total(), pre.eval_batch(Examples::new(&x)).total());
+            let (e_fresh, e_pre) = (
+                fresh.eval_batch(Examples::new(&x)).total(),
+                pre.eval_batch(Examples::new(&x)).total(),
+            );
             assert!(
                 e_pre < e_fresh,
                 "pretrained {e_pre} should reconstruct better than random {e_fresh}"

@@ -237,7 +237,10 @@ impl RunDir {
         let v: ValScores =
             serde_json::from_str(&text).map_err(|e| Error::format(&p, e.to_string()))?;
         if v.scores.iter().any(|s| !s.is_finite()) {
-            return Err(Error::format(&p, "holds a score that is not a finite number"));
+            return Err(Error::format(
+                &p,
+                "holds a score that is not a finite number",
+            ));
         }
         Ok(Some(v))
     }

@@ -279,7 +279,13 @@ pub fn evaluate(task: &mut dyn Task, data: Examples<'_>, batch_size: usize) -> T
 pub struct Silent;
 
 impl Observer for Silent {
-    fn on_epoch(&mut self, _: &EpochRecord, _: &Params, _: &Optimizer, _: &TrainState) -> Result<()> {
+    fn on_epoch(
+        &mut self,
+        _: &EpochRecord,
+        _: &Params,
+        _: &Optimizer,
+        _: &TrainState,
+    ) -> Result<()> {
         Ok(())
     }
     fn on_interrupt(&mut self, _: &Params, _: &Optimizer, _: &TrainState) -> Result<()> {
