@@ -66,22 +66,11 @@ fn for_batches(
     x: &Tensor,
     mut f: impl FnMut(std::ops::Range<usize>, &Autoencoder),
 ) {
-    let n = x.rows();
     let c = x.cols();
-    let mut shape = x.shape().to_vec();
-    // 256 examples at a time: a conv model's activations for 1,024 examples take over 300 MB.
-    let bs = 256;
-    let mut batch = Tensor::default();
-    for start in (0..n).step_by(bs) {
-        let end = (start + bs).min(n);
-        shape[0] = end - start;
-        batch.resize(&shape);
-        batch
-            .data_mut()
-            .copy_from_slice(&x.data()[start * c..end * c]);
-        model.forward(&batch, Mode::Eval);
-        f(start * c..end * c, model);
-    }
+    x.for_batches(256, |rows, batch| {
+        model.forward(batch, Mode::Eval);
+        f(rows.start * c..rows.end * c, model);
+    });
 }
 
 /// Reconstruction metrics of a model on some data.

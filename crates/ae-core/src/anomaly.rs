@@ -16,16 +16,8 @@ pub fn reconstruction_scores(
     let (n, c) = (x.rows(), x.cols());
     let mut scores = Vec::with_capacity(n);
     let mut features = per_feature.then(|| Vec::with_capacity(n * c));
-    let mut shape = x.shape().to_vec();
-    let mut batch = Tensor::default();
-    for start in (0..n).step_by(256) {
-        let end = (start + 256).min(n);
-        shape[0] = end - start;
-        batch.resize(&shape);
-        batch
-            .data_mut()
-            .copy_from_slice(&x.data()[start * c..end * c]);
-        model.forward(&batch, Mode::Eval);
+    x.for_batches(256, |_, batch| {
+        model.forward(batch, Mode::Eval);
         for (out, inp) in model
             .reconstruction()
             .data()
@@ -42,7 +34,7 @@ pub fn reconstruction_scores(
             }
             scores.push((sum / c.max(1) as f64) as f32);
         }
-    }
+    });
     (scores, features)
 }
 

@@ -275,19 +275,11 @@ impl Classifier {
 
     /// The predicted class of every row of `x` and its softmax probability, in batches.
     pub fn predict(&mut self, x: &Tensor) -> Vec<(u32, f32)> {
-        let c = x.cols();
         let mut out = Vec::with_capacity(x.rows());
-        let mut shape = x.shape().to_vec();
-        let mut batch = Tensor::default();
-        for start in (0..x.rows()).step_by(256) {
-            let end = (start + 256).min(x.rows());
-            shape[0] = end - start;
-            batch.resize(&shape);
-            batch
-                .data_mut()
-                .copy_from_slice(&x.data()[start * c..end * c]);
-            self.forward(&batch, Mode::Eval);
-            for z in self.logits().data().chunks_exact(self.config.classes) {
+        let classes = self.config.classes;
+        x.for_batches(256, |_, batch| {
+            self.forward(batch, Mode::Eval);
+            for z in self.logits().data().chunks_exact(classes) {
                 let (best, &top) = z
                     .iter()
                     .enumerate()
@@ -296,7 +288,7 @@ impl Classifier {
                 let sum: f32 = z.iter().map(|&v| (v - top).exp()).sum();
                 out.push((best as u32, 1.0 / sum));
             }
-        }
+        });
         out
     }
 

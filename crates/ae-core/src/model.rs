@@ -247,17 +247,12 @@ impl Autoencoder {
         let (n, c, k) = (x.rows().min(n), x.cols(), self.config.code_size());
         let mut out = Vec::with_capacity(n * k);
         let mut shape = x.shape().to_vec();
-        let mut batch = Tensor::default();
-        for start in (0..n).step_by(256) {
-            let end = (start + 256).min(n);
-            shape[0] = end - start;
-            batch.resize(&shape);
-            batch
-                .data_mut()
-                .copy_from_slice(&x.data()[start * c..end * c]);
-            self.encode(&batch);
+        shape[0] = n;
+        let first = Tensor::from_vec(&shape, x.data()[..n * c].to_vec());
+        first.for_batches(256, |_, batch| {
+            self.encode(batch);
             out.extend_from_slice(self.code().data());
-        }
+        });
         Tensor::from_vec(&[n, k], out)
     }
 

@@ -101,6 +101,24 @@ impl Tensor {
         self.data.copy_from_slice(other.data());
     }
 
+    /// Calls `f(rows, batch)` on consecutive batches of at most `size` rows (the last may be
+    /// shorter), copied into one reused buffer: how inference walks a data set without holding a
+    /// whole data set's activations (a conv model's for 1,024 examples take over 300 MB).
+    pub fn for_batches(&self, size: usize, mut f: impl FnMut(std::ops::Range<usize>, &Tensor)) {
+        let (n, c) = (self.rows(), self.cols());
+        let mut shape = self.shape.clone();
+        let mut batch = Tensor::default();
+        for start in (0..n).step_by(size.max(1)) {
+            let end = (start + size.max(1)).min(n);
+            shape[0] = end - start;
+            batch.resize(&shape);
+            batch
+                .data
+                .copy_from_slice(&self.data[start * c..end * c]);
+            f(start..end, &batch);
+        }
+    }
+
     /// Consumes the tensor and returns its elements.
     pub fn into_vec(self) -> Vec<f32> {
         self.data
@@ -121,6 +139,18 @@ mod tests {
         assert_eq!(t.cols(), 3);
         t.resize(&[4, 3]);
         assert_eq!(t.data.capacity(), cap);
+    }
+
+    #[test]
+    fn batches_cover_every_row_once_in_order() {
+        let t = Tensor::from_vec(&[7, 2], (0..14).map(|v| v as f32).collect());
+        let mut seen = Vec::new();
+        t.for_batches(3, |rows, b| {
+            assert_eq!(b.rows(), rows.len());
+            assert_eq!(b.shape()[1..], [2]);
+            seen.extend_from_slice(b.data());
+        });
+        assert_eq!(seen, t.data());
     }
 
     #[test]
