@@ -44,7 +44,8 @@ pub enum Command {
     /// Compare two runs on the same data: metrics side by side, and for two linear maps (a linear
     /// autoencoder, PCA) the principal angles between their subspaces.
     Compare(CompareArgs),
-    /// Draw what a run learned: reconstructions, or first-layer filters (PNG).
+    /// Draw what a run learned (PNG): reconstructions, first-layer filters, the inputs that drive
+    /// each code unit most, or the input that maximizes it.
     Visualize(VisualizeArgs),
     /// How much of the labels the codes carry: softmax regression and k-NN on the codes, on the
     /// raw inputs and on PCA codes of the same size (test accuracy).
@@ -232,6 +233,12 @@ pub enum What {
     Reconstructions,
     /// First-layer weights of each unit, as images (dense) or kernels (conv).
     Filters,
+    /// For each of the first --n code units, the --k inputs of the data that activate it most
+    /// (one row per unit).
+    TopActivations,
+    /// For each of the first --n code units, the input of bounded norm (the data's mean norm)
+    /// that maximizes it, by gradient ascent from noise.
+    ActivationMax,
 }
 
 /// `ae visualize`.
@@ -245,9 +252,18 @@ pub struct VisualizeArgs {
     /// Output PNG.
     #[arg(long)]
     pub out: PathBuf,
-    /// How many examples (reconstructions) or units (filters) to draw.
+    /// How many examples (reconstructions) or units (filters, code units) to draw.
     #[arg(long, default_value_t = 64)]
     pub n: usize,
+    /// Inputs per code unit (top-activations).
+    #[arg(long, default_value_t = 8)]
+    pub k: usize,
+    /// Gradient-ascent steps (activation-max).
+    #[arg(long, default_value_t = 200)]
+    pub steps: usize,
+    /// Seed of the starting noise (activation-max).
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
 }
 
 /// `ae compare`.

@@ -14,7 +14,21 @@ pub fn pixel_max(source: ae_data::samples::SourceType) -> f32 {
 }
 
 /// Examples per row of a grid.
-const PER_ROW: usize = 8;
+pub const PER_ROW: usize = 8;
+
+/// Scales each tile of `d` values to its own range [0, 1] (filters, activation maxima: only the
+/// pattern matters, not the scale).
+pub fn normalize_tiles(values: &[f32], d: usize) -> Vec<f32> {
+    let mut out = Vec::with_capacity(values.len());
+    for row in values.chunks_exact(d) {
+        let (lo, hi) = row
+            .iter()
+            .fold((f32::MAX, f32::MIN), |(a, b), &v| (a.min(v), b.max(v)));
+        let span = (hi - lo).max(f32::MIN_POSITIVE);
+        out.extend(row.iter().map(|&v| (v - lo) / span));
+    }
+    out
+}
 
 /// Writes a grid where each row of examples from `layers[0]` (originals) has the same examples
 /// of the other layers (reconstructions; or noisy inputs, then reconstructions) directly below.
@@ -22,6 +36,18 @@ const PER_ROW: usize = 8;
 /// `shape` is one example's `[C, H, W]` (C = 1 or 3); values are in the data's units, with
 /// `pixel_max` the value drawn white (255 for 8-bit data); values outside are clamped.
 pub fn stacked_grid(path: &Path, shape: &[usize], layers: &[&[f32]], pixel_max: f32) -> Result<()> {
+    grid(path, shape, layers, pixel_max, PER_ROW)
+}
+
+/// [`stacked_grid`] with `per_row` examples per row.
+pub fn grid(
+    path: &Path,
+    shape: &[usize],
+    layers: &[&[f32]],
+    pixel_max: f32,
+    per_row: usize,
+) -> Result<()> {
+    let per_row = per_row.max(1);
     let originals = layers.first().copied().unwrap_or(&[]);
     let k = layers.len() as u32;
     let [c, h, w] = shape else {
@@ -38,8 +64,8 @@ pub fn stacked_grid(path: &Path, shape: &[usize], layers: &[&[f32]], pixel_max: 
     }
     // Small images (28×28) are drawn larger so that a grid is readable as it is.
     let zoom = (64 / h.max(w)).clamp(1, 4) as u32;
-    let cols = n.min(PER_ROW);
-    let block_rows = n.div_ceil(PER_ROW);
+    let cols = n.min(per_row);
+    let block_rows = n.div_ceil(per_row);
     let gap = 2u32;
     let cell_w = w as u32 * zoom + gap;
     let cell_h = h as u32 * zoom + gap;
@@ -49,7 +75,7 @@ pub fn stacked_grid(path: &Path, shape: &[usize], layers: &[&[f32]], pixel_max: 
         ImageBuffer::from_pixel(width, height, Rgb([40, 40, 40]));
     let to_u8 = |v: f32| ((v / pixel_max).clamp(0.0, 1.0) * 255.0).round() as u8;
     for i in 0..n {
-        let (br, col) = (i / PER_ROW, i % PER_ROW);
+        let (br, col) = (i / per_row, i % per_row);
         let x0 = gap + col as u32 * cell_w;
         let y0 = gap + br as u32 * (k * cell_h + gap);
         for (k, src) in layers.iter().enumerate() {

@@ -104,3 +104,96 @@ fn filters_and_reconstructions_of_dense_and_conv_runs() {
     ]);
     assert!(err.contains("1 or 3 channels"), "{err}");
 }
+
+#[test]
+fn top_activations_and_activation_maxima_of_code_units() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = common::idx_labeled(dir.path(), 120);
+    let run = dir.path().join("ae");
+    let r = run.to_str().unwrap();
+    ok(&[
+        "train",
+        "--data",
+        &spec,
+        "--hidden",
+        "16,6",
+        "--activation",
+        "tanh",
+        "--epochs",
+        "3",
+        "--out",
+        r,
+        "--threads",
+        "1",
+        "--quiet",
+    ]);
+    let png = dir.path().join("t.png");
+    let p = png.to_str().unwrap();
+    ok(&[
+        "visualize",
+        r,
+        "--what",
+        "top-activations",
+        "--n",
+        "3",
+        "--k",
+        "5",
+        "--out",
+        p,
+    ]);
+    let img = image::open(&png).unwrap().to_rgb8();
+    // One row per unit, five 8×8 tiles zoomed 4× per row, 2-pixel gaps.
+    assert_eq!((img.width(), img.height()), (5 * 34 + 2, 3 * (34 + 2) + 2));
+    // Asking for more units than the code has draws the code's six.
+    ok(&[
+        "visualize",
+        r,
+        "--what",
+        "top-activations",
+        "--n",
+        "50",
+        "--k",
+        "2",
+        "--out",
+        p,
+    ]);
+    assert_eq!(image::open(&png).unwrap().height(), 6 * 36 + 2);
+    ok(&[
+        "visualize",
+        r,
+        "--what",
+        "activation-max",
+        "--n",
+        "4",
+        "--steps",
+        "20",
+        "--out",
+        p,
+    ]);
+    let img = image::open(&png).unwrap().to_rgb8();
+    assert_eq!((img.width(), img.height()), (4 * 34 + 2, 34 + 2 + 2));
+    // Table data has no picture to draw; the error says so.
+    let csv = csv_data(dir.path());
+    let tab = dir.path().join("tab");
+    ok(&[
+        "train",
+        "--data",
+        &format!("csv:{}", csv.display()),
+        "--hidden",
+        "3",
+        "--epochs",
+        "1",
+        "--out",
+        tab.to_str().unwrap(),
+        "--quiet",
+    ]);
+    let err = fails(&[
+        "visualize",
+        tab.to_str().unwrap(),
+        "--what",
+        "activation-max",
+        "--out",
+        p,
+    ]);
+    assert!(err.contains("image data"), "{err}");
+}

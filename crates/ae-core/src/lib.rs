@@ -7,6 +7,7 @@ pub mod contractive;
 pub mod error;
 pub mod gemm;
 pub mod init;
+pub mod inspect;
 pub mod io;
 pub mod knn;
 pub mod layers;

@@ -112,9 +112,7 @@ impl Tensor {
             let end = (start + size.max(1)).min(n);
             shape[0] = end - start;
             batch.resize(&shape);
-            batch
-                .data
-                .copy_from_slice(&self.data[start * c..end * c]);
+            batch.data.copy_from_slice(&self.data[start * c..end * c]);
             f(start..end, &batch);
         }
     }
