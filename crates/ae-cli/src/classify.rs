@@ -158,23 +158,19 @@ fn train_one(
     let epochs = args.epochs.unwrap_or_else(|| default_epochs(idx.len()));
     let ae = load_ae()?;
     let (model, accuracy) = match mode {
-        Mode::Scratch | Mode::FineTuned => {
-            let model = if mode == Mode::Scratch {
-                ClassifierConfig {
-                    input_shape: ae.config.input_shape.clone(),
-                    encoder: Some(ae.config.clone()),
-                    head_hidden: args.head_hidden,
-                    classes: s.classes,
-                }
-                .build(seed)?
-            } else {
-                Classifier::on_encoder(ae, args.head_hidden, s.classes, seed)?
-            };
+        Mode::Scratch => {
+            let model = ClassifierConfig {
+                input_shape: ae.config.input_shape.clone(),
+                encoder: Some(ae.config.clone()),
+                head_hidden: args.head_hidden,
+                classes: s.classes,
+            }
+            .build(seed)?;
             let mut model = train_classifier(args, model, &train, epochs, seed)?;
             let acc = model.accuracy(&s.test.x, &s.test.labels);
             (model, acc)
         }
-        Mode::Frozen => {
+        Mode::Frozen | Mode::FineTuned => {
             // A frozen encoder computes the same codes every epoch: compute them once and train
             // the head alone on them, then put it on the encoder.
             let mut ae = ae;
@@ -182,7 +178,6 @@ fn train_one(
                 x: ae.encode_rows(&train.x, usize::MAX),
                 labels: train.labels.clone(),
             };
-            let test_codes = ae.encode_rows(&s.test.x, usize::MAX);
             let head = ClassifierConfig {
                 encoder: None,
                 input_shape: vec![codes.x.cols()],
@@ -190,10 +185,16 @@ fn train_one(
                 classes: s.classes,
             }
             .build(seed)?;
-            let mut head = train_classifier(args, head, &codes, epochs, seed)?;
-            let acc = head.accuracy(&test_codes, &s.test.labels);
+            let head = train_classifier(args, head, &codes, epochs, seed)?;
             let mut model = Classifier::on_encoder(ae, args.head_hidden, s.classes, seed)?;
             model.copy_head_from(&head)?;
+            if mode == Mode::FineTuned {
+                // Fine-tuning starts from the trained head, not a random one (linear probing
+                // then fine-tuning, Kumar et al. 2022): a random head's first gradients would
+                // reach into the pretrained encoder and undo what it learned.
+                model = train_classifier(args, model, &train, epochs, seed)?;
+            }
+            let acc = model.accuracy(&s.test.x, &s.test.labels);
             (model, acc)
         }
     };
