@@ -79,6 +79,7 @@ fn main() {
             decoder,
             code: None,
         }),
+        variational: false,
     };
     let model = cfg.build(0).unwrap();
     let mut task = AutoencoderTask::new(

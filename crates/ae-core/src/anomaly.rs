@@ -56,6 +56,7 @@ mod tests {
             tied: false,
             init: Init::GlorotUniform,
             conv: None,
+            variational: false,
         };
         let mut m = cfg.build(0).unwrap();
         // More rows than one batch, so batching is exercised.

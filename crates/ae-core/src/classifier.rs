@@ -413,6 +413,7 @@ mod tests {
             tied: false,
             init: Init::GlorotUniform,
             conv: None,
+            variational: false,
         }
     }
 

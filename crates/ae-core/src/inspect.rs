@@ -105,6 +105,7 @@ mod tests {
                 tied: false,
                 init: Init::GlorotUniform,
                 conv: None,
+                variational: false,
             };
             let mut m = cfg.build(5).unwrap();
             let x = maximize_units(&mut m, &[0, 2], 2.0, 300, 1);

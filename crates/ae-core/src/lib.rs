@@ -31,6 +31,7 @@ pub mod sparsity;
 pub mod subspace;
 pub mod tensor;
 pub mod train;
+pub mod vae;
 
 pub use error::{Error, Result};
 pub use tensor::Tensor;

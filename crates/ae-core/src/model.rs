@@ -39,6 +39,10 @@ pub struct ModelConfig {
     /// A convolutional architecture (then `hidden` is empty); none for a dense autoencoder.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub conv: Option<ConvArch>,
+    /// A variational autoencoder: the code layer gives a mean and a log-variance per latent unit
+    /// (linear, twice the code size) and the decoder reads a sample (see [`crate::vae`]).
+    #[serde(default)]
+    pub variational: bool,
 }
 
 fn default_init() -> Init {
@@ -73,6 +77,20 @@ impl ModelConfig {
 
     /// Checks the config; errors name the field and the value.
     pub fn validate(&self) -> Result<()> {
+        if self.variational {
+            if self.tied {
+                return Err(Error::config(
+                    "tied",
+                    "a variational autoencoder cannot tie weights: its code layer is twice the code size",
+                ));
+            }
+            if self.conv.as_ref().is_some_and(|a| a.code.is_none()) {
+                return Err(Error::config(
+                    "code",
+                    "a convolutional VAE needs a dense latent code: give --code N",
+                ));
+            }
+        }
         if self.input_shape.is_empty() || self.input_features() == 0 {
             return Err(Error::config(
                 "input_shape",
@@ -119,6 +137,8 @@ pub struct Net {
     pub decoder: Sequential,
     /// Applied to the logits to give the reconstruction.
     pub output_activation: Activation,
+    /// The sampling stage of a variational autoencoder.
+    pub gaussian: Option<crate::vae::Gaussian>,
     /// The reconstruction, `output_activation(logits)`.
     out: Tensor,
 }
@@ -130,7 +150,16 @@ impl Net {
             encoder,
             decoder,
             output_activation,
+            gaussian: None,
             out: Tensor::default(),
+        }
+    }
+
+    /// The code of the last forward pass: the encoder's output, or a VAE's mean.
+    pub fn code(&self) -> &Tensor {
+        match &self.gaussian {
+            Some(g) => &g.mu,
+            None => self.encoder.output(),
         }
     }
 
@@ -140,7 +169,13 @@ impl Net {
     /// `x`: `[N, ..input_shape]` → code `[N, code]`, logits and reconstruction `[N, features]`.
     pub fn forward(&mut self, params: &Params, x: &Tensor, mode: Mode) {
         self.encoder.forward(params, x, mode);
-        self.decoder.forward(params, self.encoder.output(), mode);
+        match &mut self.gaussian {
+            Some(g) => {
+                g.forward(self.encoder.output(), mode == Mode::Train);
+                self.decoder.forward(params, &g.z, mode);
+            }
+            None => self.decoder.forward(params, self.encoder.output(), mode),
+        }
         self.activate_output();
     }
 
@@ -171,11 +206,23 @@ impl Net {
         encoder_hook: &mut dyn FnMut(usize, &Tensor, &mut Tensor),
     ) {
         let Net {
-            encoder, decoder, ..
+            encoder,
+            decoder,
+            gaussian,
+            ..
         } = self;
-        // The decoder's input gradient lands in the encoder's output-gradient buffer.
+        // The decoder's input gradient lands in the encoder's output-gradient buffer (through the
+        // sampling stage of a VAE, whose hook then sees [μ | log σ²] and its gradient).
         let mut dcode = std::mem::take(encoder.output_grad_mut());
-        decoder.backward_into(g, encoder.output(), Some(&mut dcode), &mut |_, _, _| {});
+        match gaussian {
+            Some(gs) => {
+                let mut dz = std::mem::take(&mut gs.dz);
+                decoder.backward_into(g, &gs.z, Some(&mut dz), &mut |_, _, _| {});
+                gs.dz = dz;
+                gs.backward(encoder.output(), &mut dcode);
+            }
+            None => decoder.backward_into(g, encoder.output(), Some(&mut dcode), &mut |_, _, _| {}),
+        }
         code_hook(encoder.output(), &mut dcode);
         *encoder.output_grad_mut() = dcode;
         encoder.backward_into(g, x, dx, encoder_hook);
@@ -197,6 +244,7 @@ impl Net {
             encoder: self.encoder.replica(),
             decoder: self.decoder.replica(),
             output_activation: self.output_activation,
+            gaussian: self.gaussian.as_ref().map(|g| g.replica()),
             out: Tensor::default(),
         }
     }
@@ -222,9 +270,9 @@ impl Autoencoder {
         self.net.forward(&self.params, x, mode);
     }
 
-    /// The code from the last forward pass, `[N, code]`.
+    /// The code from the last forward pass, `[N, code]` (a VAE's mean).
     pub fn code(&self) -> &Tensor {
-        self.net.encoder.output()
+        self.net.code()
     }
 
     /// The output logits (pre-activation) from the last forward pass, `[N, features]`.
@@ -240,6 +288,9 @@ impl Autoencoder {
     /// Runs only the encoder; the code is then [`Autoencoder::code`].
     pub fn encode(&mut self, x: &Tensor) {
         self.net.encoder.forward(&self.params, x, Mode::Eval);
+        if let Some(g) = &mut self.net.gaussian {
+            g.forward(self.net.encoder.output(), false);
+        }
     }
 
     /// The codes of the first `n` rows of `x` (all of them when `n` exceeds them), in batches.
@@ -368,6 +419,7 @@ mod tests {
                 tied,
                 init: Init::Auto,
                 conv: None,
+                variational: false,
             };
             let model = cfg.build(0).unwrap();
             let built: Vec<(String, Vec<usize>)> = model

@@ -383,6 +383,7 @@ mod tests {
             tied: false,
             init: Init::GlorotUniform,
             conv: None,
+            variational: false,
         };
         let objective = Objective {
             loss: LossKind::Mse,

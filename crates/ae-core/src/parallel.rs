@@ -204,6 +204,7 @@ mod tests {
             tied: true,
             init: Init::GlorotUniform,
             conv: None,
+            variational: false,
         };
         let x = Tensor::from_vec(
             &[100, 20],

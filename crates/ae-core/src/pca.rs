@@ -115,6 +115,7 @@ impl Pca {
             tied: false,
             init: Init::Auto,
             conv: None,
+            variational: false,
         };
         let mut model = config.build(0)?;
         let set = |model: &mut Autoencoder, name: &str, f: &dyn Fn(usize) -> f64| {

@@ -202,15 +202,21 @@ impl ModelConfig {
         let mut enc_names = Vec::new();
         for (i, w) in sizes.windows(2).enumerate() {
             let last = i + 2 == sizes.len();
-            let act = if last {
-                self.code_activation()
+            let act = match (last, self.variational) {
+                (true, true) => Activation::Linear,
+                (true, false) => self.code_activation(),
+                _ => self.activation,
+            };
+            // A VAE's code layer gives [μ | log σ²].
+            let outputs = if last && self.variational {
+                2 * w[1]
             } else {
-                self.activation
+                w[1]
             };
             enc_names.push(format!("encoder.{}", enc.next_index));
             let spec = Spec::Dense {
                 inputs: w[0],
-                outputs: w[1],
+                outputs,
                 next: act,
                 tied_to: None,
             };
@@ -274,10 +280,14 @@ impl ModelConfig {
         match arch.code {
             Some(code) => {
                 enc.push(layout(Order::ChannelsFirst, map, true));
-                let ca = self.code_activation();
+                let (ca, outputs) = if self.variational {
+                    (Activation::Linear, 2 * code)
+                } else {
+                    (self.code_activation(), code)
+                };
                 let spec = Spec::Dense {
                     inputs: map_len,
-                    outputs: code,
+                    outputs,
                     next: ca,
                     tied_to: None,
                 };
@@ -372,9 +382,15 @@ impl ModelConfig {
             }
         }
         let [encoder, decoder] = sides;
-        let net = Net::new(encoder, decoder, self.output_activation);
+        let mut net = Net::new(encoder, decoder, self.output_activation);
+        if self.variational {
+            net.gaussian = Some(crate::vae::Gaussian::new(self.code_size()));
+        }
         // Check the chain once, so a shape mistake is an error here rather than a panic in a step.
-        let code = net.encoder.output_shape(&self.input_shape)?;
+        let mut code = net.encoder.output_shape(&self.input_shape)?;
+        if self.variational {
+            code = vec![self.code_size()];
+        }
         let out = net.decoder.output_shape(&code)?;
         if out.iter().product::<usize>() != self.input_features() {
             return Err(Error::Shape {

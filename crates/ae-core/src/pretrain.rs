@@ -131,6 +131,7 @@ pub fn greedy<'a>(
             tied: cfg.tied,
             init: cfg.init,
             conv: None,
+            variational: false,
         };
         let loss = if l == 0 {
             s.objective.loss
@@ -242,6 +243,7 @@ mod tests {
                 tied,
                 init: Init::GlorotUniform,
                 conv: None,
+                variational: false,
             };
             let objective = Objective {
                 loss: LossKind::Mse,

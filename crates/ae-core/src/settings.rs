@@ -246,6 +246,7 @@ impl Settings {
             output_activation: self.output_activation,
             tied: self.tied,
             init: self.init,
+            variational: false,
         }
     }
 

@@ -58,6 +58,7 @@ fn case(
             decoder,
             code,
         }),
+        variational: false,
     };
     let mut model = cfg.build(0).unwrap();
     // Names and shapes, in state_dict order.

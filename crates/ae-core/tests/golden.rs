@@ -121,6 +121,7 @@ fn tiny_with(tied: bool, code_activation: Activation, objective: Objective) -> A
         tied,
         init: Init::GlorotUniform,
         conv: None,
+        variational: false,
     };
     let mut model = cfg.build(0).unwrap();
     let set = |p: &mut Params, name: &str, t: Tensor| {

@@ -65,6 +65,7 @@ fn cfg(hidden: &[usize], act: Activation, out: Activation, tied: bool) -> ModelC
         tied,
         init: Init::GlorotUniform,
         conv: None,
+        variational: false,
     }
 }
 
@@ -315,6 +316,7 @@ fn conv_cfg(
             decoder,
             code,
         }),
+        variational: false,
     }
 }
 
