@@ -87,6 +87,7 @@ fn main() {
         Objective {
             loss: LossKind::Mse,
             contractive: None,
+            kl: None,
             noise: None,
             sparsity: None,
             weight_decay: WeightDecay::None,

@@ -169,6 +169,10 @@ pub struct Objective {
     /// λ of the contractive penalty on the encoder's Jacobian.
     #[serde(default)]
     pub contractive: Option<f32>,
+    /// The KL term of a variational autoencoder; its presence makes the objective the negative
+    /// ELBO, with the reconstruction summed over an example's features.
+    #[serde(default)]
+    pub kl: Option<crate::vae::KlTerm>,
 }
 
 /// An autoencoder with its objective: the unit the training loop drives.
@@ -196,6 +200,21 @@ impl AutoencoderTask {
         if objective.contractive.is_some() {
             Contractive::check(model.config.hidden.len())?;
         }
+        if model.config.variational != objective.kl.is_some() {
+            return Err(Error::config(
+                "model",
+                "a variational autoencoder and the KL term go together",
+            ));
+        }
+        if let Some(kl) = objective.kl {
+            kl.validate()?;
+            if objective.sparsity.is_some() || objective.contractive.is_some() {
+                return Err(Error::config(
+                    "model",
+                    "a VAE's code is regularized by its KL term; drop --sparsity and --contractive",
+                ));
+            }
+        }
         Ok(AutoencoderTask {
             model,
             objective,
@@ -222,6 +241,51 @@ impl AutoencoderTask {
             LossKind::Bce => "bce",
         }
     }
+
+    /// A VAE's step or evaluation on `input` scored against `target`: the reconstruction's negative
+    /// log-likelihood in nats per example (Bernoulli from BCE; Gaussian of unit variance from MSE)
+    /// and the KL term, raw. The gradient (when `weight` is given) is that of reconstruction +
+    /// weight·KL. The sample's ε comes from (seed, epoch, step).
+    fn vae_terms(
+        &mut self,
+        kl: crate::vae::KlTerm,
+        input: &Tensor,
+        target: &Tensor,
+        (epoch, step): (usize, usize),
+        weight: Option<f32>,
+    ) -> Terms {
+        let d = target.cols() as f64;
+        // Per-example sums: BCE·D, or ½·SSE + ½·D·log 2π for the unit Gaussian.
+        let (scale, constant) = match self.objective.loss {
+            LossKind::Bce => (d, 0.0),
+            LossKind::Mse => (d / 2.0, d / 2.0 * (2.0 * std::f64::consts::PI).ln()),
+        };
+        if let Some(g) = self.model.net.gaussian.as_mut() {
+            g.seed(self.seed, epoch, step);
+        }
+        self.model.forward(input, Mode::Train);
+        let mean = self.model.reconstruction_loss(self.objective.loss, target);
+        let mut terms = Terms::default();
+        terms.push("reconstruction", scale * mean + constant);
+        let Some(w) = weight else {
+            terms.push("kl", kl.apply(self.model.net.encoder.output(), 0.0, None));
+            return terms;
+        };
+        let s = scale as f32;
+        self.model
+            .net
+            .decoder
+            .output_grad_mut()
+            .data_mut()
+            .iter_mut()
+            .for_each(|g| *g *= s);
+        let mut value = 0.0;
+        self.model.backward(input, None, &mut |h, dh| {
+            value = kl.apply(h, w, Some(dh));
+        });
+        terms.push("kl", value);
+        terms
+    }
 }
 
 impl Task for AutoencoderTask {
@@ -246,6 +310,22 @@ impl Task for AutoencoderTask {
             }
             None => x,
         };
+        if let Some(kl) = self.objective.kl {
+            // The corrupted batch moves out while the VAE step borrows the task.
+            let noisy = std::mem::take(&mut self.noisy);
+            let input = if self.objective.noise.is_some() {
+                &noisy
+            } else {
+                x
+            };
+            let mut terms = self.vae_terms(kl, input, x, (epoch, step), Some(kl.weight(epoch)));
+            self.noisy = noisy;
+            if self.objective.weight_decay != WeightDecay::None {
+                let wd = self.objective.weight_decay.apply(&mut self.model.params);
+                terms.push("weight_decay", wd);
+            }
+            return terms;
+        }
         // Penalties on the code run on the whole batch for now (KL needs batch statistics); plain
         // reconstruction may split the batch across threads.
         let plain = self.objective.sparsity.is_none() && self.objective.contractive.is_none();
@@ -327,6 +407,17 @@ impl Task for AutoencoderTask {
 
     fn eval_batch(&mut self, batch: Examples<'_>) -> Terms {
         let x = batch.x;
+        if let Some(kl) = self.objective.kl {
+            // One sample per example from a fixed stream: the ELBO estimate of every evaluation.
+            let mut terms = self.vae_terms(kl, x, x, (usize::MAX, 0), None);
+            if self.objective.weight_decay != WeightDecay::None {
+                terms.push(
+                    "weight_decay",
+                    self.objective.weight_decay.value(&self.model.params),
+                );
+            }
+            return terms;
+        }
         let plain = self.objective.sparsity.is_none()
             && self.objective.contractive.is_none()
             && self.objective.weight_decay == WeightDecay::None;
@@ -391,6 +482,7 @@ mod tests {
             sparsity: None,
             noise,
             contractive: None,
+            kl: None,
         };
         AutoencoderTask::new(cfg.build(2).unwrap(), objective).unwrap()
     }
@@ -454,5 +546,79 @@ mod tests {
         let terms = t.train_step(Examples::new(&x), 0, 0);
         crate::gemm::set_threads(1);
         assert!(terms.get("contractive").is_some(), "{terms:?}");
+    }
+
+    #[test]
+    fn vae_gradients_match_finite_differences_with_the_sample_fixed() {
+        for (loss, out) in [
+            (LossKind::Bce, Activation::Sigmoid),
+            (LossKind::Mse, Activation::Linear),
+        ] {
+            let cfg = ModelConfig {
+                input_shape: vec![6],
+                hidden: vec![5, 2],
+                activation: Activation::Tanh,
+                code_activation: None,
+                output_activation: out,
+                tied: false,
+                init: Init::GlorotUniform,
+                conv: None,
+                variational: true,
+            };
+            let kl = crate::vae::KlTerm {
+                beta: 0.7,
+                warmup: 0,
+                free_bits: None,
+            };
+            let objective = Objective {
+                loss,
+                weight_decay: WeightDecay::None,
+                sparsity: None,
+                noise: None,
+                contractive: None,
+                kl: Some(kl),
+            };
+            let mut t = AutoencoderTask::new(cfg.build(4).unwrap(), objective).unwrap();
+            t.seed = 9;
+            let x = Tensor::from_vec(
+                &[3, 6],
+                (0..18).map(|i| ((i * 5 % 7) as f32) / 7.0).collect(),
+            );
+            t.params_mut().zero_grads();
+            let terms = t.train_step(Examples::new(&x), 0, 0);
+            assert_eq!(
+                terms.0.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(),
+                ["reconstruction", "kl"]
+            );
+            let grads = t.model.params.grads.clone();
+            // The same (seed, epoch, step) draws the same ε, so the objective is a function of
+            // the weights alone.
+            let mut objective = |t: &mut AutoencoderTask| {
+                let terms = t.vae_terms(kl, &x, &x, (0, 0), None);
+                terms.get("reconstruction").unwrap() + 0.7 * terms.get("kl").unwrap()
+            };
+            let base = terms.get("reconstruction").unwrap() + 0.7 * terms.get("kl").unwrap();
+            assert!((objective(&mut t) - base).abs() < 1e-9);
+            let h = 1e-2f32;
+            for p in 0..t.model.params.len() {
+                for i in (0..t.model.params.values[p].len()).step_by(2) {
+                    t.model.params.values[p].data_mut()[i] += h;
+                    let up = objective(&mut t);
+                    t.model.params.values[p].data_mut()[i] -= 2.0 * h;
+                    let down = objective(&mut t);
+                    t.model.params.values[p].data_mut()[i] += h;
+                    let fd = (up - down) / (2.0 * h as f64);
+                    let a = grads[p].data()[i] as f64;
+                    assert!(
+                        (fd - a).abs() < 5e-3 + 2e-2 * a.abs(),
+                        "{loss:?} {} [{i}]: fd {fd} vs {a}",
+                        t.model.params.names[p]
+                    );
+                }
+            }
+            // The code of a VAE is its mean, two units.
+            t.model.encode(&x);
+            assert_eq!(t.model.code().shape(), [3, 2]);
+        }
     }
 }

@@ -251,6 +251,7 @@ mod tests {
                 sparsity: None,
                 noise: None,
                 contractive: None,
+                kl: None,
             };
             let mut deep = cfg.build(1).unwrap();
             let before = deep.params.values.clone();

@@ -258,6 +258,7 @@ impl Settings {
             sparsity: self.sparsity,
             noise: self.noise,
             contractive: self.contractive,
+            kl: None,
         }
     }
 

@@ -105,6 +105,7 @@ fn tiny(tied: bool, loss: LossKind, weight_decay: WeightDecay) -> AutoencoderTas
             loss,
             weight_decay,
             contractive: None,
+            kl: None,
             noise: None,
             sparsity: None,
         },
@@ -292,6 +293,7 @@ fn sparsity_penalties_match_torch() {
             loss: LossKind::Mse,
             weight_decay: WeightDecay::None,
             contractive: None,
+            kl: None,
             noise: None,
             sparsity: Some(sparsity),
         };
@@ -331,6 +333,7 @@ fn contractive_penalty_matches_torch_autograd_jacobian() {
         sparsity: None,
         noise: None,
         contractive: Some(0.3),
+        kl: None,
     };
     let mut task = tiny_with(false, Activation::Sigmoid, objective);
     task.params_mut().zero_grads();

@@ -72,6 +72,7 @@ fn cfg(hidden: &[usize], act: Activation, out: Activation, tied: bool) -> ModelC
 const MSE: Objective = Objective {
     loss: LossKind::Mse,
     contractive: None,
+    kl: None,
     noise: None,
     sparsity: None,
     weight_decay: WeightDecay::None,
@@ -148,6 +149,7 @@ fn tied_weights_accumulate_both_uses() {
         Objective {
             loss: LossKind::Mse,
             contractive: None,
+            kl: None,
             noise: None,
             sparsity: None,
             weight_decay: WeightDecay::L2(0.1),
