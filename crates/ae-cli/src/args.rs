@@ -7,7 +7,7 @@ use ae_core::loss::LossKind;
 use ae_core::model::ConvDecoder;
 use ae_core::noise::Noise;
 use ae_core::objective::WeightDecay;
-use ae_core::settings::{ArchName, OptimizerName, Settings};
+use ae_core::settings::{ArchName, ModelName, OptimizerName, Settings};
 use ae_core::sparsity::Sparsity;
 use ae_data::scaling::ScalingKind;
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -345,6 +345,20 @@ pub struct TrainArgs {
     /// Network kind: dense (--hidden) or conv (--channels, --kernel, --decoder, --code).
     #[arg(long)]
     pub arch: Option<ArchName>,
+    /// Model family: ae, or vae (variational: the last --hidden size, or --code, is the latent
+    /// size; the loss is the negative ELBO, --loss bce for a Bernoulli decoder, mse for a Gaussian
+    /// one of unit variance).
+    #[arg(long)]
+    pub model: Option<ModelName>,
+    /// VAE: weight β of the KL term (β-VAE; default 1, the ELBO).
+    #[arg(long)]
+    pub beta: Option<f32>,
+    /// VAE: grow the KL weight linearly from 0 to β over this many epochs.
+    #[arg(long)]
+    pub kl_warmup: Option<usize>,
+    /// VAE: free bits, each latent unit's KL counts as at least this many nats.
+    #[arg(long)]
+    pub free_bits: Option<f32>,
     /// Conv: output channels of each encoder stage (conv + activation + 2×2 max-pool), comma-separated
     /// (default 32,32).
     #[arg(long, value_delimiter = ',', action = clap::ArgAction::Set)]
@@ -463,6 +477,10 @@ impl TrainArgs {
         TrainArgs {
             data: self.data.or(file.data),
             arch: self.arch.or(file.arch),
+            model: self.model.or(file.model),
+            beta: self.beta.or(file.beta),
+            kl_warmup: self.kl_warmup.or(file.kl_warmup),
+            free_bits: self.free_bits.or(file.free_bits),
             channels: self.channels.or(file.channels),
             kernel: self.kernel.or(file.kernel),
             decoder: self.decoder.or(file.decoder),
@@ -506,6 +524,9 @@ impl TrainArgs {
         set!(
             data,
             arch,
+            model,
+            beta,
+            kl_warmup,
             channels,
             kernel,
             decoder,
@@ -526,6 +547,9 @@ impl TrainArgs {
         );
         if let Some(c) = self.code {
             s.code = (c > 0).then_some(c);
+        }
+        if let Some(f) = self.free_bits {
+            s.free_bits = (f > 0.0).then_some(f);
         }
         if let Some(p) = self.pretrain {
             s.pretrain = Some(p);

@@ -245,6 +245,23 @@ fn save_val_scores(run: &RunDir, val: &ae_core::Tensor) -> Result<()> {
 
 /// A one-line description of the architecture.
 fn describe(s: &Settings, input_shape: &[usize]) -> String {
+    let arch = describe_arch(s, input_shape);
+    match s.model {
+        ae_core::settings::ModelName::Vae => format!(
+            "VAE {arch} (latent {}, β {}{})",
+            s.model_config(input_shape).code_size(),
+            s.beta,
+            if s.kl_warmup > 0 {
+                format!(", KL warm-up {} epochs", s.kl_warmup)
+            } else {
+                String::new()
+            }
+        ),
+        ae_core::settings::ModelName::Ae => arch,
+    }
+}
+
+fn describe_arch(s: &Settings, input_shape: &[usize]) -> String {
     if s.arch == ae_core::settings::ArchName::Conv {
         let stages: Vec<String> = s.channels.iter().map(|c| c.to_string()).collect();
         let dims: Vec<String> = input_shape.iter().map(|c| c.to_string()).collect();

@@ -51,6 +51,35 @@ impl std::str::FromStr for ArchName {
     }
 }
 
+/// Which model family.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ModelName {
+    /// A deterministic autoencoder.
+    #[default]
+    Ae,
+    /// A variational autoencoder: the code is a Gaussian, the loss the negative ELBO.
+    Vae,
+}
+
+impl std::str::FromStr for ModelName {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "ae" => Ok(ModelName::Ae),
+            "vae" => Ok(ModelName::Vae),
+            _ => Err(Error::config(
+                "model",
+                format!("unknown model `{s}`; expected ae or vae"),
+            )),
+        }
+    }
+}
+
+fn default_beta() -> f32 {
+    1.0
+}
+
 fn default_channels() -> Vec<usize> {
     vec![32, 32]
 }
@@ -128,6 +157,18 @@ pub struct Settings {
     pub val_fraction: f32,
     /// Patience in epochs; none disables early stopping.
     pub early_stopping: Option<usize>,
+    /// Autoencoder or variational autoencoder.
+    #[serde(default)]
+    pub model: ModelName,
+    /// VAE: weight of the KL term (β-VAE).
+    #[serde(default = "default_beta")]
+    pub beta: f32,
+    /// VAE: epochs over which the KL weight grows from 0 to β.
+    #[serde(default)]
+    pub kl_warmup: usize,
+    /// VAE: free bits, the floor in nats of each latent unit's KL.
+    #[serde(default)]
+    pub free_bits: Option<f32>,
 }
 
 impl Default for Settings {
@@ -165,6 +206,10 @@ impl Default for Settings {
             pretrain: None,
             val_fraction: 0.1,
             early_stopping: None,
+            model: ModelName::Ae,
+            beta: 1.0,
+            kl_warmup: 0,
+            free_bits: None,
         }
     }
 }
@@ -216,6 +261,45 @@ impl Settings {
             }
             crate::contractive::Contractive::check(self.hidden.len())?;
         }
+        if self.model == ModelName::Vae {
+            let refuse = |field, what: &str| {
+                Err(Error::config(
+                    field,
+                    format!("a variational autoencoder {what}"),
+                ))
+            };
+            if self.sparsity.is_some() || self.contractive.is_some() {
+                return refuse(
+                    "model",
+                    "is regularized by its KL term; drop --sparsity and --contractive",
+                );
+            }
+            if self.pretrain.is_some() {
+                return refuse("pretrain", "is trained end to end; drop --pretrain");
+            }
+            if self.tied {
+                return refuse(
+                    "tied",
+                    "cannot tie weights: its code layer is twice the code size",
+                );
+            }
+            if self.arch == ArchName::Conv && self.code.is_none() {
+                return refuse(
+                    "code",
+                    "with --arch conv needs a dense latent code: give --code N",
+                );
+            }
+            if self
+                .code_activation
+                .is_some_and(|a| a != Activation::Linear)
+            {
+                return refuse(
+                    "code-activation",
+                    "has a linear code layer (mean and log-variance)",
+                );
+            }
+            self.kl().expect("vae").validate()?;
+        }
         if self.arch == ArchName::Conv && self.pretrain.is_some() {
             return Err(Error::config(
                 "pretrain",
@@ -246,8 +330,17 @@ impl Settings {
             output_activation: self.output_activation,
             tied: self.tied,
             init: self.init,
-            variational: false,
+            variational: self.model == ModelName::Vae,
         }
+    }
+
+    /// The KL term of a VAE.
+    pub fn kl(&self) -> Option<crate::vae::KlTerm> {
+        (self.model == ModelName::Vae).then_some(crate::vae::KlTerm {
+            beta: self.beta,
+            warmup: self.kl_warmup,
+            free_bits: self.free_bits,
+        })
     }
 
     /// The objective.
@@ -258,7 +351,7 @@ impl Settings {
             sparsity: self.sparsity,
             noise: self.noise,
             contractive: self.contractive,
-            kl: None,
+            kl: self.kl(),
         }
     }
 
