@@ -58,6 +58,10 @@ pub enum Command {
     /// Reconstruction error as an anomaly score: scores and flags per example; with labels, the
     /// one-class protocol (AUROC, average precision).
     Anomaly(AnomalyArgs),
+    /// Draw from a VAE's prior and decode: new examples (PNG grid, NPY or CSV).
+    Sample(SampleArgs),
+    /// Walk the code space between two examples and decode each step (PNG strip).
+    Interpolate(InterpolateArgs),
     /// List or download the named data sets.
     Datasets(DatasetsArgs),
 }
@@ -634,6 +638,47 @@ pub struct EncodeArgs {
     #[command(flatten)]
     pub input: RunData,
     /// Output file: codes.csv or codes.npy.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// VAE: write the log-variances after the means (columns mu_*, logvar_*).
+    #[arg(long)]
+    pub with_variance: bool,
+}
+
+/// `ae sample`.
+#[derive(Debug, Args)]
+pub struct SampleArgs {
+    /// The VAE run.
+    pub run: PathBuf,
+    /// How many samples.
+    #[arg(long, default_value_t = 64)]
+    pub n: usize,
+    /// Output: a PNG grid (image data), or .npy / .csv.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Seed of the draws from the prior.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Threads (default: all cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+}
+
+/// `ae interpolate`.
+#[derive(Debug, Args)]
+pub struct InterpolateArgs {
+    #[command(flatten)]
+    pub input: RunData,
+    /// Index of the first example.
+    #[arg(long)]
+    pub from: usize,
+    /// Index of the second example.
+    #[arg(long)]
+    pub to: usize,
+    /// Decoded points on the straight line between the two codes, ends included.
+    #[arg(long, default_value_t = 10)]
+    pub steps: usize,
+    /// Output PNG: the first example, the decoded steps, the second example, in one row.
     #[arg(long)]
     pub out: PathBuf,
 }

@@ -319,12 +319,31 @@ pub fn denoise(args: DenoiseArgs) -> Result<()> {
 pub fn encode(args: EncodeArgs) -> Result<()> {
     let mut l = load(&args.input)?;
     let k = l.task.model.config.code_size();
-    let mut codes = Vec::with_capacity(l.x.rows() * k);
+    let variational = l.task.model.config.variational;
+    if args.with_variance && !variational {
+        bail!(
+            "--with-variance needs a VAE (trained with --model vae); {} is a deterministic autoencoder",
+            args.input.run.display()
+        );
+    }
+    // A VAE's encoder output is [μ | log σ²]: all of it with --with-variance, else μ.
+    let width = if args.with_variance { 2 * k } else { k };
+    let mut codes = Vec::with_capacity(l.x.rows() * width);
     for_batches(&mut l.task.model, &l.x, |_, m| {
-        codes.extend_from_slice(m.code().data())
+        let c = if args.with_variance {
+            m.net.encoder.output()
+        } else {
+            m.code()
+        };
+        codes.extend_from_slice(c.data())
     });
-    let header: Vec<String> = (0..k).map(|j| format!("code_{j}")).collect();
-    write_table(&args.out, &header, l.x.rows(), k, &codes)?;
+    let mut header: Vec<String> = (0..k)
+        .map(|j| format!("{}_{j}", if variational { "mu" } else { "code" }))
+        .collect();
+    if args.with_variance {
+        header.extend((0..k).map(|j| format!("logvar_{j}")));
+    }
+    write_table(&args.out, &header, l.x.rows(), width, &codes)?;
     eprintln!(
         "wrote {} codes of size {k} to {}",
         l.x.rows(),
@@ -376,7 +395,7 @@ pub fn reconstruct(args: ReconstructArgs) -> Result<()> {
     Ok(())
 }
 
-fn extension(p: &Path) -> String {
+pub fn extension(p: &Path) -> String {
     p.extension()
         .and_then(|e| e.to_str())
         .unwrap_or("")
@@ -384,7 +403,7 @@ fn extension(p: &Path) -> String {
 }
 
 /// Writes rows × cols values as .npy or .csv, by extension.
-fn write_table(
+pub fn write_table(
     path: &Path,
     header: &[String],
     rows: usize,

@@ -6,6 +6,7 @@ mod classify;
 mod compare;
 mod data;
 mod eval;
+mod generate;
 mod impute;
 mod labeled;
 mod observer;
@@ -63,6 +64,8 @@ fn run(cli: Cli) -> Result<()> {
         Command::Classify(a) => classify::classify(a),
         Command::Predict(a) => classify::predict(a),
         Command::Anomaly(a) => anomaly::anomaly(a),
+        Command::Sample(a) => generate::sample(a),
+        Command::Interpolate(a) => generate::interpolate(a),
         Command::Datasets(a) => datasets(a.action),
     }
 }

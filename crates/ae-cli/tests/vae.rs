@@ -109,3 +109,121 @@ fn dense_and_conv_vaes_train_and_log_their_terms() {
         assert!(err.contains(needle), "{flag}: {err}");
     }
 }
+
+#[test]
+fn sample_interpolate_and_encode_with_variance() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = idx_labeled(dir.path(), 60);
+    let run = dir.path().join("vae");
+    let r = run.to_str().unwrap();
+    ok(&[
+        "train",
+        "--data",
+        &spec,
+        "--model",
+        "vae",
+        "--hidden",
+        "8,2",
+        "--loss",
+        "bce",
+        "--epochs",
+        "2",
+        "--out",
+        r,
+        "--threads",
+        "1",
+        "--quiet",
+    ]);
+    let png = dir.path().join("s.png");
+    let p = png.to_str().unwrap();
+    ok(&["sample", r, "--n", "10", "--out", p, "--seed", "3"]);
+    let img = image::open(&png).unwrap().to_rgb8();
+    // Ten 8×8 samples zoomed 4×, eight per row: two rows.
+    assert_eq!((img.width(), img.height()), (8 * 34 + 2, 2 * 36 + 2));
+    // The same seed draws the same samples; another seed, others.
+    let again = dir.path().join("s2.png");
+    ok(&[
+        "sample",
+        r,
+        "--n",
+        "10",
+        "--out",
+        again.to_str().unwrap(),
+        "--seed",
+        "3",
+    ]);
+    assert_eq!(std::fs::read(&png).unwrap(), std::fs::read(&again).unwrap());
+    let csv = dir.path().join("s.csv");
+    ok(&[
+        "sample",
+        r,
+        "--n",
+        "5",
+        "--out",
+        csv.to_str().unwrap(),
+        "--seed",
+        "4",
+    ]);
+    let text = std::fs::read_to_string(&csv).unwrap();
+    assert_eq!(text.lines().count(), 6);
+    assert_eq!(text.lines().nth(1).unwrap().split(',').count(), 64);
+    ok(&[
+        "interpolate",
+        r,
+        "--data",
+        &spec,
+        "--from",
+        "0",
+        "--to",
+        "5",
+        "--steps",
+        "4",
+        "--out",
+        p,
+    ]);
+    let img = image::open(&png).unwrap().to_rgb8();
+    assert_eq!((img.width(), img.height()), (6 * 34 + 2, 36 + 2));
+    let err = fails(&[
+        "interpolate",
+        r,
+        "--data",
+        &spec,
+        "--from",
+        "0",
+        "--to",
+        "60",
+        "--out",
+        p,
+    ]);
+    assert!(err.contains("--to 60"), "{err}");
+    let codes = dir.path().join("c.csv");
+    ok(&[
+        "encode",
+        r,
+        "--data",
+        &spec,
+        "--with-variance",
+        "--out",
+        codes.to_str().unwrap(),
+    ]);
+    let text = std::fs::read_to_string(&codes).unwrap();
+    assert_eq!(text.lines().next().unwrap(), "mu_0,mu_1,logvar_0,logvar_1");
+    // A plain autoencoder has no prior and no variance.
+    let ae_run = dir.path().join("ae");
+    let a = ae_run.to_str().unwrap();
+    ok(&[
+        "train", "--data", &spec, "--hidden", "4", "--epochs", "1", "--out", a, "--quiet",
+    ]);
+    let err = fails(&["sample", a, "--out", p]);
+    assert!(err.contains("not a VAE"), "{err}");
+    let err = fails(&[
+        "encode",
+        a,
+        "--data",
+        &spec,
+        "--with-variance",
+        "--out",
+        codes.to_str().unwrap(),
+    ]);
+    assert!(err.contains("--with-variance"), "{err}");
+}

@@ -101,6 +101,17 @@ impl Gaussian {
     }
 }
 
+/// `n` draws of the prior N(0, I) over `latent` units, `[n, latent]`, from `seed`.
+pub fn prior_samples(n: usize, latent: usize, seed: u64) -> Tensor {
+    let mut rng = stream(seed, Purpose::Misc, 21, 0);
+    Tensor::from_vec(
+        &[n, latent],
+        (0..n * latent)
+            .map(|_| StandardNormal.sample(&mut rng))
+            .collect(),
+    )
+}
+
 /// The KL part of a VAE's objective.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
