@@ -363,6 +363,10 @@ pub struct TrainArgs {
     /// VAE: free bits, each latent unit's KL counts as at least this many nats.
     #[arg(long)]
     pub free_bits: Option<f32>,
+    /// Dynamic binarization: every step trains on a fresh Bernoulli draw of the batch (scaled
+    /// values in [0, 1] are the probabilities), as for published binarized-MNIST likelihoods.
+    #[arg(long, num_args = 0..=1, default_missing_value = "true")]
+    pub binarize: Option<bool>,
     /// Conv: output channels of each encoder stage (conv + activation + 2×2 max-pool), comma-separated
     /// (default 32,32).
     #[arg(long, value_delimiter = ',', action = clap::ArgAction::Set)]
@@ -485,6 +489,7 @@ impl TrainArgs {
             beta: self.beta.or(file.beta),
             kl_warmup: self.kl_warmup.or(file.kl_warmup),
             free_bits: self.free_bits.or(file.free_bits),
+            binarize: self.binarize.or(file.binarize),
             channels: self.channels.or(file.channels),
             kernel: self.kernel.or(file.kernel),
             decoder: self.decoder.or(file.decoder),
@@ -531,6 +536,7 @@ impl TrainArgs {
             model,
             beta,
             kl_warmup,
+            binarize,
             channels,
             kernel,
             decoder,
@@ -627,6 +633,13 @@ pub struct EvalArgs {
     /// Seed of the corruption.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Binarize the data with a fixed seed first (the standard binarized test set; on by
+    /// default for runs trained with --binarize).
+    #[arg(long)]
+    pub binarize: bool,
+    /// VAE: importance samples per example of the log-likelihood estimate (0 skips it).
+    #[arg(long, default_value_t = 1000)]
+    pub iw_samples: usize,
     /// Print one JSON object.
     #[arg(long)]
     pub json: bool,

@@ -156,10 +156,40 @@ fn jacobian_norm(model: &mut Autoencoder, x: &Tensor, max: usize, exact: bool) -
 /// scaled): how `ae train` and `ae pca` end.
 pub fn report_test(run: &RunDir, data: &str, x: &Tensor) -> Result<()> {
     let (_, meta, mut saved) = run.load()?;
+    let bin;
+    let x = if saved.objective.binarize {
+        bin = binarized(x)?;
+        &bin
+    } else {
+        x
+    };
     let m = metrics(&mut saved.model, meta.scaler.kind, x, x);
-    println!("test split of {data}:");
+    println!(
+        "test split of {data}{}:",
+        if saved.objective.binarize {
+            " (binarized, fixed seed)"
+        } else {
+            ""
+        }
+    );
     print_metrics(&m);
+    if saved.objective.kl.is_some() {
+        let f = vae_figures(&mut saved, x, 0);
+        println!("elbo              {:.3} nats per example (reconstruction {:.3}, KL {:.3}; `ae eval` adds the importance-weighted likelihood)", f.elbo, f.reconstruction, f.kl);
+    }
     Ok(())
+}
+
+/// The fixed binarized copy of `x` (values in [0, 1]): one Bernoulli draw from a seed of its own,
+/// the same on every call, as the standard binarized test sets are.
+pub fn binarized(x: &Tensor) -> Result<Tensor> {
+    if let Some(v) = x.data().iter().find(|v| !(0.0..=1.0).contains(*v)) {
+        bail!("binarizing needs data scaled into [0, 1], but it holds {v}");
+    }
+    let mut b = Tensor::zeros(x.shape());
+    let mut rng = stream(0, Purpose::Misc, 41, 0);
+    ae_core::vae::binarize(x.data(), b.data_mut(), &mut rng);
+    Ok(b)
 }
 
 /// Computes [`Metrics`] of `model` given `input` and scored against `target` (both already
@@ -210,12 +240,45 @@ pub fn metrics(
 /// Runs `ae eval`.
 pub fn eval(args: EvalArgs) -> Result<()> {
     let mut l = load(&args.input)?;
+    let trained_binary = l.task.objective.binarize;
+    if args.binarize || trained_binary {
+        l.x = binarized(&l.x)?;
+    }
     let Some(noise) = args.noise else {
         let m = metrics(&mut l.task.model, l.meta.scaler.kind, &l.x, &l.x);
+        let vae = l
+            .task
+            .objective
+            .kl
+            .is_some()
+            .then(|| vae_figures(&mut l.task, &l.x, args.iw_samples));
         if args.json {
-            println!("{}", serde_json::to_string(&m)?);
+            let mut v = serde_json::to_value(&m)?;
+            if let Some(f) = &vae {
+                v["elbo"] = f.elbo.into();
+                v["reconstruction_nats"] = f.reconstruction.into();
+                v["kl_nats"] = f.kl.into();
+                if let Some(nll) = f.iw_nll {
+                    v["iw_nll"] = nll.into();
+                    v["iw_samples"] = args.iw_samples.into();
+                }
+            }
+            v["binarized"] = (args.binarize || trained_binary).into();
+            println!("{v}");
         } else {
             print_metrics(&m);
+            if let Some(f) = &vae {
+                println!(
+                    "elbo              {:.3} nats per example (reconstruction {:.3}, KL {:.3})",
+                    f.elbo, f.reconstruction, f.kl
+                );
+                if let Some(nll) = f.iw_nll {
+                    println!("-log p(x) ≈        {nll:.3} nats per example (importance-weighted, {} samples)", args.iw_samples);
+                }
+            }
+            if args.binarize || trained_binary {
+                println!("data              binarized (fixed seed)");
+            }
         }
         return Ok(());
     };
@@ -247,6 +310,33 @@ pub fn eval(args: EvalArgs) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// A VAE's likelihood figures on some data, in nats per example.
+struct VaeFigures {
+    elbo: f64,
+    reconstruction: f64,
+    kl: f64,
+    iw_nll: Option<f64>,
+}
+
+/// The ELBO (one sample per example, in training-sized batches) and, with `samples` > 0, the
+/// importance-weighted estimate of −log p(x).
+fn vae_figures(task: &mut AutoencoderTask, x: &Tensor, samples: usize) -> VaeFigures {
+    let terms = ae_core::train::evaluate(task, ae_core::train::Examples::new(x), 256);
+    let reconstruction = terms.get("reconstruction").unwrap_or(f64::NAN);
+    let kl = terms.get("kl").unwrap_or(f64::NAN);
+    let iw_nll = (samples > 0).then(|| {
+        let loss = task.objective.loss;
+        let nll = ae_core::vae::importance_weighted_nll(&mut task.model, loss, x, samples, 0);
+        nll.iter().sum::<f64>() / nll.len().max(1) as f64
+    });
+    VaeFigures {
+        elbo: -(reconstruction + kl),
+        reconstruction,
+        kl,
+        iw_nll,
+    }
 }
 
 /// Prints metrics as an aligned table.

@@ -80,7 +80,11 @@ pub fn run(args: TrainArgs) -> Result<()> {
     check_targets(&settings, &train)?;
     let input_shape = train.shape.clone();
     let train = data::to_tensor(train);
-    let val = val.map(data::to_tensor);
+    let mut val = val.map(data::to_tensor);
+    if settings.binarize {
+        // Validation scores a fixed binarized copy, as the test split is scored.
+        val = val.map(|v| crate::eval::binarized(&v)).transpose()?;
+    }
 
     let config = settings.model_config(&input_shape);
     let run = if resuming {
@@ -375,6 +379,11 @@ pub fn split_validation(s: &mut Samples, fraction: f32, seed: u64) -> (Samples, 
 
 /// BCE needs targets in [0, 1]; say so before training rather than train on nonsense.
 fn check_targets(s: &Settings, train: &Samples) -> Result<()> {
+    if s.binarize {
+        if let Some(v) = train.data.iter().find(|v| !(0.0..=1.0).contains(*v)) {
+            bail!("--binarize draws each value as a probability and needs inputs scaled into [0, 1], but the scaled data holds {v}; use --scaling minmax or unit");
+        }
+    }
     if s.loss == ae_core::loss::LossKind::Bce {
         if let Some(v) = train.data.iter().find(|v| !(0.0..=1.0).contains(*v)) {
             bail!("--loss bce needs inputs scaled into [0, 1], but the scaled data holds {v}; use --scaling minmax or unit");

@@ -227,3 +227,64 @@ fn sample_interpolate_and_encode_with_variance() {
     ]);
     assert!(err.contains("--with-variance"), "{err}");
 }
+
+#[test]
+fn binarized_training_and_likelihood_figures() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = idx_labeled(dir.path(), 80);
+    let run = dir.path().join("vae");
+    let r = run.to_str().unwrap();
+    ok(&[
+        "train",
+        "--data",
+        &spec,
+        "--model",
+        "vae",
+        "--hidden",
+        "12,2",
+        "--loss",
+        "bce",
+        "--binarize",
+        "--epochs",
+        "3",
+        "--out",
+        r,
+        "--threads",
+        "1",
+        "--quiet",
+    ]);
+    let e: serde_json::Value = serde_json::from_str(&ok(&[
+        "eval",
+        r,
+        "--data",
+        &spec,
+        "--json",
+        "--iw-samples",
+        "200",
+    ]))
+    .unwrap();
+    assert_eq!(e["binarized"], true, "{e}");
+    let (elbo, nll) = (e["elbo"].as_f64().unwrap(), e["iw_nll"].as_f64().unwrap());
+    let (rec, kl) = (
+        e["reconstruction_nats"].as_f64().unwrap(),
+        e["kl_nats"].as_f64().unwrap(),
+    );
+    assert!((elbo + rec + kl).abs() < 1e-9, "{e}");
+    // The importance-weighted bound is at least as tight as the ELBO (up to sampling noise).
+    assert!(nll > 0.0 && nll < -elbo + 0.5, "{e}");
+    // Binarizing needs values in [0, 1].
+    let err = fails(&[
+        "train",
+        "--data",
+        &spec,
+        "--model",
+        "vae",
+        "--binarize",
+        "--scaling",
+        "standardize",
+        "--out",
+        r,
+        "--force",
+    ]);
+    assert!(err.contains("--binarize"), "{err}");
+}

@@ -88,6 +88,7 @@ fn main() {
             loss: LossKind::Mse,
             contractive: None,
             kl: None,
+            binarize: false,
             noise: None,
             sparsity: None,
             weight_decay: WeightDecay::None,

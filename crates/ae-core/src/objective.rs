@@ -173,6 +173,10 @@ pub struct Objective {
     /// ELBO, with the reconstruction summed over an example's features.
     #[serde(default)]
     pub kl: Option<crate::vae::KlTerm>,
+    /// Dynamic binarization: each step trains on a fresh Bernoulli draw of the batch (values in
+    /// [0, 1] are probabilities), as input and target.
+    #[serde(default)]
+    pub binarize: bool,
 }
 
 /// An autoencoder with its objective: the unit the training loop drives.
@@ -188,6 +192,8 @@ pub struct AutoencoderTask {
     replicas: Replicas,
     /// The corrupted batch of a denoising step.
     noisy: Tensor,
+    /// The binarized batch of a step with dynamic binarization.
+    binary: Tensor,
 }
 
 impl AutoencoderTask {
@@ -221,6 +227,7 @@ impl AutoencoderTask {
             seed: 0,
             replicas: Replicas::default(),
             noisy: Tensor::default(),
+            binary: Tensor::default(),
         })
     }
 
@@ -235,70 +242,8 @@ impl AutoencoderTask {
         })
     }
 
-    fn recon_name(&self) -> &'static str {
-        match self.objective.loss {
-            LossKind::Mse => "mse",
-            LossKind::Bce => "bce",
-        }
-    }
-
-    /// A VAE's step or evaluation on `input` scored against `target`: the reconstruction's negative
-    /// log-likelihood in nats per example (Bernoulli from BCE; Gaussian of unit variance from MSE)
-    /// and the KL term, raw. The gradient (when `weight` is given) is that of reconstruction +
-    /// weight·KL. The sample's ε comes from (seed, epoch, step).
-    fn vae_terms(
-        &mut self,
-        kl: crate::vae::KlTerm,
-        input: &Tensor,
-        target: &Tensor,
-        (epoch, step): (usize, usize),
-        weight: Option<f32>,
-    ) -> Terms {
-        let d = target.cols() as f64;
-        // Per-example sums: BCE·D, or ½·SSE + ½·D·log 2π for the unit Gaussian.
-        let (scale, constant) = match self.objective.loss {
-            LossKind::Bce => (d, 0.0),
-            LossKind::Mse => (d / 2.0, d / 2.0 * (2.0 * std::f64::consts::PI).ln()),
-        };
-        if let Some(g) = self.model.net.gaussian.as_mut() {
-            g.seed(self.seed, epoch, step);
-        }
-        self.model.forward(input, Mode::Train);
-        let mean = self.model.reconstruction_loss(self.objective.loss, target);
-        let mut terms = Terms::default();
-        terms.push("reconstruction", scale * mean + constant);
-        let Some(w) = weight else {
-            terms.push("kl", kl.apply(self.model.net.encoder.output(), 0.0, None));
-            return terms;
-        };
-        let s = scale as f32;
-        self.model
-            .net
-            .decoder
-            .output_grad_mut()
-            .data_mut()
-            .iter_mut()
-            .for_each(|g| *g *= s);
-        let mut value = 0.0;
-        self.model.backward(input, None, &mut |h, dh| {
-            value = kl.apply(h, w, Some(dh));
-        });
-        terms.push("kl", value);
-        terms
-    }
-}
-
-impl Task for AutoencoderTask {
-    fn params(&self) -> &Params {
-        &self.model.params
-    }
-
-    fn params_mut(&mut self) -> &mut Params {
-        &mut self.model.params
-    }
-
-    fn train_step(&mut self, batch: Examples<'_>, epoch: usize, step: usize) -> Terms {
-        let x = batch.x;
+    /// One training step on `x` (already binarized when the objective asks for it).
+    fn step_on(&mut self, x: &Tensor, epoch: usize, step: usize) -> Terms {
         let mut terms = Terms::default();
         // Denoising: the model sees a corrupted batch and is scored against the clean one.
         let input = match self.objective.noise {
@@ -383,6 +328,85 @@ impl Task for AutoencoderTask {
         terms
     }
 
+    fn recon_name(&self) -> &'static str {
+        match self.objective.loss {
+            LossKind::Mse => "mse",
+            LossKind::Bce => "bce",
+        }
+    }
+
+    /// A VAE's step or evaluation on `input` scored against `target`: the reconstruction's negative
+    /// log-likelihood in nats per example (Bernoulli from BCE; Gaussian of unit variance from MSE)
+    /// and the KL term, raw. The gradient (when `weight` is given) is that of reconstruction +
+    /// weight·KL. The sample's ε comes from (seed, epoch, step).
+    fn vae_terms(
+        &mut self,
+        kl: crate::vae::KlTerm,
+        input: &Tensor,
+        target: &Tensor,
+        (epoch, step): (usize, usize),
+        weight: Option<f32>,
+    ) -> Terms {
+        let d = target.cols() as f64;
+        // Per-example sums: BCE·D, or ½·SSE + ½·D·log 2π for the unit Gaussian.
+        let (scale, constant) = match self.objective.loss {
+            LossKind::Bce => (d, 0.0),
+            LossKind::Mse => (d / 2.0, d / 2.0 * (2.0 * std::f64::consts::PI).ln()),
+        };
+        if let Some(g) = self.model.net.gaussian.as_mut() {
+            g.seed(self.seed, epoch, step);
+        }
+        self.model.forward(input, Mode::Train);
+        let mean = self.model.reconstruction_loss(self.objective.loss, target);
+        let mut terms = Terms::default();
+        terms.push("reconstruction", scale * mean + constant);
+        let Some(w) = weight else {
+            terms.push("kl", kl.apply(self.model.net.encoder.output(), 0.0, None));
+            return terms;
+        };
+        let s = scale as f32;
+        self.model
+            .net
+            .decoder
+            .output_grad_mut()
+            .data_mut()
+            .iter_mut()
+            .for_each(|g| *g *= s);
+        let mut value = 0.0;
+        self.model.backward(input, None, &mut |h, dh| {
+            value = kl.apply(h, w, Some(dh));
+        });
+        terms.push("kl", value);
+        terms
+    }
+}
+
+impl Task for AutoencoderTask {
+    fn params(&self) -> &Params {
+        &self.model.params
+    }
+
+    fn params_mut(&mut self) -> &mut Params {
+        &mut self.model.params
+    }
+
+    fn train_step(&mut self, batch: Examples<'_>, epoch: usize, step: usize) -> Terms {
+        if self.objective.binarize {
+            let mut binary = std::mem::take(&mut self.binary);
+            binary.resize(batch.x.shape());
+            let mut rng = stream(
+                self.seed,
+                Purpose::Step,
+                epoch as u64,
+                (step as u64) | (2 << 40),
+            );
+            crate::vae::binarize(batch.x.data(), binary.data_mut(), &mut rng);
+            let terms = self.step_on(&binary, epoch, step);
+            self.binary = binary;
+            return terms;
+        }
+        self.step_on(batch.x, epoch, step)
+    }
     /// With KL sparsity: the mean code activation and the share of code units whose mean
     /// activation is within 0.02 of ρ, over (at most the first 10,000 examples of) `data`.
     fn diagnostics(&mut self, data: Examples<'_>) -> Terms {
@@ -483,6 +507,7 @@ mod tests {
             noise,
             contractive: None,
             kl: None,
+            binarize: false,
         };
         AutoencoderTask::new(cfg.build(2).unwrap(), objective).unwrap()
     }
@@ -577,6 +602,7 @@ mod tests {
                 noise: None,
                 contractive: None,
                 kl: Some(kl),
+                binarize: false,
             };
             let mut t = AutoencoderTask::new(cfg.build(4).unwrap(), objective).unwrap();
             t.seed = 9;
@@ -593,7 +619,7 @@ mod tests {
             let grads = t.model.params.grads.clone();
             // The same (seed, epoch, step) draws the same ε, so the objective is a function of
             // the weights alone.
-            let mut objective = |t: &mut AutoencoderTask| {
+            let objective = |t: &mut AutoencoderTask| {
                 let terms = t.vae_terms(kl, &x, &x, (0, 0), None);
                 terms.get("reconstruction").unwrap() + 0.7 * terms.get("kl").unwrap()
             };

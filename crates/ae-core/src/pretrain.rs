@@ -252,6 +252,7 @@ mod tests {
                 noise: None,
                 contractive: None,
                 kl: None,
+                binarize: false,
             };
             let mut deep = cfg.build(1).unwrap();
             let before = deep.params.values.clone();

@@ -169,6 +169,9 @@ pub struct Settings {
     /// VAE: free bits, the floor in nats of each latent unit's KL.
     #[serde(default)]
     pub free_bits: Option<f32>,
+    /// Dynamic binarization of the (scaled, [0, 1]) training data at every step.
+    #[serde(default)]
+    pub binarize: bool,
 }
 
 impl Default for Settings {
@@ -210,6 +213,7 @@ impl Default for Settings {
             beta: 1.0,
             kl_warmup: 0,
             free_bits: None,
+            binarize: false,
         }
     }
 }
@@ -352,6 +356,7 @@ impl Settings {
             noise: self.noise,
             contractive: self.contractive,
             kl: self.kl(),
+            binarize: self.binarize,
         }
     }
 

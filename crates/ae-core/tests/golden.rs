@@ -106,6 +106,7 @@ fn tiny(tied: bool, loss: LossKind, weight_decay: WeightDecay) -> AutoencoderTas
             weight_decay,
             contractive: None,
             kl: None,
+            binarize: false,
             noise: None,
             sparsity: None,
         },
@@ -294,6 +295,7 @@ fn sparsity_penalties_match_torch() {
             weight_decay: WeightDecay::None,
             contractive: None,
             kl: None,
+            binarize: false,
             noise: None,
             sparsity: Some(sparsity),
         };
@@ -334,6 +336,7 @@ fn contractive_penalty_matches_torch_autograd_jacobian() {
         noise: None,
         contractive: Some(0.3),
         kl: None,
+        binarize: false,
     };
     let mut task = tiny_with(false, Activation::Sigmoid, objective);
     task.params_mut().zero_grads();
