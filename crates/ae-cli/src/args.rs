@@ -640,6 +640,9 @@ pub struct EvalArgs {
     /// VAE: importance samples per example of the log-likelihood estimate (0 skips it).
     #[arg(long, default_value_t = 1000)]
     pub iw_samples: usize,
+    /// Evaluate only the first N examples.
+    #[arg(long)]
+    pub limit: Option<usize>,
     /// Print one JSON object.
     #[arg(long)]
     pub json: bool,

@@ -240,6 +240,12 @@ pub fn metrics(
 /// Runs `ae eval`.
 pub fn eval(args: EvalArgs) -> Result<()> {
     let mut l = load(&args.input)?;
+    if let Some(n) = args.limit {
+        let n = n.min(l.x.rows());
+        let mut shape = l.x.shape().to_vec();
+        shape[0] = n;
+        l.x = Tensor::from_vec(&shape, l.x.data()[..n * l.x.cols()].to_vec());
+    }
     let trained_binary = l.task.objective.binarize;
     if args.binarize || trained_binary {
         l.x = binarized(&l.x)?;
