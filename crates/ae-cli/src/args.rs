@@ -367,6 +367,10 @@ pub struct TrainArgs {
     /// values in [0, 1] are the probabilities), as for published binarized-MNIST likelihoods.
     #[arg(long, num_args = 0..=1, default_missing_value = "true")]
     pub binarize: Option<bool>,
+    /// VAE with --loss mse: learn the Gaussian decoder's variance (one log σ², saved as
+    /// `decoder_logvar`) instead of fixing it at 1.
+    #[arg(long, num_args = 0..=1, default_missing_value = "true")]
+    pub learned_variance: Option<bool>,
     /// Conv: output channels of each encoder stage (conv + activation + 2×2 max-pool), comma-separated
     /// (default 32,32).
     #[arg(long, value_delimiter = ',', action = clap::ArgAction::Set)]
@@ -490,6 +494,7 @@ impl TrainArgs {
             kl_warmup: self.kl_warmup.or(file.kl_warmup),
             free_bits: self.free_bits.or(file.free_bits),
             binarize: self.binarize.or(file.binarize),
+            learned_variance: self.learned_variance.or(file.learned_variance),
             channels: self.channels.or(file.channels),
             kernel: self.kernel.or(file.kernel),
             decoder: self.decoder.or(file.decoder),
@@ -537,6 +542,7 @@ impl TrainArgs {
             beta,
             kl_warmup,
             binarize,
+            learned_variance,
             channels,
             kernel,
             decoder,

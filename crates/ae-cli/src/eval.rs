@@ -333,8 +333,9 @@ fn vae_figures(task: &mut AutoencoderTask, x: &Tensor, samples: usize) -> VaeFig
     let reconstruction = terms.get("reconstruction").unwrap_or(f64::NAN);
     let kl = terms.get("kl").unwrap_or(f64::NAN);
     let iw_nll = (samples > 0).then(|| {
-        let loss = task.objective.loss;
-        let nll = ae_core::vae::importance_weighted_nll(&mut task.model, loss, x, samples, 0);
+        let (loss, logvar) = (task.objective.loss, task.log_variance());
+        let nll =
+            ae_core::vae::importance_weighted_nll(&mut task.model, loss, logvar, x, samples, 0);
         nll.iter().sum::<f64>() / nll.len().max(1) as f64
     });
     VaeFigures {

@@ -288,3 +288,57 @@ fn binarized_training_and_likelihood_figures() {
     ]);
     assert!(err.contains("--binarize"), "{err}");
 }
+
+#[test]
+fn a_gaussian_decoder_learns_its_variance_and_reloads_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = idx_labeled(dir.path(), 60);
+    let run = dir.path().join("vae");
+    let r = run.to_str().unwrap();
+    ok(&[
+        "train",
+        "--data",
+        &spec,
+        "--model",
+        "vae",
+        "--hidden",
+        "8,2",
+        "--loss",
+        "mse",
+        "--learned-variance",
+        "--epochs",
+        "3",
+        "--lr",
+        "0.01",
+        "--out",
+        r,
+        "--threads",
+        "1",
+        "--quiet",
+    ]);
+    let w = ae_core::io::read_safetensors(&run.join("model.safetensors")).unwrap();
+    let logvar = w.tensors["decoder_logvar"].data()[0];
+    // Trained from 0 towards the (small) reconstruction error's log: it moved down.
+    assert!(logvar < -0.01, "{logvar}");
+    let e: serde_json::Value = serde_json::from_str(&ok(&[
+        "eval",
+        r,
+        "--data",
+        &spec,
+        "--json",
+        "--iw-samples",
+        "20",
+    ]))
+    .unwrap();
+    assert!(e["iw_nll"].as_f64().unwrap().is_finite(), "{e}");
+    let err = fails(&[
+        "train",
+        "--data",
+        &spec,
+        "--learned-variance",
+        "--out",
+        r,
+        "--force",
+    ]);
+    assert!(err.contains("learned-variance"), "{err}");
+}

@@ -89,6 +89,7 @@ fn main() {
             contractive: None,
             kl: None,
             binarize: false,
+            learned_variance: false,
             noise: None,
             sparsity: None,
             weight_decay: WeightDecay::None,

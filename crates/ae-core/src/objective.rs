@@ -177,7 +177,14 @@ pub struct Objective {
     /// [0, 1] are probabilities), as input and target.
     #[serde(default)]
     pub binarize: bool,
+    /// VAE with a Gaussian decoder (`mse`): learn its variance (one log σ² shared by all features,
+    /// the parameter [`LOGVAR`]) instead of fixing it at 1.
+    #[serde(default)]
+    pub learned_variance: bool,
 }
+
+/// The name of a Gaussian decoder's learned log-variance.
+pub const LOGVAR: &str = "decoder_logvar";
 
 /// An autoencoder with its objective: the unit the training loop drives.
 #[derive(Debug)]
@@ -211,6 +218,19 @@ impl AutoencoderTask {
                 "model",
                 "a variational autoencoder and the KL term go together",
             ));
+        }
+        if objective.learned_variance && (objective.kl.is_none() || objective.loss != LossKind::Mse)
+        {
+            return Err(Error::config(
+                "learned_variance",
+                "a learned decoder variance belongs to a VAE with a Gaussian decoder (--model vae --loss mse)",
+            ));
+        }
+        let mut model = model;
+        if objective.learned_variance && model.params.find(LOGVAR).is_none() {
+            model
+                .params
+                .add(LOGVAR, ParamKind::Bias, Tensor::zeros(&[1]));
         }
         if let Some(kl) = objective.kl {
             kl.validate()?;
@@ -348,10 +368,14 @@ impl AutoencoderTask {
         weight: Option<f32>,
     ) -> Terms {
         let d = target.cols() as f64;
-        // Per-example sums: BCE·D, or ½·SSE + ½·D·log 2π for the unit Gaussian.
+        // Per-example sums: BCE·D, or ½·SSE/σ² + ½·D·log σ² + ½·D·log 2π for the Gaussian.
+        let logvar = self.log_variance();
         let (scale, constant) = match self.objective.loss {
             LossKind::Bce => (d, 0.0),
-            LossKind::Mse => (d / 2.0, d / 2.0 * (2.0 * std::f64::consts::PI).ln()),
+            LossKind::Mse => (
+                d / 2.0 * (-logvar).exp(),
+                d / 2.0 * (logvar + (2.0 * std::f64::consts::PI).ln()),
+            ),
         };
         if let Some(g) = self.model.net.gaussian.as_mut() {
             g.seed(self.seed, epoch, step);
@@ -376,8 +400,23 @@ impl AutoencoderTask {
         self.model.backward(input, None, &mut |h, dh| {
             value = kl.apply(h, w, Some(dh));
         });
+        if let Some(id) = self.model.params.find(LOGVAR) {
+            // ∂/∂log σ² of ½·SSE·e^(−log σ²) + ½·D·log σ², per example.
+            let g = 0.5 * d * (1.0 - (-logvar).exp() * mean);
+            if !self.model.params.frozen[id.0] {
+                self.model.params.grads[id.0].data_mut()[0] += g as f32;
+            }
+        }
         terms.push("kl", value);
         terms
+    }
+
+    /// The Gaussian decoder's log-variance: learned, or 0 (unit variance).
+    pub fn log_variance(&self) -> f64 {
+        self.model
+            .params
+            .find(LOGVAR)
+            .map_or(0.0, |id| self.model.params.values[id.0].data()[0] as f64)
     }
 }
 
@@ -508,6 +547,7 @@ mod tests {
             contractive: None,
             kl: None,
             binarize: false,
+            learned_variance: false,
         };
         AutoencoderTask::new(cfg.build(2).unwrap(), objective).unwrap()
     }
@@ -575,9 +615,10 @@ mod tests {
 
     #[test]
     fn vae_gradients_match_finite_differences_with_the_sample_fixed() {
-        for (loss, out) in [
-            (LossKind::Bce, Activation::Sigmoid),
-            (LossKind::Mse, Activation::Linear),
+        for (loss, out, learned) in [
+            (LossKind::Bce, Activation::Sigmoid, false),
+            (LossKind::Mse, Activation::Linear, false),
+            (LossKind::Mse, Activation::Sigmoid, true),
         ] {
             let cfg = ModelConfig {
                 input_shape: vec![6],
@@ -603,8 +644,13 @@ mod tests {
                 contractive: None,
                 kl: Some(kl),
                 binarize: false,
+                learned_variance: learned,
             };
             let mut t = AutoencoderTask::new(cfg.build(4).unwrap(), objective).unwrap();
+            if learned {
+                let id = t.model.params.find(LOGVAR).unwrap();
+                t.model.params.values[id.0].data_mut()[0] = -0.4;
+            }
             t.seed = 9;
             let x = Tensor::from_vec(
                 &[3, 6],

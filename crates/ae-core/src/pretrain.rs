@@ -253,6 +253,7 @@ mod tests {
                 contractive: None,
                 kl: None,
                 binarize: false,
+                learned_variance: false,
             };
             let mut deep = cfg.build(1).unwrap();
             let before = deep.params.values.clone();

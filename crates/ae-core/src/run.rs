@@ -453,7 +453,11 @@ impl RunDir {
         // allocate, not the config's claims.
         let path = self.model_path();
         let mut file = read_safetensors(&path)?;
-        let expected = config.param_shapes()?;
+        let objective = settings.objective();
+        let mut expected = config.param_shapes()?;
+        if objective.learned_variance {
+            expected.push((crate::objective::LOGVAR.to_string(), vec![1]));
+        }
         check_shapes(&path, &file, "", &expected)?;
         if let Some(extra) = file
             .tensors
@@ -466,9 +470,11 @@ impl RunDir {
                 format!("config.toml and the weights disagree: unexpected tensor `{extra}`"),
             ));
         }
-        let mut model = config.build(settings.seed)?;
-        load_params_from(&path, &mut file, "", &mut model.params)?;
-        let task = AutoencoderTask::new(model, settings.objective())?;
+        let model = config.build(settings.seed)?;
+        // The task adds the objective's own parameters (a learned decoder variance) before the
+        // weights are read into all of them.
+        let mut task = AutoencoderTask::new(model, objective)?;
+        load_params_from(&path, &mut file, "", &mut task.model.params)?;
         Ok((settings, meta, task))
     }
 }

@@ -172,6 +172,9 @@ pub struct Settings {
     /// Dynamic binarization of the (scaled, [0, 1]) training data at every step.
     #[serde(default)]
     pub binarize: bool,
+    /// VAE with `--loss mse`: learn the Gaussian decoder's variance.
+    #[serde(default)]
+    pub learned_variance: bool,
 }
 
 impl Default for Settings {
@@ -214,6 +217,7 @@ impl Default for Settings {
             kl_warmup: 0,
             free_bits: None,
             binarize: false,
+            learned_variance: false,
         }
     }
 }
@@ -304,6 +308,12 @@ impl Settings {
             }
             self.kl().expect("vae").validate()?;
         }
+        if self.learned_variance && (self.model != ModelName::Vae || self.loss != LossKind::Mse) {
+            return Err(Error::config(
+                "learned-variance",
+                "belongs to a VAE with a Gaussian decoder: --model vae --loss mse",
+            ));
+        }
         if self.arch == ArchName::Conv && self.pretrain.is_some() {
             return Err(Error::config(
                 "pretrain",
@@ -357,6 +367,7 @@ impl Settings {
             contractive: self.contractive,
             kl: self.kl(),
             binarize: self.binarize,
+            learned_variance: self.learned_variance,
         }
     }
 

@@ -117,10 +117,12 @@ pub fn binarize(x: &[f32], out: &mut [f32], rng: &mut Rng) {
 pub fn importance_weighted_nll(
     model: &mut crate::model::Autoencoder,
     loss: crate::loss::LossKind,
+    log_variance: f64,
     x: &Tensor,
     samples: usize,
     seed: u64,
 ) -> Vec<f64> {
+    let inv_var = (-log_variance).exp();
     use crate::layers::Mode;
     let k = model.config.code_size();
     let d = x.cols();
@@ -165,12 +167,12 @@ pub fn importance_weighted_nll(
                         crate::loss::LossKind::Bce => crate::loss::bce_logit(p, t) as f64,
                         crate::loss::LossKind::Mse => {
                             let o = model.net.output_activation_of(p);
-                            0.5 * ((o - t) as f64).powi(2)
+                            0.5 * ((o - t) as f64).powi(2) * inv_var
                         }
                     };
                 }
                 if loss == crate::loss::LossKind::Mse {
-                    log_px -= 0.5 * d as f64 * ln2pi;
+                    log_px -= 0.5 * d as f64 * (ln2pi + log_variance);
                 }
                 *lw += log_px;
                 if *lw > max {
@@ -475,14 +477,14 @@ mod tests {
                 .collect();
             let max = terms.iter().copied().fold(f64::NEG_INFINITY, f64::max);
             let exact = -(max + terms.iter().map(|t| (t - max).exp()).sum::<f64>().ln());
-            let iw = importance_weighted_nll(&mut m, LossKind::Bce, &x, 20_000, 1)[r];
+            let iw = importance_weighted_nll(&mut m, LossKind::Bce, 0.0, &x, 20_000, 1)[r];
             assert!(
                 (iw - exact).abs() < 0.02,
                 "row {r}: IWAE {iw} vs exact {exact}"
             );
             // One sample is the ELBO's estimate: on average no better than the exact value.
             let one: f64 = (0..200)
-                .map(|s| importance_weighted_nll(&mut m, LossKind::Bce, &x, 1, s)[r])
+                .map(|s| importance_weighted_nll(&mut m, LossKind::Bce, 0.0, &x, 1, s)[r])
                 .sum::<f64>()
                 / 200.0;
             assert!(

@@ -107,6 +107,7 @@ fn tiny(tied: bool, loss: LossKind, weight_decay: WeightDecay) -> AutoencoderTas
             contractive: None,
             kl: None,
             binarize: false,
+            learned_variance: false,
             noise: None,
             sparsity: None,
         },
@@ -296,6 +297,7 @@ fn sparsity_penalties_match_torch() {
             contractive: None,
             kl: None,
             binarize: false,
+            learned_variance: false,
             noise: None,
             sparsity: Some(sparsity),
         };
@@ -337,6 +339,7 @@ fn contractive_penalty_matches_torch_autograd_jacobian() {
         contractive: Some(0.3),
         kl: None,
         binarize: false,
+        learned_variance: false,
     };
     let mut task = tiny_with(false, Activation::Sigmoid, objective);
     task.params_mut().zero_grads();
