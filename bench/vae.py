@@ -91,7 +91,7 @@ def run_torch(args):
             opt.step()
         secs.append(time.perf_counter() - start)
     with torch.no_grad():
-        rec, kl = model.terms(t)
+        rec, kl = model.terms(t[:args.n_test])
     nll = iw_nll(model, t[:args.n_test], args.k)
     return {"seconds_per_epoch": sorted(secs)[len(secs) // 2], "elbo": -(rec + kl).item(), "iw_nll": nll}
 
@@ -100,7 +100,8 @@ def run_ours(args, out):
     ae = os.path.join(ROOT, "target", "release", "ae")
     subprocess.run([ae, "train", "--model", "vae", "--hidden", f"500,500,{args.latent}", "--loss", "bce",
                     "--binarize", "--epochs", str(args.epochs), "--batch-size", "128", "--val-fraction", "0",
-                    "--threads", str(args.threads), "--seed", str(args.seed), "--out", out, "--force", "--quiet"],
+                    "--threads", str(args.threads), "--seed", str(args.seed), "--out", out, "--force", "--quiet"]
+                   + args.ours_args.split(),
                    check=True, stdout=subprocess.DEVNULL)
     secs = [json.loads(l)["seconds"] for l in open(os.path.join(out, "metrics.jsonl"))]
     e = json.loads(subprocess.run([ae, "eval", out, "--json", "--iw-samples", str(args.k), "--limit", str(args.n_test)],
@@ -116,6 +117,7 @@ def main():
     p.add_argument("--n-test", type=int, default=10000, help="test examples in the likelihood estimate")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--ours-args", default="", help="extra flags for ae train, e.g. '--init torch'")
     args = p.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         ours = run_ours(args, os.path.join(tmp, "vae"))
@@ -123,7 +125,7 @@ def main():
     print(json.dumps({"args": vars(args), "ours": ours, "torch": theirs}))
     print(f"seconds per epoch: ours {ours['seconds_per_epoch']:.2f}, PyTorch {theirs['seconds_per_epoch']:.2f}, "
           f"ratio {ours['seconds_per_epoch'] / theirs['seconds_per_epoch']:.3f}")
-    print(f"test ELBO: ours {ours['elbo']:.2f}, PyTorch {theirs['elbo']:.2f} nats")
+    print(f"test ELBO (first {args.n_test}, one sample each): ours {ours['elbo']:.2f}, PyTorch {theirs['elbo']:.2f} nats")
     print(f"test -log p(x), K={args.k}, first {args.n_test}: ours {ours['iw_nll']:.2f}, PyTorch {theirs['iw_nll']:.2f}, "
           f"difference {ours['iw_nll'] - theirs['iw_nll']:+.2f} nats")
 
