@@ -377,29 +377,53 @@ impl AutoencoderTask {
                 d / 2.0 * (logvar + (2.0 * std::f64::consts::PI).ln()),
             ),
         };
-        if let Some(g) = self.model.net.gaussian.as_mut() {
-            g.seed(self.seed, epoch, step);
-        }
-        self.model.forward(input, Mode::Train);
-        let mean = self.model.reconstruction_loss(self.objective.loss, target);
         let mut terms = Terms::default();
-        terms.push("reconstruction", scale * mean + constant);
-        let Some(w) = weight else {
-            terms.push("kl", kl.apply(self.model.net.encoder.output(), 0.0, None));
-            return terms;
+        // Training without free bits may split the batch across threads, each part with its own ε.
+        let split = match weight {
+            Some(w) if kl.free_bits.is_none() => self.replicas.vae_step(
+                crate::gemm::threads(),
+                &mut self.model,
+                self.objective.loss,
+                crate::parallel::VaeStep {
+                    kl,
+                    weight: w,
+                    scale: scale as f32,
+                    at: (self.seed, epoch, step),
+                },
+                input,
+                target,
+            ),
+            _ => None,
         };
-        let s = scale as f32;
-        self.model
-            .net
-            .decoder
-            .output_grad_mut()
-            .data_mut()
-            .iter_mut()
-            .for_each(|g| *g *= s);
-        let mut value = 0.0;
-        self.model.backward(input, None, &mut |h, dh| {
-            value = kl.apply(h, w, Some(dh));
-        });
+        let (mean, value) = match split {
+            Some(v) => v,
+            None => {
+                if let Some(g) = self.model.net.gaussian.as_mut() {
+                    g.seed(self.seed, epoch, step);
+                }
+                self.model.forward(input, Mode::Train);
+                let mean = self.model.reconstruction_loss(self.objective.loss, target);
+                let Some(w) = weight else {
+                    terms.push("reconstruction", scale * mean + constant);
+                    terms.push("kl", kl.apply(self.model.net.encoder.output(), 0.0, None));
+                    return terms;
+                };
+                let s = scale as f32;
+                self.model
+                    .net
+                    .decoder
+                    .output_grad_mut()
+                    .data_mut()
+                    .iter_mut()
+                    .for_each(|g| *g *= s);
+                let mut value = 0.0;
+                self.model.backward(input, None, &mut |h, dh| {
+                    value = kl.apply(h, w, Some(dh));
+                });
+                (mean, value)
+            }
+        };
+        terms.push("reconstruction", scale * mean + constant);
         if let Some(id) = self.model.params.find(LOGVAR) {
             // ∂/∂log σ² of ½·SSE·e^(−log σ²) + ½·D·log σ², per example.
             let g = 0.5 * d * (1.0 - (-logvar).exp() * mean);
@@ -691,6 +715,85 @@ mod tests {
             // The code of a VAE is its mean, two units.
             t.model.encode(&x);
             assert_eq!(t.model.code().shape(), [3, 2]);
+        }
+    }
+
+    #[test]
+    fn a_split_vae_step_is_the_mean_of_its_parts() {
+        let cfg = ModelConfig {
+            input_shape: vec![6],
+            hidden: vec![5, 2],
+            activation: Activation::Tanh,
+            code_activation: None,
+            output_activation: Activation::Sigmoid,
+            tied: false,
+            init: Init::GlorotUniform,
+            conv: None,
+            variational: true,
+        };
+        let kl = crate::vae::KlTerm {
+            beta: 0.5,
+            warmup: 0,
+            free_bits: None,
+        };
+        let objective = Objective {
+            loss: LossKind::Bce,
+            weight_decay: WeightDecay::None,
+            sparsity: None,
+            noise: None,
+            contractive: None,
+            kl: Some(kl),
+            binarize: false,
+            learned_variance: false,
+        };
+        let mut t = AutoencoderTask::new(cfg.build(4).unwrap(), objective).unwrap();
+        t.seed = 2;
+        let x = Tensor::from_vec(
+            &[128, 6],
+            (0..768).map(|i| ((i * 5 % 11) as f32) / 11.0).collect(),
+        );
+        crate::gemm::set_threads(2);
+        t.params_mut().zero_grads();
+        let terms = t.train_step(Examples::new(&x), 0, 3);
+        crate::gemm::set_threads(1);
+        let split = t.model.params.grads.clone();
+        // Each half by hand, with the ε its part draws; the step is their mean.
+        let mut want: Vec<Tensor> = split.iter().map(|g| Tensor::zeros(g.shape())).collect();
+        let (mut rec, mut kls) = (0.0, 0.0);
+        for part in 0..2 {
+            let xp = Tensor::from_vec(&[64, 6], x.data()[part * 384..(part + 1) * 384].to_vec());
+            t.model.params.zero_grads();
+            t.model
+                .net
+                .gaussian
+                .as_mut()
+                .unwrap()
+                .seed_part(2, 0, 3, part);
+            t.model.forward(&xp, Mode::Train);
+            rec += 0.5 * 6.0 * t.model.reconstruction_loss(LossKind::Bce, &xp);
+            t.model
+                .net
+                .decoder
+                .output_grad_mut()
+                .data_mut()
+                .iter_mut()
+                .for_each(|g| *g *= 6.0);
+            let mut v = 0.0;
+            t.model
+                .backward(&xp, None, &mut |h, dh| v = kl.apply(h, 0.5, Some(dh)));
+            kls += 0.5 * v;
+            for (w, g) in want.iter_mut().zip(&t.model.params.grads) {
+                for (a, b) in w.data_mut().iter_mut().zip(g.data()) {
+                    *a += 0.5 * b;
+                }
+            }
+        }
+        assert!((terms.get("reconstruction").unwrap() - rec).abs() < 1e-4);
+        assert!((terms.get("kl").unwrap() - kls).abs() < 1e-5);
+        for (a, b) in split.iter().zip(&want) {
+            for (x, y) in a.data().iter().zip(b.data()) {
+                assert!((x - y).abs() < 1e-5 * (1.0 + y.abs()), "{x} vs {y}");
+            }
         }
     }
 }

@@ -79,6 +79,70 @@ impl Worker {
     }
 }
 
+/// What a VAE step needs besides the batch: the KL term and its weight now, the factor that turns
+/// the per-element loss into per-example nats, and the (seed, epoch, step) of the samples.
+#[derive(Clone, Copy, Debug)]
+pub struct VaeStep {
+    /// The KL term.
+    pub kl: crate::vae::KlTerm,
+    /// Its weight at this step (β with warm-up).
+    pub weight: f32,
+    /// Multiplies the gradient of the mean per-element loss (D, or D/(2σ²)).
+    pub scale: f32,
+    /// Seed, epoch and step of ε.
+    pub at: (u64, usize, usize),
+}
+
+impl Worker {
+    /// A VAE's forward and backward on `rows` (ε drawn for `part`): returns the part's share of
+    /// the batch's mean per-element loss and of its KL, gradients weighted likewise.
+    #[allow(clippy::too_many_arguments)]
+    fn vae_step(
+        &mut self,
+        params: &Params,
+        loss: LossKind,
+        v: VaeStep,
+        input: &Tensor,
+        target: &Tensor,
+        rows: Range<usize>,
+        part: usize,
+    ) -> (f64, f64) {
+        copy_rows(input, rows.clone(), &mut self.x);
+        copy_rows(target, rows.clone(), &mut self.target);
+        let (seed, epoch, step) = v.at;
+        if let Some(g) = self.net.gaussian.as_mut() {
+            g.seed_part(seed, epoch, step, part);
+        }
+        self.net.forward(params, &self.x, Mode::Train);
+        let value = self.net.reconstruction_loss(loss, &self.target);
+        let share = rows.len() as f32 / input.rows() as f32;
+        let s = v.scale * share;
+        self.net
+            .decoder
+            .output_grad_mut()
+            .data_mut()
+            .iter_mut()
+            .for_each(|d| *d *= s);
+        for g in &mut self.grads {
+            g.fill(0.0);
+        }
+        let mut g = Grads {
+            values: &params.values,
+            grads: &mut self.grads,
+            frozen: &params.frozen,
+        };
+        let mut kl = 0.0;
+        self.net.backward_into(
+            &mut g,
+            &self.x,
+            None,
+            &mut |h, dh| kl = v.kl.apply(h, v.weight * share, Some(dh)),
+            &mut |_, _, _| {},
+        );
+        (value * share as f64, kl * share as f64)
+    }
+}
+
 /// Copies `rows` of `t` into `buf`, reusing its allocation.
 fn copy_rows(t: &Tensor, rows: Range<usize>, buf: &mut Tensor) {
     let c = t.cols();
@@ -138,10 +202,15 @@ impl Replicas {
                 crate::gemm::serial(|| worker.step(params, loss, input, target, rows))
             })
             .collect();
+        self.sum_grads(parts, &mut model.params);
+        Some(losses.iter().sum())
+    }
+
+    /// Adds up the first `parts` workers' gradients into `params.grads`, in worker order.
+    fn sum_grads(&self, parts: usize, params: &mut Params) {
         let workers = &self.workers[..parts];
-        let frozen = &model.params.frozen;
-        model
-            .params
+        let frozen = &params.frozen;
+        params
             .grads
             .par_iter_mut()
             .enumerate()
@@ -152,7 +221,33 @@ impl Replicas {
                     crate::layers::update(g.data_mut(), w.grads[i].data(), |a, b| a + b);
                 }
             });
-        Some(losses.iter().sum())
+    }
+
+    /// A VAE's training step split like [`Replicas::reconstruction_step`], each part drawing its
+    /// own ε; returns the batch's mean per-element loss and mean KL, or `None` when it does not
+    /// split. Free bits floor each unit's KL over the whole batch, so callers do not split then.
+    pub fn vae_step(
+        &mut self,
+        threads: usize,
+        model: &mut Autoencoder,
+        loss: LossKind,
+        v: VaeStep,
+        input: &Tensor,
+        target: &Tensor,
+    ) -> Option<(f64, f64)> {
+        let n = input.rows();
+        let parts = self.prepare(threads, model, n)?;
+        let params = &model.params;
+        let out: Vec<(f64, f64)> = self.workers[..parts]
+            .par_iter_mut()
+            .enumerate()
+            .map(|(w, worker)| {
+                let rows = part_rows(w, parts, n);
+                crate::gemm::serial(|| worker.vae_step(params, loss, v, input, target, rows, w))
+            })
+            .collect();
+        self.sum_grads(parts, &mut model.params);
+        Some(out.iter().fold((0.0, 0.0), |(a, b), (x, y)| (a + x, b + y)))
     }
 
     /// The mean per-element reconstruction `loss` of `x` against itself, evaluated (no noise, no

@@ -41,12 +41,14 @@ impl Gaussian {
 
     /// Seeds the next training passes' ε with (seed, epoch, step).
     pub fn seed(&mut self, seed: u64, epoch: usize, step: usize) {
-        self.rng = Some(stream(
-            seed,
-            Purpose::Step,
-            epoch as u64,
-            (step as u64) | (1 << 40),
-        ));
+        self.seed_part(seed, epoch, step, 0);
+    }
+
+    /// [`Gaussian::seed`] for part `part` of a batch split across threads (part 0 draws what an
+    /// unsplit step draws).
+    pub fn seed_part(&mut self, seed: u64, epoch: usize, step: usize, part: usize) {
+        let b = (step as u64) | (1 << 40) | ((part as u64) << 48);
+        self.rng = Some(stream(seed, Purpose::Step, epoch as u64, b));
     }
 
     /// From `h = [μ | log σ²]` (`[N, 2·latent]`) to z: sampled when `sample`, else μ.
