@@ -58,6 +58,9 @@ pub enum Command {
     /// Reconstruction error as an anomaly score: scores and flags per example; with labels, the
     /// one-class protocol (AUROC, average precision).
     Anomaly(AnomalyArgs),
+    /// One self-contained HTML page about a run: config, metrics, every picture that fits the
+    /// model, the PCA baseline at the same code size, training curves.
+    Report(ReportArgs),
     /// Draw from a VAE's prior and decode: new examples (PNG grid, NPY or CSV).
     Sample(SampleArgs),
     /// Walk the code space between two examples and decode each step (PNG strip).
@@ -243,6 +246,17 @@ pub enum What {
     /// For each of the first --n code units, the input of bounded norm (the data's mean norm)
     /// that maximizes it, by gradient ascent from noise.
     ActivationMax,
+    /// The codes of up to --points examples in 2-D (the code itself if it has two units, else
+    /// its first two principal components), coloured by label, with a legend.
+    Latent,
+    /// Training, validation and test curves of every logged term (from metrics.jsonl).
+    Losses,
+    /// Clean, corrupted and denoised examples (the run's own noise, or --noise).
+    Denoising,
+    /// A VAE's draws from its prior, decoded.
+    Samples,
+    /// Decoded points on the line between the codes of examples --from and --to.
+    Interpolation,
 }
 
 /// `ae visualize`.
@@ -262,12 +276,44 @@ pub struct VisualizeArgs {
     /// Inputs per code unit (top-activations).
     #[arg(long, default_value_t = 8)]
     pub k: usize,
-    /// Gradient-ascent steps (activation-max).
-    #[arg(long, default_value_t = 200)]
-    pub steps: usize,
-    /// Seed of the starting noise (activation-max).
+    /// Gradient-ascent steps (activation-max, default 200); decoded points (interpolation,
+    /// default 10).
+    #[arg(long)]
+    pub steps: Option<usize>,
+    /// Seed of the starting noise (activation-max), of the corruption (denoising), of the prior
+    /// draws (samples).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Examples in the scatter (latent).
+    #[arg(long, default_value_t = 5000)]
+    pub points: usize,
+    /// Corruption (denoising; default: the run's training noise): gaussian:STD, mask:P,
+    /// salt-pepper:P.
+    #[arg(long)]
+    pub noise: Option<Noise>,
+    /// First example (interpolation).
+    #[arg(long, default_value_t = 0)]
+    pub from: usize,
+    /// Last example (interpolation).
+    #[arg(long, default_value_t = 1)]
+    pub to: usize,
+}
+
+/// `ae report`.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    #[command(flatten)]
+    pub input: RunData,
+    /// Output HTML file (one file: pictures embedded, nothing fetched from the network).
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Leave out the PCA baseline (PCA with as many components as the code, fitted on the
+    /// run's training data).
+    #[arg(long)]
+    pub no_pca: bool,
+    /// Gradient-ascent steps of the activation-maximization picture.
+    #[arg(long, default_value_t = 100)]
+    pub steps: usize,
 }
 
 /// `ae compare`.
@@ -318,6 +364,13 @@ pub struct PcaArgs {
     /// Threads (default: all cores).
     #[arg(long)]
     pub threads: Option<usize>,
+    /// auto (exact up to 4,096 features, else randomized), exact (eigendecomposition of the
+    /// covariance) or randomized (randomized SVD with subspace iteration).
+    #[arg(long, default_value = "auto")]
+    pub solver: ae_core::pca::Solver,
+    /// Seed of the randomized solver's starting directions.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
 }
 
 /// `ae train`. Every option may also come from `--config FILE.toml` (same names, e.g.

@@ -15,7 +15,7 @@ use crate::eval::{load, metrics};
 /// one to compare with PCA: an encoder keeps whatever it started with along directions the data
 /// never varies in (a border pixel that is always 0 gives its weights no gradient), while the
 /// reconstruction error drives the decoder's components there to zero.
-fn linear_map(model: &Autoencoder) -> Option<(Vec<f32>, usize)> {
+pub fn linear_map(model: &Autoencoder) -> Option<(Vec<f32>, usize)> {
     let c = &model.config;
     let linear = c.conv.is_none()
         && c.hidden.len() == 1

@@ -17,7 +17,6 @@ use serde::Serialize;
 
 use crate::args::{DenoiseArgs, EncodeArgs, EvalArgs, ReconstructArgs, RunData, SplitArg};
 use crate::data;
-use crate::picture;
 
 /// A loaded run with the data to apply it to, scaled the way the run was trained.
 pub struct Loaded {
@@ -319,16 +318,16 @@ pub fn eval(args: EvalArgs) -> Result<()> {
 }
 
 /// A VAE's likelihood figures on some data, in nats per example.
-struct VaeFigures {
-    elbo: f64,
-    reconstruction: f64,
-    kl: f64,
-    iw_nll: Option<f64>,
+pub struct VaeFigures {
+    pub elbo: f64,
+    pub reconstruction: f64,
+    pub kl: f64,
+    pub iw_nll: Option<f64>,
 }
 
 /// The ELBO (one sample per example, in training-sized batches) and, with `samples` > 0, the
 /// importance-weighted estimate of −log p(x).
-fn vae_figures(task: &mut AutoencoderTask, x: &Tensor, samples: usize) -> VaeFigures {
+pub fn vae_figures(task: &mut AutoencoderTask, x: &Tensor, samples: usize) -> VaeFigures {
     let terms = ae_core::train::evaluate(task, ae_core::train::Examples::new(x), 256);
     let reconstruction = terms.get("reconstruction").unwrap_or(f64::NAN);
     let kl = terms.get("kl").unwrap_or(f64::NAN);
@@ -359,7 +358,7 @@ pub fn print_metrics(m: &Metrics) {
 }
 
 /// A corrupted copy of `x` (scaled data), drawn from `seed`.
-fn corrupt(x: &Tensor, noise: Noise, seed: u64) -> Tensor {
+pub fn corrupt(x: &Tensor, noise: Noise, seed: u64) -> Tensor {
     let mut out = Tensor::zeros(x.shape());
     noise.corrupt(
         x.data(),
@@ -372,12 +371,11 @@ fn corrupt(x: &Tensor, noise: Noise, seed: u64) -> Tensor {
 /// Runs `ae denoise`: clean, corrupted and denoised examples, as a picture or as data.
 pub fn denoise(args: DenoiseArgs) -> Result<()> {
     let mut l = load(&args.input)?;
-    if !l.raw.is_image() && extension(&args.out) == "png" {
-        bail!(
-            "{}: a PNG needs image data, but examples have shape {:?}; write .npy or .csv",
-            args.out.display(),
-            l.raw.shape
-        );
+    if extension(&args.out) == "png" {
+        let fig = crate::figures::denoising(&mut l, args.noise, args.n, args.seed)?;
+        ae_core::io::write_atomic(&args.out, &fig.png)?;
+        eprintln!("wrote {} to {}", fig.caption, args.out.display());
+        return Ok(());
     }
     let n = args.n.min(l.x.rows());
     let d = l.x.cols();
@@ -387,28 +385,11 @@ pub fn denoise(args: DenoiseArgs) -> Result<()> {
     let noisy = corrupt(&clean, args.noise, args.seed);
     l.task.model.forward(&noisy, Mode::Eval);
     let mut denoised = l.task.model.reconstruction().data().to_vec();
-    let mut noisy_units = noisy.data().to_vec();
     // Back to the data's own units.
     l.meta.scaler.inverse(&mut denoised);
-    l.meta.scaler.inverse(&mut noisy_units);
-    if extension(&args.out) == "png" {
-        let pixel_max = picture::pixel_max(l.raw.source);
-        picture::stacked_grid(
-            &args.out,
-            &l.raw.shape,
-            &[&l.raw.data[..n * d], &noisy_units, &denoised],
-            pixel_max,
-        )?;
-        eprintln!(
-            "wrote {n} clean / noisy ({}) / denoised examples to {}",
-            args.noise,
-            args.out.display()
-        );
-    } else {
-        let header: Vec<String> = (0..d).map(|j| format!("x_{j}")).collect();
-        write_table(&args.out, &header, n, d, &denoised)?;
-        eprintln!("wrote {n} denoised examples to {}", args.out.display());
-    }
+    let header: Vec<String> = (0..d).map(|j| format!("x_{j}")).collect();
+    write_table(&args.out, &header, n, d, &denoised)?;
+    eprintln!("wrote {n} denoised examples to {}", args.out.display());
     Ok(())
 }
 
@@ -452,6 +433,12 @@ pub fn encode(args: EncodeArgs) -> Result<()> {
 /// Runs `ae reconstruct`.
 pub fn reconstruct(args: ReconstructArgs) -> Result<()> {
     let mut l = load(&args.input)?;
+    if extension(&args.out) == "png" {
+        let fig = crate::figures::reconstructions(&mut l, args.n)?;
+        ae_core::io::write_atomic(&args.out, &fig.png)?;
+        eprintln!("wrote {} to {}", fig.caption, args.out.display());
+        return Ok(());
+    }
     let d = l.x.cols();
     let mut rec = Vec::with_capacity(l.x.rows() * d);
     for_batches(&mut l.task.model, &l.x, |_, m| {
@@ -459,36 +446,13 @@ pub fn reconstruct(args: ReconstructArgs) -> Result<()> {
     });
     // Back to the data's own units.
     l.meta.scaler.inverse(&mut rec);
-    let ext = extension(&args.out);
-    if ext == "png" {
-        if !l.raw.is_image() {
-            bail!(
-                "{}: a PNG grid needs image data, but examples have shape {:?}; write .npy or .csv",
-                args.out.display(),
-                l.raw.shape
-            );
-        }
-        let n = args.n.min(l.raw.n);
-        let pixel_max = picture::pixel_max(l.raw.source);
-        picture::stacked_grid(
-            &args.out,
-            &l.raw.shape,
-            &[&l.raw.data[..n * d], &rec[..n * d]],
-            pixel_max,
-        )?;
-        eprintln!(
-            "wrote {n} originals above their reconstructions to {}",
-            args.out.display()
-        );
-    } else {
-        let header: Vec<String> = (0..d).map(|j| format!("x_{j}")).collect();
-        write_table(&args.out, &header, l.x.rows(), d, &rec)?;
-        eprintln!(
-            "wrote {} reconstructions to {}",
-            l.x.rows(),
-            args.out.display()
-        );
-    }
+    let header: Vec<String> = (0..d).map(|j| format!("x_{j}")).collect();
+    write_table(&args.out, &header, l.x.rows(), d, &rec)?;
+    eprintln!(
+        "wrote {} reconstructions to {}",
+        l.x.rows(),
+        args.out.display()
+    );
     Ok(())
 }
 

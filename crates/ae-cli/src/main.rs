@@ -2,10 +2,12 @@
 //! chain and exits non-zero on failure.
 mod anomaly;
 mod args;
+mod chart;
 mod classify;
 mod compare;
 mod data;
 mod eval;
+mod figures;
 mod generate;
 mod impute;
 mod labeled;
@@ -14,6 +16,7 @@ mod pca;
 mod picture;
 mod presets;
 mod probe;
+mod report;
 mod train;
 mod visualize;
 
@@ -64,6 +67,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Classify(a) => classify::classify(a),
         Command::Predict(a) => classify::predict(a),
         Command::Anomaly(a) => anomaly::anomaly(a),
+        Command::Report(a) => report::report(a),
         Command::Sample(a) => generate::sample(a),
         Command::Interpolate(a) => generate::interpolate(a),
         Command::Datasets(a) => datasets(a.action),

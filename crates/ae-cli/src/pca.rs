@@ -16,6 +16,7 @@ use crate::data;
 #[derive(Serialize)]
 struct Report {
     components: usize,
+    solver: &'static str,
     explained_variance: Vec<f64>,
     explained_variance_ratio: Vec<f64>,
     cumulative_ratio: Vec<f64>,
@@ -50,7 +51,17 @@ pub fn pca(args: PcaArgs) -> Result<()> {
     scaler.transform(&mut samples)?;
     let input_shape = samples.shape.clone();
     let x = data::to_tensor(samples);
-    let fit = Pca::fit(&x, args.components)?;
+    let solver = args.solver.resolve(x.rows(), x.cols(), args.components);
+    let started = std::time::Instant::now();
+    let fit = Pca::fit_with(&x, args.components, solver, args.seed)?;
+    eprintln!(
+        "fitted {} components of {} examples × {} features ({} solver) in {:.1} s",
+        args.components,
+        x.rows(),
+        x.cols(),
+        solver.name(),
+        started.elapsed().as_secs_f64()
+    );
     let model = fit.to_model(&input_shape)?;
 
     let run = RunDir::create(&args.out, args.force)?;
@@ -78,6 +89,7 @@ pub fn pca(args: PcaArgs) -> Result<()> {
         .collect();
     let report = Report {
         components: args.components,
+        solver: solver.name(),
         explained_variance: fit.variance.clone(),
         explained_variance_ratio: ratio.clone(),
         cumulative_ratio: cumulative.clone(),

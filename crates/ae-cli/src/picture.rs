@@ -30,16 +30,12 @@ pub fn normalize_tiles(values: &[f32], d: usize) -> Vec<f32> {
     out
 }
 
-/// Writes a grid where each row of examples from `layers[0]` (originals) has the same examples
-/// of the other layers (reconstructions; or noisy inputs, then reconstructions) directly below.
+/// Writes a grid where each row of `per_row` examples from `layers[0]` (originals) has the same
+/// examples of the other layers (reconstructions; or noisy inputs, then reconstructions) directly
+/// below.
 ///
 /// `shape` is one example's `[C, H, W]` (C = 1 or 3); values are in the data's units, with
 /// `pixel_max` the value drawn white (255 for 8-bit data); values outside are clamped.
-pub fn stacked_grid(path: &Path, shape: &[usize], layers: &[&[f32]], pixel_max: f32) -> Result<()> {
-    grid(path, shape, layers, pixel_max, PER_ROW)
-}
-
-/// [`stacked_grid`] with `per_row` examples per row.
 pub fn grid(
     path: &Path,
     shape: &[usize],
@@ -47,6 +43,18 @@ pub fn grid(
     pixel_max: f32,
     per_row: usize,
 ) -> Result<()> {
+    let bytes = grid_png(shape, layers, pixel_max, per_row)?;
+    ae_core::io::write_atomic(path, &bytes)?;
+    Ok(())
+}
+
+/// [`grid`] as PNG bytes.
+pub fn grid_png(
+    shape: &[usize],
+    layers: &[&[f32]],
+    pixel_max: f32,
+    per_row: usize,
+) -> Result<Vec<u8>> {
     let per_row = per_row.max(1);
     let originals = layers.first().copied().unwrap_or(&[]);
     let k = layers.len() as u32;
@@ -107,6 +115,5 @@ pub fn grid(
         &mut std::io::Cursor::new(&mut bytes),
         image::ImageFormat::Png,
     )?;
-    ae_core::io::write_atomic(path, &bytes)?;
-    Ok(())
+    Ok(bytes)
 }

@@ -2,9 +2,15 @@
 //! autoencoder it is: encoder W(x − μ), decoder Wᵀh + μ, with W the top principal directions. A
 //! fitted PCA becomes an ordinary dense linear model, so every command that reads a run reads it.
 //!
-//! The covariance is accumulated in f64 a chunk of rows at a time (never a centred copy of the
-//! data) and diagonalized exactly with faer's self-adjoint eigendecomposition.
-use faer::{Mat, Side};
+//! Two solvers, both reading the data a chunk of rows at a time in f64 (never a centred copy of
+//! the data):
+//! - exact: the d × d covariance, diagonalized with faer's self-adjoint eigendecomposition;
+//! - randomized: the range finder with subspace iteration of Halko, Martinsson and Tropp (2011,
+//!   algorithms 4.4 and 5.1), as scikit-learn's `randomized_svd`: k + 10 random directions, a QR
+//!   after every product, then an exact SVD of the small (k + 10) × d projection. It never forms
+//!   a d × d matrix, so it is the one for wide data.
+use faer::{Mat, MatRef, Side};
+use rand_distr::{Distribution, StandardNormal};
 
 use crate::init::Init;
 use crate::layers::activation::Activation;
@@ -28,9 +34,140 @@ pub struct Pca {
 /// Rows per chunk of the covariance accumulation.
 const CHUNK: usize = 2048;
 
+/// How the components are found.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Solver {
+    /// Exact up to [`EXACT_MAX_FEATURES`] features (or when k is over half the smaller side),
+    /// randomized beyond.
+    #[default]
+    Auto,
+    /// Eigendecomposition of the covariance.
+    Exact,
+    /// Randomized SVD with subspace iteration.
+    Randomized,
+}
+
+/// Widest data [`Solver::Auto`] solves exactly (a 4096² covariance is 128 MiB of f64).
+pub const EXACT_MAX_FEATURES: usize = 4096;
+/// Extra random directions of the randomized solver (scikit-learn's `n_oversamples`).
+const OVERSAMPLES: usize = 10;
+
+impl Solver {
+    /// The solver `Auto` stands for on `n` examples of `d` features with `k` components.
+    pub fn resolve(self, n: usize, d: usize, k: usize) -> Solver {
+        match self {
+            Solver::Auto if d > EXACT_MAX_FEATURES && 2 * (k + OVERSAMPLES) <= n.min(d) => {
+                Solver::Randomized
+            }
+            Solver::Auto => Solver::Exact,
+            s => s,
+        }
+    }
+
+    /// The solver's name as `ae pca --solver` spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Solver::Auto => "auto",
+            Solver::Exact => "exact",
+            Solver::Randomized => "randomized",
+        }
+    }
+}
+
+impl std::str::FromStr for Solver {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "auto" => Ok(Solver::Auto),
+            "exact" => Ok(Solver::Exact),
+            "randomized" => Ok(Solver::Randomized),
+            _ => Err(format!("unknown solver `{s}` (auto, exact, randomized)")),
+        }
+    }
+}
+
+/// Per-feature means of the rows of `x`.
+fn column_means(x: &Tensor) -> Vec<f64> {
+    let d = x.cols();
+    let mut mean = vec![0.0f64; d];
+    for row in x.data().chunks_exact(d) {
+        for (m, &v) in mean.iter_mut().zip(row) {
+            *m += v as f64;
+        }
+    }
+    mean.iter_mut().for_each(|m| *m /= x.rows().max(1) as f64);
+    mean
+}
+
+/// Rows `start..start + rows` of `x`, centred, in f64.
+fn centred_chunk(x: &Tensor, mean: &[f64], start: usize, rows: usize) -> Mat<f64> {
+    let d = x.cols();
+    Mat::<f64>::from_fn(rows, d, |i, j| {
+        x.data()[(start + i) * d + j] as f64 - mean[j]
+    })
+}
+
+fn par() -> faer::Par {
+    faer::Par::rayon(crate::gemm::threads())
+}
+
+/// (X − 1μᵀ) · m, for `m` of `d` rows.
+fn centred_times(x: &Tensor, mean: &[f64], m: MatRef<'_, f64>) -> Mat<f64> {
+    let n = x.rows();
+    let mut out = Mat::<f64>::zeros(n, m.ncols());
+    for start in (0..n).step_by(CHUNK) {
+        let rows = CHUNK.min(n - start);
+        let chunk = centred_chunk(x, mean, start, rows);
+        faer::linalg::matmul::matmul(
+            out.as_mut().subrows_mut(start, rows),
+            faer::Accum::Replace,
+            chunk.as_ref(),
+            m,
+            1.0,
+            par(),
+        );
+    }
+    out
+}
+
+/// (X − 1μᵀ)ᵀ · q, for `q` of `n` rows.
+fn centred_transpose_times(x: &Tensor, mean: &[f64], q: MatRef<'_, f64>) -> Mat<f64> {
+    let (n, d) = (x.rows(), x.cols());
+    let mut out = Mat::<f64>::zeros(d, q.ncols());
+    for start in (0..n).step_by(CHUNK) {
+        let rows = CHUNK.min(n - start);
+        let chunk = centred_chunk(x, mean, start, rows);
+        faer::linalg::matmul::matmul(
+            out.as_mut(),
+            faer::Accum::Add,
+            chunk.transpose(),
+            q.subrows(start, rows),
+            1.0,
+            par(),
+        );
+    }
+    out
+}
+
+/// Flips `v` so that its largest entry is positive (refits give the same directions).
+fn fix_sign(v: &mut [f64]) {
+    let big = v
+        .iter()
+        .fold(0.0f64, |m, &a| if a.abs() > m.abs() { a } else { m });
+    if big < 0.0 {
+        v.iter_mut().for_each(|a| *a = -*a);
+    }
+}
+
 impl Pca {
-    /// Fits `k` components to the rows of `x`.
+    /// Fits `k` components to the rows of `x` with [`Solver::Auto`].
     pub fn fit(x: &Tensor, k: usize) -> Result<Pca> {
+        Pca::fit_with(x, k, Solver::Auto, 0)
+    }
+
+    /// Fits `k` components to the rows of `x` with `solver` (`seed` draws the randomized
+    /// solver's starting directions).
+    pub fn fit_with(x: &Tensor, k: usize, solver: Solver, seed: u64) -> Result<Pca> {
         let (n, d) = (x.rows(), x.cols());
         if n < 2 {
             return Err(Error::config(
@@ -44,26 +181,26 @@ impl Pca {
                 format!("must be between 1 and the {d} features, got {k}"),
             ));
         }
-        let mut mean = vec![0.0f64; d];
-        for row in x.data().chunks_exact(d) {
-            for (m, &v) in mean.iter_mut().zip(row) {
-                *m += v as f64;
-            }
+        let mean = column_means(x);
+        match solver.resolve(n, d, k) {
+            Solver::Randomized => Pca::randomized(x, k, mean, seed),
+            _ => Pca::exact(x, k, mean),
         }
-        mean.iter_mut().for_each(|m| *m /= n as f64);
+    }
+
+    fn exact(x: &Tensor, k: usize, mean: Vec<f64>) -> Result<Pca> {
+        let (n, d) = (x.rows(), x.cols());
         let mut cov = Mat::<f64>::zeros(d, d);
         for start in (0..n).step_by(CHUNK) {
             let rows = CHUNK.min(n - start);
-            let chunk = Mat::<f64>::from_fn(rows, d, |i, j| {
-                x.data()[(start + i) * d + j] as f64 - mean[j]
-            });
+            let chunk = centred_chunk(x, &mean, start, rows);
             faer::linalg::matmul::matmul(
                 cov.as_mut(),
                 faer::Accum::Add,
                 chunk.transpose(),
                 chunk.as_ref(),
                 1.0 / (n - 1) as f64,
-                faer::Par::rayon(crate::gemm::threads()),
+                par(),
             );
         }
         let total_variance = (0..d).map(|i| cov[(i, i)]).sum();
@@ -76,13 +213,7 @@ impl Pca {
         let mut variance = Vec::with_capacity(k);
         for c in (d - k..d).rev() {
             let mut v: Vec<f64> = (0..d).map(|i| u[(i, c)]).collect();
-            // A fixed sign (largest entry positive), so refits give the same directions.
-            let big = v
-                .iter()
-                .fold(0.0f64, |m, &a| if a.abs() > m.abs() { a } else { m });
-            if big < 0.0 {
-                v.iter_mut().for_each(|a| *a = -*a);
-            }
+            fix_sign(&mut v);
             components.push(v);
             variance.push(s[c].max(0.0));
         }
@@ -91,6 +222,60 @@ impl Pca {
             components,
             variance,
             total_variance,
+        })
+    }
+
+    /// The randomized solver: Q spans (XXᵀ)^q X Ω for a Gaussian Ω of k + 10 columns, with a QR
+    /// after every product (without it the columns collapse onto the top direction in floating
+    /// point); then the SVD of QᵀX. q is scikit-learn's choice: 7 when k is under a tenth of
+    /// the smaller side, else 4.
+    fn randomized(x: &Tensor, k: usize, mean: Vec<f64>, seed: u64) -> Result<Pca> {
+        let (n, d) = (x.rows(), x.cols());
+        let l = (k + OVERSAMPLES).min(n.min(d));
+        let iterations = if 10 * k < n.min(d) { 7 } else { 4 };
+        let mut rng = crate::rng::stream(seed, crate::rng::Purpose::Misc, 77, 0);
+        let omega = Mat::<f64>::from_fn(d, l, |_, _| StandardNormal.sample(&mut rng));
+        let mut q = centred_times(x, &mean, omega.as_ref())
+            .qr()
+            .compute_thin_Q();
+        for _ in 0..iterations {
+            let z = centred_transpose_times(x, &mean, q.as_ref())
+                .qr()
+                .compute_thin_Q();
+            q = centred_times(x, &mean, z.as_ref()).qr().compute_thin_Q();
+        }
+        // B = QᵀX is l × d; its right singular vectors are the components.
+        let b = centred_transpose_times(x, &mean, q.as_ref())
+            .transpose()
+            .to_owned();
+        let mut total = 0.0f64;
+        for row in x.data().chunks_exact(d) {
+            total += row
+                .iter()
+                .zip(&mean)
+                .map(|(&v, m)| (v as f64 - m).powi(2))
+                .sum::<f64>();
+        }
+        let svd = b
+            .thin_svd()
+            .map_err(|e| Error::config("data", format!("the SVD failed: {e:?}")))?;
+        let (s, v) = (svd.S(), svd.V());
+        let mut order: Vec<usize> = (0..l).collect();
+        order.sort_by(|&i, &j| s[j].total_cmp(&s[i]));
+        let (components, variance) = order
+            .into_iter()
+            .take(k)
+            .map(|c| {
+                let mut dir: Vec<f64> = (0..d).map(|i| v[(i, c)]).collect();
+                fix_sign(&mut dir);
+                (dir, s[c] * s[c] / (n - 1) as f64)
+            })
+            .unzip();
+        Ok(Pca {
+            mean,
+            components,
+            variance,
+            total_variance: total / (n - 1) as f64,
         })
     }
 
@@ -194,5 +379,46 @@ mod tests {
         // What is left is the tiny noise off the plane.
         assert!(err < 1e-3, "{err}");
         assert!(Pca::fit(&x, 6).is_err() && Pca::fit(&x, 0).is_err());
+    }
+
+    /// The randomized solver agrees with the exact one on wide low-rank data with noise: the
+    /// same variances and the same subspace.
+    #[test]
+    fn randomized_solver_matches_the_exact_one() {
+        let (n, d, k) = (600, 300, 8);
+        let mut rng = crate::rng::stream(3, crate::rng::Purpose::Misc, 0, 0);
+        let mut g = || -> f64 { StandardNormal.sample(&mut rng) };
+        // Twelve directions with decaying scales, plus isotropic noise.
+        let dirs: Vec<Vec<f64>> = (0..12).map(|_| (0..d).map(|_| g()).collect()).collect();
+        let mut data = Vec::with_capacity(n * d);
+        for _ in 0..n {
+            let coef: Vec<f64> = (0..12).map(|c| g() * 4.0 / (1.0 + c as f64)).collect();
+            for j in 0..d {
+                let v: f64 = (0..12).map(|c| coef[c] * dirs[c][j]).sum::<f64>() + 0.3 * g() + 2.0;
+                data.push(v as f32);
+            }
+        }
+        let x = Tensor::from_vec(&[n, d], data);
+        let exact = Pca::fit_with(&x, k, Solver::Exact, 0).unwrap();
+        let fast = Pca::fit_with(&x, k, Solver::Randomized, 5).unwrap();
+        for (a, b) in exact.variance.iter().zip(&fast.variance) {
+            assert!((a - b).abs() / a < 1e-6, "{a} vs {b}");
+        }
+        assert!((exact.total_variance - fast.total_variance).abs() / exact.total_variance < 1e-9);
+        let flat =
+            |p: &Pca| -> Vec<f32> { p.components.iter().flatten().map(|&v| v as f32).collect() };
+        let angles =
+            crate::subspace::principal_angles(&flat(&exact), k, &flat(&fast), k, d).unwrap();
+        let largest = angles.iter().cloned().fold(0.0f64, f64::max);
+        assert!(largest < 0.1, "largest principal angle {largest}°");
+        // Auto picks the exact solver for narrow data and the randomized one for wide data.
+        assert_eq!(Solver::Auto.resolve(n, d, k), Solver::Exact);
+        assert_eq!(
+            Solver::Auto.resolve(100_000, 12_288, 32),
+            Solver::Randomized
+        );
+        assert_eq!(Solver::Auto.resolve(100_000, 12_288, 8_000), Solver::Exact);
+        assert_eq!("randomized".parse::<Solver>(), Ok(Solver::Randomized));
+        assert!("fast".parse::<Solver>().is_err());
     }
 }

@@ -1,0 +1,461 @@
+//! Every picture of a run as PNG bytes: `ae visualize` writes one to a file, `ae report` embeds
+//! them all in one page.
+use ae_core::model::Autoencoder;
+use ae_core::noise::Noise;
+use ae_core::pca::Pca;
+use ae_core::run::RunDir;
+use ae_core::Tensor;
+use anyhow::{bail, Context, Result};
+
+use crate::chart::{self, Panel, Series};
+use crate::eval::Loaded;
+use crate::picture;
+
+/// A picture and one line saying what it shows.
+pub struct Figure {
+    pub png: Vec<u8>,
+    pub caption: String,
+}
+
+/// Fails unless examples are images of 1 or 3 channels.
+pub fn image_shape(shape: &[usize]) -> Result<()> {
+    match shape {
+        [1 | 3, _, _] => Ok(()),
+        s => {
+            bail!("pictures are drawn for image data of shape [1 or 3, H, W]; this run reads {s:?}")
+        }
+    }
+}
+
+/// The first `n` examples above their reconstructions.
+pub fn reconstructions(l: &mut Loaded, n: usize) -> Result<Figure> {
+    image_shape(&l.raw.shape)?;
+    let n = n.clamp(1, l.x.rows());
+    let d = l.x.cols();
+    let mut rec = Vec::with_capacity(n * d);
+    let head = rows(&l.x, n);
+    head.for_batches(256, |_, batch| {
+        l.task.model.forward(batch, ae_core::layers::Mode::Eval);
+        rec.extend_from_slice(l.task.model.reconstruction().data());
+    });
+    l.meta.scaler.inverse(&mut rec);
+    let png = picture::grid_png(
+        &l.raw.shape,
+        &[&l.raw.data[..n * d], &rec],
+        picture::pixel_max(l.raw.source),
+        picture::PER_ROW,
+    )?;
+    Ok(Figure {
+        png,
+        caption: format!("{n} examples (upper rows) above their reconstructions (lower rows)"),
+    })
+}
+
+/// The first `n` rows of `x`.
+fn rows(x: &Tensor, n: usize) -> Tensor {
+    let mut shape = x.shape().to_vec();
+    shape[0] = n;
+    Tensor::from_vec(&shape, x.data()[..n * x.cols()].to_vec())
+}
+
+/// Clean examples, the same corrupted by `noise`, and the model's reconstruction of the corrupted.
+pub fn denoising(l: &mut Loaded, noise: Noise, n: usize, seed: u64) -> Result<Figure> {
+    image_shape(&l.raw.shape)?;
+    let n = n.clamp(1, l.x.rows());
+    let d = l.x.cols();
+    let clean = rows(&l.x, n);
+    let noisy = crate::eval::corrupt(&clean, noise, seed);
+    let mut denoised = Vec::with_capacity(n * d);
+    noisy.for_batches(256, |_, batch| {
+        l.task.model.forward(batch, ae_core::layers::Mode::Eval);
+        denoised.extend_from_slice(l.task.model.reconstruction().data());
+    });
+    let mut noisy_units = noisy.data().to_vec();
+    l.meta.scaler.inverse(&mut denoised);
+    l.meta.scaler.inverse(&mut noisy_units);
+    let png = picture::grid_png(
+        &l.raw.shape,
+        &[&l.raw.data[..n * d], &noisy_units, &denoised],
+        picture::pixel_max(l.raw.source),
+        picture::PER_ROW,
+    )?;
+    Ok(Figure {
+        png,
+        caption: format!("{n} examples: clean, corrupted ({noise}), denoised (rows of three)"),
+    })
+}
+
+/// The first layer's weights, one tile per unit (dense: a weight row drawn in the input's shape;
+/// conv: each kernel over its input channels), each scaled to its own range, as Hinton's and
+/// Ng's filter pictures are.
+pub fn filters(model: &Autoencoder, input_shape: &[usize], n: usize) -> Result<Figure> {
+    let params = &model.params;
+    let id = params
+        .find("encoder.0.weight")
+        .context("the run's first layer has no weight to draw")?;
+    let w = &params.values[id.0];
+    let (units, shape) = match w.shape() {
+        // Dense (units, features): a row is one image of the input's shape.
+        [u, _] => (*u, input_shape.to_vec()),
+        // Conv (out, in, kh, kw): a kernel is an in × kh × kw image.
+        [u, c, kh, kw] => (*u, vec![*c, *kh, *kw]),
+        s => bail!("cannot draw a first-layer weight of shape {s:?}"),
+    };
+    let (c, d) = (shape[0], shape.iter().product::<usize>());
+    if shape.len() != 3 || (c != 1 && c != 3) {
+        bail!(
+            "filters are drawn for image data of 1 or 3 channels; this run's first layer reads \
+             {shape:?}"
+        );
+    }
+    let n = units.min(n.max(1));
+    let tiles = picture::normalize_tiles(&w.data()[..n * d], d);
+    let png = picture::grid_png(&shape, &[&tiles], 1.0, picture::PER_ROW)?;
+    Ok(Figure {
+        png,
+        caption: format!(
+            "first-layer filters of {n} of {units} units, each scaled to its own range"
+        ),
+    })
+}
+
+/// The first `n` code units (at most the code's size).
+fn units(n: usize, code: usize) -> Vec<usize> {
+    (0..code.min(n.max(1))).collect()
+}
+
+/// One row per code unit: the `k` examples of the data that drive it highest, highest first.
+pub fn top_activations(l: &mut Loaded, n: usize, k: usize) -> Result<Figure> {
+    image_shape(&l.meta.input_shape)?;
+    let codes = l.task.model.encode_rows(&l.x, usize::MAX);
+    let units = units(n, codes.cols());
+    let k = k.max(1).min(codes.rows());
+    let top = ae_core::inspect::top_activations(&codes, &units, k);
+    let d = l.raw.features();
+    let mut tiles = Vec::with_capacity(units.len() * k * d);
+    for i in top.iter().flatten() {
+        tiles.extend_from_slice(l.raw.row(*i));
+    }
+    let max = picture::pixel_max(l.raw.source);
+    let png = picture::grid_png(&l.meta.input_shape, &[&tiles], max, k)?;
+    Ok(Figure {
+        png,
+        caption: format!(
+            "the {k} most activating of {} examples for each of {} code units (one row each)",
+            codes.rows(),
+            units.len()
+        ),
+    })
+}
+
+/// For each code unit, the input of bounded norm (the data's mean norm) that maximizes it, found
+/// by gradient ascent from noise; each tile scaled to its own range.
+pub fn activation_max(l: &mut Loaded, n: usize, steps: usize, seed: u64) -> Result<Figure> {
+    image_shape(&l.meta.input_shape)?;
+    let d = l.x.cols();
+    let count = l.x.rows().max(1);
+    let radius =
+        l.x.data()
+            .chunks_exact(d)
+            .map(|r| r.iter().map(|v| (v * v) as f64).sum::<f64>().sqrt())
+            .sum::<f64>() as f32
+            / count as f32;
+    let units = units(n, l.task.model.config.code_size());
+    let x = ae_core::inspect::maximize_units(&mut l.task.model, &units, radius, steps, seed);
+    let tiles = picture::normalize_tiles(x.data(), d);
+    let png = picture::grid_png(&l.meta.input_shape, &[&tiles], 1.0, picture::PER_ROW)?;
+    Ok(Figure {
+        png,
+        caption: format!(
+            "inputs of norm ≤ {radius:.2} that maximize each of {} code units ({steps} steps of \
+             gradient ascent from noise)",
+            units.len()
+        ),
+    })
+}
+
+/// Names of the classes of the known data sets, by label.
+pub fn class_names(data: &str) -> Vec<String> {
+    let names: &[&str] = match data.split(':').next().unwrap_or("") {
+        "fashion-mnist" => &[
+            "T-shirt/top",
+            "Trouser",
+            "Pullover",
+            "Dress",
+            "Coat",
+            "Sandal",
+            "Shirt",
+            "Sneaker",
+            "Bag",
+            "Ankle boot",
+        ],
+        "cifar10" => &[
+            "airplane",
+            "automobile",
+            "bird",
+            "cat",
+            "deer",
+            "dog",
+            "frog",
+            "horse",
+            "ship",
+            "truck",
+        ],
+        _ => &[],
+    };
+    names.iter().map(|s| s.to_string()).collect()
+}
+
+/// The codes of the first `points` examples in 2-D: the code itself when it has two units, else
+/// its first two principal components; coloured by label when the data has labels.
+pub fn latent(l: &mut Loaded, points: usize, data: &str) -> Result<Figure> {
+    let n = points.clamp(1, l.x.rows());
+    let codes = l.task.model.encode_rows(&rows(&l.x, n), usize::MAX);
+    let k = codes.cols();
+    let what = if l.task.model.config.variational {
+        "means of the code"
+    } else {
+        "codes"
+    };
+    let (xy, axes, how): (Vec<(f64, f64)>, (&str, &str), String) = match k {
+        1 => (
+            codes.data().iter().map(|&v| (v as f64, 0.0)).collect(),
+            ("unit 1", ""),
+            "the code's one unit".into(),
+        ),
+        2 => (
+            codes
+                .data()
+                .chunks_exact(2)
+                .map(|c| (c[0] as f64, c[1] as f64))
+                .collect(),
+            ("unit 1", "unit 2"),
+            "the code's two units".into(),
+        ),
+        _ => {
+            let pca = Pca::fit(&codes, 2).context("cannot find the codes' principal components")?;
+            let project = |row: &[f32], c: usize| {
+                row.iter()
+                    .zip(&pca.mean)
+                    .zip(&pca.components[c])
+                    .map(|((&v, m), w)| (v as f64 - m) * w)
+                    .sum::<f64>()
+            };
+            let ratio = pca.explained_variance_ratio();
+            (
+                codes
+                    .data()
+                    .chunks_exact(k)
+                    .map(|r| (project(r, 0), project(r, 1)))
+                    .collect(),
+                ("principal component 1", "principal component 2"),
+                format!(
+                    "the first two principal components of the {k}-unit code ({:.0}% of its \
+                     variance)",
+                    100.0 * (ratio[0] + ratio[1])
+                ),
+            )
+        }
+    };
+    let labels = l.raw.labels.as_ref().map(|v| &v[..n]);
+    let png = chart::scatter(
+        &format!("{what} of {n} examples"),
+        axes,
+        &xy,
+        labels,
+        &class_names(data),
+    )?;
+    let coloured = if labels.is_some() {
+        ", coloured by label"
+    } else {
+        ""
+    };
+    Ok(Figure {
+        png,
+        caption: format!("{what} of {n} examples: {how}{coloured}"),
+    })
+}
+
+/// Metric keys that are not loss terms.
+const NOT_TERMS: [&str; 4] = ["epoch", "seconds", "examples_per_second", "stage"];
+
+/// Training curves from `metrics.jsonl`: one panel per logged term, with its training,
+/// validation (`val_…`) and test (`test_…`) values per epoch.
+pub fn losses(run: &RunDir) -> Result<Figure> {
+    let records = run
+        .read_metrics()
+        .with_context(|| format!("{} has no training curves", run.path().display()))?;
+    if records.is_empty() {
+        bail!(
+            "{}: metrics.jsonl has no epoch",
+            run.metrics_path().display()
+        );
+    }
+    let mut panels: Vec<Panel> = Vec::new();
+    for (i, r) in records.iter().enumerate() {
+        let epoch = r["epoch"].as_f64().unwrap_or((i + 1) as f64);
+        let Some(obj) = r.as_object() else { continue };
+        for (key, v) in obj {
+            let Some(v) = v.as_f64() else { continue };
+            if NOT_TERMS.contains(&key.as_str()) {
+                continue;
+            }
+            let (term, split, colour) = if let Some(t) = key.strip_prefix("val_") {
+                (t, "validation", 1)
+            } else if let Some(t) = key.strip_prefix("test_") {
+                (t, "test", 2)
+            } else {
+                (key.as_str(), "training", 0)
+            };
+            let p = match panels.iter().position(|p| p.title == term) {
+                Some(p) => p,
+                None => {
+                    panels.push(Panel {
+                        title: term.to_string(),
+                        x_label: "epoch".into(),
+                        series: Vec::new(),
+                    });
+                    panels.len() - 1
+                }
+            };
+            let series = &mut panels[p].series;
+            let s = match series.iter().position(|s| s.name == split) {
+                Some(s) => s,
+                None => {
+                    series.push(Series {
+                        name: split.into(),
+                        points: Vec::new(),
+                        marked: split != "training",
+                        colour,
+                    });
+                    series.len() - 1
+                }
+            };
+            series[s].points.push((epoch, v));
+        }
+    }
+    // The total loss first, then terms in the order they were logged.
+    panels.sort_by_key(|p| p.title != "loss");
+    let names: Vec<&str> = panels.iter().map(|p| p.title.as_str()).collect();
+    let caption = format!(
+        "per-epoch curves of {} over {} epochs (training; validation and test where logged)",
+        names.join(", "),
+        records.len()
+    );
+    Ok(Figure {
+        png: chart::curves(&panels)?,
+        caption,
+    })
+}
+
+/// `n` draws from a VAE's prior, decoded, in the data's units.
+pub fn samples(l: &mut Loaded, n: usize, seed: u64) -> Result<Figure> {
+    let data = sample_values(&mut l.task.model, &l.meta.scaler, n, seed)?;
+    image_shape(&l.meta.input_shape)?;
+    let png = picture::grid_png(
+        &l.meta.input_shape,
+        &[&data],
+        white(&data),
+        picture::PER_ROW,
+    )?;
+    Ok(Figure {
+        png,
+        caption: format!("{n} draws from the prior N(0, I), decoded (seed {seed})"),
+    })
+}
+
+/// The value drawn white for decoded data in the data's units: 255 when the data was 8-bit (its
+/// values run past 1), else 1.
+pub fn white(values: &[f32]) -> f32 {
+    if values.iter().any(|&v| v > 1.5) {
+        255.0
+    } else {
+        1.0
+    }
+}
+
+/// `n` draws from a VAE's prior, decoded, in the data's units (`n × features` values).
+pub fn sample_values(
+    model: &mut Autoencoder,
+    scaler: &ae_data::scaling::Scaler,
+    n: usize,
+    seed: u64,
+) -> Result<Vec<f32>> {
+    if !model.config.variational {
+        bail!(
+            "the run is not a VAE: only a variational autoencoder has a prior to sample from \
+             (train one with --model vae)"
+        );
+    }
+    if n == 0 {
+        bail!("--n must be at least 1");
+    }
+    let k = model.config.code_size();
+    let z = ae_core::vae::prior_samples(n, k, seed);
+    let mut out = Vec::with_capacity(n * model.config.input_features());
+    z.for_batches(256, |_, batch| {
+        model.decode(batch);
+        out.extend_from_slice(model.reconstruction().data());
+    });
+    scaler.inverse(&mut out);
+    Ok(out)
+}
+
+/// Example `from`, `steps` decodings of evenly spaced points on the line between its code and
+/// that of example `to`, and example `to`, in one row (values in the data's units).
+pub fn interpolation_values(
+    l: &mut Loaded,
+    from: usize,
+    to: usize,
+    steps: usize,
+) -> Result<Vec<f32>> {
+    let n = l.x.rows();
+    for (flag, i) in [("--from", from), ("--to", to)] {
+        if i >= n {
+            bail!(
+                "{flag} {i}: the data has examples 0 to {}",
+                n.saturating_sub(1)
+            );
+        }
+    }
+    if steps < 2 {
+        bail!("--steps must be at least 2 (the two ends)");
+    }
+    let mut shape = l.x.shape().to_vec();
+    shape[0] = 2;
+    let mut pair = l.x.row(from).to_vec();
+    pair.extend_from_slice(l.x.row(to));
+    let model = &mut l.task.model;
+    model.encode(&Tensor::from_vec(&shape, pair));
+    let codes = model.code().clone();
+    let k = codes.cols();
+    let (a, b) = (codes.row(0), codes.row(1));
+    let mut z = Vec::with_capacity(steps * k);
+    for s in 0..steps {
+        let t = s as f32 / (steps - 1) as f32;
+        z.extend(a.iter().zip(b).map(|(a, b)| (1.0 - t) * a + t * b));
+    }
+    let mut code_shape = codes.shape().to_vec();
+    code_shape[0] = steps;
+    model.decode(&Tensor::from_vec(&code_shape, z));
+    let mut decoded = model.reconstruction().data().to_vec();
+    l.meta.scaler.inverse(&mut decoded);
+    let mut strip = l.raw.row(from).to_vec();
+    strip.extend_from_slice(&decoded);
+    strip.extend_from_slice(l.raw.row(to));
+    Ok(strip)
+}
+
+/// [`interpolation_values`] drawn as one row.
+pub fn interpolation(l: &mut Loaded, from: usize, to: usize, steps: usize) -> Result<Figure> {
+    image_shape(&l.meta.input_shape)?;
+    let strip = interpolation_values(l, from, to, steps)?;
+    let white = picture::pixel_max(l.raw.source);
+    let png = picture::grid_png(&l.meta.input_shape, &[&strip], white, steps + 2)?;
+    Ok(Figure {
+        png,
+        caption: format!(
+            "example {from}, {steps} decoded points on the line between the two codes, example {to}"
+        ),
+    })
+}
