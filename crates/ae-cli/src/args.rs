@@ -135,6 +135,14 @@ pub struct ClassifyArgs {
     /// Epochs (default: about 200,000 example presentations, between 10 and 200 epochs).
     #[arg(long)]
     pub epochs: Option<usize>,
+    /// Epochs of fine-tuning, after the head has been trained on the frozen codes (default:
+    /// --epochs).
+    #[arg(long)]
+    pub finetune_epochs: Option<usize>,
+    /// The pretrained encoder's learning rate while fine-tuning, as a multiple of --lr (the
+    /// head's).
+    #[arg(long, default_value_t = 1.0)]
+    pub encoder_lr_scale: f32,
     /// Examples per step.
     #[arg(long, default_value_t = 32)]
     pub batch_size: usize,

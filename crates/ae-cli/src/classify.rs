@@ -166,7 +166,7 @@ fn train_one(
                 classes: s.classes,
             }
             .build(seed)?;
-            let mut model = train_classifier(args, model, &train, epochs, seed)?;
+            let mut model = train_classifier(args, model, &train, epochs, seed, 1.0)?;
             let acc = model.accuracy(&s.test.x, &s.test.labels);
             (model, acc)
         }
@@ -185,14 +185,15 @@ fn train_one(
                 classes: s.classes,
             }
             .build(seed)?;
-            let head = train_classifier(args, head, &codes, epochs, seed)?;
+            let head = train_classifier(args, head, &codes, epochs, seed, 1.0)?;
             let mut model = Classifier::on_encoder(ae, args.head_hidden, s.classes, seed)?;
             model.copy_head_from(&head)?;
             if mode == Mode::FineTuned {
                 // Fine-tuning starts from the trained head, not a random one (linear probing
                 // then fine-tuning, Kumar et al. 2022): a random head's first gradients would
                 // reach into the pretrained encoder and undo what it learned.
-                model = train_classifier(args, model, &train, epochs, seed)?;
+                let epochs = args.finetune_epochs.unwrap_or(epochs);
+                model = train_classifier(args, model, &train, epochs, seed, args.encoder_lr_scale)?;
             }
             let acc = model.accuracy(&s.test.x, &s.test.labels);
             (model, acc)
@@ -232,19 +233,26 @@ fn rows(l: &Labeled, idx: &[usize]) -> Labeled {
     }
 }
 
-/// Trains `model` with softmax cross-entropy through the training loop.
+/// Trains `model` with softmax cross-entropy through the training loop; the encoder's parameters
+/// learn at `encoder_scale` times the head's rate.
 fn train_classifier(
     args: &ClassifyArgs,
     model: Classifier,
     train: &Labeled,
     epochs: usize,
     seed: u64,
+    encoder_scale: f32,
 ) -> Result<Classifier> {
     let mut task = ClassifierTask {
         model,
         weight_decay: args.weight_decay,
     };
     let mut opt = Optimizer::new(OptimizerKind::ADAM, args.lr, &task.model.params);
+    for (scale, name) in opt.lr_scale.iter_mut().zip(&task.model.params.names) {
+        if name.starts_with("encoder.") {
+            *scale = encoder_scale;
+        }
+    }
     let lc = LoopConfig {
         epochs,
         batch_size: args.batch_size,

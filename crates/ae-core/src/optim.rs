@@ -138,6 +138,9 @@ pub struct Optimizer {
     pub m: Vec<Tensor>,
     /// Second moment (Adam only; empty tensors for SGD).
     pub v: Vec<Tensor>,
+    /// Per-parameter multiplier of the learning rate (1 unless set: e.g. a smaller rate for a
+    /// pretrained encoder than for a new head, as PyTorch's parameter groups allow).
+    pub lr_scale: Vec<f32>,
 }
 
 impl Optimizer {
@@ -155,6 +158,7 @@ impl Optimizer {
             step: 0,
             m,
             v,
+            lr_scale: vec![1.0; params.len()],
         }
     }
 
@@ -182,7 +186,7 @@ impl Optimizer {
                         beta1,
                         beta2,
                         eps,
-                        step_size,
+                        step_size: step_size * self.lr_scale[i],
                         inv_sqrt_c2,
                     };
                     p.par_chunks_mut(chunk)
@@ -202,6 +206,7 @@ impl Optimizer {
                     let g = params.grads[i].data();
                     let p = params.values[i].data_mut();
                     let m = self.m[i].data_mut();
+                    let lr = lr * self.lr_scale[i];
                     for ((p, &g), m) in p.iter_mut().zip(g).zip(m.iter_mut()) {
                         *m = momentum * *m + g;
                         *p -= lr * *m;
@@ -221,5 +226,38 @@ impl Optimizer {
             .filter(|(_, t)| !t.is_empty())
             .map(|(i, t)| ("v", i, t));
         m.chain(v)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::params::ParamKind;
+
+    /// A parameter's update is its learning-rate multiple of the plain one, for both rules: Adam's
+    /// first step moves every weight by lr · sign(g), SGD's by lr · g.
+    #[test]
+    fn learning_rate_scale_multiplies_each_parameters_step() {
+        for kind in [OptimizerKind::ADAM, OptimizerKind::Sgd { momentum: 0.9 }] {
+            let mut params = Params::default();
+            for name in ["encoder.0.weight", "head.weight", "other"] {
+                params.add(
+                    name,
+                    ParamKind::Weight,
+                    Tensor::from_vec(&[2], vec![1.0, -1.0]),
+                );
+            }
+            for g in params.grads.iter_mut() {
+                g.data_mut().copy_from_slice(&[0.5, -0.25]);
+            }
+            let mut opt = Optimizer::new(kind, 0.1, &params);
+            opt.lr_scale[0] = 0.1;
+            opt.lr_scale[2] = 0.0;
+            opt.apply(&mut params);
+            let moved = |i: usize| 1.0 - params.values[i].data()[0];
+            assert!(moved(1) > 0.0);
+            assert!((moved(0) - 0.1 * moved(1)).abs() < 1e-6, "{kind:?}");
+            assert_eq!(params.values[2].data(), &[1.0, -1.0]);
+        }
     }
 }

@@ -69,25 +69,29 @@ impl Activation {
 
     /// Writes `dx = dy · f'(x)`, with f' computed from the output `y` (every activation here allows it).
     pub fn backward(self, y: &[f32], dy: &[f32], dx: &mut [f32]) {
-        let map2 = |f: fn(f32, f32) -> f32, dx: &mut [f32]| {
+        // Each arm passes its own closure type so that the per-element body is inlined into the
+        // vector loop (a `fn` pointer here was an indirect call per element: 70% of a step).
+        fn map2(y: &[f32], dy: &[f32], dx: &mut [f32], f: impl Fn(f32, f32) -> f32) {
             crate::simd::run(crate::simd::Map2 {
                 out: dx,
                 a: y,
                 b: dy,
                 f,
             })
-        };
+        }
         match self {
             Activation::Linear => dx.copy_from_slice(dy),
-            Activation::Relu => map2(|y, dy| if y > 0.0 { dy } else { 0.0 }, dx),
-            Activation::LeakyRelu { slope } => crate::simd::run(crate::simd::Map2 {
-                out: dx,
-                a: y,
-                b: dy,
-                f: move |y: f32, dy: f32| if y > 0.0 { dy } else { slope * dy },
-            }),
-            Activation::Sigmoid => map2(|y, dy| dy * y * (1.0 - y), dx),
-            Activation::Tanh => map2(|y, dy| dy * (1.0 - y * y), dx),
+            Activation::Relu => map2(y, dy, dx, |y, dy| if y > 0.0 { dy } else { 0.0 }),
+            Activation::LeakyRelu { slope } => {
+                map2(
+                    y,
+                    dy,
+                    dx,
+                    move |y, dy| if y > 0.0 { dy } else { slope * dy },
+                )
+            }
+            Activation::Sigmoid => map2(y, dy, dx, |y, dy| dy * y * (1.0 - y)),
+            Activation::Tanh => map2(y, dy, dx, |y, dy| dy * (1.0 - y * y)),
         }
     }
 
