@@ -118,7 +118,7 @@ impl Activation {
 /// element and was 6% of a training step). Range reduction x = n·ln2 + r with |r| ≤ ln2/2, then a
 /// degree-6 Taylor polynomial: relative error below 2e-7, i.e. within f32 rounding of expf.
 #[inline(always)]
-fn fast_exp(x: f32) -> f32 {
+pub(crate) fn fast_exp(x: f32) -> f32 {
     const LOG2E: f32 = std::f32::consts::LOG2_E;
     const LN2_HI: f32 = 0.693_145_75;
     const LN2_LO: f32 = 1.428_606_8e-6;
