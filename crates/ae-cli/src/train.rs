@@ -296,8 +296,11 @@ fn describe_arch(s: &Settings, input_shape: &[usize]) -> String {
 /// Sets the thread count of products and of the rayon pool.
 pub fn configure_threads(n: usize) {
     ae_core::gemm::set_threads(n);
+    // Every thread that computes flushes denormals (see `simd::flush_denormals`).
+    ae_core::simd::flush_denormals();
     // Fails only if the pool was already built, which happens once per process.
     let _ = rayon::ThreadPoolBuilder::new()
+        .start_handler(|_| ae_core::simd::flush_denormals())
         .num_threads(n)
         .build_global();
 }

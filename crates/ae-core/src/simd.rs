@@ -7,6 +7,25 @@
 //! compiled separately, for SSE2. Small per-element closures, on the other hand, get inlined.
 use pulp::{Simd, WithSimd};
 
+/// Sets this thread's floating-point mode to flush denormal results to zero and to read denormal
+/// inputs as zero (x86-64's FTZ and DAZ bits; elsewhere nothing).
+///
+/// Why: on Intel CPUs an operation on a denormal (a value below 1.2·10⁻³⁸) takes a microcode
+/// assist of a hundred cycles or more. Training makes them: gradients and Adam's second moments
+/// of weights that barely move decay into that range. Measured: a VAE's epoch grew from 3.6 s to
+/// 7.5 s over five epochs without this, and stayed at 4.2 s with it, with the same losses.
+/// TensorFlow sets the same mode in its CPU threads; PyTorch offers it (`set_flush_denormal`).
+pub fn flush_denormals() {
+    #[cfg(target_arch = "x86_64")]
+    #[allow(deprecated)]
+    // SAFETY: MXCSR's FTZ (bit 15) and DAZ (bit 6) only change how this thread rounds tiny
+    // floats; no memory is touched and every value stays a valid f32.
+    unsafe {
+        use std::arch::x86_64::{_mm_getcsr, _mm_setcsr};
+        _mm_setcsr(_mm_getcsr() | 0x8040);
+    }
+}
+
 /// Runs a kernel with the best instruction set available.
 #[inline(always)]
 pub fn run<K: WithSimd>(k: K) -> K::Output {
@@ -176,4 +195,31 @@ impl<R, F: FnOnce() -> R> WithSimd for Closure<F> {
 #[inline(always)]
 pub fn vectorized<R>(f: impl FnOnce() -> R) -> R {
     run(Closure(f))
+}
+
+#[cfg(all(test, target_arch = "x86_64"))]
+mod tests {
+    /// After the call a result below the smallest normal float is zero, and so is a denormal
+    /// input; on a fresh thread (the default mode) neither is.
+    #[test]
+    fn flushing_denormals_zeroes_tiny_results_on_this_thread_only() {
+        use std::hint::black_box;
+        let tiny = f32::MIN_POSITIVE;
+        let denormal = f32::from_bits(1);
+        std::thread::spawn(move || {
+            assert!(black_box(tiny) * black_box(0.5) > 0.0);
+            assert!(black_box(denormal) + black_box(0.0) > 0.0);
+        })
+        .join()
+        .unwrap();
+        std::thread::spawn(move || {
+            super::flush_denormals();
+            assert_eq!(black_box(tiny) * black_box(0.5), 0.0);
+            assert_eq!(black_box(denormal) + black_box(0.0), 0.0);
+            // Normal numbers are untouched.
+            assert_eq!(black_box(tiny) * black_box(2.0), 2.0 * f32::MIN_POSITIVE);
+        })
+        .join()
+        .unwrap();
+    }
 }
