@@ -15,6 +15,8 @@ train() { local out=$1; shift; [ -f "$runs/$out/meta.json" ] || "$ae" train --qu
 
 train dense                         # 784-256-64, 20 epochs (the default run)
 train sdae --preset stacked-denoising
+# The classic stacked denoising autoencoder (Vincent et al. 2010): sigmoid hidden units.
+train sdae-sigmoid --preset stacked-denoising --activation sigmoid
 train conv --preset conv
 # The one-class protocol reads only a run's settings: one epoch makes the folder.
 train conv-anomaly --preset conv --code 32 --batch-size 64 --epochs 1
@@ -47,7 +49,7 @@ print(f"raw inputs  LogisticRegression {lr.score(s.transform(xte), yte):.4f}  KN
 PY
 fi
 
-for r in dense sdae conv; do
+for r in dense sdae sdae-sigmoid conv; do
   echo "## classify sweep on the $r encoder ($seeds seeds)"
   "$ae" classify "$runs/$r" --sweep 100 --seeds "$seeds" --quiet
 done
