@@ -110,7 +110,13 @@ pub fn filters(model: &Autoencoder, input_shape: &[usize], n: usize) -> Result<F
     }
     let n = units.min(n.max(1));
     let tiles = picture::normalize_tiles(&w.data()[..n * d], d);
-    let png = picture::grid_png(&shape, &[&tiles], 1.0, picture::PER_ROW)?;
+    // Kernels (3×3, 5×5) are drawn about 40 pixels wide, not at an image's zoom.
+    let zoom = (40 / shape[1].max(shape[2]).max(1)).clamp(1, 16) as u32;
+    let png = if shape[1].max(shape[2]) < 8 {
+        picture::grid_png_zoomed(&shape, &[&tiles], 1.0, picture::PER_ROW, zoom)?
+    } else {
+        picture::grid_png(&shape, &[&tiles], 1.0, picture::PER_ROW)?
+    };
     Ok(Figure {
         png,
         caption: format!(
@@ -325,7 +331,7 @@ pub fn losses(run: &RunDir) -> Result<Figure> {
                     series.push(Series {
                         name: split.into(),
                         points: Vec::new(),
-                        marked: split != "training",
+                        marked: split != "training" || records.len() == 1,
                         colour,
                     });
                     series.len() - 1

@@ -55,6 +55,20 @@ pub fn grid_png(
     pixel_max: f32,
     per_row: usize,
 ) -> Result<Vec<u8>> {
+    let side = shape.iter().skip(1).copied().max().unwrap_or(1).max(1);
+    // Small images (28×28) are drawn larger so that a grid is readable as it is.
+    let zoom = (64 / side).clamp(1, 4) as u32;
+    grid_png_zoomed(shape, layers, pixel_max, per_row, zoom)
+}
+
+/// [`grid_png`] with each pixel drawn as a `zoom` × `zoom` square.
+pub fn grid_png_zoomed(
+    shape: &[usize],
+    layers: &[&[f32]],
+    pixel_max: f32,
+    per_row: usize,
+    zoom: u32,
+) -> Result<Vec<u8>> {
     let per_row = per_row.max(1);
     let originals = layers.first().copied().unwrap_or(&[]);
     let k = layers.len() as u32;
@@ -70,8 +84,7 @@ pub fn grid_png(
     if n == 0 {
         bail!("no example to draw");
     }
-    // Small images (28×28) are drawn larger so that a grid is readable as it is.
-    let zoom = (64 / h.max(w)).clamp(1, 4) as u32;
+    let zoom = zoom.max(1);
     let cols = n.min(per_row);
     let block_rows = n.div_ceil(per_row);
     let gap = 2u32;

@@ -68,8 +68,8 @@ fn filters_and_reconstructions_of_dense_and_conv_runs() {
         "2",
     ]);
     let img = image::open(&png).unwrap();
-    // Two 3×3 kernels, zoomed 4×.
-    assert_eq!((img.width(), img.height()), (2 * (12 + 2) + 2, 12 + 2 + 4));
+    // Two 3×3 kernels, zoomed 13× (kernels are drawn about 40 pixels wide).
+    assert_eq!((img.width(), img.height()), (2 * (39 + 2) + 2, 39 + 2 + 4));
     ok(&[
         "visualize",
         conv.to_str().unwrap(),
