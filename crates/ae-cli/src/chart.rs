@@ -101,12 +101,7 @@ fn render(
     }
     let img = image::RgbImage::from_raw(width, height, buf)
         .ok_or_else(|| anyhow!("chart buffer has the wrong size"))?;
-    let mut bytes = Vec::new();
-    img.write_to(
-        &mut std::io::Cursor::new(&mut bytes),
-        image::ImageFormat::Png,
-    )?;
-    Ok(bytes)
+    crate::picture::png_bytes(&img)
 }
 
 /// The range of `values`, widened a little (and made non-empty) so points are not on the frame.

@@ -123,6 +123,11 @@ pub fn grid_png_zoomed(
             }
         }
     }
+    png_bytes(&img)
+}
+
+/// An RGB image encoded as PNG.
+pub fn png_bytes(img: &ImageBuffer<Rgb<u8>, Vec<u8>>) -> Result<Vec<u8>> {
     let mut bytes = Vec::new();
     img.write_to(
         &mut std::io::Cursor::new(&mut bytes),

@@ -30,6 +30,18 @@ fn train(dir: &Path, name: &str, spec: &str, extra: &[&str]) -> PathBuf {
     run
 }
 
+/// Labelled 8×8 images and a small denoising run trained on them: (data spec, run folder).
+fn denoising_run(dir: &Path) -> (String, PathBuf) {
+    let spec = idx_labeled(dir, 150);
+    let run = train(
+        dir,
+        "dae",
+        &spec,
+        &["--hidden", "24,6", "--noise", "gaussian:0.2"],
+    );
+    (spec, run)
+}
+
 /// The PNGs embedded in a report, decoded.
 fn embedded_pictures(html: &str) -> Vec<image::RgbImage> {
     html.split("src=\"data:image/png;base64,")
@@ -61,13 +73,7 @@ fn report(run: &Path, out: &Path, extra: &[&str]) -> String {
 #[test]
 fn report_of_a_denoising_run_embeds_every_picture_that_fits() {
     let dir = tempfile::tempdir().unwrap();
-    let spec = idx_labeled(dir.path(), 150);
-    let run = train(
-        dir.path(),
-        "dae",
-        &spec,
-        &["--hidden", "24,6", "--noise", "gaussian:0.2"],
-    );
+    let (spec, run) = denoising_run(dir.path());
     let out = dir.path().join("report.html");
     let html = report(&run, &out, &["--data", &spec]);
     for title in [
@@ -245,13 +251,7 @@ fn report_opens_in_a_real_browser() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let spec = idx_labeled(dir.path(), 150);
-    let run = train(
-        dir.path(),
-        "dae",
-        &spec,
-        &["--hidden", "24,6", "--noise", "gaussian:0.2"],
-    );
+    let (spec, run) = denoising_run(dir.path());
     let page = dir.path().join("report.html");
     report(&run, &page, &["--data", &spec]);
     let url = format!("file://{}", page.display());
