@@ -118,6 +118,40 @@ impl<F: Fn(f32, f32, f32) -> (f32, f32)> WithSimd for SumMap3<'_, F> {
     }
 }
 
+/// Σ f(a[i], b[i]), summed like [`SumMap3`] (16 f32 lanes per block of 256, then f64).
+pub struct SumZip<'a, F> {
+    /// Read.
+    pub a: &'a [f32],
+    /// Read.
+    pub b: &'a [f32],
+    /// Per element.
+    pub f: F,
+}
+
+impl<F: Fn(f32, f32) -> f32> WithSimd for SumZip<'_, F> {
+    type Output = f64;
+    #[inline(always)]
+    fn with_simd<S: Simd>(self, _: S) -> f64 {
+        let f = &self.f;
+        let mut total = 0.0f64;
+        for (a, b) in self.a.chunks(SUM_BLOCK).zip(self.b.chunks(SUM_BLOCK)) {
+            let mut acc = [0.0f32; LANES];
+            let (mut a_l, mut b_l) = (a.chunks_exact(LANES), b.chunks_exact(LANES));
+            for (a, b) in a_l.by_ref().zip(b_l.by_ref()) {
+                for k in 0..LANES.min(a.len()).min(b.len()) {
+                    acc[k] += f(a[k], b[k]);
+                }
+            }
+            let mut s: f32 = acc.iter().sum();
+            for (&a, &b) in a_l.remainder().iter().zip(b_l.remainder()) {
+                s += f(a, b);
+            }
+            total += s as f64;
+        }
+        total
+    }
+}
+
 /// `out[i] = f(out[i])`.
 pub struct MapInPlace<'a, F> {
     /// Read and written.

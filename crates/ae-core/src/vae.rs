@@ -3,6 +3,7 @@
 //! `mu, logvar = h.chunk(2, dim=1)`), and the decoder reads z = μ + σ·ε with ε ~ N(0, I) in
 //! training (the reparameterization), z = μ in evaluation.
 use rand_distr::{Distribution, StandardNormal};
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::rng::{stream, Purpose, Rng};
@@ -161,21 +162,33 @@ pub fn importance_weighted_nll(
             }
             model.net.decoder.forward(&model.params, &z, Mode::Eval);
             let logits = model.net.decoder.output();
-            for (r, lw) in log_w.iter_mut().enumerate() {
-                let pre = logits.row(r);
-                let mut log_px = 0.0f64;
-                for (&p, &t) in pre.iter().zip(xi.data()) {
-                    log_px -= match loss {
-                        crate::loss::LossKind::Bce => crate::loss::bce_logit(p, t) as f64,
+            let act = model.net.output_activation;
+            let t = xi.data();
+            // log p(x|z) of each decoded row, rows in parallel, each summed in vector lanes.
+            let log_px: Vec<f64> = (0..c)
+                .into_par_iter()
+                .map(|r| {
+                    let pre = logits.row(r);
+                    match loss {
+                        crate::loss::LossKind::Bce => -crate::simd::run(crate::simd::SumZip {
+                            a: pre,
+                            b: t,
+                            f: |p: f32, t: f32| crate::loss::bce_logit(p, t),
+                        }),
                         crate::loss::LossKind::Mse => {
-                            let o = model.net.output_activation_of(p);
-                            0.5 * ((o - t) as f64).powi(2) * inv_var
+                            let mut o = vec![0.0f32; pre.len()];
+                            act.apply(pre, &mut o);
+                            let sq = crate::simd::run(crate::simd::SumZip {
+                                a: &o,
+                                b: t,
+                                f: |o: f32, t: f32| (o - t) * (o - t),
+                            });
+                            -0.5 * sq * inv_var - 0.5 * d as f64 * (ln2pi + log_variance)
                         }
-                    };
-                }
-                if loss == crate::loss::LossKind::Mse {
-                    log_px -= 0.5 * d as f64 * (ln2pi + log_variance);
-                }
+                    }
+                })
+                .collect();
+            for (lw, log_px) in log_w.iter_mut().zip(log_px) {
                 *lw += log_px;
                 if *lw > max {
                     sum = sum * (max - *lw).exp() + 1.0;
