@@ -171,10 +171,10 @@ impl Page {
         match fig {
             Ok(f) => {
                 let b64 = base64::engine::general_purpose::STANDARD.encode(&f.png);
-                let _ = write!(
+                let _ = writeln!(
                     self.body,
                     "<section><h2>{}</h2><figure><img alt=\"{}\" src=\"data:image/png;base64,{b64}\">\
-                     <figcaption>{}</figcaption></figure></section>\n",
+                     <figcaption>{}</figcaption></figure></section>",
                     escape(title),
                     escape(title),
                     escape(&f.caption)
@@ -242,11 +242,11 @@ impl Page {
                 let _ = write!(notes, "<p>PCA baseline: {}</p>", escape(why));
             }
         }
-        let _ = write!(
+        let _ = writeln!(
             self.body,
             "<section><h2>Metrics</h2><p>On {} examples (the run's flavor: {}; {} parameters; \
              best monitored loss {} at epoch {}).</p><table><tr><th></th><th>this run</th>{head}</tr>\
-             {rows}</table>{notes}</section>\n",
+             {rows}</table>{notes}</section>",
             ours.n,
             escape(&meta.flavor),
             meta.parameters,

@@ -33,7 +33,8 @@ pub fn knn_predict(train: &Tensor, labels: &[u32], test: &Tensor, k: usize) -> V
     let mut out = Vec::with_capacity(test.rows());
     let mut dots = vec![0.0f32; TEST_BLOCK * TRAIN_BLOCK];
     // Per test row of a block: the k best (distance, label) so far, sorted ascending.
-    let mut best: Vec<Vec<(f32, u32)>> = vec![Vec::with_capacity(k + 1); TEST_BLOCK];
+    let mut best: Vec<Vec<(f32, u32)>> =
+        (0..TEST_BLOCK).map(|_| Vec::with_capacity(k + 1)).collect();
     for t0 in (0..test.rows()).step_by(TEST_BLOCK) {
         let tn = TEST_BLOCK.min(test.rows() - t0);
         best.iter_mut().for_each(Vec::clear);

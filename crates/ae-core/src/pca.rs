@@ -394,7 +394,13 @@ mod tests {
         for _ in 0..n {
             let coef: Vec<f64> = (0..12).map(|c| g() * 4.0 / (1.0 + c as f64)).collect();
             for j in 0..d {
-                let v: f64 = (0..12).map(|c| coef[c] * dirs[c][j]).sum::<f64>() + 0.3 * g() + 2.0;
+                let v: f64 = coef
+                    .iter()
+                    .zip(&dirs)
+                    .map(|(a, dir)| a * dir[j])
+                    .sum::<f64>()
+                    + 0.3 * g()
+                    + 2.0;
                 data.push(v as f32);
             }
         }
