@@ -343,11 +343,41 @@ pub fn losses(run: &RunDir) -> Result<Figure> {
     // The total loss first, then terms in the order they were logged.
     panels.sort_by_key(|p| p.title != "loss");
     let names: Vec<&str> = panels.iter().map(|p| p.title.as_str()).collect();
-    let caption = format!(
+    let mut caption = format!(
         "per-epoch curves of {} over {} epochs (training; validation and test where logged)",
         names.join(", "),
         records.len()
     );
+    // Greedy layer-wise pretraining: one more panel, a curve per stage.
+    let stages = run.read_pretrain_metrics()?;
+    if !stages.is_empty() {
+        let mut panel = Panel {
+            title: "greedy pretraining: loss of each stage".into(),
+            x_label: "epoch of the stage".into(),
+            series: Vec::new(),
+        };
+        for (i, r) in stages.iter().enumerate() {
+            let (Some(stage), Some(loss)) = (r["stage"].as_u64(), r["loss"].as_f64()) else {
+                continue;
+            };
+            let epoch = r["epoch"].as_f64().unwrap_or((i + 1) as f64);
+            let name = format!("stage {}", stage + 1);
+            match panel.series.iter_mut().find(|s| s.name == name) {
+                Some(s) => s.points.push((epoch, loss)),
+                None => panel.series.push(Series {
+                    name,
+                    points: vec![(epoch, loss)],
+                    marked: true,
+                    colour: stage as usize,
+                }),
+            }
+        }
+        caption.push_str(&format!(
+            "; greedy pretraining, {} stages",
+            panel.series.len()
+        ));
+        panels.push(panel);
+    }
     Ok(Figure {
         png: chart::curves(&panels)?,
         caption,

@@ -205,6 +205,41 @@ fn visualize_latent_losses_denoising_samples_and_interpolation() {
     assert_eq!((strip.width(), strip.height()), (7 * 34 + 2, 34 + 4));
 }
 
+#[test]
+fn losses_of_a_stacked_run_add_a_panel_of_its_pretraining_stages() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = idx_labeled(dir.path(), 120);
+    let plain = train(dir.path(), "plain", &spec, &["--hidden", "16,4"]);
+    let stacked = train(
+        dir.path(),
+        "stacked",
+        &spec,
+        &["--hidden", "16,8,4", "--pretrain", "greedy:2"],
+    );
+    let draw = |run: &Path| -> image::RgbImage {
+        let out = run.join("losses.png");
+        ok(&[
+            "visualize",
+            run.to_str().unwrap(),
+            "--what",
+            "losses",
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        image::open(&out).unwrap().to_rgb8()
+    };
+    // loss and mse: one row of two panels; with pretraining a third panel opens a second row,
+    // with a curve per stage (three stages: the third colour is used).
+    assert_eq!(draw(&plain).height(), 340);
+    let img = draw(&stacked);
+    assert_eq!((img.width(), img.height()), (1040, 680));
+    let third = [44u8, 160, 44];
+    let lower_half = (0..1040).flat_map(|x| (340..680).map(move |y| (x, y)));
+    assert!(lower_half
+        .into_iter()
+        .any(|(x, y)| img.get_pixel(x, y).0 == third));
+}
+
 /// Chromium, if this machine has it (`AE_CHROMIUM` names another browser binary).
 fn chromium() -> Option<PathBuf> {
     if let Some(p) = std::env::var_os("AE_CHROMIUM") {

@@ -88,6 +88,17 @@ pub struct RunMeta {
     pub written_by: String,
 }
 
+/// One JSON object per line; an error names the file and the line.
+fn read_jsonl(p: &Path) -> Result<Vec<serde_json::Value>> {
+    let text = std::fs::read_to_string(p).map_err(|e| Error::io(p, e))?;
+    text.lines()
+        .enumerate()
+        .map(|(i, l)| {
+            serde_json::from_str(l).map_err(|e| Error::format(p, format!("line {}: {e}", i + 1)))
+        })
+        .collect()
+}
+
 /// A run folder on disk.
 #[derive(Clone, Debug)]
 pub struct RunDir {
@@ -423,15 +434,17 @@ impl RunDir {
 
     /// Reads `metrics.jsonl`.
     pub fn read_metrics(&self) -> Result<Vec<serde_json::Value>> {
-        let p = self.metrics_path();
-        let text = std::fs::read_to_string(&p).map_err(|e| Error::io(&p, e))?;
-        text.lines()
-            .enumerate()
-            .map(|(i, l)| {
-                serde_json::from_str(l)
-                    .map_err(|e| Error::format(&p, format!("line {}: {e}", i + 1)))
-            })
-            .collect()
+        read_jsonl(&self.metrics_path())
+    }
+
+    /// Reads `pretrain.jsonl` (one record per epoch of each greedy stage, `stage` from 0); empty
+    /// when the run had no greedy pretraining.
+    pub fn read_pretrain_metrics(&self) -> Result<Vec<serde_json::Value>> {
+        let p = self.path.join(PRETRAIN_METRICS);
+        if !p.exists() {
+            return Ok(Vec::new());
+        }
+        read_jsonl(&p)
     }
 
     /// Checks that the checkpoint holds the parameters `config` describes, before anything of that
