@@ -155,13 +155,6 @@ impl Net {
         }
     }
 
-    /// The output activation applied to one logit.
-    pub fn output_activation_of(&self, pre: f32) -> f32 {
-        let mut out = [0.0f32];
-        self.output_activation.apply(&[pre], &mut out);
-        out[0]
-    }
-
     /// The code of the last forward pass: the encoder's output, or a VAE's mean.
     pub fn code(&self) -> &Tensor {
         match &self.gaussian {

@@ -212,25 +212,6 @@ impl<F: Fn(f32, f32) -> f32> WithSimd for Map2<'_, F> {
     }
 }
 
-/// Adapts a closure to a kernel. Whether the closure's body is compiled with the wider
-/// instructions depends on the compiler inlining it; it does for the loss loops (checked with
-/// `perf annotate`), which is where this is used.
-struct Closure<F>(F);
-
-impl<R, F: FnOnce() -> R> WithSimd for Closure<F> {
-    type Output = R;
-    #[inline(always)]
-    fn with_simd<S: Simd>(self, _: S) -> R {
-        (self.0)()
-    }
-}
-
-/// Runs `f` through [`Closure`].
-#[inline(always)]
-pub fn vectorized<R>(f: impl FnOnce() -> R) -> R {
-    run(Closure(f))
-}
-
 #[cfg(all(test, target_arch = "x86_64"))]
 mod tests {
     /// After the call a result below the smallest normal float is zero, and so is a denormal
