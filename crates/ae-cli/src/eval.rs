@@ -11,7 +11,7 @@ use ae_core::run::{RunDir, RunMeta};
 use ae_core::Tensor;
 use ae_data::datasets::Split;
 use ae_data::samples::Samples;
-use ae_data::scaling::ScalingKind;
+use ae_data::scaling::{Scaler, ScalingKind};
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
 
@@ -70,6 +70,24 @@ fn for_batches(
         model.forward(batch, Mode::Eval);
         f(rows.start * c..rows.end * c, model);
     });
+}
+
+/// The first `n` rows of `x` (at most all of them).
+pub fn head(x: &Tensor, n: usize) -> Tensor {
+    let n = n.min(x.rows());
+    let mut shape = x.shape().to_vec();
+    shape[0] = n;
+    Tensor::from_vec(&shape, x.data()[..n * x.cols()].to_vec())
+}
+
+/// The model's reconstruction of every row of `x` (scaled input), in the data's own units.
+pub fn reconstructed(model: &mut Autoencoder, scaler: &Scaler, x: &Tensor) -> Vec<f32> {
+    let mut rec = Vec::with_capacity(x.len());
+    for_batches(model, x, |_, m| {
+        rec.extend_from_slice(m.reconstruction().data())
+    });
+    scaler.inverse(&mut rec);
+    rec
 }
 
 /// Reconstruction metrics of a model on some data.
@@ -240,10 +258,7 @@ pub fn metrics(
 pub fn eval(args: EvalArgs) -> Result<()> {
     let mut l = load(&args.input)?;
     if let Some(n) = args.limit {
-        let n = n.min(l.x.rows());
-        let mut shape = l.x.shape().to_vec();
-        shape[0] = n;
-        l.x = Tensor::from_vec(&shape, l.x.data()[..n * l.x.cols()].to_vec());
+        l.x = head(&l.x, n);
     }
     let trained_binary = l.task.objective.binarize;
     if args.binarize || trained_binary {
@@ -377,16 +392,9 @@ pub fn denoise(args: DenoiseArgs) -> Result<()> {
         eprintln!("wrote {} to {}", fig.caption, args.out.display());
         return Ok(());
     }
-    let n = args.n.min(l.x.rows());
-    let d = l.x.cols();
-    let mut shape = l.x.shape().to_vec();
-    shape[0] = n;
-    let clean = Tensor::from_vec(&shape, l.x.data()[..n * d].to_vec());
-    let noisy = corrupt(&clean, args.noise, args.seed);
-    l.task.model.forward(&noisy, Mode::Eval);
-    let mut denoised = l.task.model.reconstruction().data().to_vec();
-    // Back to the data's own units.
-    l.meta.scaler.inverse(&mut denoised);
+    let noisy = corrupt(&head(&l.x, args.n), args.noise, args.seed);
+    let denoised = reconstructed(&mut l.task.model, &l.meta.scaler, &noisy);
+    let (n, d) = (noisy.rows(), noisy.cols());
     let header: Vec<String> = (0..d).map(|j| format!("x_{j}")).collect();
     write_table(&args.out, &header, n, d, &denoised)?;
     eprintln!("wrote {n} denoised examples to {}", args.out.display());
@@ -440,12 +448,7 @@ pub fn reconstruct(args: ReconstructArgs) -> Result<()> {
         return Ok(());
     }
     let d = l.x.cols();
-    let mut rec = Vec::with_capacity(l.x.rows() * d);
-    for_batches(&mut l.task.model, &l.x, |_, m| {
-        rec.extend_from_slice(m.reconstruction().data())
-    });
-    // Back to the data's own units.
-    l.meta.scaler.inverse(&mut rec);
+    let rec = reconstructed(&mut l.task.model, &l.meta.scaler, &l.x);
     let header: Vec<String> = (0..d).map(|j| format!("x_{j}")).collect();
     write_table(&args.out, &header, l.x.rows(), d, &rec)?;
     eprintln!(

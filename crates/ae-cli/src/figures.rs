@@ -8,7 +8,7 @@ use ae_core::Tensor;
 use anyhow::{bail, Context, Result};
 
 use crate::chart::{self, Panel, Series};
-use crate::eval::Loaded;
+use crate::eval::{self, Loaded};
 use crate::picture;
 
 /// A picture and one line saying what it shows.
@@ -32,13 +32,7 @@ pub fn reconstructions(l: &mut Loaded, n: usize) -> Result<Figure> {
     image_shape(&l.raw.shape)?;
     let n = n.clamp(1, l.x.rows());
     let d = l.x.cols();
-    let mut rec = Vec::with_capacity(n * d);
-    let head = rows(&l.x, n);
-    head.for_batches(256, |_, batch| {
-        l.task.model.forward(batch, ae_core::layers::Mode::Eval);
-        rec.extend_from_slice(l.task.model.reconstruction().data());
-    });
-    l.meta.scaler.inverse(&mut rec);
+    let rec = eval::reconstructed(&mut l.task.model, &l.meta.scaler, &eval::head(&l.x, n));
     let png = picture::grid_png(
         &l.raw.shape,
         &[&l.raw.data[..n * d], &rec],
@@ -51,27 +45,14 @@ pub fn reconstructions(l: &mut Loaded, n: usize) -> Result<Figure> {
     })
 }
 
-/// The first `n` rows of `x`.
-fn rows(x: &Tensor, n: usize) -> Tensor {
-    let mut shape = x.shape().to_vec();
-    shape[0] = n;
-    Tensor::from_vec(&shape, x.data()[..n * x.cols()].to_vec())
-}
-
 /// Clean examples, the same corrupted by `noise`, and the model's reconstruction of the corrupted.
 pub fn denoising(l: &mut Loaded, noise: Noise, n: usize, seed: u64) -> Result<Figure> {
     image_shape(&l.raw.shape)?;
     let n = n.clamp(1, l.x.rows());
     let d = l.x.cols();
-    let clean = rows(&l.x, n);
-    let noisy = crate::eval::corrupt(&clean, noise, seed);
-    let mut denoised = Vec::with_capacity(n * d);
-    noisy.for_batches(256, |_, batch| {
-        l.task.model.forward(batch, ae_core::layers::Mode::Eval);
-        denoised.extend_from_slice(l.task.model.reconstruction().data());
-    });
+    let noisy = eval::corrupt(&eval::head(&l.x, n), noise, seed);
+    let denoised = eval::reconstructed(&mut l.task.model, &l.meta.scaler, &noisy);
     let mut noisy_units = noisy.data().to_vec();
-    l.meta.scaler.inverse(&mut denoised);
     l.meta.scaler.inverse(&mut noisy_units);
     let png = picture::grid_png(
         &l.raw.shape,
@@ -216,7 +197,7 @@ pub fn class_names(data: &str) -> Vec<String> {
 /// its first two principal components; coloured by label when the data has labels.
 pub fn latent(l: &mut Loaded, points: usize, data: &str) -> Result<Figure> {
     let n = points.clamp(1, l.x.rows());
-    let codes = l.task.model.encode_rows(&rows(&l.x, n), usize::MAX);
+    let codes = l.task.model.encode_rows(&eval::head(&l.x, n), usize::MAX);
     let k = codes.cols();
     let what = if l.task.model.config.variational {
         "means of the code"
