@@ -61,6 +61,10 @@ fn default_epochs(examples: usize) -> usize {
 
 /// Runs `ae classify`.
 pub fn classify(args: ClassifyArgs) -> Result<()> {
+    let scale = args.encoder_lr_scale;
+    if !(scale.is_finite() && scale >= 0.0) {
+        bail!("--encoder-lr-scale must be a finite number ≥ 0 (a multiple of --lr), got {scale}");
+    }
     let (dir, settings, meta) = open_run(&args.run)?;
     crate::train::configure_threads(args.threads.unwrap_or(settings.threads));
     let load_ae = || -> Result<Autoencoder> {

@@ -220,6 +220,8 @@ fn a_sweep_runs_every_mode_at_every_size() {
     assert!((m - (a[0].as_f64().unwrap() + a[1].as_f64().unwrap()) / 2.0).abs() < 1e-12);
     let err = fails(&["classify", &run, "--sweep", "10,0"]);
     assert!(err.contains("--sweep"), "{err}");
+    let err = fails(&["classify", &run, "--encoder-lr-scale=-0.5"]);
+    assert!(err.contains("--encoder-lr-scale"), "{err}");
 }
 
 /// Rows of a scores CSV as (score, flag).
