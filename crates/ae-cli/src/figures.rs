@@ -3,7 +3,7 @@
 use ae_core::model::Autoencoder;
 use ae_core::noise::Noise;
 use ae_core::pca::Pca;
-use ae_core::run::RunDir;
+use ae_core::run::{RunDir, RunMeta};
 use ae_core::Tensor;
 use anyhow::{bail, Context, Result};
 
@@ -366,15 +366,10 @@ pub fn losses(run: &RunDir) -> Result<Figure> {
 }
 
 /// `n` draws from a VAE's prior, decoded, in the data's units.
-pub fn samples(l: &mut Loaded, n: usize, seed: u64) -> Result<Figure> {
-    let data = sample_values(&mut l.task.model, &l.meta.scaler, n, seed)?;
-    image_shape(&l.meta.input_shape)?;
-    let png = picture::grid_png(
-        &l.meta.input_shape,
-        &[&data],
-        white(&data),
-        picture::PER_ROW,
-    )?;
+pub fn samples(model: &mut Autoencoder, meta: &RunMeta, n: usize, seed: u64) -> Result<Figure> {
+    let data = sample_values(model, &meta.scaler, n, seed)?;
+    image_shape(&meta.input_shape)?;
+    let png = picture::grid_png(&meta.input_shape, &[&data], white(&data), picture::PER_ROW)?;
     Ok(Figure {
         png,
         caption: format!("{n} draws from the prior N(0, I), decoded (seed {seed})"),

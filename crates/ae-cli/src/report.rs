@@ -55,7 +55,10 @@ pub fn report(args: ReportArgs) -> Result<()> {
         page.figure("Denoising", figures::denoising(&mut l, noise, TILES, 0));
     }
     if variational {
-        page.figure("Samples from the prior", figures::samples(&mut l, 64, 0));
+        page.figure(
+            "Samples from the prior",
+            figures::samples(&mut l.task.model, &l.meta, 64, 0),
+        );
         let to = (1..l.x.rows()).find(|&i| l.raw.labels.as_ref().is_none_or(|y| y[i] != y[0]));
         page.figure(
             "Interpolation",

@@ -18,15 +18,22 @@ fn figure(args: &VisualizeArgs) -> Result<Figure> {
     let run = RunDir::open(&args.input.run)?;
     let settings = run.read_settings()?;
     let data = args.input.data.as_deref().unwrap_or(&settings.data);
-    // Pictures of the weights and of the logged curves need no data.
+    // Pictures of the weights, of the prior and of the logged curves need no data.
     let load = || crate::eval::load(&args.input);
+    let load_model = || {
+        run.load()
+            .with_context(|| format!("cannot load the model in {}", args.input.run.display()))
+    };
     match args.what {
         What::Losses => figures::losses(&run),
         What::Filters => {
-            let (_, meta, task) = run.load().with_context(|| {
-                format!("cannot load the model in {}", args.input.run.display())
-            })?;
+            let (_, meta, task) = load_model()?;
             figures::filters(&task.model, &meta.input_shape, args.n)
+        }
+        What::Samples => {
+            let (_, meta, mut task) = load_model()?;
+            crate::train::configure_threads(args.input.threads.unwrap_or(settings.threads));
+            figures::samples(&mut task.model, &meta, args.n, args.seed)
         }
         What::Reconstructions => figures::reconstructions(&mut load()?, args.n),
         What::TopActivations => figures::top_activations(&mut load()?, args.n, args.k),
@@ -45,7 +52,6 @@ fn figure(args: &VisualizeArgs) -> Result<Figure> {
             };
             figures::denoising(&mut load()?, noise, args.n, args.seed)
         }
-        What::Samples => figures::samples(&mut load()?, args.n, args.seed),
         What::Interpolation => {
             let steps = args.steps.unwrap_or(10);
             figures::interpolation(&mut load()?, args.from, args.to, steps)
