@@ -18,7 +18,7 @@ fuzz_target!(|data: &[u8]| {
             let mut shape = vec![2];
             shape.extend(&meta.input_shape);
             let x = ae_core::Tensor::from_vec(&shape, vec![0.5; 2 * d]);
-            task.model.forward(&x, ae_core::layers::Mode::Eval);
+            task.model.forward(&x, ae_core::engine::layers::Mode::Eval);
         }
     }
 });

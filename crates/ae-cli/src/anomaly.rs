@@ -6,12 +6,12 @@ use std::io::Write;
 use std::path::Path;
 use std::time::Instant;
 
-use ae_core::anomaly::reconstruction_scores;
+use ae_core::analysis::anomaly::reconstruction_scores;
+use ae_core::analysis::ranking::{auroc, average_precision, quantile};
+use ae_core::engine::optim::Optimizer;
 use ae_core::objective::AutoencoderTask;
-use ae_core::optim::Optimizer;
-use ae_core::ranking::{auroc, average_precision, quantile};
 use ae_core::run::RunDir;
-use ae_core::train::{fit, Examples, Silent, TrainState};
+use ae_core::training::fit::{fit, Examples, Silent, TrainState};
 use ae_core::Tensor;
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
@@ -122,7 +122,7 @@ fn write_scores(
         }
         writeln!(buf)?;
     }
-    ae_core::io::write_atomic(path, &buf)
+    ae_core::run::io::write_atomic(path, &buf)
         .with_context(|| format!("cannot write {}", path.display()))?;
     Ok(())
 }
@@ -223,7 +223,7 @@ fn one_class(args: &AnomalyArgs) -> Result<()> {
 /// the test split's scores.
 fn train_and_score(
     args: &AnomalyArgs,
-    settings: &ae_core::settings::Settings,
+    settings: &ae_core::training::settings::Settings,
     input_shape: &[usize],
     s: &Splits,
     k: u32,

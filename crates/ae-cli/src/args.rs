@@ -1,14 +1,14 @@
 //! The command line: clap types only.
 use std::path::PathBuf;
 
-use ae_core::init::Init;
-use ae_core::layers::activation::Activation;
-use ae_core::loss::LossKind;
+use ae_core::engine::init::Init;
+use ae_core::engine::layers::activation::Activation;
+use ae_core::engine::loss::LossKind;
 use ae_core::model::ConvDecoder;
-use ae_core::noise::Noise;
+use ae_core::objective::noise::Noise;
+use ae_core::objective::sparsity::Sparsity;
 use ae_core::objective::WeightDecay;
-use ae_core::settings::{ArchName, ModelName, OptimizerName, Settings};
-use ae_core::sparsity::Sparsity;
+use ae_core::training::settings::{ArchName, ModelName, OptimizerName, Settings};
 use ae_data::scaling::ScalingKind;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use serde::Deserialize;
@@ -375,7 +375,7 @@ pub struct PcaArgs {
     /// auto (exact up to 4,096 features, else randomized), exact (eigendecomposition of the
     /// covariance) or randomized (randomized SVD with subspace iteration).
     #[arg(long, default_value = "auto")]
-    pub solver: ae_core::pca::Solver,
+    pub solver: ae_core::analysis::pca::Solver,
     /// Seed of the randomized solver's starting directions.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -506,7 +506,7 @@ pub struct TrainArgs {
     /// Greedy layer-wise pretraining: greedy[:EPOCHS per stage] (default: --epochs), then fine-tuning
     /// for --epochs. Stage metrics go to pretrain.jsonl.
     #[arg(long)]
-    pub pretrain: Option<ae_core::pretrain::Pretrain>,
+    pub pretrain: Option<ae_core::training::pretrain::Pretrain>,
     /// Share of the training data held out for validation (default 0.1).
     #[arg(long)]
     pub val_fraction: Option<f32>,

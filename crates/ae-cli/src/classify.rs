@@ -5,12 +5,14 @@ use std::fmt;
 use std::io::Write;
 use std::path::Path;
 
-use ae_core::classifier::{balanced_subset, Classifier, ClassifierConfig, ClassifierTask};
-use ae_core::classifier_run::{ClassifierDir, ClassifierMeta};
+use ae_core::analysis::classifier::{
+    balanced_subset, Classifier, ClassifierConfig, ClassifierTask,
+};
+use ae_core::engine::optim::{Optimizer, OptimizerKind};
 use ae_core::model::Autoencoder;
-use ae_core::optim::{Optimizer, OptimizerKind};
+use ae_core::run::classifier_run::{ClassifierDir, ClassifierMeta};
 use ae_core::run::FORMAT_VERSION;
-use ae_core::train::{fit, Examples, LoopConfig, Silent, TrainState};
+use ae_core::training::fit::{fit, Examples, LoopConfig, Silent, TrainState};
 use ae_core::Tensor;
 use ae_data::datasets::Split;
 use anyhow::{bail, Context, Result};
@@ -412,7 +414,7 @@ fn write_predictions(path: &Path, pred: &[(u32, f32)]) -> Result<()> {
     for (i, (l, p)) in pred.iter().enumerate() {
         writeln!(buf, "{i},{l},{p:.6}")?;
     }
-    ae_core::io::write_atomic(path, &buf)
+    ae_core::run::io::write_atomic(path, &buf)
         .with_context(|| format!("cannot write {}", path.display()))?;
     Ok(())
 }

@@ -1,9 +1,9 @@
 //! `ae compare RUN_A RUN_B`: test metrics side by side on the same data, and for two linear maps
 //! (a linear autoencoder, PCA) the principal angles between the subspaces they project onto.
-use ae_core::layers::activation::Activation;
+use ae_core::analysis::subspace::principal_angles;
+use ae_core::engine::layers::activation::Activation;
 use ae_core::model::Autoencoder;
 use ae_core::run::RunDir;
-use ae_core::subspace::principal_angles;
 use anyhow::Result;
 use serde_json::json;
 

@@ -1,12 +1,12 @@
 //! `ae eval`, `ae encode`, `ae reconstruct`: commands that read a run and some data.
 use std::path::Path;
 
-use ae_core::layers::Mode;
-use ae_core::loss::bce_logit;
+use ae_core::engine::layers::Mode;
+use ae_core::engine::loss::bce_logit;
+use ae_core::engine::rng::{stream, Purpose};
 use ae_core::model::Autoencoder;
-use ae_core::noise::Noise;
+use ae_core::objective::noise::Noise;
 use ae_core::objective::AutoencoderTask;
-use ae_core::rng::{stream, Purpose};
 use ae_core::run::{RunDir, RunMeta};
 use ae_core::Tensor;
 use ae_data::datasets::Split;
@@ -144,7 +144,7 @@ fn jacobian_norm(model: &mut Autoencoder, x: &Tensor, max: usize, exact: bool) -
     let mut dx = Tensor::default();
     model.encode(&batch);
     let passes = if exact { k } else { JACOBIAN_PROBES };
-    let mut rng = ae_core::rng::stream(0, ae_core::rng::Purpose::Misc, 7, 0);
+    let mut rng = ae_core::engine::rng::stream(0, ae_core::engine::rng::Purpose::Misc, 7, 0);
     for pass in 0..passes {
         // Exact: row `pass` of every example's Jacobian is the input gradient of code unit `pass`.
         // Estimated: the input gradient of v·code for a random sign vector v is Jᵀv.
@@ -205,7 +205,7 @@ pub fn binarized(x: &Tensor) -> Result<Tensor> {
     }
     let mut b = Tensor::zeros(x.shape());
     let mut rng = stream(0, Purpose::Misc, 41, 0);
-    ae_core::vae::binarize(x.data(), b.data_mut(), &mut rng);
+    ae_core::model::vae::binarize(x.data(), b.data_mut(), &mut rng);
     Ok(b)
 }
 
@@ -218,7 +218,7 @@ pub fn metrics(
     target: &Tensor,
 ) -> Metrics {
     let sigmoid_out =
-        model.config.output_activation == ae_core::layers::activation::Activation::Sigmoid;
+        model.config.output_activation == ae_core::engine::layers::activation::Activation::Sigmoid;
     let (mut sse, mut bce) = (0.0f64, 0.0f64);
     let (mut lo, mut hi) = (f32::INFINITY, f32::NEG_INFINITY);
     for_batches(model, input, |rows, m| {
@@ -343,13 +343,20 @@ pub struct VaeFigures {
 /// The ELBO (one sample per example, in training-sized batches) and, with `samples` > 0, the
 /// importance-weighted estimate of −log p(x).
 pub fn vae_figures(task: &mut AutoencoderTask, x: &Tensor, samples: usize) -> VaeFigures {
-    let terms = ae_core::train::evaluate(task, ae_core::train::Examples::new(x), 256);
+    let terms =
+        ae_core::training::fit::evaluate(task, ae_core::training::fit::Examples::new(x), 256);
     let reconstruction = terms.get("reconstruction").unwrap_or(f64::NAN);
     let kl = terms.get("kl").unwrap_or(f64::NAN);
     let iw_nll = (samples > 0).then(|| {
         let (loss, logvar) = (task.objective.loss, task.log_variance());
-        let nll =
-            ae_core::vae::importance_weighted_nll(&mut task.model, loss, logvar, x, samples, 0);
+        let nll = ae_core::model::vae::importance_weighted_nll(
+            &mut task.model,
+            loss,
+            logvar,
+            x,
+            samples,
+            0,
+        );
         nll.iter().sum::<f64>() / nll.len().max(1) as f64
     });
     VaeFigures {
@@ -388,7 +395,7 @@ pub fn denoise(args: DenoiseArgs) -> Result<()> {
     let mut l = load(&args.input)?;
     if extension(&args.out) == "png" {
         let fig = crate::figures::denoising(&mut l, args.noise, args.n, args.seed)?;
-        ae_core::io::write_atomic(&args.out, &fig.png)?;
+        ae_core::run::io::write_atomic(&args.out, &fig.png)?;
         eprintln!("wrote {} to {}", fig.caption, args.out.display());
         return Ok(());
     }
@@ -443,7 +450,7 @@ pub fn reconstruct(args: ReconstructArgs) -> Result<()> {
     let mut l = load(&args.input)?;
     if extension(&args.out) == "png" {
         let fig = crate::figures::reconstructions(&mut l, args.n)?;
-        ae_core::io::write_atomic(&args.out, &fig.png)?;
+        ae_core::run::io::write_atomic(&args.out, &fig.png)?;
         eprintln!("wrote {} to {}", fig.caption, args.out.display());
         return Ok(());
     }
@@ -492,9 +499,9 @@ mod tests {
     /// The random-probe estimate used for large codes agrees with the exact norm.
     #[test]
     fn estimated_jacobian_norm_is_close_to_exact() {
-        let cfg = ae_core::settings::Settings {
+        let cfg = ae_core::training::settings::Settings {
             hidden: vec![40],
-            activation: ae_core::layers::activation::Activation::Tanh,
+            activation: ae_core::engine::layers::activation::Activation::Tanh,
             ..Default::default()
         };
         let mut model = cfg.model_config(&[30]).build(1).unwrap();

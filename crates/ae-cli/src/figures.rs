@@ -1,8 +1,8 @@
 //! Every picture of a run as PNG bytes: `ae visualize` writes one to a file, `ae report` embeds
 //! them all in one page.
+use ae_core::analysis::pca::Pca;
 use ae_core::model::Autoencoder;
-use ae_core::noise::Noise;
-use ae_core::pca::Pca;
+use ae_core::objective::noise::Noise;
 use ae_core::run::{RunDir, RunMeta};
 use ae_core::Tensor;
 use anyhow::{bail, Context, Result};
@@ -117,7 +117,7 @@ pub fn top_activations(l: &mut Loaded, n: usize, k: usize) -> Result<Figure> {
     let codes = l.task.model.encode_rows(&l.x, usize::MAX);
     let units = units(n, codes.cols());
     let k = k.max(1).min(codes.rows());
-    let top = ae_core::inspect::top_activations(&codes, &units, k);
+    let top = ae_core::analysis::inspect::top_activations(&codes, &units, k);
     let d = l.raw.features();
     let mut tiles = Vec::with_capacity(units.len() * k * d);
     for i in top.iter().flatten() {
@@ -148,7 +148,8 @@ pub fn activation_max(l: &mut Loaded, n: usize, steps: usize, seed: u64) -> Resu
             .sum::<f64>() as f32
             / count as f32;
     let units = units(n, l.task.model.config.code_size());
-    let x = ae_core::inspect::maximize_units(&mut l.task.model, &units, radius, steps, seed);
+    let x =
+        ae_core::analysis::inspect::maximize_units(&mut l.task.model, &units, radius, steps, seed);
     let tiles = picture::normalize_tiles(x.data(), d);
     let png = picture::grid_png(&l.meta.input_shape, &[&tiles], 1.0, picture::PER_ROW)?;
     Ok(Figure {
@@ -403,7 +404,7 @@ pub fn sample_values(
         bail!("--n must be at least 1");
     }
     let k = model.config.code_size();
-    let z = ae_core::vae::prior_samples(n, k, seed);
+    let z = ae_core::model::vae::prior_samples(n, k, seed);
     let mut out = Vec::with_capacity(n * model.config.input_features());
     z.for_batches(256, |_, batch| {
         model.decode(batch);

@@ -59,7 +59,7 @@ pub fn interpolate(args: InterpolateArgs) -> Result<()> {
         );
     }
     let fig = figures::interpolation(&mut l, args.from, args.to, args.steps)?;
-    ae_core::io::write_atomic(&args.out, &fig.png)?;
+    ae_core::run::io::write_atomic(&args.out, &fig.png)?;
     eprintln!("wrote {} to {}", fig.caption, args.out.display());
     Ok(())
 }

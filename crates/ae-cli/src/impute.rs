@@ -1,6 +1,6 @@
 //! `ae impute`: fills the missing cells (empty or NaN) of a user's table by iterated reconstruction:
 //! start from column means, reconstruct, put the reconstruction into the missing cells only, repeat.
-use ae_core::layers::Mode;
+use ae_core::engine::layers::Mode;
 use ae_core::run::RunDir;
 use ae_core::Tensor;
 use ae_data::csv_table::{self, CsvOptions};

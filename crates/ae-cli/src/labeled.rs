@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use ae_core::run::{RunDir, RunMeta};
-use ae_core::settings::Settings;
+use ae_core::training::settings::Settings;
 use ae_core::Tensor;
 use ae_data::datasets::Split;
 use anyhow::{bail, Context, Result};

@@ -2,11 +2,11 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+use ae_core::engine::optim::Optimizer;
+use ae_core::engine::params::Params;
 use ae_core::objective::AutoencoderTask;
-use ae_core::optim::Optimizer;
-use ae_core::params::Params;
 use ae_core::run::{RunDir, RunMeta};
-use ae_core::train::{evaluate, EpochRecord, Observer, StepInfo, TrainState};
+use ae_core::training::fit::{evaluate, EpochRecord, Observer, StepInfo, TrainState};
 use ae_core::Tensor;
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -71,7 +71,7 @@ impl Observer for CliObserver<'_> {
         let mut extra = serde_json::Map::new();
         if let Some((test, task)) = self.test.as_mut() {
             task.model.params.values.clone_from(&params.values);
-            for (n, v) in evaluate(*task, ae_core::train::Examples::new(test), 256).0 {
+            for (n, v) in evaluate(*task, ae_core::training::fit::Examples::new(test), 256).0 {
                 extra.insert(format!("test_{n}"), v.into());
             }
         }

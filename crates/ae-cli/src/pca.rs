@@ -1,9 +1,9 @@
 //! `ae pca`: fits PCA and saves it as a run (a dense linear autoencoder), so that `ae eval`,
 //! `encode` and `reconstruct` read it like any trained model.
-use ae_core::layers::activation::Activation;
-use ae_core::pca::Pca;
+use ae_core::analysis::pca::Pca;
+use ae_core::engine::layers::activation::Activation;
 use ae_core::run::{RunDir, RunMeta, FORMAT_VERSION};
-use ae_core::settings::Settings;
+use ae_core::training::settings::Settings;
 use ae_data::datasets::Split;
 use ae_data::scaling::{Scaler, ScalingKind};
 use anyhow::{Context, Result};
@@ -97,7 +97,7 @@ pub fn pca(args: PcaArgs) -> Result<()> {
         n: x.rows(),
     };
     let json = serde_json::to_string_pretty(&report).expect("report serializes");
-    ae_core::io::write_atomic(&run.path().join("pca.json"), json.as_bytes())?;
+    ae_core::run::io::write_atomic(&run.path().join("pca.json"), json.as_bytes())?;
     println!("component  explained variance ratio  cumulative");
     for (i, (r, c)) in ratio.iter().zip(&cumulative).enumerate() {
         if i < 10 || i + 1 == ratio.len() {

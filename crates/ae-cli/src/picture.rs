@@ -44,7 +44,7 @@ pub fn grid(
     per_row: usize,
 ) -> Result<()> {
     let bytes = grid_png(shape, layers, pixel_max, per_row)?;
-    ae_core::io::write_atomic(path, &bytes)?;
+    ae_core::run::io::write_atomic(path, &bytes)?;
     Ok(())
 }
 

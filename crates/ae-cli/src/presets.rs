@@ -1,7 +1,7 @@
 //! `--preset`: the classic flavors with settings from the literature; any flag overrides them.
-use ae_core::layers::activation::Activation;
+use ae_core::engine::layers::activation::Activation;
 use ae_core::model::ConvDecoder;
-use ae_core::settings::ArchName;
+use ae_core::training::settings::ArchName;
 use clap::ValueEnum;
 
 use crate::args::TrainArgs;
@@ -107,7 +107,7 @@ impl Preset {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ae_core::settings::Settings;
+    use ae_core::training::settings::Settings;
 
     #[test]
     fn every_preset_gives_valid_settings() {

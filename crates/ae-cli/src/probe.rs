@@ -2,12 +2,12 @@
 //! regression and a k-nearest-neighbour classifier are fitted on the codes of the training split
 //! and scored on the test split, beside the same two on the raw inputs and on PCA codes of the same
 //! size.
-use ae_core::classifier::{ClassifierConfig, ClassifierTask};
-use ae_core::knn::knn_predict;
+use ae_core::analysis::classifier::{ClassifierConfig, ClassifierTask};
+use ae_core::analysis::knn::knn_predict;
+use ae_core::analysis::pca::Pca;
+use ae_core::engine::optim::{Optimizer, OptimizerKind};
 use ae_core::objective::WeightDecay;
-use ae_core::optim::{Optimizer, OptimizerKind};
-use ae_core::pca::Pca;
-use ae_core::train::{fit, Examples, LoopConfig, Silent, TrainState};
+use ae_core::training::fit::{fit, Examples, LoopConfig, Silent, TrainState};
 use ae_core::Tensor;
 use anyhow::{Context, Result};
 use serde::Serialize;

@@ -3,10 +3,10 @@
 //! pictures that loaded (shown on the page, and read by the browser test).
 use std::fmt::Write as _;
 
-use ae_core::pca::Pca;
+use ae_core::analysis::pca::Pca;
+use ae_core::analysis::subspace::principal_angles;
 use ae_core::run::{RunDir, RunMeta};
-use ae_core::settings::Settings;
-use ae_core::subspace::principal_angles;
+use ae_core::training::settings::Settings;
 use ae_data::datasets::Split;
 use anyhow::Result;
 use base64::Engine as _;
@@ -85,7 +85,7 @@ pub fn report(args: ReportArgs) -> Result<()> {
         &l.meta,
         &config,
     );
-    ae_core::io::write_atomic(&args.out, html.as_bytes())?;
+    ae_core::run::io::write_atomic(&args.out, html.as_bytes())?;
     eprintln!(
         "wrote the report on {} ({} pictures{}) to {}",
         args.input.run.display(),

@@ -3,12 +3,12 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+use ae_core::engine::optim::Optimizer;
+use ae_core::engine::rng::{stream, Purpose};
 use ae_core::objective::AutoencoderTask;
-use ae_core::optim::Optimizer;
-use ae_core::rng::{stream, Purpose};
 use ae_core::run::{RunDir, RunMeta, FORMAT_VERSION};
-use ae_core::settings::Settings;
-use ae_core::train::{fit, Examples, Outcome, TrainState};
+use ae_core::training::fit::{fit, Examples, Outcome, TrainState};
+use ae_core::training::settings::Settings;
 use ae_data::datasets::Split;
 use ae_data::samples::Samples;
 use ae_data::scaling::{Scaler, ScalingKind};
@@ -102,8 +102,8 @@ pub fn run(args: TrainArgs) -> Result<()> {
     let mut meta = RunMeta {
         format_version: FORMAT_VERSION,
         flavor: match settings.arch {
-            ae_core::settings::ArchName::Dense => "dense",
-            ae_core::settings::ArchName::Conv => "conv",
+            ae_core::training::settings::ArchName::Dense => "dense",
+            ae_core::training::settings::ArchName::Conv => "conv",
         }
         .into(),
         input_shape: input_shape.clone(),
@@ -238,7 +238,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
 fn save_val_scores(run: &RunDir, val: &ae_core::Tensor) -> Result<()> {
     let (_, _, task) = run.load()?;
     let mut model = task.model;
-    let (mut scores, _) = ae_core::anomaly::reconstruction_scores(&mut model, val, false);
+    let (mut scores, _) = ae_core::analysis::anomaly::reconstruction_scores(&mut model, val, false);
     scores.sort_by(f32::total_cmp);
     run.write_val_scores(&ae_core::run::ValScores {
         score: "mse".into(),
@@ -251,7 +251,7 @@ fn save_val_scores(run: &RunDir, val: &ae_core::Tensor) -> Result<()> {
 fn describe(s: &Settings, input_shape: &[usize]) -> String {
     let arch = describe_arch(s, input_shape);
     match s.model {
-        ae_core::settings::ModelName::Vae => format!(
+        ae_core::training::settings::ModelName::Vae => format!(
             "VAE {arch} (latent {}, β {}{})",
             s.model_config(input_shape).code_size(),
             s.beta,
@@ -261,12 +261,12 @@ fn describe(s: &Settings, input_shape: &[usize]) -> String {
                 String::new()
             }
         ),
-        ae_core::settings::ModelName::Ae => arch,
+        ae_core::training::settings::ModelName::Ae => arch,
     }
 }
 
 fn describe_arch(s: &Settings, input_shape: &[usize]) -> String {
-    if s.arch == ae_core::settings::ArchName::Conv {
+    if s.arch == ae_core::training::settings::ArchName::Conv {
         let stages: Vec<String> = s.channels.iter().map(|c| c.to_string()).collect();
         let dims: Vec<String> = input_shape.iter().map(|c| c.to_string()).collect();
         return format!(
@@ -295,12 +295,12 @@ fn describe_arch(s: &Settings, input_shape: &[usize]) -> String {
 
 /// Sets the thread count of products and of the rayon pool.
 pub fn configure_threads(n: usize) {
-    ae_core::gemm::set_threads(n);
+    ae_core::engine::gemm::set_threads(n);
     // Every thread that computes flushes denormals (see `simd::flush_denormals`).
-    ae_core::simd::flush_denormals();
+    ae_core::engine::simd::flush_denormals();
     // Fails only if the pool was already built, which happens once per process.
     let _ = rayon::ThreadPoolBuilder::new()
-        .start_handler(|_| ae_core::simd::flush_denormals())
+        .start_handler(|_| ae_core::engine::simd::flush_denormals())
         .num_threads(n)
         .build_global();
 }
@@ -387,7 +387,7 @@ fn check_targets(s: &Settings, train: &Samples) -> Result<()> {
             bail!("--binarize draws each value as a probability and needs inputs scaled into [0, 1], but the scaled data holds {v}; use --scaling minmax or unit");
         }
     }
-    if s.loss == ae_core::loss::LossKind::Bce {
+    if s.loss == ae_core::engine::loss::LossKind::Bce {
         if let Some(v) = train.data.iter().find(|v| !(0.0..=1.0).contains(*v)) {
             bail!("--loss bce needs inputs scaled into [0, 1], but the scaled data holds {v}; use --scaling minmax or unit");
         }
@@ -400,11 +400,11 @@ fn pretrain(
     run: &RunDir,
     task: &mut AutoencoderTask,
     settings: &Settings,
-    p: ae_core::pretrain::Pretrain,
+    p: ae_core::training::pretrain::Pretrain,
     train: &ae_core::Tensor,
     quiet: bool,
 ) -> Result<()> {
-    use ae_core::pretrain::{greedy, StageSettings};
+    use ae_core::training::pretrain::{greedy, StageSettings};
     let stages = StageSettings {
         epochs: p.epochs.unwrap_or(settings.epochs),
         batch_size: settings.batch_size,
@@ -432,11 +432,11 @@ struct StageLog<'a> {
     stage: usize,
 }
 
-impl ae_core::train::Observer for StageLog<'_> {
+impl ae_core::training::fit::Observer for StageLog<'_> {
     fn on_epoch(
         &mut self,
-        r: &ae_core::train::EpochRecord,
-        _: &ae_core::params::Params,
+        r: &ae_core::training::fit::EpochRecord,
+        _: &ae_core::engine::params::Params,
         _: &Optimizer,
         _: &TrainState,
     ) -> ae_core::Result<()> {
@@ -451,7 +451,7 @@ impl ae_core::train::Observer for StageLog<'_> {
     }
     fn on_interrupt(
         &mut self,
-        _: &ae_core::params::Params,
+        _: &ae_core::engine::params::Params,
         _: &Optimizer,
         _: &TrainState,
     ) -> ae_core::Result<()> {

@@ -9,7 +9,7 @@ use crate::figures::{self, Figure};
 /// Runs `ae visualize`.
 pub fn visualize(args: VisualizeArgs) -> Result<()> {
     let fig = figure(&args)?;
-    ae_core::io::write_atomic(&args.out, &fig.png)?;
+    ae_core::run::io::write_atomic(&args.out, &fig.png)?;
     eprintln!("wrote {} to {}", fig.caption, args.out.display());
     Ok(())
 }

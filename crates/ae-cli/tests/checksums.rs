@@ -63,7 +63,14 @@ fn run_hash(run: &Path) -> String {
     }
     let meta: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(run.join("meta.json")).unwrap()).unwrap();
-    for k in ["epoch", "best_loss", "best_epoch", "finished", "parameters", "scaler"] {
+    for k in [
+        "epoch",
+        "best_loss",
+        "best_epoch",
+        "finished",
+        "parameters",
+        "scaler",
+    ] {
         h.update(meta[k].to_string());
     }
     h.finalize()
@@ -79,13 +86,30 @@ fn fixed_seeds_give_the_recorded_weights_and_metrics() {
     npy_f32(&npy, 240, 20);
     let table = format!("npy:{}", npy.display());
     let images = idx_labeled(dir.path(), 160);
-    let base = ["--threads", "2", "--quiet", "--seed", "3", "--batch-size", "32"];
+    let base = [
+        "--threads",
+        "2",
+        "--quiet",
+        "--seed",
+        "3",
+        "--batch-size",
+        "32",
+    ];
     let runs: [(&str, &str, Vec<&str>); 5] = [
         ("dense", &table, vec!["--hidden", "12,4", "--epochs", "3"]),
         (
             "conv",
             &images,
-            vec!["--arch", "conv", "--channels", "4,4", "--code", "6", "--epochs", "2"],
+            vec![
+                "--arch",
+                "conv",
+                "--channels",
+                "4,4",
+                "--code",
+                "6",
+                "--epochs",
+                "2",
+            ],
         ),
         (
             "stacked",
@@ -105,8 +129,16 @@ fn fixed_seeds_give_the_recorded_weights_and_metrics() {
             "vae",
             &images,
             vec![
-                "--model", "vae", "--hidden", "16,3", "--loss", "bce", "--kl-warmup", "2",
-                "--epochs", "3",
+                "--model",
+                "vae",
+                "--hidden",
+                "16,3",
+                "--loss",
+                "bce",
+                "--kl-warmup",
+                "2",
+                "--epochs",
+                "3",
             ],
         ),
         (

@@ -155,8 +155,9 @@ fn classify_saves_a_classifier_that_predict_applies() {
         "--force",
         "--quiet",
     ]);
-    let clf = ae_core::io::read_safetensors(&out.join("model.safetensors")).unwrap();
-    let base = ae_core::io::read_safetensors(&Path::new(&run).join("model.safetensors")).unwrap();
+    let clf = ae_core::run::io::read_safetensors(&out.join("model.safetensors")).unwrap();
+    let base =
+        ae_core::run::io::read_safetensors(&Path::new(&run).join("model.safetensors")).unwrap();
     let mut names: Vec<&String> = clf.tensors.keys().collect();
     names.sort();
     assert_eq!(

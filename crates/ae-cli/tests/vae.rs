@@ -316,7 +316,7 @@ fn a_gaussian_decoder_learns_its_variance_and_reloads_it() {
         "1",
         "--quiet",
     ]);
-    let w = ae_core::io::read_safetensors(&run.join("model.safetensors")).unwrap();
+    let w = ae_core::run::io::read_safetensors(&run.join("model.safetensors")).unwrap();
     let logvar = w.tensors["decoder_logvar"].data()[0];
     // Trained from 0 towards the (small) reconstruction error's log: it moved down.
     assert!(logvar < -0.01, "{logvar}");

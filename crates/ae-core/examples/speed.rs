@@ -3,14 +3,14 @@
 //! `-- conv 2 1 [N] [transpose]` for the classic conv autoencoder on N images (default 60,000).
 use std::time::Instant;
 
-use ae_core::init::Init;
-use ae_core::layers::activation::Activation;
-use ae_core::loss::LossKind;
+use ae_core::engine::init::Init;
+use ae_core::engine::layers::activation::Activation;
+use ae_core::engine::loss::LossKind;
+use ae_core::engine::optim::{Optimizer, OptimizerKind};
 use ae_core::model::ModelConfig;
 use ae_core::objective::{AutoencoderTask, Objective, WeightDecay};
-use ae_core::optim::{Optimizer, OptimizerKind};
-use ae_core::train::{fit, EpochRecord, LoopConfig, Observer, TrainState};
-use ae_core::{params::Params, Tensor};
+use ae_core::training::fit::{fit, EpochRecord, LoopConfig, Observer, TrainState};
+use ae_core::{engine::params::Params, Tensor};
 
 struct Quiet;
 impl Observer for Quiet {
@@ -49,7 +49,7 @@ fn main() {
     };
     let threads: usize = args.get(2).map_or(2, |s| s.parse().unwrap());
     let epochs: usize = args.get(3).map_or(2, |s| s.parse().unwrap());
-    ae_core::gemm::set_threads(threads);
+    ae_core::engine::gemm::set_threads(threads);
     rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build_global()
@@ -110,7 +110,7 @@ fn main() {
         &mut opt,
         &mut state,
         &lc,
-        ae_core::train::Examples::new(&x),
+        ae_core::training::fit::Examples::new(&x),
         None,
         &mut Quiet,
     )

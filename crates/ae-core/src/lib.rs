@@ -1,37 +1,25 @@
-//! The autoencoder engine: tensors, layers with explicit backward passes, models, objectives,
-//! optimizers and the one training loop every flavor shares. This crate computes; it never prints.
-pub mod anomaly;
-pub mod classifier;
-pub mod classifier_run;
-pub mod contractive;
+//! Autoencoders in Rust: every classic flavor (vanilla, deep, stacked with greedy pretraining,
+//! convolutional, sparse, denoising, contractive, tied, linear, variational) trained by one loop on
+//! our own layer engine. This crate computes; it never prints.
+//!
+//! # Rooms
+//! Each room uses only the rooms listed before it.
+//!
+//! | room | holds |
+//! |---|---|
+//! | [`engine`] | tensors, parameters, layers with explicit backward passes, products, losses, optimizers |
+//! | [`model`] | architectures as data, the plan that builds them, the built autoencoder, the VAE bottleneck |
+//! | [`objective`] | the step contract of the loop and what each step minimizes, one file per term |
+//! | [`training`] | the loop, the settings of a run, greedy pretraining |
+//! | [`analysis`] | PCA, k-NN, ranking, anomaly scores, classifiers, what drives a code unit |
+//! | [`run`] | the run folder on disk, weights as safetensors |
+pub mod analysis;
+pub mod engine;
 pub mod error;
-pub mod gemm;
-pub mod init;
-pub mod inspect;
-pub mod io;
-pub mod knn;
-pub mod layers;
-pub mod loss;
 pub mod model;
-pub mod noise;
 pub mod objective;
-pub mod optim;
-pub mod parallel;
-pub mod params;
-pub mod pca;
-pub mod plan;
-pub mod pretrain;
-pub mod ranking;
-pub mod rng;
 pub mod run;
-pub mod sequential;
-pub mod settings;
-pub mod simd;
-pub mod sparsity;
-pub mod subspace;
-pub mod tensor;
-pub mod train;
-pub mod vae;
+pub mod training;
 
+pub use engine::tensor::Tensor;
 pub use error::{Error, Result};
-pub use tensor::Tensor;

@@ -2,10 +2,10 @@
 //! (so `model.safetensors` loads into the same `nn.Sequential`), loss, every parameter gradient,
 //! the code and the input gradient. Values from `tests/golden/conv_golden.py`, which documents the
 //! input formulas rebuilt here.
-use ae_core::init::Init;
-use ae_core::layers::activation::Activation;
-use ae_core::layers::Mode;
-use ae_core::loss::LossKind;
+use ae_core::engine::init::Init;
+use ae_core::engine::layers::activation::Activation;
+use ae_core::engine::layers::Mode;
+use ae_core::engine::loss::LossKind;
 use ae_core::model::{ConvArch, ConvDecoder, ModelConfig};
 use ae_core::Tensor;
 use serde_json::Value;

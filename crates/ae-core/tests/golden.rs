@@ -1,14 +1,14 @@
 //! Losses, gradients and optimizer steps against PyTorch (float64) golden values.
 //! The values come from `tests/golden/golden.py` (kept beside this file), which documents the
 //! input formulas rebuilt here.
-use ae_core::init::Init;
-use ae_core::layers::activation::{sigmoid, Activation};
-use ae_core::loss::LossKind;
+use ae_core::engine::init::Init;
+use ae_core::engine::layers::activation::{sigmoid, Activation};
+use ae_core::engine::loss::LossKind;
+use ae_core::engine::optim::{Optimizer, OptimizerKind};
+use ae_core::engine::params::{ParamKind, Params};
 use ae_core::model::ModelConfig;
 use ae_core::objective::{AutoencoderTask, Objective, WeightDecay};
-use ae_core::optim::{Optimizer, OptimizerKind};
-use ae_core::params::{ParamKind, Params};
-use ae_core::train::{Examples, Task};
+use ae_core::training::fit::{Examples, Task};
 use ae_core::Tensor;
 use serde_json::Value;
 
@@ -278,7 +278,7 @@ fn l1_penalty_value_and_gradient() {
 
 #[test]
 fn sparsity_penalties_match_torch() {
-    use ae_core::sparsity::Sparsity;
+    use ae_core::objective::sparsity::Sparsity;
     for (case, act, sparsity) in [
         ("sparse_l1", Activation::Relu, Sparsity::L1 { lambda: 0.1 }),
         (

@@ -1,11 +1,11 @@
 //! Every backward pass against central finite differences of the loss, for each model kind,
 //! activation, loss and weight decay.
-use ae_core::init::Init;
-use ae_core::layers::activation::Activation;
-use ae_core::loss::LossKind;
+use ae_core::engine::init::Init;
+use ae_core::engine::layers::activation::Activation;
+use ae_core::engine::loss::LossKind;
 use ae_core::model::ModelConfig;
 use ae_core::objective::{AutoencoderTask, Objective, WeightDecay};
-use ae_core::train::{Examples, Task};
+use ae_core::training::fit::{Examples, Task};
 use ae_core::Tensor;
 
 fn input(n: usize, d: usize) -> Tensor {
@@ -220,7 +220,7 @@ fn l1_activity_sparsity() {
     check(
         cfg(&[5, 3], Activation::Relu, Activation::Sigmoid, false),
         Objective {
-            sparsity: Some(ae_core::sparsity::Sparsity::L1 { lambda: 0.2 }),
+            sparsity: Some(ae_core::objective::sparsity::Sparsity::L1 { lambda: 0.2 }),
             ..MSE
         },
         4,
@@ -234,7 +234,7 @@ fn kl_sparsity_on_a_sigmoid_code_overcomplete() {
     check(
         c,
         Objective {
-            sparsity: Some(ae_core::sparsity::Sparsity::Kl {
+            sparsity: Some(ae_core::objective::sparsity::Sparsity::Kl {
                 rho: 0.05,
                 beta: 3.0,
             }),
@@ -261,7 +261,7 @@ fn contractive_penalty_gradients() {
 /// The closed-form ‖J‖²_F of a one-layer encoder against a finite-difference Jacobian.
 #[test]
 fn contractive_norm_matches_a_finite_difference_jacobian() {
-    use ae_core::contractive::Contractive;
+    use ae_core::objective::contractive::Contractive;
     for act in [Activation::Sigmoid, Activation::Tanh] {
         let c = cfg(&[4], act, Activation::Sigmoid, false);
         let mut model = c.build(7).unwrap();

@@ -1,7 +1,7 @@
 //! AUROC, average precision and k-NN predictions against scikit-learn
 //! (golden/ranking_golden.py → golden/ranking_golden.json).
-use ae_core::knn::knn_predict;
-use ae_core::ranking::{auroc, average_precision};
+use ae_core::analysis::knn::knn_predict;
+use ae_core::analysis::ranking::{auroc, average_precision};
 use ae_core::Tensor;
 use serde_json::Value;
 

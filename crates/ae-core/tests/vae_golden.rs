@@ -1,6 +1,6 @@
 //! The VAE's KL term and reparameterized sample against PyTorch autograd
 //! (golden/vae_golden.py → golden/vae_golden.json).
-use ae_core::vae::{Gaussian, KlTerm};
+use ae_core::model::vae::{Gaussian, KlTerm};
 use ae_core::Tensor;
 use serde_json::Value;
 

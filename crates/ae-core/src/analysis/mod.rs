@@ -1,0 +1,10 @@
+//! What a trained model is used for and measured by: PCA (the linear baseline) and principal
+//! angles, k-nearest neighbours, ranking metrics, anomaly scores, classifiers on an encoder, and
+//! what drives each code unit. Uses training and below.
+pub mod anomaly;
+pub mod classifier;
+pub mod inspect;
+pub mod knn;
+pub mod pca;
+pub mod ranking;
+pub mod subspace;

@@ -1,0 +1,7 @@
+//! The files on disk: a run folder (settings, metadata, weights, checkpoints, metrics), weights as
+//! safetensors, and the folder of a classifier built on a run. Uses everything below.
+pub mod classifier_run;
+mod folder;
+pub mod io;
+
+pub use folder::*;

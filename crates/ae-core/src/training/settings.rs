@@ -1,0 +1,442 @@
+//! Everything that defines a training run, resolved: what `config.toml` in a run folder holds.
+//!
+//! The keys are the `ae train` flag names, so a run's `config.toml` can be given back to
+//! `ae train --config` to repeat it.
+use ae_data::scaling::ScalingKind;
+use serde::{Deserialize, Serialize};
+
+use crate::engine::init::Init;
+use crate::engine::layers::activation::Activation;
+use crate::engine::loss::LossKind;
+use crate::engine::optim::OptimizerKind;
+use crate::model::{ConvArch, ConvDecoder, ModelConfig};
+use crate::objective::noise::Noise;
+use crate::objective::sparsity::Sparsity;
+use crate::objective::{Objective, WeightDecay};
+use crate::training::fit::LoopConfig;
+use crate::{Error, Result};
+
+/// Which optimizer, by name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OptimizerName {
+    /// Adam.
+    Adam,
+    /// SGD with momentum.
+    Sgd,
+}
+
+/// Which kind of network.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ArchName {
+    /// Fully connected layers (`--hidden`).
+    #[default]
+    Dense,
+    /// Convolutions and pooling (`--channels`, `--kernel`, `--decoder`, `--code`).
+    Conv,
+}
+
+impl std::str::FromStr for ArchName {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "dense" => Ok(ArchName::Dense),
+            "conv" => Ok(ArchName::Conv),
+            _ => Err(Error::config(
+                "arch",
+                format!("unknown architecture `{s}`; expected dense or conv"),
+            )),
+        }
+    }
+}
+
+/// Which model family.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ModelName {
+    /// A deterministic autoencoder.
+    #[default]
+    Ae,
+    /// A variational autoencoder: the code is a Gaussian, the loss the negative ELBO.
+    Vae,
+}
+
+impl std::str::FromStr for ModelName {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "ae" => Ok(ModelName::Ae),
+            "vae" => Ok(ModelName::Vae),
+            _ => Err(Error::config(
+                "model",
+                format!("unknown model `{s}`; expected ae or vae"),
+            )),
+        }
+    }
+}
+
+fn default_beta() -> f32 {
+    1.0
+}
+
+fn default_channels() -> Vec<usize> {
+    vec![32, 32]
+}
+
+fn default_kernel() -> usize {
+    3
+}
+
+/// A fully resolved training configuration.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct Settings {
+    /// The data spec (`fashion-mnist`, `idx:…`, `csv:…`, `npy:…`).
+    pub data: String,
+    /// Input scaling; `None` picks by the data's type (unit for 8-bit images, min-max otherwise).
+    pub scaling: Option<ScalingKind>,
+    /// Dense or convolutional.
+    #[serde(default)]
+    pub arch: ArchName,
+    /// Encoder layer sizes of a dense model; the last is the code.
+    pub hidden: Vec<usize>,
+    /// Output channels of each encoder stage of a conv model.
+    #[serde(default = "default_channels")]
+    pub channels: Vec<usize>,
+    /// Kernel size of a conv model.
+    #[serde(default = "default_kernel")]
+    pub kernel: usize,
+    /// How a conv model's decoder upsamples.
+    #[serde(default)]
+    pub decoder: ConvDecoder,
+    /// Size of a conv model's dense code; none: the last feature map is the code.
+    #[serde(default)]
+    pub code: Option<usize>,
+    /// Hidden activation.
+    pub activation: Activation,
+    /// Code activation (defaults to `activation`).
+    pub code_activation: Option<Activation>,
+    /// Output activation.
+    pub output_activation: Activation,
+    /// Tie decoder weights to the encoder's.
+    pub tied: bool,
+    /// Weight initialization.
+    pub init: Init,
+    /// Reconstruction loss.
+    pub loss: LossKind,
+    /// Optimizer.
+    pub optimizer: OptimizerName,
+    /// Learning rate.
+    pub lr: f32,
+    /// Momentum for SGD.
+    pub momentum: f32,
+    /// Examples per step.
+    pub batch_size: usize,
+    /// Passes over the data.
+    pub epochs: usize,
+    /// Seed of every random draw.
+    pub seed: u64,
+    /// Threads for products and elementwise kernels.
+    pub threads: usize,
+    /// Weight penalty.
+    pub weight_decay: WeightDecay,
+    /// Sparsity penalty on the code.
+    #[serde(default)]
+    pub sparsity: Option<Sparsity>,
+    /// Corruption of training inputs (denoising).
+    #[serde(default)]
+    pub noise: Option<Noise>,
+    /// λ of the contractive penalty (one-layer encoders).
+    #[serde(default)]
+    pub contractive: Option<f32>,
+    /// Greedy layer-wise pretraining before fine-tuning.
+    #[serde(default)]
+    pub pretrain: Option<crate::training::pretrain::Pretrain>,
+    /// Share of the training data held out for validation.
+    pub val_fraction: f32,
+    /// Patience in epochs; none disables early stopping.
+    pub early_stopping: Option<usize>,
+    /// Autoencoder or variational autoencoder.
+    #[serde(default)]
+    pub model: ModelName,
+    /// VAE: weight of the KL term (β-VAE).
+    #[serde(default = "default_beta")]
+    pub beta: f32,
+    /// VAE: epochs over which the KL weight grows from 0 to β.
+    #[serde(default)]
+    pub kl_warmup: usize,
+    /// VAE: free bits, the floor in nats of each latent unit's KL.
+    #[serde(default)]
+    pub free_bits: Option<f32>,
+    /// Dynamic binarization of the (scaled, [0, 1]) training data at every step.
+    #[serde(default)]
+    pub binarize: bool,
+    /// VAE with `--loss mse`: learn the Gaussian decoder's variance.
+    #[serde(default)]
+    pub learned_variance: bool,
+}
+
+impl Default for Settings {
+    /// The default run: a 784-256-64 autoencoder on Fashion-MNIST as in the Keras and PyTorch
+    /// tutorials (ReLU, sigmoid output, MSE, Adam 1e-3, batch 256).
+    fn default() -> Self {
+        Settings {
+            data: "fashion-mnist".into(),
+            scaling: None,
+            arch: ArchName::Dense,
+            hidden: vec![256, 64],
+            channels: default_channels(),
+            kernel: default_kernel(),
+            decoder: ConvDecoder::Upsample,
+            code: None,
+            activation: Activation::Relu,
+            code_activation: None,
+            output_activation: Activation::Sigmoid,
+            tied: false,
+            init: Init::Auto,
+            loss: LossKind::Mse,
+            optimizer: OptimizerName::Adam,
+            lr: 1e-3,
+            momentum: 0.9,
+            batch_size: 256,
+            epochs: 20,
+            seed: 0,
+            threads: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1),
+            weight_decay: WeightDecay::None,
+            sparsity: None,
+            noise: None,
+            contractive: None,
+            pretrain: None,
+            val_fraction: 0.1,
+            early_stopping: None,
+            model: ModelName::Ae,
+            beta: 1.0,
+            kl_warmup: 0,
+            free_bits: None,
+            binarize: false,
+            learned_variance: false,
+        }
+    }
+}
+
+impl Settings {
+    /// Checks values that no type rules out; errors name the field and the value.
+    pub fn validate(&self) -> Result<()> {
+        if !(self.lr > 0.0 && self.lr.is_finite()) {
+            return Err(Error::config(
+                "lr",
+                format!("must be a positive number, got {}", self.lr),
+            ));
+        }
+        if !(0.0..1.0).contains(&self.val_fraction) {
+            return Err(Error::config(
+                "val-fraction",
+                format!("must be in [0, 1), got {}", self.val_fraction),
+            ));
+        }
+        if self.epochs == 0 {
+            return Err(Error::config("epochs", "must be at least 1, got 0"));
+        }
+        if self.threads == 0 {
+            return Err(Error::config("threads", "must be at least 1, got 0"));
+        }
+        if self.early_stopping.is_some() && self.val_fraction == 0.0 {
+            return Err(Error::config(
+                "early-stopping",
+                "needs validation data: set --val-fraction above 0",
+            ));
+        }
+        self.optimizer_kind().validate()?;
+        self.loop_config().validate()?;
+        if let Some(sp) = self.sparsity {
+            sp.check(self.code_activation.unwrap_or(self.activation))?;
+        }
+        if let Some(l) = self.contractive {
+            if !(l >= 0.0 && l.is_finite()) {
+                return Err(Error::config(
+                    "contractive",
+                    format!("lambda must be a finite number ≥ 0, got {l}"),
+                ));
+            }
+            if self.arch == ArchName::Conv {
+                return Err(Error::config(
+                    "contractive",
+                    "the exact contractive penalty is for one-layer dense encoders, not --arch conv",
+                ));
+            }
+            crate::objective::contractive::Contractive::check(self.hidden.len())?;
+        }
+        if self.model == ModelName::Vae {
+            let refuse = |field, what: &str| {
+                Err(Error::config(
+                    field,
+                    format!("a variational autoencoder {what}"),
+                ))
+            };
+            if self.sparsity.is_some() || self.contractive.is_some() {
+                return refuse(
+                    "model",
+                    "is regularized by its KL term; drop --sparsity and --contractive",
+                );
+            }
+            if self.pretrain.is_some() {
+                return refuse("pretrain", "is trained end to end; drop --pretrain");
+            }
+            if self.tied {
+                return refuse(
+                    "tied",
+                    "cannot tie weights: its code layer is twice the code size",
+                );
+            }
+            if self.arch == ArchName::Conv && self.code.is_none() {
+                return refuse(
+                    "code",
+                    "with --arch conv needs a dense latent code: give --code N",
+                );
+            }
+            if self
+                .code_activation
+                .is_some_and(|a| a != Activation::Linear)
+            {
+                return refuse(
+                    "code-activation",
+                    "has a linear code layer (mean and log-variance)",
+                );
+            }
+            self.kl().expect("vae").validate()?;
+        }
+        if self.learned_variance && (self.model != ModelName::Vae || self.loss != LossKind::Mse) {
+            return Err(Error::config(
+                "learned-variance",
+                "belongs to a VAE with a Gaussian decoder: --model vae --loss mse",
+            ));
+        }
+        if self.arch == ArchName::Conv && self.pretrain.is_some() {
+            return Err(Error::config(
+                "pretrain",
+                "greedy layer-wise pretraining stacks dense layers; it is not available with --arch conv",
+            ));
+        }
+        self.loss.check(self.output_activation)
+    }
+
+    /// The model's architecture for inputs of `input_shape`.
+    pub fn model_config(&self, input_shape: &[usize]) -> ModelConfig {
+        let conv = (self.arch == ArchName::Conv).then(|| ConvArch {
+            channels: self.channels.clone(),
+            kernel: self.kernel,
+            decoder: self.decoder,
+            code: self.code,
+        });
+        ModelConfig {
+            input_shape: input_shape.to_vec(),
+            hidden: if conv.is_some() {
+                Vec::new()
+            } else {
+                self.hidden.clone()
+            },
+            conv,
+            activation: self.activation,
+            code_activation: self.code_activation,
+            output_activation: self.output_activation,
+            tied: self.tied,
+            init: self.init,
+            variational: self.model == ModelName::Vae,
+        }
+    }
+
+    /// The KL term of a VAE.
+    pub fn kl(&self) -> Option<crate::model::vae::KlTerm> {
+        (self.model == ModelName::Vae).then_some(crate::model::vae::KlTerm {
+            beta: self.beta,
+            warmup: self.kl_warmup,
+            free_bits: self.free_bits,
+        })
+    }
+
+    /// The objective.
+    pub fn objective(&self) -> Objective {
+        Objective {
+            loss: self.loss,
+            weight_decay: self.weight_decay,
+            sparsity: self.sparsity,
+            noise: self.noise,
+            contractive: self.contractive,
+            kl: self.kl(),
+            binarize: self.binarize,
+            learned_variance: self.learned_variance,
+        }
+    }
+
+    /// The optimizer rule.
+    pub fn optimizer_kind(&self) -> OptimizerKind {
+        match self.optimizer {
+            OptimizerName::Adam => OptimizerKind::ADAM,
+            OptimizerName::Sgd => OptimizerKind::Sgd {
+                momentum: self.momentum,
+            },
+        }
+    }
+
+    /// The loop's settings.
+    pub fn loop_config(&self) -> LoopConfig {
+        LoopConfig {
+            epochs: self.epochs,
+            batch_size: self.batch_size,
+            seed: self.seed,
+            early_stopping: self.early_stopping,
+        }
+    }
+
+    /// TOML text of these settings.
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).expect("settings always serialize")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn toml_round_trip() {
+        let mut s = Settings {
+            early_stopping: Some(3),
+            code_activation: Some(Activation::Sigmoid),
+            ..Settings::default()
+        };
+        s.weight_decay = WeightDecay::L2(1e-4);
+        let text = s.to_toml();
+        assert!(text.contains("batch-size = 256"), "{text}");
+        let back: Settings = toml::from_str(&text).unwrap();
+        assert_eq!(back, s);
+    }
+
+    #[test]
+    fn validation_names_the_field() {
+        let s = Settings {
+            lr: -1.0,
+            ..Settings::default()
+        };
+        assert!(s.validate().unwrap_err().to_string().contains("lr"));
+        let s = Settings {
+            early_stopping: Some(2),
+            val_fraction: 0.0,
+            ..Settings::default()
+        };
+        assert!(s
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .contains("early-stopping"));
+        let s = Settings {
+            loss: LossKind::Bce,
+            output_activation: Activation::Linear,
+            ..Settings::default()
+        };
+        assert!(s.validate().unwrap_err().to_string().contains("sigmoid"));
+    }
+}
