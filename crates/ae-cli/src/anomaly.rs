@@ -141,7 +141,7 @@ struct ClassResult {
 /// whole test split, anomalies (every other class) being the positives.
 fn one_class(args: &AnomalyArgs) -> Result<()> {
     let (_, settings, meta) = open_run(&args.input.run)?;
-    crate::train::configure_threads(args.input.threads.unwrap_or(settings.threads));
+    ae_core::training::configure_threads(args.input.threads.unwrap_or(settings.threads));
     let data = args.input.data.clone().unwrap_or(settings.data.clone());
     let s = load_splits(
         &meta,

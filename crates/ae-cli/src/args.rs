@@ -8,10 +8,11 @@ use ae_core::model::ConvDecoder;
 use ae_core::objective::noise::Noise;
 use ae_core::objective::sparsity::Sparsity;
 use ae_core::objective::WeightDecay;
-use ae_core::training::settings::{ArchName, ModelName, OptimizerName, Settings};
+use ae_core::training::presets::Preset;
+use ae_core::training::settings::{ArchName, ModelName, OptimizerName};
 use ae_data::scaling::ScalingKind;
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use serde::Deserialize;
+use serde::Serialize;
 
 /// Train, inspect and reuse autoencoders.
 #[derive(Debug, Parser)]
@@ -383,8 +384,8 @@ pub struct PcaArgs {
 
 /// `ae train`. Every option may also come from `--config FILE.toml` (same names, e.g.
 /// `batch-size = 128`); flags override the file.
-#[derive(Debug, Default, Args, Deserialize)]
-#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+#[derive(Debug, Default, Args, Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub struct TrainArgs {
     /// Data: fashion-mnist, mnist, idx:IMAGES[,LABELS], csv:PATH, npy:PATH,
     /// images:DIR[,WxH][,gray|rgb] (subfolders are classes) or cifar10:DIR (binary version).
@@ -400,9 +401,9 @@ pub struct TrainArgs {
     pub config: Option<PathBuf>,
     /// Start from a classic flavor's settings (sources in `ae train --help` and presets.rs); flags
     /// and --config override it.
-    #[arg(long, value_enum)]
+    #[arg(long, value_parser = preset_parser())]
     #[serde(skip)]
-    pub preset: Option<crate::presets::Preset>,
+    pub preset: Option<Preset>,
     /// Folder to look for named data sets in first.
     #[arg(long)]
     #[serde(skip)]
@@ -471,7 +472,7 @@ pub struct TrainArgs {
     pub loss: Option<LossKind>,
     /// Optimizer: adam or sgd.
     #[arg(long)]
-    pub optimizer: Option<OptimizerArg>,
+    pub optimizer: Option<OptimizerName>,
     /// Learning rate.
     #[arg(long)]
     pub lr: Option<f32>,
@@ -534,129 +535,23 @@ pub struct TrainArgs {
     pub quiet: bool,
 }
 
-/// Optimizer names for the command line.
-#[derive(Clone, Copy, Debug, ValueEnum, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum OptimizerArg {
-    /// Adam.
-    Adam,
-    /// SGD with momentum.
-    Sgd,
+impl TrainArgs {
+    /// The options given on the command line, as keys to lay over settings (see
+    /// `Settings::overlay`).
+    pub fn overlay(&self) -> toml::Table {
+        toml::Table::try_from(self).expect("flags always serialize")
+    }
 }
 
-impl TrainArgs {
-    /// Fills options not given on the command line from `file`.
-    pub fn or(self, file: TrainArgs) -> TrainArgs {
-        TrainArgs {
-            data: self.data.or(file.data),
-            arch: self.arch.or(file.arch),
-            model: self.model.or(file.model),
-            beta: self.beta.or(file.beta),
-            kl_warmup: self.kl_warmup.or(file.kl_warmup),
-            free_bits: self.free_bits.or(file.free_bits),
-            binarize: self.binarize.or(file.binarize),
-            learned_variance: self.learned_variance.or(file.learned_variance),
-            channels: self.channels.or(file.channels),
-            kernel: self.kernel.or(file.kernel),
-            decoder: self.decoder.or(file.decoder),
-            code: self.code.or(file.code),
-            hidden: self.hidden.or(file.hidden),
-            activation: self.activation.or(file.activation),
-            code_activation: self.code_activation.or(file.code_activation),
-            output_activation: self.output_activation.or(file.output_activation),
-            tied: self.tied.or(file.tied),
-            linear: self.linear.or(file.linear),
-            init: self.init.or(file.init),
-            loss: self.loss.or(file.loss),
-            optimizer: self.optimizer.or(file.optimizer),
-            lr: self.lr.or(file.lr),
-            momentum: self.momentum.or(file.momentum),
-            batch_size: self.batch_size.or(file.batch_size),
-            epochs: self.epochs.or(file.epochs),
-            seed: self.seed.or(file.seed),
-            threads: self.threads.or(file.threads),
-            weight_decay: self.weight_decay.or(file.weight_decay),
-            sparsity: self.sparsity.or(file.sparsity),
-            noise: self.noise.or(file.noise),
-            contractive: self.contractive.or(file.contractive),
-            pretrain: self.pretrain.or(file.pretrain),
-            val_fraction: self.val_fraction.or(file.val_fraction),
-            early_stopping: self.early_stopping.or(file.early_stopping),
-            scaling: self.scaling.or(file.scaling),
-            ..self
-        }
-    }
-
-    /// Applies the options given to `base` (the defaults, or a resumed run's settings).
-    pub fn apply(&self, mut s: Settings) -> Settings {
-        if self.linear == Some(true) {
-            s.activation = Activation::Linear;
-            s.output_activation = Activation::Linear;
-        }
-        macro_rules! set {
-            ($($f:ident),*) => { $( if let Some(v) = self.$f.clone() { s.$f = v; } )* };
-        }
-        set!(
-            data,
-            arch,
-            model,
-            beta,
-            kl_warmup,
-            binarize,
-            learned_variance,
-            channels,
-            kernel,
-            decoder,
-            hidden,
-            activation,
-            output_activation,
-            tied,
-            init,
-            loss,
-            lr,
-            momentum,
-            batch_size,
-            epochs,
-            seed,
-            threads,
-            weight_decay,
-            val_fraction
-        );
-        if let Some(c) = self.code {
-            s.code = (c > 0).then_some(c);
-        }
-        if let Some(f) = self.free_bits {
-            s.free_bits = (f > 0.0).then_some(f);
-        }
-        if let Some(p) = self.pretrain {
-            s.pretrain = Some(p);
-        }
-        if let Some(l) = self.contractive {
-            s.contractive = Some(l);
-        }
-        if let Some(n) = self.noise {
-            s.noise = Some(n);
-        }
-        if let Some(sp) = self.sparsity {
-            s.sparsity = Some(sp);
-        }
-        if let Some(a) = self.code_activation {
-            s.code_activation = Some(a);
-        }
-        if let Some(p) = self.early_stopping {
-            s.early_stopping = (p > 0).then_some(p);
-        }
-        if let Some(k) = self.scaling {
-            s.scaling = Some(k);
-        }
-        if let Some(o) = self.optimizer {
-            s.optimizer = match o {
-                OptimizerArg::Adam => OptimizerName::Adam,
-                OptimizerArg::Sgd => OptimizerName::Sgd,
-            };
-        }
-        s
-    }
+/// Parses `--preset` and lists every preset with its source in `--help`.
+fn preset_parser() -> impl clap::builder::TypedValueParser<Value = Preset> {
+    use clap::builder::{PossibleValue, PossibleValuesParser, TypedValueParser};
+    PossibleValuesParser::new(
+        Preset::ALL
+            .iter()
+            .map(|p| PossibleValue::new(p.name()).help(p.about())),
+    )
+    .map(|s| s.parse::<Preset>().expect("a listed preset"))
 }
 
 /// Which split of a named data set to use.

@@ -68,7 +68,7 @@ pub fn classify(args: ClassifyArgs) -> Result<()> {
         bail!("--encoder-lr-scale must be a finite number ≥ 0 (a multiple of --lr), got {scale}");
     }
     let (dir, settings, meta) = open_run(&args.run)?;
-    crate::train::configure_threads(args.threads.unwrap_or(settings.threads));
+    ae_core::training::configure_threads(args.threads.unwrap_or(settings.threads));
     let load_ae = || -> Result<Autoencoder> {
         let (_, _, task) = dir
             .load()
@@ -368,7 +368,7 @@ pub fn predict(args: PredictArgs) -> Result<()> {
         .load()
         .with_context(|| format!("cannot load the classifier in {}", args.run.display()))?;
     if let Some(t) = args.threads {
-        crate::train::configure_threads(t);
+        ae_core::training::configure_threads(t);
     }
     let data = args.data.clone().unwrap_or(meta.data.clone());
     let spec = data::parse_spec(&data)?;

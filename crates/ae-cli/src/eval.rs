@@ -36,7 +36,7 @@ pub fn load(input: &RunData) -> Result<Loaded> {
     let (settings, meta, task) = run
         .load()
         .with_context(|| format!("cannot load the model in {}", input.run.display()))?;
-    crate::train::configure_threads(input.threads.unwrap_or(settings.threads));
+    ae_core::training::configure_threads(input.threads.unwrap_or(settings.threads));
     let spec = data::parse_spec(input.data.as_deref().unwrap_or(&settings.data))?;
     let split = match input.split {
         SplitArg::Train => Split::Train,
@@ -197,16 +197,9 @@ pub fn report_test(run: &RunDir, data: &str, x: &Tensor) -> Result<()> {
     Ok(())
 }
 
-/// The fixed binarized copy of `x` (values in [0, 1]): one Bernoulli draw from a seed of its own,
-/// the same on every call, as the standard binarized test sets are.
+/// The fixed binarized copy of `x` (see [`ae_core::model::vae::binarized`]).
 pub fn binarized(x: &Tensor) -> Result<Tensor> {
-    if let Some(v) = x.data().iter().find(|v| !(0.0..=1.0).contains(*v)) {
-        bail!("binarizing needs data scaled into [0, 1], but it holds {v}");
-    }
-    let mut b = Tensor::zeros(x.shape());
-    let mut rng = stream(0, Purpose::Misc, 41, 0);
-    ae_core::model::vae::binarize(x.data(), b.data_mut(), &mut rng);
-    Ok(b)
+    Ok(ae_core::model::vae::binarized(x)?)
 }
 
 /// Computes [`Metrics`] of `model` given `input` and scored against `target` (both already

@@ -14,7 +14,7 @@ pub fn sample(args: SampleArgs) -> Result<()> {
     let (settings, meta, task) = run
         .load()
         .with_context(|| format!("cannot load the model in {}", args.run.display()))?;
-    crate::train::configure_threads(args.threads.unwrap_or(settings.threads));
+    ae_core::training::configure_threads(args.threads.unwrap_or(settings.threads));
     let mut model = task.model;
     let out = figures::sample_values(&mut model, &meta.scaler, args.n, args.seed)
         .with_context(|| format!("cannot sample from {}", args.run.display()))?;

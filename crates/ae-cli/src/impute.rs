@@ -14,7 +14,7 @@ pub fn impute(args: ImputeArgs) -> Result<()> {
     let (settings, meta, mut task) = run
         .load()
         .with_context(|| format!("cannot load the model in {}", args.run.display()))?;
-    crate::train::configure_threads(args.threads.unwrap_or(settings.threads));
+    ae_core::training::configure_threads(args.threads.unwrap_or(settings.threads));
     let Some(path) = args.data.strip_prefix("csv:") else {
         bail!(
             "ae impute reads tables: give --data csv:PATH, got `{}`",

@@ -62,7 +62,7 @@ pub fn load_splits(
         );
     }
     if test.is_none() {
-        let (rest, held) = crate::train::split_validation(&mut train, test_fraction, seed);
+        let (rest, held) = ae_core::run::split_validation(&mut train, test_fraction, seed);
         let Some(held) = held else {
             bail!("{data} has no test split and too few examples ({}) to hold {test_fraction} of them out", rest.n);
         };

@@ -28,7 +28,7 @@ struct Report {
 pub fn pca(args: PcaArgs) -> Result<()> {
     RunDir::check_free(&args.out, args.force)?;
     if let Some(t) = args.threads {
-        crate::train::configure_threads(t);
+        ae_core::training::configure_threads(t);
     }
     let settings = Settings {
         data: args.data.clone(),
@@ -69,7 +69,7 @@ pub fn pca(args: PcaArgs) -> Result<()> {
     run.save_model(&model.params)?;
     run.write_meta(&RunMeta {
         format_version: FORMAT_VERSION,
-        flavor: "pca".into(),
+        flavor: ae_core::run::Flavor::Pca,
         input_shape,
         scaler: scaler.clone(),
         epoch: 0,

@@ -27,7 +27,7 @@ struct Row {
 /// Runs `ae probe`.
 pub fn probe(args: ProbeArgs) -> Result<()> {
     let (dir, settings, meta) = open_run(&args.run)?;
-    crate::train::configure_threads(args.threads.unwrap_or(settings.threads));
+    ae_core::training::configure_threads(args.threads.unwrap_or(settings.threads));
     let (_, _, task) = dir
         .load()
         .with_context(|| format!("cannot load the model in {}", args.run.display()))?;

@@ -116,7 +116,7 @@ fn pca_baseline(
 ) -> std::result::Result<Baseline, String> {
     let k = l.task.model.config.code_size();
     let d = l.x.cols();
-    if l.meta.flavor == "pca" {
+    if l.meta.flavor == ae_core::run::Flavor::Pca {
         return Err("the run is PCA itself".into());
     }
     if k >= d {
@@ -251,7 +251,7 @@ impl Page {
              best monitored loss {} at epoch {}).</p><table><tr><th></th><th>this run</th>{head}</tr>\
              {rows}</table>{notes}</section>",
             ours.n,
-            escape(&meta.flavor),
+            escape(meta.flavor.name()),
             meta.parameters,
             meta.best_loss
                 .map(|v| format!("{v:.6}"))
@@ -277,7 +277,7 @@ impl Page {
              {body}{skipped}<section><h2>Configuration</h2><pre>{config_e}</pre></section>\n\
              <script>{SCRIPT}</script></body></html>\n",
             run_e = escape(run),
-            flavor = escape(&meta.flavor),
+            flavor = escape(meta.flavor.name()),
             epochs = meta.epoch,
             data_e = escape(data),
             by = escape(&meta.written_by),

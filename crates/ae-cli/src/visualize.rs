@@ -32,7 +32,7 @@ fn figure(args: &VisualizeArgs) -> Result<Figure> {
         }
         What::Samples => {
             let (_, meta, mut task) = load_model()?;
-            crate::train::configure_threads(args.input.threads.unwrap_or(settings.threads));
+            ae_core::training::configure_threads(args.input.threads.unwrap_or(settings.threads));
             figures::samples(&mut task.model, &meta, args.n, args.seed)
         }
         What::Reconstructions => figures::reconstructions(&mut load()?, args.n),

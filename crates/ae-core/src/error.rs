@@ -32,6 +32,15 @@ pub enum Error {
     /// A file of ours (weights, checkpoint, metadata) is malformed or disagrees with the model.
     #[error("{path}: {reason}")]
     Format { path: PathBuf, reason: String },
+    /// Data could not be read, scaled or checked.
+    #[error("{context}")]
+    Data {
+        /// What was being done.
+        context: String,
+        /// Why it failed.
+        #[source]
+        source: ae_data::Error,
+    },
     /// The run folder already holds a run and neither resume nor force was given.
     #[error("{path} already holds a run; pass --resume to continue it or --force to overwrite it")]
     RunExists { path: PathBuf },

@@ -113,6 +113,21 @@ pub fn binarize(x: &[f32], out: &mut [f32], rng: &mut Rng) {
     }
 }
 
+/// The fixed binarized copy of `x` (values in [0, 1]): one Bernoulli draw from a seed of its own,
+/// the same on every call, as the standard binarized test sets are.
+pub fn binarized(x: &Tensor) -> Result<Tensor> {
+    if let Some(v) = x.data().iter().find(|v| !(0.0..=1.0).contains(*v)) {
+        return Err(Error::config(
+            "binarize",
+            format!("binarizing needs data scaled into [0, 1], but it holds {v}"),
+        ));
+    }
+    let mut b = Tensor::zeros(x.shape());
+    let mut rng = stream(0, Purpose::Misc, 41, 0);
+    binarize(x.data(), b.data_mut(), &mut rng);
+    Ok(b)
+}
+
 /// The importance-weighted estimate of −log p(x) in nats for each row of `x` (Burda, Grosse &
 /// Salakhutdinov 2016): −log (1/K) Σₖ p(x|zₖ)p(zₖ)/q(zₖ|x), zₖ ~ q(z|x), K = `samples`. The
 /// decoder is Bernoulli for `LossKind::Bce` (logits) and a unit-variance Gaussian for

@@ -65,13 +65,51 @@ pub struct ValScores {
     pub scores: Vec<f32>,
 }
 
+/// The family of model a run folder holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Flavor {
+    /// Fully connected layers.
+    Dense,
+    /// Convolutions and pooling.
+    Conv,
+    /// Principal component analysis saved as a linear autoencoder.
+    Pca,
+}
+
+impl Flavor {
+    /// The name written in `meta.json`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Flavor::Dense => "dense",
+            Flavor::Conv => "conv",
+            Flavor::Pca => "pca",
+        }
+    }
+}
+
+impl std::fmt::Display for Flavor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl From<crate::training::settings::ArchName> for Flavor {
+    fn from(a: crate::training::settings::ArchName) -> Self {
+        match a {
+            crate::training::settings::ArchName::Dense => Flavor::Dense,
+            crate::training::settings::ArchName::Conv => Flavor::Conv,
+        }
+    }
+}
+
 /// The small metadata file of a run.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RunMeta {
     /// [`FORMAT_VERSION`] of the writer.
     pub format_version: u32,
-    /// The model family: `dense`, `conv` or `pca`.
-    pub flavor: String,
+    /// The model family.
+    pub flavor: Flavor,
     /// Per-example input shape.
     pub input_shape: Vec<usize>,
     /// Scaling fitted on the training data; applied to any data given to the model.

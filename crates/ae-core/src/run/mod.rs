@@ -5,3 +5,8 @@ mod folder;
 pub mod io;
 
 pub use folder::*;
+mod train;
+
+pub use train::{
+    split_validation, to_tensor, train, Destination, Progress, Quiet, TrainOptions, Trained,
+};

@@ -26,6 +26,20 @@ pub enum OptimizerName {
     Sgd,
 }
 
+impl std::str::FromStr for OptimizerName {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "adam" => Ok(OptimizerName::Adam),
+            "sgd" => Ok(OptimizerName::Sgd),
+            _ => Err(Error::config(
+                "optimizer",
+                format!("unknown optimizer `{s}`; expected adam or sgd"),
+            )),
+        }
+    }
+}
+
 /// Which kind of network.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -222,7 +236,119 @@ impl Default for Settings {
     }
 }
 
+/// Settings that passed [`Settings::check`]: the only kind that training takes. Read them through
+/// `Deref`; change them by going back to [`Settings`] ([`Checked::into_inner`]) and checking again.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Checked(Settings);
+
+impl std::ops::Deref for Checked {
+    type Target = Settings;
+    fn deref(&self) -> &Settings {
+        &self.0
+    }
+}
+
+impl Checked {
+    /// The plain settings.
+    pub fn into_inner(self) -> Settings {
+        self.0
+    }
+}
+
 impl Settings {
+    /// Checks every value once; the result is what training takes.
+    pub fn check(self) -> Result<Checked> {
+        self.validate()?;
+        Ok(Checked(self))
+    }
+
+    /// These settings with the keys of `table` laid over them: keys as in `config.toml` (the
+    /// `ae train` flag names). A config file and the command line are such overlays. Besides the
+    /// fields, `linear = true` sets both activations to linear (before other keys apply), and
+    /// `code`, `free-bits` and `early-stopping` of 0 mean none.
+    pub fn overlay(&self, table: &toml::Table) -> Result<Settings> {
+        let mut base = toml::Table::try_from(self).expect("settings always serialize");
+        if let Some(v) = table.get("linear") {
+            match v.as_bool() {
+                Some(true) => {
+                    base.insert("activation".into(), "linear".into());
+                    base.insert("output-activation".into(), "linear".into());
+                }
+                Some(false) => {}
+                None => {
+                    return Err(Error::config(
+                        "linear",
+                        format!("must be true or false, got {v}"),
+                    ))
+                }
+            }
+        }
+        for (k, v) in table {
+            let none = match k.as_str() {
+                "linear" => continue,
+                "code" | "early-stopping" => v.as_integer() == Some(0),
+                "free-bits" => v.as_float() == Some(0.0) || v.as_integer() == Some(0),
+                _ => false,
+            };
+            if none {
+                base.remove(k);
+            } else {
+                base.insert(k.clone(), v.clone());
+            }
+        }
+        toml::Value::Table(base)
+            .try_into()
+            .map_err(|e: toml::de::Error| Error::config("settings", e.message().to_string()))
+    }
+
+    /// A one-line description of the network for inputs of `input_shape`.
+    pub fn describe(&self, input_shape: &[usize]) -> String {
+        let arch = self.describe_arch(input_shape);
+        match self.model {
+            ModelName::Vae => format!(
+                "VAE {arch} (latent {}, β {}{})",
+                self.model_config(input_shape).code_size(),
+                self.beta,
+                if self.kl_warmup > 0 {
+                    format!(", KL warm-up {} epochs", self.kl_warmup)
+                } else {
+                    String::new()
+                }
+            ),
+            ModelName::Ae => arch,
+        }
+    }
+
+    fn describe_arch(&self, input_shape: &[usize]) -> String {
+        if self.arch == ArchName::Conv {
+            let stages: Vec<String> = self.channels.iter().map(|c| c.to_string()).collect();
+            let dims: Vec<String> = input_shape.iter().map(|c| c.to_string()).collect();
+            return format!(
+                "conv {} → channels {} (kernel {}, {} decoder){}",
+                dims.join("×"),
+                stages.join(","),
+                self.kernel,
+                match self.decoder {
+                    ConvDecoder::Upsample => "upsampling",
+                    ConvDecoder::Transpose => "transposed-conv",
+                },
+                self.code
+                    .map(|c| format!(" → code {c}"))
+                    .unwrap_or_default()
+            );
+        }
+        let d: usize = input_shape.iter().product();
+        let mut sizes = vec![d.to_string()];
+        sizes.extend(self.hidden.iter().map(|h| h.to_string()));
+        let mirror: Vec<String> = sizes.iter().rev().skip(1).cloned().collect();
+        format!(
+            "{}-{}{}",
+            sizes.join("-"),
+            mirror.join("-"),
+            if self.tied { " (tied)" } else { "" }
+        )
+    }
+
     /// Checks values that no type rules out; errors name the field and the value.
     pub fn validate(&self) -> Result<()> {
         if !(self.lr > 0.0 && self.lr.is_finite()) {

@@ -1,0 +1,599 @@
+//! The one call that trains a run: [`train`]. It owns everything between loaded data and a
+//! trained model: the validation split, scaling, target checks, greedy pretraining, the loop, the
+//! kill-safe save order of a run folder (or nothing written, in memory), best weights, and the
+//! validation scores that anomaly thresholds are set on. The command line, examples and bindings
+//! load data, call it and print.
+use std::path::{Path, PathBuf};
+
+use ae_data::samples::Samples;
+use ae_data::scaling::{Scaler, ScalingKind};
+
+use crate::analysis::anomaly::reconstruction_scores;
+use crate::engine::optim::Optimizer;
+use crate::engine::params::Params;
+use crate::engine::rng::{stream, Purpose};
+use crate::engine::tensor::Tensor;
+use crate::model::vae::binarized;
+use crate::objective::{AutoencoderTask, Examples, Terms};
+use crate::run::{RunDir, RunMeta, ValScores, FORMAT_VERSION};
+use crate::training::fit::{evaluate, fit, EpochRecord, Observer, Outcome, StepInfo, TrainState};
+use crate::training::pretrain::{greedy, StageSettings};
+use crate::training::settings::{Checked, Settings};
+use crate::training::{configure_threads, prepare};
+use crate::{Error, Result};
+
+/// Where a training run keeps its files.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Destination {
+    /// Nowhere: the trained model is only returned.
+    #[default]
+    Memory,
+    /// A new run folder. A folder that holds a run is refused unless `force`, which replaces that
+    /// run's files (and only those) once the data has been checked.
+    Folder {
+        /// The folder.
+        path: PathBuf,
+        /// Replace a run already there.
+        force: bool,
+    },
+    /// Continue the run in this folder from its last checkpoint, as it was configured (only the
+    /// epochs, learning rate, momentum, threads, early stopping and weight decay may change).
+    Resume(PathBuf),
+}
+
+impl Destination {
+    fn path(&self) -> Option<&Path> {
+        match self {
+            Destination::Memory => None,
+            Destination::Folder { path, .. } | Destination::Resume(path) => Some(path),
+        }
+    }
+}
+
+/// What a caller hears while a run trains (a progress bar, log lines); every method has a default
+/// that does nothing.
+pub trait Progress {
+    /// A line of news: what is about to train, a resumed checkpoint, greedy stages, early stopping.
+    fn note(&mut self, _text: &str) {}
+    /// After each training step.
+    fn step(&mut self, _info: &StepInfo<'_>) {}
+    /// After each epoch, once the run folder (if any) holds it; `test` has the figures on the
+    /// test data given in [`TrainOptions::test`], named `test_*`.
+    fn epoch(&mut self, _record: &EpochRecord, _test: &Terms) {}
+    /// After each epoch of greedy pretraining stage `stage` (0-based).
+    fn stage_epoch(&mut self, _stage: usize, _record: &EpochRecord) {}
+    /// Polled between steps: true stops training after a checkpoint ([`Outcome::Interrupted`]).
+    fn stop_requested(&self) -> bool {
+        false
+    }
+}
+
+/// A [`Progress`] that hears nothing.
+pub struct Quiet;
+
+impl Progress for Quiet {}
+
+/// How [`train`] runs, besides the settings and the data.
+#[derive(Default)]
+pub struct TrainOptions<'a> {
+    /// Where the run's files go.
+    pub destination: Destination,
+    /// Data to score after every epoch (unscaled; the run's scaling is applied), logged as
+    /// `test_*` in the metrics.
+    pub test: Option<Samples>,
+    /// Who hears about progress (nobody when none).
+    pub progress: Option<&'a mut dyn Progress>,
+}
+
+/// A trained run.
+#[derive(Debug)]
+pub struct Trained {
+    /// The model with its objective: the best epoch's weights when early stopping was on, else
+    /// the last epoch's.
+    pub task: AutoencoderTask,
+    /// Input shape, fitted scaling, epochs and best loss (what `meta.json` holds).
+    pub meta: RunMeta,
+    /// How the loop ended.
+    pub outcome: Outcome,
+    /// Where the loop stands (for a resume after an interruption).
+    pub state: TrainState,
+    /// The epochs this call trained.
+    pub history: Vec<EpochRecord>,
+    /// The final model's reconstruction error on each validation example, ascending.
+    pub val_scores: Option<Vec<f32>>,
+    /// The run folder, when there is one.
+    pub folder: Option<PathBuf>,
+}
+
+/// Trains an autoencoder as `settings` say on `data` (the training examples, unscaled).
+///
+/// A seeded share of `data` (`val_fraction`) is held out for validation; scaling is fitted on the
+/// rest. With a run folder, each epoch writes metrics, best weights, a checkpoint, the model and
+/// metadata in an order that survives a kill at any point. A diverging run stops with
+/// [`Error::NonFinite`] and keeps the last good checkpoint. Products and passes use
+/// `settings.threads` threads.
+pub fn train(settings: &Checked, data: Samples, options: TrainOptions<'_>) -> Result<Trained> {
+    let TrainOptions {
+        destination,
+        test,
+        progress,
+    } = options;
+    let mut quiet = Quiet;
+    let progress: &mut dyn Progress = match progress {
+        Some(p) => p,
+        None => &mut quiet,
+    };
+    let s: &Settings = settings;
+    configure_threads(s.threads);
+    let resumed = open_resumed(&destination, s)?;
+    if let Destination::Folder { path, force } = &destination {
+        RunDir::check_free(path, *force)?;
+    }
+
+    let mut data = data;
+    let (mut train, mut val) = split_validation(&mut data, s.val_fraction, s.seed);
+    let kind = s
+        .scaling
+        .unwrap_or_else(|| ScalingKind::default_for(train.source));
+    let scaler = Scaler::fit(kind, &train).map_err(|e| Error::Data {
+        context: format!("cannot fit {kind:?} scaling on {}", s.data),
+        source: e,
+    })?;
+    scale(&scaler, &mut train)?;
+    if let Some(v) = val.as_mut() {
+        scale(&scaler, v)?;
+    }
+    check_targets(s, &train)?;
+    let input_shape = train.shape.clone();
+    let train = to_tensor(train);
+    let mut val = val.map(to_tensor);
+    if s.binarize {
+        // Validation scores a fixed binarized copy, as the test split is scored.
+        val = val.map(|v| binarized(&v)).transpose()?;
+    }
+
+    let config = s.model_config(&input_shape);
+    let run = match (&destination, resumed) {
+        (Destination::Memory, _) => None,
+        (Destination::Folder { path, force }, _) => Some(RunDir::create(path, *force)?),
+        (Destination::Resume(_), Some(run)) => {
+            run.check_checkpoint(&config)?;
+            Some(run)
+        }
+        (Destination::Resume(_), None) => unreachable!("open_resumed opens a resumed run"),
+    };
+    let resuming = matches!(destination, Destination::Resume(_));
+    let (mut task, mut optimizer) = prepare(s, &input_shape)?;
+    let mut meta = RunMeta {
+        format_version: FORMAT_VERSION,
+        flavor: s.arch.into(),
+        input_shape: input_shape.clone(),
+        scaler,
+        epoch: 0,
+        best_loss: None,
+        best_epoch: 0,
+        finished: false,
+        parameters: task.model.params.count(),
+        written_by: format!("ae {}", env!("CARGO_PKG_VERSION")),
+    };
+    let mut state = TrainState::default();
+    match (&run, resuming) {
+        (Some(run), true) => {
+            (meta, state) = restore(run, s, meta, &mut task, &mut optimizer)?;
+            progress.note(&format!(
+                "resuming {} at epoch {}, step {}",
+                run.path().display(),
+                state.epoch + 1,
+                state.step
+            ));
+        }
+        (Some(run), false) => {
+            run.write_settings(s)?;
+            run.write_meta(&meta)?;
+        }
+        (None, _) => {}
+    }
+
+    let test = match test {
+        Some(mut t) => {
+            scale(&meta.scaler, &mut t)?;
+            let task = AutoencoderTask::new(config.build(s.seed)?, s.objective())?;
+            Some((to_tensor(t), task))
+        }
+        None => None,
+    };
+    if let (Some(p), false) = (s.pretrain, resuming) {
+        pretrain(run.as_ref(), &mut task, s, p, &train, progress)?;
+    }
+    progress.note(&format!(
+        "training {} on {} ({} train, {} validation examples), {} parameters, {} threads{}",
+        s.describe(&input_shape),
+        s.data,
+        train.rows(),
+        val.as_ref().map_or(0, |v| v.rows()),
+        task.model.params.count(),
+        s.threads,
+        destination
+            .path()
+            .map(|p| format!(" → {}", p.display()))
+            .unwrap_or_default()
+    ));
+    let keep_best = s.early_stopping.is_some();
+    let mut observer = RunObserver {
+        run: run.as_ref(),
+        meta,
+        progress,
+        test,
+        best: None,
+        keep_best: keep_best && run.is_none(),
+        history: Vec::new(),
+    };
+    let outcome = fit(
+        &mut task,
+        &mut optimizer,
+        &mut state,
+        &s.loop_config(),
+        Examples::new(&train),
+        val.as_ref().map(Examples::new),
+        &mut observer,
+    )?;
+    let RunObserver {
+        meta,
+        progress,
+        best,
+        history,
+        ..
+    } = observer;
+    let folder = run.as_ref().map(|r| r.path().to_path_buf());
+    if outcome == Outcome::Interrupted {
+        return Ok(Trained {
+            task,
+            meta,
+            outcome,
+            state,
+            history,
+            val_scores: None,
+            folder,
+        });
+    }
+    if let Outcome::EarlyStopped { epoch } = outcome {
+        progress.note(&format!(
+            "early stopping after epoch {epoch}; kept the weights of epoch {}",
+            state.best_epoch
+        ));
+    }
+    if keep_best {
+        match &run {
+            Some(run) => {
+                run.promote_best()?;
+                task.model.params.values = run.load()?.2.model.params.values;
+            }
+            None => {
+                if let Some(b) = best {
+                    task.model.params.values = b;
+                }
+            }
+        }
+    }
+    let val_scores = match &val {
+        Some(v) => {
+            let (mut scores, _) = reconstruction_scores(&mut task.model, v, false);
+            scores.sort_by(f32::total_cmp);
+            if let Some(run) = &run {
+                run.write_val_scores(&ValScores {
+                    score: "mse".into(),
+                    scores: scores.clone(),
+                })?;
+            }
+            Some(scores)
+        }
+        None => None,
+    };
+    Ok(Trained {
+        task,
+        meta,
+        outcome,
+        state,
+        history,
+        val_scores,
+        folder,
+    })
+}
+
+/// For a resume: the run folder, checked to hold a checkpoint of a run configured as `s` (the
+/// settings that define the model, the data and the seed unchanged).
+fn open_resumed(destination: &Destination, s: &Settings) -> Result<Option<RunDir>> {
+    let Destination::Resume(path) = destination else {
+        return Ok(None);
+    };
+    let run = RunDir::open(path)?;
+    run.remove_stale_temporaries()?;
+    if !run.has_checkpoint() {
+        return Err(Error::format(path, "no checkpoint to resume from"));
+    }
+    let saved = run.read_settings()?;
+    if s.model_config(&[1]) != saved.model_config(&[1])
+        || s.data != saved.data
+        || s.seed != saved.seed
+    {
+        return Err(Error::config(
+            "resume",
+            "continues a run as it was configured: only epochs, lr, momentum, threads, \
+             early-stopping and weight-decay may change",
+        ));
+    }
+    Ok(Some(run))
+}
+
+/// Brings a resumed run's model, optimizer and metadata to its last checkpoint.
+fn restore(
+    run: &RunDir,
+    s: &Settings,
+    meta: RunMeta,
+    task: &mut AutoencoderTask,
+    optimizer: &mut Optimizer,
+) -> Result<(RunMeta, TrainState)> {
+    let saved = run.read_meta()?;
+    if saved.input_shape != meta.input_shape || saved.scaler != meta.scaler {
+        return Err(Error::format(
+            run.path(),
+            "the data no longer matches the run (input shape or fitted scaling changed)",
+        ));
+    }
+    let mut state = run.load_checkpoint(&mut task.model.params, optimizer)?;
+    optimizer.lr = s.lr;
+    state.finished = false;
+    run.trim_metrics(state.epoch)?;
+    let meta = RunMeta {
+        epoch: state.epoch,
+        best_loss: state.best_loss,
+        best_epoch: state.best_epoch,
+        ..saved
+    };
+    if state.step == 0 {
+        // A kill may have come between the checkpoint and the model or metadata of its epoch: the
+        // checkpoint is the truth, so bring them in line with it.
+        run.save_model(&task.model.params)?;
+        run.write_meta(&meta)?;
+    }
+    run.write_settings(s)?;
+    Ok((meta, state))
+}
+
+fn scale(scaler: &Scaler, s: &mut Samples) -> Result<()> {
+    scaler.transform(s).map_err(|e| Error::Data {
+        context: "cannot scale the data".into(),
+        source: e,
+    })
+}
+
+/// Moves samples into a tensor of shape `[N, ..shape]` without copying.
+pub fn to_tensor(s: Samples) -> Tensor {
+    let mut shape = vec![s.n];
+    shape.extend(&s.shape);
+    Tensor::from_vec(&shape, s.data)
+}
+
+/// Moves a seeded random `fraction` of the examples into a validation set, in place: the training
+/// rows are compacted without a second copy of the data.
+pub fn split_validation(s: &mut Samples, fraction: f32, seed: u64) -> (Samples, Option<Samples>) {
+    use rand::seq::SliceRandom;
+    let n = s.n;
+    let k = ((n as f64) * fraction as f64).round() as usize;
+    let taken = std::mem::replace(
+        s,
+        Samples {
+            data: Vec::new(),
+            n: 0,
+            shape: s.shape.clone(),
+            labels: None,
+            source: s.source,
+        },
+    );
+    if k == 0 || k >= n {
+        return (taken, None);
+    }
+    let mut order: Vec<usize> = (0..n).collect();
+    order.shuffle(&mut stream(seed, Purpose::Split, 0, 0));
+    let mut is_val = vec![false; n];
+    let mut val_idx: Vec<usize> = order[..k].to_vec();
+    val_idx.sort_unstable();
+    for &i in &val_idx {
+        is_val[i] = true;
+    }
+    let val = taken.subset(&val_idx);
+    let Samples {
+        mut data,
+        shape,
+        labels,
+        source,
+        ..
+    } = taken;
+    let c: usize = shape.iter().product();
+    let mut w = 0;
+    for i in 0..n {
+        if !is_val[i] {
+            if w != i {
+                data.copy_within(i * c..(i + 1) * c, w * c);
+            }
+            w += 1;
+        }
+    }
+    // No shrink_to_fit: it would copy the data once more; the spare tenth is cheaper.
+    data.truncate(w * c);
+    let labels = labels.map(|l| {
+        l.iter()
+            .enumerate()
+            .filter(|(i, _)| !is_val[*i])
+            .map(|(_, &v)| v)
+            .collect()
+    });
+    (
+        Samples {
+            data,
+            n: w,
+            shape,
+            labels,
+            source,
+        },
+        Some(val),
+    )
+}
+
+/// BCE and binarization need targets in [0, 1]; say so before training rather than train on
+/// nonsense.
+fn check_targets(s: &Settings, train: &Samples) -> Result<()> {
+    let outside = || train.data.iter().find(|v| !(0.0..=1.0).contains(*v));
+    if s.binarize {
+        if let Some(v) = outside() {
+            return Err(Error::config(
+                "binarize",
+                format!("draws each value as a probability and needs inputs scaled into [0, 1], but the scaled data holds {v}; use scaling minmax or unit"),
+            ));
+        }
+    }
+    if s.loss == crate::engine::loss::LossKind::Bce {
+        if let Some(v) = outside() {
+            return Err(Error::config(
+                "loss",
+                format!("bce needs inputs scaled into [0, 1], but the scaled data holds {v}; use scaling minmax or unit"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Greedy layer-wise pretraining of `task`'s model on `train`; each stage's epochs go to
+/// pretrain.jsonl (with a folder) and to `progress`.
+fn pretrain(
+    run: Option<&RunDir>,
+    task: &mut AutoencoderTask,
+    s: &Settings,
+    p: crate::training::pretrain::Pretrain,
+    train: &Tensor,
+    progress: &mut dyn Progress,
+) -> Result<()> {
+    let stages = StageSettings {
+        epochs: p.epochs.unwrap_or(s.epochs),
+        batch_size: s.batch_size,
+        seed: s.seed,
+        optimizer: s.optimizer_kind(),
+        lr: s.lr,
+        objective: s.objective(),
+    };
+    progress.note(&format!(
+        "greedy pretraining: {} stages of {} epochs",
+        s.hidden.len(),
+        stages.epochs
+    ));
+    let progress = std::cell::RefCell::new(progress);
+    greedy(&mut task.model, train, &stages, &mut |stage| {
+        Box::new(StageLog {
+            run,
+            stage,
+            progress: &progress,
+        })
+    })
+}
+
+/// Writes a pretraining stage's epochs to pretrain.jsonl and tells the caller.
+struct StageLog<'a, 'p> {
+    run: Option<&'a RunDir>,
+    stage: usize,
+    progress: &'a std::cell::RefCell<&'p mut dyn Progress>,
+}
+
+impl Observer for StageLog<'_, '_> {
+    fn on_epoch(
+        &mut self,
+        r: &EpochRecord,
+        _: &Params,
+        _: &Optimizer,
+        _: &TrainState,
+    ) -> Result<()> {
+        self.progress.borrow_mut().stage_epoch(self.stage, r);
+        match self.run {
+            Some(run) => run.append_stage_metrics(self.stage, r),
+            None => Ok(()),
+        }
+    }
+    fn on_interrupt(&mut self, _: &Params, _: &Optimizer, _: &TrainState) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// The kill-safe save order of a run folder, test scores, and the caller's progress.
+struct RunObserver<'a, 'p> {
+    run: Option<&'a RunDir>,
+    meta: RunMeta,
+    progress: &'p mut dyn Progress,
+    /// Test data and a model to score it with.
+    test: Option<(Tensor, AutoencoderTask)>,
+    /// In memory, the best epoch's weights (kept when early stopping is on).
+    best: Option<Vec<Tensor>>,
+    keep_best: bool,
+    history: Vec<EpochRecord>,
+}
+
+impl Observer for RunObserver<'_, '_> {
+    fn on_step(&mut self, info: &StepInfo<'_>) {
+        self.progress.step(info);
+    }
+
+    fn on_epoch(
+        &mut self,
+        r: &EpochRecord,
+        params: &Params,
+        opt: &Optimizer,
+        state: &TrainState,
+    ) -> Result<()> {
+        let mut test = Terms::default();
+        if let Some((x, task)) = self.test.as_mut() {
+            task.model.params.values.clone_from(&params.values);
+            for (n, v) in evaluate(task, Examples::new(x), 256).0 {
+                test.push(&format!("test_{n}"), v);
+            }
+        }
+        if self.keep_best && r.improved {
+            self.best = Some(params.values.clone());
+        }
+        if let Some(run) = self.run {
+            // Order matters for a kill at any point. Metrics and the best weights come before the
+            // checkpoint: if we die before the checkpoint, a resume starts from the previous one,
+            // trims the metrics back to it and redoes the epoch, rewriting both identically. The
+            // model and metadata come after: a resume rewrites them from the checkpoint.
+            let extra: serde_json::Map<String, serde_json::Value> = test
+                .0
+                .iter()
+                .map(|(k, v)| (k.clone(), (*v).into()))
+                .collect();
+            run.append_metrics(r, &extra)?;
+            if r.improved {
+                run.save_best(params)?;
+            }
+            run.save_checkpoint(params, opt, state)?;
+            run.save_model(params)?;
+        }
+        self.meta.epoch = state.epoch;
+        self.meta.best_loss = state.best_loss;
+        self.meta.best_epoch = state.best_epoch;
+        self.meta.finished = state.finished;
+        if let Some(run) = self.run {
+            run.write_meta(&self.meta)?;
+        }
+        self.history.push(r.clone());
+        self.progress.epoch(r, &test);
+        Ok(())
+    }
+
+    fn on_interrupt(&mut self, params: &Params, opt: &Optimizer, state: &TrainState) -> Result<()> {
+        match self.run {
+            Some(run) => run.save_checkpoint(params, opt, state),
+            None => Ok(()),
+        }
+    }
+
+    fn stop_requested(&self) -> bool {
+        self.progress.stop_requested()
+    }
+}
