@@ -6,12 +6,9 @@ use std::io::Write;
 use std::path::Path;
 use std::time::Instant;
 
-use ae_core::analysis::anomaly::reconstruction_scores;
+use ae_core::analysis::anomaly::{one_class_scores, reconstruction_scores};
 use ae_core::analysis::ranking::{auroc, average_precision, quantile};
-use ae_core::engine::optim::Optimizer;
-use ae_core::objective::AutoencoderTask;
 use ae_core::run::RunDir;
-use ae_core::training::fit::{fit, Examples, Silent, TrainState};
 use ae_core::Tensor;
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
@@ -242,24 +239,10 @@ fn train_and_score(
     let mut shape = s.train.x.shape().to_vec();
     shape[0] = idx.len();
     let x = Tensor::from_vec(&shape, data);
-    let config = settings.model_config(input_shape);
-    let mut task = AutoencoderTask::new(config.build(settings.seed)?, settings.objective())?;
-    task.seed = settings.seed;
-    let mut opt = Optimizer::new(settings.optimizer_kind(), settings.lr, &task.model.params);
-    let mut lc = settings.loop_config();
-    lc.early_stopping = None;
+    let mut settings = settings.clone();
     if let Some(e) = args.epochs {
-        lc.epochs = e;
+        settings.epochs = e;
     }
-    fit(
-        &mut task,
-        &mut opt,
-        &mut TrainState::default(),
-        &lc,
-        Examples::new(&x),
-        None,
-        &mut Silent,
-    )
-    .with_context(|| format!("training on class {k}"))?;
-    Ok(reconstruction_scores(&mut task.model, &s.test.x, false).0)
+    one_class_scores(&settings, input_shape, &x, &s.test.x)
+        .with_context(|| format!("training on class {k}"))
 }

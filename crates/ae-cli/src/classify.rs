@@ -12,7 +12,7 @@ use ae_core::engine::optim::{Optimizer, OptimizerKind};
 use ae_core::model::Autoencoder;
 use ae_core::run::classifier_run::{ClassifierDir, ClassifierMeta};
 use ae_core::run::FORMAT_VERSION;
-use ae_core::training::fit::{fit, Examples, LoopConfig, Silent, TrainState};
+use ae_core::training::fit::{fit_quietly, Examples, LoopConfig};
 use ae_core::Tensor;
 use ae_data::datasets::Split;
 use anyhow::{bail, Context, Result};
@@ -265,14 +265,11 @@ fn train_classifier(
         seed,
         early_stopping: None,
     };
-    fit(
+    fit_quietly(
         &mut task,
         &mut opt,
-        &mut TrainState::default(),
         &lc,
         Examples::labeled(&train.x, &train.labels)?,
-        None,
-        &mut Silent,
     )?;
     Ok(task.model)
 }

@@ -14,6 +14,7 @@ mod labeled;
 mod pca;
 mod picture;
 mod probe;
+mod progress;
 mod report;
 mod train;
 mod visualize;

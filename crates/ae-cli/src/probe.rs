@@ -7,7 +7,7 @@ use ae_core::analysis::knn::knn_predict;
 use ae_core::analysis::pca::Pca;
 use ae_core::engine::optim::{Optimizer, OptimizerKind};
 use ae_core::objective::WeightDecay;
-use ae_core::training::fit::{fit, Examples, LoopConfig, Silent, TrainState};
+use ae_core::training::fit::{fit_quietly, Examples, LoopConfig};
 use ae_core::Tensor;
 use anyhow::{Context, Result};
 use serde::Serialize;
@@ -170,14 +170,11 @@ fn softmax_regression(
         seed: args.seed,
         early_stopping: None,
     };
-    fit(
+    fit_quietly(
         &mut task,
         &mut opt,
-        &mut TrainState::default(),
         &lc,
         Examples::labeled(&train, &s.train.labels)?,
-        None,
-        &mut Silent,
     )?;
     Ok(task.model.accuracy(&test, &s.test.labels))
 }

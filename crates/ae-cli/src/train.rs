@@ -1,19 +1,16 @@
 //! `ae train`: lay the config file and the flags over the defaults (or a preset, or the run being
 //! resumed), load the data, call the library's [`ae_core::run::train`], print.
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 
-use ae_core::objective::Terms;
-use ae_core::run::{Destination, Progress, RunDir, TrainOptions};
-use ae_core::training::fit::{EpochRecord, Outcome, StepInfo};
+use ae_core::run::{Destination, RunDir, TrainOptions};
+use ae_core::training::fit::Outcome;
 use ae_core::training::settings::Settings;
 use ae_data::datasets::Split;
 use anyhow::{bail, Context, Result};
-use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::args::TrainArgs;
 use crate::data;
+use crate::progress::CliProgress;
 
 /// Runs `ae train`.
 pub fn run(args: TrainArgs) -> Result<()> {
@@ -36,7 +33,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         },
     };
     let mut progress = CliProgress::new(args.quiet);
-    install_ctrlc(progress.stop.clone());
+    progress.stop_on_ctrl_c();
     let options = TrainOptions {
         destination,
         test,
@@ -107,101 +104,5 @@ fn flag_error(e: ae_core::Error) -> anyhow::Error {
             anyhow::anyhow!("invalid --{}: {reason}", field.replace('_', "-"))
         }
         other => other.into(),
-    }
-}
-
-fn install_ctrlc(stop: Arc<AtomicBool>) {
-    let _ = ctrlc::set_handler(move || {
-        if stop.swap(true, Ordering::Relaxed) {
-            eprintln!("\nsecond Ctrl-C: exiting without saving");
-            std::process::exit(130);
-        }
-        eprintln!("\nCtrl-C: saving a checkpoint after this step (press again to exit at once)");
-    });
-}
-
-/// A progress bar within the epoch, a line per epoch, Ctrl-C.
-struct CliProgress {
-    bar: ProgressBar,
-    stop: Arc<AtomicBool>,
-}
-
-impl CliProgress {
-    fn new(quiet: bool) -> Self {
-        let bar = if quiet {
-            ProgressBar::hidden()
-        } else {
-            ProgressBar::new(0)
-        };
-        bar.set_style(
-            ProgressStyle::with_template("epoch {prefix:>3} [{bar:30}] {pos}/{len} {msg}")
-                .expect("valid template")
-                .progress_chars("=> "),
-        );
-        CliProgress {
-            bar,
-            stop: Arc::new(AtomicBool::new(false)),
-        }
-    }
-
-    fn line(&self, line: &str) {
-        if self.bar.is_hidden() {
-            eprintln!("{line}");
-        } else {
-            self.bar.println(line);
-        }
-    }
-}
-
-impl Progress for CliProgress {
-    fn note(&mut self, text: &str) {
-        self.line(text);
-    }
-
-    fn step(&mut self, info: &StepInfo<'_>) {
-        if info.step == 1 || info.step.is_multiple_of(8) || info.step == info.steps {
-            self.bar.set_length(info.steps as u64);
-            self.bar.set_prefix(info.epoch.to_string());
-            self.bar.set_position(info.step as u64);
-            self.bar.set_message(format!(
-                "loss {:.5}  {:.0} img/s",
-                info.terms.total(),
-                info.examples_per_second
-            ));
-        }
-    }
-
-    fn epoch(&mut self, r: &EpochRecord, test: &Terms) {
-        let val = r
-            .val
-            .as_ref()
-            .map(|v| format!("  val_loss {:.6}", v.total()))
-            .unwrap_or_default();
-        let test: String = test
-            .0
-            .iter()
-            .map(|(k, v)| format!("  {k} {v:.6}"))
-            .collect();
-        self.line(&format!(
-            "epoch {:>3}  loss {:.6}{val}{test}  {:.1}s  {:.0} img/s",
-            r.epoch,
-            r.train.total(),
-            r.seconds,
-            r.examples_per_second,
-        ));
-    }
-
-    fn stage_epoch(&mut self, stage: usize, r: &EpochRecord) {
-        self.line(&format!(
-            "stage {} epoch {:>3}  loss {:.6}  {:.1}s",
-            stage + 1,
-            r.epoch,
-            r.train.total(),
-            r.seconds
-        ));
-    }
-
-    fn stop_requested(&self) -> bool {
-        self.stop.load(Ordering::Relaxed)
     }
 }

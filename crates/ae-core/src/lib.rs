@@ -2,6 +2,67 @@
 //! convolutional, sparse, denoising, contractive, tied, linear, variational) trained by one loop on
 //! our own layer engine. This crate computes; it never prints.
 //!
+//! # Train, encode, reconstruct, save, load, score
+//! One call, [`train`], takes checked [`Settings`] and the data, and returns the trained model;
+//! with a run folder it also writes what `ae` reads (settings, weights, checkpoints, metrics).
+//!
+//! ```
+//! use ae_core::analysis::anomaly::reconstruction_scores;
+//! use ae_core::run::{to_tensor, RunDir};
+//! use ae_core::{train, Destination, Samples, Settings, TrainOptions};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! // 300 rows of 8 features that live near a 2-dimensional plane.
+//! let rows: Vec<f32> = (0..300 * 8)
+//!     .map(|i| {
+//!         let (r, j) = ((i / 8) as f32, (i % 8) as f32);
+//!         (r * 0.37).sin() * (1.0 + 0.1 * j) + (r * 0.11).cos() * (0.5 - 0.05 * j)
+//!     })
+//!     .collect();
+//! let data = Samples::from_rows(rows, &[8])?;
+//!
+//! // A 8-4-2-4-8 autoencoder; everything not named keeps its default (Adam, MSE, ...).
+//! let settings = Settings {
+//!     hidden: vec![4, 2],
+//!     epochs: 30,
+//!     batch_size: 32,
+//!     threads: 1,
+//!     ..Settings::default()
+//! }
+//! .check()?;
+//! let dir = tempfile::tempdir()?;
+//! let folder = dir.path().join("run");
+//! let options = TrainOptions {
+//!     destination: Destination::Folder { path: folder.clone(), force: false },
+//!     ..TrainOptions::default()
+//! };
+//! let trained = train(&settings, data.clone(), options)?;
+//! let first = trained.history.first().unwrap().train.total();
+//! let last = trained.history.last().unwrap().train.total();
+//! assert!(last < first, "training lowers the loss: {first} -> {last}");
+//!
+//! // New data goes through the scaling fitted on the training data.
+//! let mut x = data;
+//! trained.meta.scaler.transform(&mut x)?;
+//! let x = to_tensor(x);
+//! let mut model = trained.task.model;
+//! let codes = model.encode_rows(&x, usize::MAX);
+//! assert_eq!(codes.shape(), [300, 2]);
+//! model.forward(&x, ae_core::engine::layers::Mode::Eval);
+//! assert_eq!(model.reconstruction().shape(), [300, 8]);
+//!
+//! // The run folder holds the same model; reconstruction error is an anomaly score.
+//! let (_settings, _meta, mut loaded) = RunDir::open(&folder)?.load()?;
+//! assert_eq!(loaded.model.params.values, model.params.values);
+//! let (scores, _) = reconstruction_scores(&mut loaded.model, &x, false);
+//! assert_eq!(scores.len(), 300);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! `examples/` holds three whole programs: anomaly scores on a table, image denoising, and
+//! sampling from a VAE.
+//!
 //! # Rooms
 //! Each room uses only the rooms listed before it.
 //!
@@ -21,5 +82,11 @@ pub mod objective;
 pub mod run;
 pub mod training;
 
+pub use ae_data;
+pub use ae_data::samples::Samples;
 pub use engine::tensor::Tensor;
 pub use error::{Error, Result};
+pub use model::{Autoencoder, ModelConfig};
+pub use objective::Objective;
+pub use run::{train, Destination, Progress, TrainOptions, Trained};
+pub use training::settings::{Checked, Settings};

@@ -31,6 +31,26 @@ pub struct Samples {
 }
 
 impl Samples {
+    /// Examples of `shape` (`[D]` for table rows, `[C, H, W]` for images) from values laid out
+    /// row-major, one example after another, as a NumPy array of shape `[N, ..shape]` is.
+    pub fn from_rows(data: Vec<f32>, shape: &[usize]) -> crate::Result<Samples> {
+        let d: usize = shape.iter().product();
+        if d == 0 || data.len() % d != 0 {
+            return Err(crate::Error::Shape {
+                what: "rows".into(),
+                expected: format!("a multiple of {d} values (examples of shape {shape:?})"),
+                got: data.len().to_string(),
+            });
+        }
+        Ok(Samples {
+            n: data.len() / d,
+            data,
+            shape: shape.to_vec(),
+            labels: None,
+            source: SourceType::F32,
+        })
+    }
+
     /// Values per example.
     pub fn features(&self) -> usize {
         self.shape.iter().product()

@@ -3,6 +3,28 @@
 use crate::engine::layers::Mode;
 use crate::engine::tensor::Tensor;
 use crate::model::Autoencoder;
+use crate::objective::Examples;
+use crate::training::fit::fit_quietly;
+use crate::training::prepare;
+use crate::training::settings::Settings;
+use crate::Result;
+
+/// The one-class protocol's model for one class: a fresh model with `settings` on inputs of
+/// `input_shape`, trained on `normal` alone (already in the model's units; no validation, no
+/// early stopping, no greedy pretraining, nothing written), then the reconstruction scores of
+/// `test`: higher is more anomalous.
+pub fn one_class_scores(
+    settings: &Settings,
+    input_shape: &[usize],
+    normal: &Tensor,
+    test: &Tensor,
+) -> Result<Vec<f32>> {
+    let (mut task, mut optimizer) = prepare(settings, input_shape)?;
+    let mut cfg = settings.loop_config();
+    cfg.early_stopping = None;
+    fit_quietly(&mut task, &mut optimizer, &cfg, Examples::new(normal))?;
+    Ok(reconstruction_scores(&mut task.model, test, false).0)
+}
 
 /// Per-example anomaly scores: the mean squared error of each example's reconstruction (in the
 /// model's scaled space), whatever loss the model was trained with: a binary cross-entropy score

@@ -46,6 +46,32 @@ fn default_init() -> Init {
 }
 
 impl ModelConfig {
+    /// A dense autoencoder on inputs of `input_shape` whose encoder has layers of `hidden` sizes
+    /// (the last is the code): ReLU hidden units and code, sigmoid output, untied, default
+    /// initialization. Change any field after.
+    pub fn dense(input_shape: &[usize], hidden: &[usize]) -> Self {
+        ModelConfig {
+            input_shape: input_shape.to_vec(),
+            hidden: hidden.to_vec(),
+            activation: Activation::Relu,
+            code_activation: None,
+            output_activation: Activation::Sigmoid,
+            tied: false,
+            init: Init::Auto,
+            conv: None,
+            variational: false,
+        }
+    }
+
+    /// A convolutional autoencoder on images of `input_shape` (`[C, H, W]`) with `arch`'s stages,
+    /// activations as [`ModelConfig::dense`].
+    pub fn conv(input_shape: &[usize], arch: ConvArch) -> Self {
+        ModelConfig {
+            conv: Some(arch),
+            ..ModelConfig::dense(input_shape, &[])
+        }
+    }
+
     /// Number of input features.
     pub fn input_features(&self) -> usize {
         self.input_shape.iter().product()

@@ -45,6 +45,22 @@ pub struct Objective {
     pub learned_variance: bool,
 }
 
+impl Default for Objective {
+    /// Mean squared error alone: no penalty, no corruption, not variational.
+    fn default() -> Self {
+        Objective {
+            loss: LossKind::Mse,
+            weight_decay: WeightDecay::None,
+            sparsity: None,
+            noise: None,
+            contractive: None,
+            kl: None,
+            binarize: false,
+            learned_variance: false,
+        }
+    }
+}
+
 /// The name of a Gaussian decoder's learned log-variance.
 pub const LOGVAR: &str = "decoder_logvar";
 

@@ -5,6 +5,7 @@ mod folder;
 pub mod io;
 
 pub use folder::*;
+mod observer;
 mod train;
 
 pub use train::{

@@ -8,15 +8,15 @@ use std::path::{Path, PathBuf};
 use ae_data::samples::Samples;
 use ae_data::scaling::{Scaler, ScalingKind};
 
+use super::observer::{RunObserver, StageLog};
 use crate::analysis::anomaly::reconstruction_scores;
 use crate::engine::optim::Optimizer;
-use crate::engine::params::Params;
 use crate::engine::rng::{stream, Purpose};
 use crate::engine::tensor::Tensor;
 use crate::model::vae::binarized;
 use crate::objective::{AutoencoderTask, Examples, Terms};
 use crate::run::{RunDir, RunMeta, ValScores, FORMAT_VERSION};
-use crate::training::fit::{evaluate, fit, EpochRecord, Observer, Outcome, StepInfo, TrainState};
+use crate::training::fit::{fit, EpochRecord, Outcome, StepInfo, TrainState};
 use crate::training::pretrain::{greedy, StageSettings};
 use crate::training::settings::{Checked, Settings};
 use crate::training::{configure_threads, prepare};
@@ -494,106 +494,4 @@ fn pretrain(
             progress: &progress,
         })
     })
-}
-
-/// Writes a pretraining stage's epochs to pretrain.jsonl and tells the caller.
-struct StageLog<'a, 'p> {
-    run: Option<&'a RunDir>,
-    stage: usize,
-    progress: &'a std::cell::RefCell<&'p mut dyn Progress>,
-}
-
-impl Observer for StageLog<'_, '_> {
-    fn on_epoch(
-        &mut self,
-        r: &EpochRecord,
-        _: &Params,
-        _: &Optimizer,
-        _: &TrainState,
-    ) -> Result<()> {
-        self.progress.borrow_mut().stage_epoch(self.stage, r);
-        match self.run {
-            Some(run) => run.append_stage_metrics(self.stage, r),
-            None => Ok(()),
-        }
-    }
-    fn on_interrupt(&mut self, _: &Params, _: &Optimizer, _: &TrainState) -> Result<()> {
-        Ok(())
-    }
-}
-
-/// The kill-safe save order of a run folder, test scores, and the caller's progress.
-struct RunObserver<'a, 'p> {
-    run: Option<&'a RunDir>,
-    meta: RunMeta,
-    progress: &'p mut dyn Progress,
-    /// Test data and a model to score it with.
-    test: Option<(Tensor, AutoencoderTask)>,
-    /// In memory, the best epoch's weights (kept when early stopping is on).
-    best: Option<Vec<Tensor>>,
-    keep_best: bool,
-    history: Vec<EpochRecord>,
-}
-
-impl Observer for RunObserver<'_, '_> {
-    fn on_step(&mut self, info: &StepInfo<'_>) {
-        self.progress.step(info);
-    }
-
-    fn on_epoch(
-        &mut self,
-        r: &EpochRecord,
-        params: &Params,
-        opt: &Optimizer,
-        state: &TrainState,
-    ) -> Result<()> {
-        let mut test = Terms::default();
-        if let Some((x, task)) = self.test.as_mut() {
-            task.model.params.values.clone_from(&params.values);
-            for (n, v) in evaluate(task, Examples::new(x), 256).0 {
-                test.push(&format!("test_{n}"), v);
-            }
-        }
-        if self.keep_best && r.improved {
-            self.best = Some(params.values.clone());
-        }
-        if let Some(run) = self.run {
-            // Order matters for a kill at any point. Metrics and the best weights come before the
-            // checkpoint: if we die before the checkpoint, a resume starts from the previous one,
-            // trims the metrics back to it and redoes the epoch, rewriting both identically. The
-            // model and metadata come after: a resume rewrites them from the checkpoint.
-            let extra: serde_json::Map<String, serde_json::Value> = test
-                .0
-                .iter()
-                .map(|(k, v)| (k.clone(), (*v).into()))
-                .collect();
-            run.append_metrics(r, &extra)?;
-            if r.improved {
-                run.save_best(params)?;
-            }
-            run.save_checkpoint(params, opt, state)?;
-            run.save_model(params)?;
-        }
-        self.meta.epoch = state.epoch;
-        self.meta.best_loss = state.best_loss;
-        self.meta.best_epoch = state.best_epoch;
-        self.meta.finished = state.finished;
-        if let Some(run) = self.run {
-            run.write_meta(&self.meta)?;
-        }
-        self.history.push(r.clone());
-        self.progress.epoch(r, &test);
-        Ok(())
-    }
-
-    fn on_interrupt(&mut self, params: &Params, opt: &Optimizer, state: &TrainState) -> Result<()> {
-        match self.run {
-            Some(run) => run.save_checkpoint(params, opt, state),
-            None => Ok(()),
-        }
-    }
-
-    fn stop_requested(&self) -> bool {
-        self.progress.stop_requested()
-    }
 }

@@ -300,3 +300,22 @@ pub fn fit(
     }
     Ok(Outcome::Completed)
 }
+
+/// Trains `task` from a fresh state with nothing observed or written: for models trained inside
+/// another computation (a classifier, a one-class model, a probe).
+pub fn fit_quietly(
+    task: &mut dyn Task,
+    optimizer: &mut Optimizer,
+    cfg: &LoopConfig,
+    train: Examples<'_>,
+) -> Result<Outcome> {
+    fit(
+        task,
+        optimizer,
+        &mut TrainState::default(),
+        cfg,
+        train,
+        None,
+        &mut Silent,
+    )
+}
