@@ -1,43 +1,12 @@
 //! `ae compare RUN_A RUN_B`: test metrics side by side on the same data, and for two linear maps
 //! (a linear autoencoder, PCA) the principal angles between the subspaces they project onto.
-use ae_core::analysis::subspace::principal_angles;
-use ae_core::engine::layers::activation::Activation;
-use ae_core::model::Autoencoder;
+use ae_core::analysis::subspace::{linear_map, principal_angles};
 use ae_core::run::RunDir;
 use anyhow::Result;
 use serde_json::json;
 
 use crate::args::{CompareArgs, RunData};
 use crate::eval::{load, metrics};
-
-/// The `k` directions (rows of a `k × d` matrix) spanning what a one-layer linear autoencoder
-/// reconstructs: its decoder's columns, or with tied weights its encoder's rows. The decoder is the
-/// one to compare with PCA: an encoder keeps whatever it started with along directions the data
-/// never varies in (a border pixel that is always 0 gives its weights no gradient), while the
-/// reconstruction error drives the decoder's components there to zero.
-pub fn linear_map(model: &Autoencoder) -> Option<(Vec<f32>, usize)> {
-    let c = &model.config;
-    let linear = c.conv.is_none()
-        && c.hidden.len() == 1
-        && c.activation == Activation::Linear
-        && c.code_activation() == Activation::Linear
-        && c.output_activation == Activation::Linear;
-    if !linear {
-        return None;
-    }
-    let (k, d) = (c.hidden[0], c.input_features());
-    match model.params.find("decoder.0.weight") {
-        // (d, k) row-major: column j is direction j.
-        Some(id) => {
-            let w = model.params.values[id.0].data();
-            Some(((0..k * d).map(|i| w[(i % d) * k + i / d]).collect(), k))
-        }
-        None => {
-            let id = model.params.find("encoder.0.weight")?;
-            Some((model.params.values[id.0].data().to_vec(), k))
-        }
-    }
-}
 
 /// Runs `ae compare`.
 pub fn compare(args: CompareArgs) -> Result<()> {

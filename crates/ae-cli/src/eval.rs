@@ -2,21 +2,18 @@
 use std::path::Path;
 
 use ae_core::engine::layers::Mode;
-use ae_core::engine::loss::bce_logit;
-use ae_core::engine::rng::{stream, Purpose};
 use ae_core::model::Autoencoder;
-use ae_core::objective::noise::Noise;
 use ae_core::objective::AutoencoderTask;
 use ae_core::run::{RunDir, RunMeta};
 use ae_core::Tensor;
 use ae_data::datasets::Split;
 use ae_data::samples::Samples;
-use ae_data::scaling::{Scaler, ScalingKind};
+use ae_data::scaling::Scaler;
 use anyhow::{bail, Context, Result};
-use serde::Serialize;
 
 use crate::args::{DenoiseArgs, EncodeArgs, EvalArgs, ReconstructArgs, RunData, SplitArg};
 use crate::data;
+pub use ae_core::analysis::metrics::{corrupt, metrics, vae_figures, Metrics, VaeFigures};
 
 /// A loaded run with the data to apply it to, scaled the way the run was trained.
 pub struct Loaded {
@@ -90,85 +87,6 @@ pub fn reconstructed(model: &mut Autoencoder, scaler: &Scaler, x: &Tensor) -> Ve
     rec
 }
 
-/// Reconstruction metrics of a model on some data.
-#[derive(Debug, Serialize)]
-pub struct Metrics {
-    /// Mean squared error per element (in the model's scaled space).
-    pub mse: f64,
-    /// Mean over examples of the sum of squared errors of an example.
-    pub sse_per_example: f64,
-    /// Mean binary cross-entropy per element (from the logits with a sigmoid output, else from the
-    /// output clamped into (0, 1)), with targets clamped into [0, 1].
-    pub bce: f64,
-    /// Peak signal-to-noise ratio in dB, peak = the data's range (1 for unit or min-max scaling).
-    pub psnr_db: f64,
-    /// Mean over (the first 1,000) examples of ‖J_f(x)‖_F, the Frobenius norm of the encoder's
-    /// Jacobian: exact (one backward pass per code unit) for codes of up to 256 units, else
-    /// estimated from 64 random sign vectors v (E‖Jᵀv‖² = ‖J‖²_F) on the first 200 examples, e.g.
-    /// for a conv feature map.
-    pub mean_jacobian_norm: f64,
-    /// Number of examples.
-    pub n: usize,
-}
-
-/// Code sizes up to which the Jacobian norm is computed exactly.
-const EXACT_JACOBIAN_UNITS: usize = 256;
-/// Random probes of the estimate for larger codes.
-const JACOBIAN_PROBES: usize = 64;
-/// Examples the estimate averages over.
-const ESTIMATE_EXAMPLES: usize = 200;
-
-/// Mean ‖J_f(x)‖_F over the first `max` rows of `x` (scaled input).
-pub fn mean_jacobian_norm(model: &mut Autoencoder, x: &Tensor, max: usize) -> f64 {
-    let exact = model.config.code_size() <= EXACT_JACOBIAN_UNITS;
-    jacobian_norm(model, x, max, exact)
-}
-
-fn jacobian_norm(model: &mut Autoencoder, x: &Tensor, max: usize, exact: bool) -> f64 {
-    // The estimate makes 64 backward passes whatever the code size; fewer examples keep a conv
-    // run's evaluation to seconds.
-    let n = x.rows().min(if exact {
-        max
-    } else {
-        max.min(ESTIMATE_EXAMPLES)
-    });
-    if n == 0 {
-        return 0.0;
-    }
-    let c = x.cols();
-    let mut shape = x.shape().to_vec();
-    shape[0] = n;
-    let batch = Tensor::from_vec(&shape, x.data()[..n * c].to_vec());
-    let k = model.config.code_size();
-    let mut sq = vec![0.0f64; n];
-    let mut dx = Tensor::default();
-    model.encode(&batch);
-    let passes = if exact { k } else { JACOBIAN_PROBES };
-    let mut rng = ae_core::engine::rng::stream(0, ae_core::engine::rng::Purpose::Misc, 7, 0);
-    for pass in 0..passes {
-        // Exact: row `pass` of every example's Jacobian is the input gradient of code unit `pass`.
-        // Estimated: the input gradient of v·code for a random sign vector v is Jᵀv.
-        model.backward_from_code(&batch, Some(&mut dx), &mut |_, dcode| {
-            if exact {
-                dcode.fill(0.0);
-                for row in dcode.data_mut().chunks_exact_mut(k) {
-                    row[pass] = 1.0;
-                }
-            } else {
-                use rand::Rng as _;
-                for v in dcode.data_mut() {
-                    *v = if rng.random::<bool>() { 1.0 } else { -1.0 };
-                }
-            }
-        });
-        for (s, row) in sq.iter_mut().zip(dx.data().chunks_exact(c)) {
-            *s += row.iter().map(|&v| (v as f64).powi(2)).sum::<f64>();
-        }
-    }
-    let scale = if exact { 1.0 } else { 1.0 / passes as f64 };
-    sq.iter().map(|s| (s * scale).sqrt()).sum::<f64>() / n as f64
-}
-
 /// Loads the model saved in `run` and prints its metrics on `x`, the test split of `data` (already
 /// scaled): how `ae train` and `ae pca` end.
 pub fn report_test(run: &RunDir, data: &str, x: &Tensor) -> Result<()> {
@@ -200,51 +118,6 @@ pub fn report_test(run: &RunDir, data: &str, x: &Tensor) -> Result<()> {
 /// The fixed binarized copy of `x` (see [`ae_core::model::vae::binarized`]).
 pub fn binarized(x: &Tensor) -> Result<Tensor> {
     Ok(ae_core::model::vae::binarized(x)?)
-}
-
-/// Computes [`Metrics`] of `model` given `input` and scored against `target` (both already
-/// scaled with a scaler of kind `scaling`; they differ when the input is corrupted).
-pub fn metrics(
-    model: &mut Autoencoder,
-    scaling: ScalingKind,
-    input: &Tensor,
-    target: &Tensor,
-) -> Metrics {
-    let sigmoid_out =
-        model.config.output_activation == ae_core::engine::layers::activation::Activation::Sigmoid;
-    let (mut sse, mut bce) = (0.0f64, 0.0f64);
-    let (mut lo, mut hi) = (f32::INFINITY, f32::NEG_INFINITY);
-    for_batches(model, input, |rows, m| {
-        let (pre, out) = (m.logits().data(), m.reconstruction().data());
-        for ((&t, &p), &o) in target.data()[rows].iter().zip(pre).zip(out) {
-            sse += ((o - t) as f64).powi(2);
-            lo = lo.min(t);
-            hi = hi.max(t);
-            // Data scaled by a scaler fitted elsewhere may leave [0, 1] a little.
-            let t = t.clamp(0.0, 1.0);
-            bce += if sigmoid_out {
-                bce_logit(p, t) as f64
-            } else {
-                let o = o.clamp(1e-7, 1.0 - 1e-7) as f64;
-                -(t as f64 * o.ln() + (1.0 - t as f64) * (1.0 - o).ln())
-            };
-        }
-    });
-    let n = target.rows();
-    let elems = (n * target.cols()).max(1) as f64;
-    let mse = sse / elems;
-    let peak = match scaling {
-        ScalingKind::Unit | ScalingKind::MinMax => 1.0,
-        _ => (hi - lo).max(f32::MIN_POSITIVE) as f64,
-    };
-    Metrics {
-        mean_jacobian_norm: mean_jacobian_norm(model, input, 1000),
-        mse,
-        sse_per_example: sse / n.max(1) as f64,
-        bce: bce / elems,
-        psnr_db: 10.0 * (peak * peak / mse).log10(),
-        n,
-    }
 }
 
 /// Runs `ae eval`.
@@ -325,41 +198,6 @@ pub fn eval(args: EvalArgs) -> Result<()> {
     Ok(())
 }
 
-/// A VAE's likelihood figures on some data, in nats per example.
-pub struct VaeFigures {
-    pub elbo: f64,
-    pub reconstruction: f64,
-    pub kl: f64,
-    pub iw_nll: Option<f64>,
-}
-
-/// The ELBO (one sample per example, in training-sized batches) and, with `samples` > 0, the
-/// importance-weighted estimate of −log p(x).
-pub fn vae_figures(task: &mut AutoencoderTask, x: &Tensor, samples: usize) -> VaeFigures {
-    let terms =
-        ae_core::training::fit::evaluate(task, ae_core::training::fit::Examples::new(x), 256);
-    let reconstruction = terms.get("reconstruction").unwrap_or(f64::NAN);
-    let kl = terms.get("kl").unwrap_or(f64::NAN);
-    let iw_nll = (samples > 0).then(|| {
-        let (loss, logvar) = (task.objective.loss, task.log_variance());
-        let nll = ae_core::model::vae::importance_weighted_nll(
-            &mut task.model,
-            loss,
-            logvar,
-            x,
-            samples,
-            0,
-        );
-        nll.iter().sum::<f64>() / nll.len().max(1) as f64
-    });
-    VaeFigures {
-        elbo: -(reconstruction + kl),
-        reconstruction,
-        kl,
-        iw_nll,
-    }
-}
-
 /// Prints metrics as an aligned table.
 pub fn print_metrics(m: &Metrics) {
     {
@@ -370,17 +208,6 @@ pub fn print_metrics(m: &Metrics) {
         println!("psnr              {:.2} dB", m.psnr_db);
         println!("mean ||J||_F      {:.4}", m.mean_jacobian_norm);
     }
-}
-
-/// A corrupted copy of `x` (scaled data), drawn from `seed`.
-pub fn corrupt(x: &Tensor, noise: Noise, seed: u64) -> Tensor {
-    let mut out = Tensor::zeros(x.shape());
-    noise.corrupt(
-        x.data(),
-        out.data_mut(),
-        &mut stream(seed, Purpose::Misc, 0, 0),
-    );
-    out
 }
 
 /// Runs `ae denoise`: clean, corrupted and denoised examples, as a picture or as data.
@@ -483,31 +310,4 @@ pub fn write_table(
         ),
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// The random-probe estimate used for large codes agrees with the exact norm.
-    #[test]
-    fn estimated_jacobian_norm_is_close_to_exact() {
-        let cfg = ae_core::training::settings::Settings {
-            hidden: vec![40],
-            activation: ae_core::engine::layers::activation::Activation::Tanh,
-            ..Default::default()
-        };
-        let mut model = cfg.model_config(&[30]).build(1).unwrap();
-        let x = Tensor::from_vec(
-            &[20, 30],
-            (0..600).map(|i| ((i as f32) * 0.37).sin()).collect(),
-        );
-        let exact = jacobian_norm(&mut model, &x, 20, true);
-        let estimate = jacobian_norm(&mut model, &x, 20, false);
-        assert!(exact > 0.1, "{exact}");
-        assert!(
-            (estimate - exact).abs() < 0.1 * exact,
-            "estimate {estimate} vs exact {exact}"
-        );
-    }
 }

@@ -4,7 +4,6 @@ use ae_core::analysis::pca::Pca;
 use ae_core::model::Autoencoder;
 use ae_core::objective::noise::Noise;
 use ae_core::run::{RunDir, RunMeta};
-use ae_core::Tensor;
 use anyhow::{bail, Context, Result};
 
 use crate::chart::{self, Panel, Series};
@@ -389,7 +388,7 @@ pub fn white(values: &[f32]) -> f32 {
 
 /// `n` draws from a VAE's prior, decoded, in the data's units (`n × features` values).
 pub fn sample_values(
-    model: &mut Autoencoder,
+    model: &Autoencoder,
     scaler: &ae_data::scaling::Scaler,
     n: usize,
     seed: u64,
@@ -403,13 +402,7 @@ pub fn sample_values(
     if n == 0 {
         bail!("--n must be at least 1");
     }
-    let k = model.config.code_size();
-    let z = ae_core::model::vae::prior_samples(n, k, seed);
-    let mut out = Vec::with_capacity(n * model.config.input_features());
-    z.for_batches(256, |_, batch| {
-        model.decode(batch);
-        out.extend_from_slice(model.reconstruction().data());
-    });
+    let mut out = ae_core::analysis::generate::prior_draws(model, n, seed)?.into_vec();
     scaler.inverse(&mut out);
     Ok(out)
 }
@@ -434,24 +427,9 @@ pub fn interpolation_values(
     if steps < 2 {
         bail!("--steps must be at least 2 (the two ends)");
     }
-    let mut shape = l.x.shape().to_vec();
-    shape[0] = 2;
-    let mut pair = l.x.row(from).to_vec();
-    pair.extend_from_slice(l.x.row(to));
-    let model = &mut l.task.model;
-    model.encode(&Tensor::from_vec(&shape, pair));
-    let codes = model.code().clone();
-    let k = codes.cols();
-    let (a, b) = (codes.row(0), codes.row(1));
-    let mut z = Vec::with_capacity(steps * k);
-    for s in 0..steps {
-        let t = s as f32 / (steps - 1) as f32;
-        z.extend(a.iter().zip(b).map(|(a, b)| (1.0 - t) * a + t * b));
-    }
-    let mut code_shape = codes.shape().to_vec();
-    code_shape[0] = steps;
-    model.decode(&Tensor::from_vec(&code_shape, z));
-    let mut decoded = model.reconstruction().data().to_vec();
+    let decoded =
+        ae_core::analysis::generate::interpolate(&l.task.model, l.x.row(from), l.x.row(to), steps)?;
+    let mut decoded = decoded.into_vec();
     l.meta.scaler.inverse(&mut decoded);
     let mut strip = l.raw.row(from).to_vec();
     strip.extend_from_slice(&decoded);

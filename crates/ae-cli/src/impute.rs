@@ -1,6 +1,5 @@
 //! `ae impute`: fills the missing cells (empty or NaN) of a user's table by iterated reconstruction:
 //! start from column means, reconstruct, put the reconstruction into the missing cells only, repeat.
-use ae_core::engine::layers::Mode;
 use ae_core::run::RunDir;
 use ae_core::Tensor;
 use ae_data::csv_table::{self, CsvOptions};
@@ -11,7 +10,7 @@ use crate::args::ImputeArgs;
 /// Runs `ae impute`.
 pub fn impute(args: ImputeArgs) -> Result<()> {
     let run = RunDir::open(&args.run)?;
-    let (settings, meta, mut task) = run
+    let (settings, meta, task) = run
         .load()
         .with_context(|| format!("cannot load the model in {}", args.run.display()))?;
     ae_core::training::configure_threads(args.threads.unwrap_or(settings.threads));
@@ -35,38 +34,10 @@ pub fn impute(args: ImputeArgs) -> Result<()> {
             args.run.display()
         );
     }
-    let missing: Vec<bool> = s.data.iter().map(|v| v.is_nan()).collect();
-    let holes = missing.iter().filter(|&&m| m).count();
+    let holes = s.data.iter().filter(|v| v.is_nan()).count();
     meta.scaler.transform(&mut s)?;
-    // Start each hole at its column's mean over the observed cells (0 when a column has none).
-    let mut mean = vec![0.0f64; d];
-    let mut seen = vec![0usize; d];
-    for row in s.data.chunks_exact(d) {
-        for (j, &v) in row.iter().enumerate() {
-            if !v.is_nan() {
-                mean[j] += v as f64;
-                seen[j] += 1;
-            }
-        }
-    }
-    for (j, m) in mean.iter_mut().enumerate() {
-        *m /= seen[j].max(1) as f64;
-    }
-    for (i, v) in s.data.iter_mut().enumerate() {
-        if v.is_nan() {
-            *v = mean[i % d] as f32;
-        }
-    }
-    let mut x = Tensor::from_vec(&[s.n, d], std::mem::take(&mut s.data));
-    for _ in 0..args.iterations {
-        task.model.forward(&x, Mode::Eval);
-        let rec = task.model.reconstruction().data().to_vec();
-        for ((v, r), &m) in x.data_mut().iter_mut().zip(rec).zip(&missing) {
-            if m {
-                *v = r;
-            }
-        }
-    }
+    let x = Tensor::from_vec(&[s.n, d], std::mem::take(&mut s.data));
+    let x = ae_core::analysis::impute::impute(&task.model, &x, args.iterations)?;
     let mut out = x.into_vec();
     meta.scaler.inverse(&mut out);
     let header: Vec<String> = table

@@ -133,7 +133,7 @@ fn pca_baseline(
         let pca = Pca::fit(&x, k)?;
         let mut model = pca.to_model(&l.meta.input_shape)?;
         let metrics = eval::metrics(&mut model, l.meta.scaler.kind, &l.x, &l.x);
-        let angles = match crate::compare::linear_map(&l.task.model) {
+        let angles = match ae_core::analysis::subspace::linear_map(&l.task.model) {
             Some((w, kw)) => {
                 let p: Vec<f32> = pca.components.iter().flatten().map(|&v| v as f32).collect();
                 Some(principal_angles(&w, kw, &p, k, d)?)

@@ -45,17 +45,21 @@
 //! let mut x = data;
 //! trained.meta.scaler.transform(&mut x)?;
 //! let x = to_tensor(x);
-//! let mut model = trained.task.model;
-//! let codes = model.encode_rows(&x, usize::MAX);
+//! let model = trained.task.model; // inference reads the model: it can be shared by threads
+//! let codes = model.codes(&x);
 //! assert_eq!(codes.shape(), [300, 2]);
-//! model.forward(&x, ae_core::engine::layers::Mode::Eval);
-//! assert_eq!(model.reconstruction().shape(), [300, 8]);
+//! assert_eq!(model.reconstruct(&x).shape(), [300, 8]);
+//! assert_eq!(model.decode_codes(&codes).shape(), [300, 8]);
 //!
 //! // The run folder holds the same model; reconstruction error is an anomaly score.
-//! let (_settings, _meta, mut loaded) = RunDir::open(&folder)?.load()?;
+//! let (_settings, _meta, loaded) = RunDir::open(&folder)?.load()?;
 //! assert_eq!(loaded.model.params.values, model.params.values);
-//! let (scores, _) = reconstruction_scores(&mut loaded.model, &x, false);
+//! let (scores, _) = reconstruction_scores(&loaded.model, &x, false);
 //! assert_eq!(scores.len(), 300);
+//!
+//! // A thread count for one call (by default, every core).
+//! let again = ae_core::engine::gemm::with_threads(1, || model.codes(&x));
+//! assert_eq!(again.shape(), codes.shape());
 //! # Ok(())
 //! # }
 //! ```

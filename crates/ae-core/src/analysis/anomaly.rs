@@ -30,17 +30,20 @@ pub fn one_class_scores(
 /// model's scaled space), whatever loss the model was trained with: a binary cross-entropy score
 /// would add each image's own entropy, which has nothing to do with how well it was rebuilt.
 /// With `per_feature`, also every feature's squared error, `[N × features]` row-major.
+///
+/// The model is only read: each call computes on its own copy of the layers' buffers.
 pub fn reconstruction_scores(
-    model: &mut Autoencoder,
+    model: &Autoencoder,
     x: &Tensor,
     per_feature: bool,
 ) -> (Vec<f32>, Option<Vec<f32>>) {
     let (n, c) = (x.rows(), x.cols());
     let mut scores = Vec::with_capacity(n);
     let mut features = per_feature.then(|| Vec::with_capacity(n * c));
+    let mut net = model.net.replica();
     x.for_batches(256, |_, batch| {
-        model.forward(batch, Mode::Eval);
-        for (out, inp) in model
+        net.forward(&model.params, batch, Mode::Eval);
+        for (out, inp) in net
             .reconstruction()
             .data()
             .chunks_exact(c)

@@ -3,8 +3,11 @@
 //! what drives each code unit. Uses training and below.
 pub mod anomaly;
 pub mod classifier;
+pub mod generate;
+pub mod impute;
 pub mod inspect;
 pub mod knn;
+pub mod metrics;
 pub mod pca;
 pub mod ranking;
 pub mod subspace;

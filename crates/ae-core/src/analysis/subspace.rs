@@ -3,6 +3,8 @@
 //! cross product, which are the angles' cosines (Björck & Golub, 1973).
 use faer::Mat;
 
+use crate::engine::layers::activation::Activation;
+use crate::model::Autoencoder;
 use crate::{Error, Result};
 
 /// The principal angles, in degrees, smallest first, between the row spaces of `a` (`ka × d`) and
@@ -31,6 +33,35 @@ pub fn principal_angles(a: &[f32], ka: usize, b: &[f32], kb: usize, d: usize) ->
         .collect();
     angles.sort_by(|x, y| x.total_cmp(y));
     Ok(angles)
+}
+
+/// The `k` directions (rows of a `k × d` matrix) spanning what a one-layer linear autoencoder
+/// reconstructs: its decoder's columns, or with tied weights its encoder's rows. The decoder is the
+/// one to compare with PCA: an encoder keeps whatever it started with along directions the data
+/// never varies in (a border pixel that is always 0 gives its weights no gradient), while the
+/// reconstruction error drives the decoder's components there to zero.
+pub fn linear_map(model: &Autoencoder) -> Option<(Vec<f32>, usize)> {
+    let c = &model.config;
+    let linear = c.conv.is_none()
+        && c.hidden.len() == 1
+        && c.activation == Activation::Linear
+        && c.code_activation() == Activation::Linear
+        && c.output_activation == Activation::Linear;
+    if !linear {
+        return None;
+    }
+    let (k, d) = (c.hidden[0], c.input_features());
+    match model.params.find("decoder.0.weight") {
+        // (d, k) row-major: column j is direction j.
+        Some(id) => {
+            let w = model.params.values[id.0].data();
+            Some(((0..k * d).map(|i| w[(i % d) * k + i / d]).collect(), k))
+        }
+        None => {
+            let id = model.params.find("encoder.0.weight")?;
+            Some((model.params.values[id.0].data().to_vec(), k))
+        }
+    }
 }
 
 #[cfg(test)]

@@ -7,28 +7,58 @@
 //! given thread count.
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-static THREADS: AtomicUsize = AtomicUsize::new(1);
+/// The process-wide thread count; 0 means every core.
+static THREADS: AtomicUsize = AtomicUsize::new(0);
 
 /// Below this many multiply-adds a product runs on one thread: spawning costs more than it saves.
 const PARALLEL_MIN_WORK: usize = 64 * 64 * 64;
 
-/// Sets the number of threads products may use (the CLI's `--threads`).
+/// Sets the number of threads products may use everywhere (the CLI's `--threads`); 0 means every
+/// core, the default.
 pub fn set_threads(n: usize) {
-    THREADS.store(n.max(1), Ordering::Relaxed);
+    THREADS.store(n, Ordering::Relaxed);
 }
 
 thread_local! {
     /// Set while a data-parallel replica runs: its products and passes stay on its own thread.
     static SERIAL: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// Set inside [`with_threads`]: the thread count of that call.
+    static LOCAL: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
 }
 
-/// The number of threads products and elementwise passes may use from the calling thread.
+/// The number of threads products and elementwise passes may use from the calling thread:
+/// one inside a replica, the count of an enclosing [`with_threads`], else the process-wide count
+/// (every core unless [`set_threads`] said otherwise).
 pub fn threads() -> usize {
     if SERIAL.with(|s| s.get()) {
-        1
-    } else {
-        THREADS.load(Ordering::Relaxed)
+        return 1;
     }
+    let local = LOCAL.with(|l| l.get());
+    if local > 0 {
+        return local;
+    }
+    match THREADS.load(Ordering::Relaxed) {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    }
+}
+
+/// Runs `f` with `n` threads for its products and passes (a pool of its own), whatever the
+/// process-wide count: a thread count per call.
+pub fn with_threads<R: Send>(n: usize, f: impl FnOnce() -> R + Send) -> R {
+    let n = n.max(1);
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(n)
+        .start_handler(|_| crate::engine::simd::flush_denormals())
+        .build()
+        .expect("a thread pool can be built");
+    pool.install(|| {
+        crate::engine::simd::flush_denormals();
+        let before = LOCAL.with(|l| l.replace(n));
+        let r = f();
+        LOCAL.with(|l| l.set(before));
+        r
+    })
 }
 
 /// Runs `f` with every product and pass on the calling thread.
@@ -108,6 +138,28 @@ pub fn matmul(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_call_gets_its_own_thread_count_and_replicas_get_one() {
+        assert_eq!(with_threads(3, threads), 3);
+        assert_eq!(with_threads(1, || serial(threads)), 1);
+        assert_eq!(with_threads(2, || with_threads(1, threads)), 1);
+        // Products agree whatever the count.
+        let (m, n, k) = (70, 80, 90);
+        let a: Vec<f32> = (0..m * k).map(|i| (i % 13) as f32 * 0.1).collect();
+        let b: Vec<f32> = (0..k * n).map(|i| (i % 7) as f32 * 0.2).collect();
+        let run = |t| {
+            with_threads(t, || {
+                let mut c = vec![0.0; m * n];
+                matmul(&mut c, m, n, k, &a, false, &b, false, false);
+                c
+            })
+        };
+        let (one, two) = (run(1), run(2));
+        for (x, y) in one.iter().zip(&two) {
+            assert!((x - y).abs() <= 1e-4 * x.abs().max(1.0), "{x} vs {y}");
+        }
+    }
 
     fn naive(m: usize, n: usize, k: usize, a: &[f32], a_t: bool, b: &[f32], b_t: bool) -> Vec<f32> {
         let mut c = vec![0.0; m * n];

@@ -60,6 +60,11 @@ impl Net {
         self.activate_output();
     }
 
+    /// The reconstruction of the last forward pass, `output_activation(logits)`.
+    pub fn reconstruction(&self) -> &Tensor {
+        &self.out
+    }
+
     fn activate_output(&mut self) {
         let pre = self.decoder.output();
         self.out.resize(pre.shape());
@@ -130,6 +135,9 @@ impl Net {
         }
     }
 }
+
+/// Rows per batch of the `&self` inference methods.
+const INFERENCE_BATCH: usize = 256;
 
 /// A built autoencoder: its parameters and the buffers of a pass.
 #[derive(Debug)]
@@ -249,6 +257,48 @@ impl Autoencoder {
         self.net.reconstruction_loss(loss, target)
     }
 
+    /// The codes of `x` (`[N, ..input_shape]` → `[N, code]`; a VAE's mean), in batches of 256,
+    /// without touching the model: each call computes on its own copy of the layers' buffers, so
+    /// one model can serve several threads at once.
+    pub fn codes(&self, x: &Tensor) -> Tensor {
+        let k = self.config.code_size();
+        let mut net = self.net.replica();
+        let mut out = Vec::with_capacity(x.rows() * k);
+        x.for_batches(INFERENCE_BATCH, |_, batch| {
+            net.encoder.forward(&self.params, batch, Mode::Eval);
+            if let Some(g) = &mut net.gaussian {
+                g.forward(net.encoder.output(), false);
+            }
+            out.extend_from_slice(net.code().data());
+        });
+        Tensor::from_vec(&[x.rows(), k], out)
+    }
+
+    /// The reconstructions of `x`, `[N, features]`, in batches, without touching the model (see
+    /// [`Autoencoder::codes`]).
+    pub fn reconstruct(&self, x: &Tensor) -> Tensor {
+        let mut net = self.net.replica();
+        let mut out = Vec::with_capacity(x.len());
+        x.for_batches(INFERENCE_BATCH, |_, batch| {
+            net.forward(&self.params, batch, Mode::Eval);
+            out.extend_from_slice(net.out.data());
+        });
+        Tensor::from_vec(&[x.rows(), self.config.input_features()], out)
+    }
+
+    /// The decoded outputs of codes `z` (`[N, code]` → `[N, features]`), in batches, without
+    /// touching the model.
+    pub fn decode_codes(&self, z: &Tensor) -> Tensor {
+        let mut net = self.net.replica();
+        let mut out = Vec::with_capacity(z.rows() * self.config.input_features());
+        z.for_batches(INFERENCE_BATCH, |_, batch| {
+            net.decoder.forward(&self.params, batch, Mode::Eval);
+            net.activate_output();
+            out.extend_from_slice(net.out.data());
+        });
+        Tensor::from_vec(&[z.rows(), self.config.input_features()], out)
+    }
+
     /// Forward plus backward FLOPs per example.
     pub fn flops_per_example(&self) -> u64 {
         let code = self
@@ -264,6 +314,40 @@ impl Autoencoder {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shared_inference_equals_the_buffered_passes_and_serves_threads_at_once() {
+        for variational in [false, true] {
+            let mut cfg = ModelConfig::dense(&[7], &[5, 3]);
+            cfg.variational = variational;
+            cfg.activation = Activation::Tanh;
+            let mut model = cfg.build(2).unwrap();
+            let x = Tensor::from_vec(
+                &[300, 7],
+                (0..2100).map(|i| ((i * 13 % 17) as f32) / 17.0).collect(),
+            );
+            let codes = model.codes(&x);
+            assert_eq!(codes, model.encode_rows(&x, usize::MAX));
+            let recon = model.reconstruct(&x);
+            let mut want = Vec::new();
+            x.for_batches(256, |_, b| {
+                model.forward(b, Mode::Eval);
+                want.extend_from_slice(model.reconstruction().data());
+            });
+            assert_eq!(recon.data(), want.as_slice());
+            let z = Tensor::from_vec(&[2, 3], vec![0.1, -0.2, 0.3, 1.0, 0.0, -1.0]);
+            model.decode(&z);
+            assert_eq!(model.decode_codes(&z).data(), model.reconstruction().data());
+            // One model, two threads at once, the same answers.
+            let shared = &model;
+            let (a, b) = std::thread::scope(|s| {
+                let a = s.spawn(|| shared.codes(&x));
+                let b = s.spawn(|| shared.reconstruct(&x));
+                (a.join().unwrap(), b.join().unwrap())
+            });
+            assert_eq!((a, b), (codes, recon));
+        }
+    }
     use crate::engine::init::Init;
     use crate::engine::layers::activation::Activation;
 

@@ -507,11 +507,11 @@ mod tests {
             &[128, 6],
             (0..768).map(|i| ((i * 7 % 11) as f32) / 11.0).collect(),
         );
-        crate::engine::gemm::set_threads(2);
-        let mut t = task(None);
-        t.objective.contractive = Some(0.1);
-        let terms = t.train_step(Examples::new(&x), 0, 0);
-        crate::engine::gemm::set_threads(1);
+        let terms = crate::engine::gemm::with_threads(2, || {
+            let mut t = task(None);
+            t.objective.contractive = Some(0.1);
+            t.train_step(Examples::new(&x), 0, 0)
+        });
         assert!(terms.get("contractive").is_some(), "{terms:?}");
     }
 
@@ -630,10 +630,10 @@ mod tests {
             &[128, 6],
             (0..768).map(|i| ((i * 5 % 11) as f32) / 11.0).collect(),
         );
-        crate::engine::gemm::set_threads(2);
-        t.params_mut().zero_grads();
-        let terms = t.train_step(Examples::new(&x), 0, 3);
-        crate::engine::gemm::set_threads(1);
+        let terms = crate::engine::gemm::with_threads(2, || {
+            t.params_mut().zero_grads();
+            t.train_step(Examples::new(&x), 0, 3)
+        });
         let split = t.model.params.grads.clone();
         // Each half by hand, with the ε its part draws; the step is their mean.
         let mut want: Vec<Tensor> = split.iter().map(|g| Tensor::zeros(g.shape())).collect();
