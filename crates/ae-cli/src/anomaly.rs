@@ -24,9 +24,8 @@ pub fn anomaly(args: AnomalyArgs) -> Result<()> {
     let Some(out) = &args.out else {
         bail!("--out FILE.csv is needed for the scores (or use --normal-class / --all-classes)");
     };
-    let mut loaded = crate::eval::load(&args.input)?;
-    let (scores, features) =
-        reconstruction_scores(&mut loaded.task.model, &loaded.x, args.per_feature);
+    let loaded = crate::eval::load(&args.input)?;
+    let (scores, features) = reconstruction_scores(&loaded.task.model, &loaded.x, args.per_feature);
     let (threshold, how) = threshold(&args, &scores)?;
     let flags: Vec<bool> = scores.iter().map(|&s| s > threshold).collect();
     let labels = loaded.raw.labels.as_deref();

@@ -15,8 +15,8 @@ pub fn sample(args: SampleArgs) -> Result<()> {
         .load()
         .with_context(|| format!("cannot load the model in {}", args.run.display()))?;
     ae_core::training::configure_threads(args.threads.unwrap_or(settings.threads));
-    let mut model = task.model;
-    let out = figures::sample_values(&mut model, &meta.scaler, args.n, args.seed)
+    let model = task.model;
+    let out = figures::sample_values(&model, &meta.scaler, args.n, args.seed)
         .with_context(|| format!("cannot sample from {}", args.run.display()))?;
     write_examples(&args.out, &meta.input_shape, &out, args.n, 8)?;
     eprintln!(

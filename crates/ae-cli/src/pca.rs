@@ -26,7 +26,7 @@ struct Report {
 
 /// Runs `ae pca`.
 pub fn pca(args: PcaArgs) -> Result<()> {
-    RunDir::check_free(&args.out, args.force)?;
+    RunDir::check_free(&args.out, args.force).map_err(crate::train::flag_error)?;
     if let Some(t) = args.threads {
         ae_core::training::configure_threads(t);
     }

@@ -85,7 +85,7 @@ fn resolve(args: &TrainArgs, out: &Path) -> Result<Settings> {
             .with_context(|| format!("cannot resume {}", out.display()))?
     } else {
         // Refuse an occupied folder now, before the data loads; nothing is touched until then.
-        RunDir::check_free(out, args.force)?;
+        RunDir::check_free(out, args.force).map_err(flag_error)?;
         args.preset.map(|p| p.settings()).unwrap_or_default()
     };
     let with_file = match &args.config {
@@ -98,10 +98,17 @@ fn resolve(args: &TrainArgs, out: &Path) -> Result<Settings> {
 }
 
 /// A library error that names a setting, said with the flag of that name.
-fn flag_error(e: ae_core::Error) -> anyhow::Error {
+pub fn flag_error(e: ae_core::Error) -> anyhow::Error {
     match e {
         ae_core::Error::Config { field, reason } => {
             anyhow::anyhow!("invalid --{}: {reason}", field.replace('_', "-"))
+        }
+        ae_core::Error::RunExists { path } => anyhow::anyhow!(
+            "{} already holds a run; pass --resume to continue it or --force to overwrite it",
+            path.display()
+        ),
+        e @ ae_core::Error::NonFinite { .. } => {
+            anyhow::anyhow!("{e}: `ae train --out RUN --resume --lr SMALLER`")
         }
         other => other.into(),
     }

@@ -49,8 +49,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let trained = train(&settings, data.clone(), TrainOptions::default())?;
     let mut x = data;
     trained.meta.scaler.transform(&mut x)?;
-    let mut model = trained.task.model;
-    let (scores, _) = reconstruction_scores(&mut model, &to_tensor(x), false);
+    let model = trained.task.model;
+    let (scores, _) = reconstruction_scores(&model, &to_tensor(x), false);
     let area = auroc(&scores, &outlier).expect("both kinds of rows");
     let mut order: Vec<usize> = (0..scores.len()).collect();
     order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]));

@@ -6,32 +6,51 @@ use std::path::PathBuf;
 pub enum Error {
     /// A configuration value is out of range; names the field and the value received.
     #[error("invalid {field}: {reason}")]
-    Config { field: &'static str, reason: String },
+    Config {
+        /// The setting, as `config.toml` names it.
+        field: &'static str,
+        /// What is wrong with its value.
+        reason: String,
+    },
     /// Two tensors or a tensor and a layer disagree in shape.
     #[error("shape mismatch in {what}: expected {expected:?}, got {got:?}")]
     Shape {
+        /// What was being checked.
         what: String,
+        /// The shape wanted.
         expected: Vec<usize>,
+        /// The shape found.
         got: Vec<usize>,
     },
     /// The loss became NaN or infinite; training stops and the last good checkpoint stays.
-    #[error("training diverged at epoch {epoch}, step {step}: loss term `{term}` is {value}; the last good checkpoint was kept (try --resume with a smaller --lr)")]
+    #[error("training diverged at epoch {epoch}, step {step}: loss term `{term}` is {value}; the last good checkpoint was kept (resume it with a smaller lr)")]
     NonFinite {
+        /// The epoch (1-based).
         epoch: usize,
+        /// The step within it (1-based).
         step: usize,
+        /// The loss term that went bad.
         term: String,
+        /// Its value.
         value: f64,
     },
     /// Reading or writing a file failed.
     #[error("{path}: {source}")]
     Io {
+        /// The file or folder.
         path: PathBuf,
+        /// Why it failed.
         #[source]
         source: std::io::Error,
     },
     /// A file of ours (weights, checkpoint, metadata) is malformed or disagrees with the model.
     #[error("{path}: {reason}")]
-    Format { path: PathBuf, reason: String },
+    Format {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, and where.
+        reason: String,
+    },
     /// Data could not be read, scaled or checked.
     #[error("{context}")]
     Data {
@@ -42,8 +61,11 @@ pub enum Error {
         source: ae_data::Error,
     },
     /// The run folder already holds a run and neither resume nor force was given.
-    #[error("{path} already holds a run; pass --resume to continue it or --force to overwrite it")]
-    RunExists { path: PathBuf },
+    #[error("{path} already holds a run; resume it, or replace it (force)")]
+    RunExists {
+        /// The folder.
+        path: PathBuf,
+    },
 }
 
 /// Result with the engine's error.

@@ -78,6 +78,8 @@
 //! | [`training`] | the loop, the settings of a run, greedy pretraining |
 //! | [`analysis`] | PCA, k-NN, ranking, anomaly scores, classifiers, what drives a code unit |
 //! | [`run`] | the run folder on disk, weights as safetensors |
+#![warn(missing_docs)]
+
 pub mod analysis;
 pub mod engine;
 pub mod error;

@@ -32,6 +32,7 @@ fn check(cfg: ModelConfig, objective: Objective, n: usize) {
         .collect();
     let h = 1e-3f32;
     let mut worst = 0.0f64;
+    #[allow(clippy::needless_range_loop)] // finite differences write into what they index
     for p in 0..task.params().len() {
         for j in 0..task.params().values[p].len() {
             let orig = task.params().values[p].data()[j];

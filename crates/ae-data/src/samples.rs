@@ -35,7 +35,7 @@ impl Samples {
     /// row-major, one example after another, as a NumPy array of shape `[N, ..shape]` is.
     pub fn from_rows(data: Vec<f32>, shape: &[usize]) -> crate::Result<Samples> {
         let d: usize = shape.iter().product();
-        if d == 0 || data.len() % d != 0 {
+        if d == 0 || !data.len().is_multiple_of(d) {
             return Err(crate::Error::Shape {
                 what: "rows".into(),
                 expected: format!("a multiple of {d} values (examples of shape {shape:?})"),

@@ -23,7 +23,7 @@ pub fn one_class_scores(
     let mut cfg = settings.loop_config();
     cfg.early_stopping = None;
     fit_quietly(&mut task, &mut optimizer, &cfg, Examples::new(normal))?;
-    Ok(reconstruction_scores(&mut task.model, test, false).0)
+    Ok(reconstruction_scores(&task.model, test, false).0)
 }
 
 /// Per-example anomaly scores: the mean squared error of each example's reconstruction (in the
@@ -89,7 +89,7 @@ mod tests {
             &[300, 4],
             (0..1200).map(|i| (i % 13) as f32 / 13.0).collect(),
         );
-        let (s, f) = reconstruction_scores(&mut m, &x, true);
+        let (s, f) = reconstruction_scores(&m, &x, true);
         let f = f.unwrap();
         m.forward(&x, Mode::Eval);
         for i in [0, 255, 256, 299] {

@@ -485,6 +485,7 @@ mod tests {
         task.train_step(ex, 0, 0);
         let analytic = task.model.params.grads.clone();
         let h = 1e-2f32;
+        #[allow(clippy::needless_range_loop)] // finite differences write into what they index
         for p in 0..task.model.params.len() {
             for i in (0..task.model.params.values[p].len()).step_by(3) {
                 task.model.params.values[p].data_mut()[i] += h;

@@ -15,9 +15,19 @@ use crate::{Error, Result};
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum OptimizerKind {
     /// Adam (Kingma & Ba 2015), PyTorch's formulation with bias correction.
-    Adam { beta1: f32, beta2: f32, eps: f32 },
+    Adam {
+        /// Decay of the first moment.
+        beta1: f32,
+        /// Decay of the second moment.
+        beta2: f32,
+        /// Added to the root of the second moment.
+        eps: f32,
+    },
     /// Stochastic gradient descent with heavy-ball momentum, PyTorch's convention (v = μv + g).
-    Sgd { momentum: f32 },
+    Sgd {
+        /// μ, the share of the previous velocity kept.
+        momentum: f32,
+    },
 }
 
 impl OptimizerKind {

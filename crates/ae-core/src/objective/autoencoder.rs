@@ -574,6 +574,7 @@ mod tests {
             let base = terms.get("reconstruction").unwrap() + 0.7 * terms.get("kl").unwrap();
             assert!((objective(&mut t) - base).abs() < 1e-9);
             let h = 1e-2f32;
+            #[allow(clippy::needless_range_loop)] // finite differences write into what they index
             for p in 0..t.model.params.len() {
                 for i in (0..t.model.params.values[p].len()).step_by(2) {
                     t.model.params.values[p].data_mut()[i] += h;

@@ -277,7 +277,7 @@ pub fn train(settings: &Checked, data: Samples, options: TrainOptions<'_>) -> Re
     }
     let val_scores = match &val {
         Some(v) => {
-            let (mut scores, _) = reconstruction_scores(&mut task.model, v, false);
+            let (mut scores, _) = reconstruction_scores(&task.model, v, false);
             scores.sort_by(f32::total_cmp);
             if let Some(run) = &run {
                 run.write_val_scores(&ValScores {
@@ -411,13 +411,11 @@ pub fn split_validation(s: &mut Samples, fraction: f32, seed: u64) -> (Samples, 
     } = taken;
     let c: usize = shape.iter().product();
     let mut w = 0;
-    for i in 0..n {
-        if !is_val[i] {
-            if w != i {
-                data.copy_within(i * c..(i + 1) * c, w * c);
-            }
-            w += 1;
+    for (i, _) in is_val.iter().enumerate().filter(|(_, v)| !**v) {
+        if w != i {
+            data.copy_within(i * c..(i + 1) * c, w * c);
         }
+        w += 1;
     }
     // No shrink_to_fit: it would copy the data once more; the spare tenth is cheaper.
     data.truncate(w * c);

@@ -15,7 +15,10 @@ pub enum Activation {
     /// max(0, x)
     Relu,
     /// x for x > 0, slope·x otherwise (slope > 0).
-    LeakyRelu { slope: f32 },
+    LeakyRelu {
+        /// The slope for negative inputs.
+        slope: f32,
+    },
     /// 1 / (1 + e^-x)
     Sigmoid,
     /// tanh x
