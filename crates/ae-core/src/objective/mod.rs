@@ -7,6 +7,7 @@
 //! [`Objective`] and in the step of [`AutoencoderTask`].
 mod autoencoder;
 pub mod contractive;
+mod elbo;
 pub mod noise;
 pub mod sparsity;
 pub mod task;

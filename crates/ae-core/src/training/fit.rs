@@ -9,7 +9,6 @@ use serde::{Deserialize, Serialize};
 use crate::engine::optim::Optimizer;
 use crate::engine::params::Params;
 use crate::engine::rng::{stream, Purpose};
-use crate::engine::tensor::Tensor;
 pub use crate::objective::task::{Examples, Task, Terms};
 use crate::{Error, Result};
 
@@ -139,37 +138,8 @@ pub enum Outcome {
     Interrupted,
 }
 
-/// Batches examples (and their labels, if any) by index into reusable buffers.
-fn gather(data: Examples<'_>, idx: &[usize], out: &mut Tensor, labels: &mut Vec<u32>) {
-    let mut shape = data.x.shape().to_vec();
-    shape[0] = idx.len();
-    out.resize(&shape);
-    let c = data.x.cols();
-    for (dst, &i) in out.data_mut().chunks_exact_mut(c).zip(idx) {
-        dst.copy_from_slice(data.x.row(i));
-    }
-    labels.clear();
-    if !data.labels.is_empty() {
-        labels.extend(idx.iter().map(|&i| data.labels[i]));
-    }
-}
-
-/// Mean loss terms of `task` over `data`, in batches.
-pub fn evaluate(task: &mut dyn Task, data: Examples<'_>, batch_size: usize) -> Terms {
-    let n = data.len();
-    let mut sum = Terms::default();
-    let (mut batch, mut labels) = (Tensor::default(), Vec::new());
-    let idx: Vec<usize> = (0..n).collect();
-    for chunk in idx.chunks(batch_size.max(1)) {
-        gather(data, chunk, &mut batch, &mut labels);
-        let t = task.eval_batch(Examples {
-            x: &batch,
-            labels: &labels,
-        });
-        sum.add_weighted(&t, chunk.len() as f64);
-    }
-    sum.scaled(1.0 / n.max(1) as f64)
-}
+pub use crate::training::trainer::evaluate;
+use crate::training::trainer::{CpuTrainer, Trainer};
 
 /// An observer that records nothing: for models trained inside another command (a classifier, a
 /// one-class anomaly model) whose epochs need no checkpoint.
@@ -190,13 +160,33 @@ impl Observer for Silent {
     }
 }
 
-/// Trains `task` on `train` (examples along the first axis) from `state` until `cfg.epochs`.
-///
-/// Divergence (a NaN or infinite term) returns [`Error::NonFinite`] before the optimizer applies
-/// the bad step, and before the observer writes anything: the last checkpoint stays good.
+/// Trains `task` with `optimizer` on this crate's CPU engine: [`fit_with`] a [`CpuTrainer`].
 pub fn fit(
     task: &mut dyn Task,
     optimizer: &mut Optimizer,
+    state: &mut TrainState,
+    cfg: &LoopConfig,
+    train: Examples<'_>,
+    val: Option<Examples<'_>>,
+    observer: &mut dyn Observer,
+) -> Result<Outcome> {
+    fit_with(
+        &mut CpuTrainer::new(task, optimizer),
+        state,
+        cfg,
+        train,
+        val,
+        observer,
+    )
+}
+
+/// The loop: trains on `train` (examples along the first axis) from `state` until `cfg.epochs`,
+/// whatever device `trainer` computes on.
+///
+/// Divergence (a NaN or infinite term) returns [`Error::NonFinite`] before the optimizer applies
+/// the bad step, and before the observer writes anything: the last checkpoint stays good.
+pub fn fit_with(
+    trainer: &mut dyn Trainer,
     state: &mut TrainState,
     cfg: &LoopConfig,
     train: Examples<'_>,
@@ -209,7 +199,6 @@ pub fn fit(
         return Err(Error::config("data", "the training set is empty"));
     }
     let steps = n.div_ceil(cfg.batch_size);
-    let (mut batch, mut labels) = (Tensor::default(), Vec::new());
     while state.epoch < cfg.epochs && !state.finished {
         let epoch = state.epoch; // 0-based
         let mut order: Vec<usize> = (0..n).collect();
@@ -218,20 +207,13 @@ pub fn fit(
         for step in state.step..steps {
             if observer.stop_requested() {
                 state.partial_seconds = started.elapsed().as_secs_f64();
-                observer.on_interrupt(task.params(), optimizer, state)?;
+                let (params, optimizer) = trainer.host();
+                observer.on_interrupt(params, optimizer, state)?;
                 return Ok(Outcome::Interrupted);
             }
             let idx = &order[step * cfg.batch_size..((step + 1) * cfg.batch_size).min(n)];
-            gather(train, idx, &mut batch, &mut labels);
-            task.params_mut().zero_grads();
-            let terms = task.train_step(
-                Examples {
-                    x: &batch,
-                    labels: &labels,
-                },
-                epoch,
-                step,
-            );
+            // The trainer applies the update only when every term is finite.
+            let terms = trainer.step(train, idx, epoch, step);
             if let Some((term, value)) = terms.non_finite() {
                 return Err(Error::NonFinite {
                     epoch: epoch + 1,
@@ -240,7 +222,6 @@ pub fn fit(
                     value,
                 });
             }
-            optimizer.apply(task.params_mut());
             state.partial.add_weighted(&terms, idx.len() as f64);
             state.partial_examples += idx.len();
             state.step = step + 1;
@@ -258,7 +239,7 @@ pub fn fit(
             .partial
             .scaled(1.0 / state.partial_examples.max(1) as f64);
         // In training-sized batches: a conv model's activations for 1,024 examples take over 300 MB.
-        let val_terms = val.map(|v| evaluate(task, v, cfg.batch_size));
+        let val_terms = val.map(|v| trainer.evaluate(v, cfg.batch_size));
         let monitored = val_terms.as_ref().unwrap_or(&train_terms).total();
         if let Some((term, value)) = val_terms.as_ref().and_then(Terms::non_finite) {
             return Err(Error::NonFinite {
@@ -276,7 +257,7 @@ pub fn fit(
         } else {
             state.bad_epochs += 1;
         }
-        let diagnostics = task.diagnostics(val.unwrap_or(train));
+        let diagnostics = trainer.diagnostics(val.unwrap_or(train));
         let record = EpochRecord {
             epoch: epoch + 1,
             train: train_terms,
@@ -293,7 +274,8 @@ pub fn fit(
         state.partial_seconds = 0.0;
         let stop_early = cfg.early_stopping.is_some_and(|p| state.bad_epochs >= p);
         state.finished = stop_early || state.epoch >= cfg.epochs;
-        observer.on_epoch(&record, task.params(), optimizer, state)?;
+        let (params, optimizer) = trainer.host();
+        observer.on_epoch(&record, params, optimizer, state)?;
         if stop_early {
             return Ok(Outcome::EarlyStopped { epoch: state.epoch });
         }
