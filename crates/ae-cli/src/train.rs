@@ -100,6 +100,12 @@ fn resolve(args: &TrainArgs, out: &Path) -> Result<Settings> {
 /// A library error that names a setting, said with the flag of that name.
 pub fn flag_error(e: ae_core::Error) -> anyhow::Error {
     match e {
+        ae_core::Error::Config {
+            field: "resume", ..
+        } => anyhow::anyhow!(
+            "--resume continues a run as it was configured: only --epochs, --lr, --momentum, \
+             --threads, --early-stopping and --weight-decay may change"
+        ),
         ae_core::Error::Config { field, reason } => {
             anyhow::anyhow!("invalid --{}: {reason}", field.replace('_', "-"))
         }

@@ -109,7 +109,7 @@ impl ModelConfig {
             if self.conv.as_ref().is_some_and(|a| a.code.is_none()) {
                 return Err(Error::config(
                     "code",
-                    "a convolutional VAE needs a dense latent code: give --code N",
+                    "a convolutional VAE needs a dense latent code: set code to its size",
                 ));
             }
         }
@@ -123,8 +123,8 @@ impl ModelConfig {
             if !self.hidden.is_empty() || self.tied {
                 return Err(Error::config(
                     "arch",
-                    "a convolutional model takes its sizes from --channels and --code, and has no \
-                     tied weights; drop --hidden and --tied",
+                    "a convolutional model takes its sizes from channels and code, and has no \
+                     tied weights; leave hidden empty and tied off",
                 ));
             }
             return validate_conv(arch, &self.input_shape);

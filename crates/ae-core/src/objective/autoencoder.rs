@@ -101,7 +101,7 @@ impl AutoencoderTask {
         {
             return Err(Error::config(
                 "learned_variance",
-                "a learned decoder variance belongs to a VAE with a Gaussian decoder (--model vae --loss mse)",
+                "a learned decoder variance belongs to a VAE with a Gaussian decoder (model vae, loss mse)",
             ));
         }
         let mut model = model;
@@ -115,7 +115,7 @@ impl AutoencoderTask {
             if objective.sparsity.is_some() || objective.contractive.is_some() {
                 return Err(Error::config(
                     "model",
-                    "a VAE's code is regularized by its KL term; drop --sparsity and --contractive",
+                    "a VAE's code is regularized by its KL term; leave sparsity and contractive unset",
                 ));
             }
         }

@@ -43,7 +43,7 @@ impl Contractive {
         if hidden_layers != 1 {
             return Err(Error::config(
                 "contractive",
-                format!("the closed-form contractive penalty needs a one-layer encoder (--hidden K), got {hidden_layers} layers"),
+                format!("the closed-form contractive penalty needs a one-layer encoder (hidden of one size), got {hidden_layers} layers"),
             ));
         }
         Ok(())

@@ -44,7 +44,7 @@ impl Sparsity {
         match self {
             Sparsity::Kl { .. } if !code_activation.is_unit_interval() => Err(Error::config(
                 "sparsity",
-                format!("kl sparsity needs code activations in (0, 1), i.e. --code-activation sigmoid; the code activation is {code_activation}"),
+                format!("kl sparsity needs code activations in (0, 1), i.e. code-activation sigmoid; the code activation is {code_activation}"),
             )),
             _ => Ok(()),
         }

@@ -372,7 +372,7 @@ impl Settings {
         if self.early_stopping.is_some() && self.val_fraction == 0.0 {
             return Err(Error::config(
                 "early-stopping",
-                "needs validation data: set --val-fraction above 0",
+                "needs validation data: set val-fraction above 0",
             ));
         }
         self.optimizer_kind().validate()?;
@@ -390,7 +390,7 @@ impl Settings {
             if self.arch == ArchName::Conv {
                 return Err(Error::config(
                     "contractive",
-                    "the exact contractive penalty is for one-layer dense encoders, not --arch conv",
+                    "the exact contractive penalty is for one-layer dense encoders, not arch conv",
                 ));
             }
             crate::objective::contractive::Contractive::check(self.hidden.len())?;
@@ -403,13 +403,17 @@ impl Settings {
                 ))
             };
             if self.sparsity.is_some() || self.contractive.is_some() {
+                let field = match self.sparsity {
+                    Some(_) => "sparsity",
+                    None => "contractive",
+                };
                 return refuse(
-                    "model",
-                    "is regularized by its KL term; drop --sparsity and --contractive",
+                    field,
+                    "is regularized by its KL term; leave sparsity and contractive unset",
                 );
             }
             if self.pretrain.is_some() {
-                return refuse("pretrain", "is trained end to end; drop --pretrain");
+                return refuse("pretrain", "is trained end to end; leave pretrain unset");
             }
             if self.tied {
                 return refuse(
@@ -420,7 +424,7 @@ impl Settings {
             if self.arch == ArchName::Conv && self.code.is_none() {
                 return refuse(
                     "code",
-                    "with --arch conv needs a dense latent code: give --code N",
+                    "with arch conv needs a dense latent code: set code to its size",
                 );
             }
             if self
@@ -437,13 +441,13 @@ impl Settings {
         if self.learned_variance && (self.model != ModelName::Vae || self.loss != LossKind::Mse) {
             return Err(Error::config(
                 "learned-variance",
-                "belongs to a VAE with a Gaussian decoder: --model vae --loss mse",
+                "belongs to a VAE with a Gaussian decoder: model vae, loss mse",
             ));
         }
         if self.arch == ArchName::Conv && self.pretrain.is_some() {
             return Err(Error::config(
                 "pretrain",
-                "greedy layer-wise pretraining stacks dense layers; it is not available with --arch conv",
+                "greedy layer-wise pretraining stacks dense layers; it is not available with arch conv",
             ));
         }
         self.loss.check(self.output_activation)
