@@ -3,29 +3,15 @@ use std::path::Path;
 
 use ae_core::engine::layers::Mode;
 use ae_core::model::Autoencoder;
-use ae_core::objective::AutoencoderTask;
-use ae_core::run::{RunDir, RunMeta};
+use ae_core::run::RunDir;
 use ae_core::Tensor;
 use ae_data::datasets::Split;
-use ae_data::samples::Samples;
-use ae_data::scaling::Scaler;
 use anyhow::{bail, Context, Result};
 
 use crate::args::{DenoiseArgs, EncodeArgs, EvalArgs, ReconstructArgs, RunData, SplitArg};
 use crate::data;
-pub use ae_core::analysis::metrics::{corrupt, metrics, vae_figures, Metrics, VaeFigures};
-
-/// A loaded run with the data to apply it to, scaled the way the run was trained.
-pub struct Loaded {
-    /// Metadata of the run.
-    pub meta: RunMeta,
-    /// The model and objective.
-    pub task: AutoencoderTask,
-    /// The data as given (unscaled).
-    pub raw: Samples,
-    /// The data scaled, `[N, ..input_shape]`.
-    pub x: Tensor,
-}
+pub use ae_core::analysis::metrics::{corrupt, metrics, reconstructed, vae_figures, Metrics};
+pub use ae_core::run::Loaded;
 
 /// Opens the run and loads and scales the data.
 pub fn load(input: &RunData) -> Result<Loaded> {
@@ -48,12 +34,7 @@ pub fn load(input: &RunData) -> Result<Loaded> {
             meta.input_shape
         );
     }
-    let mut scaled = raw.clone();
-    meta.scaler.transform(&mut scaled)?;
-    let mut shape = vec![scaled.n];
-    shape.extend(&meta.input_shape);
-    let x = Tensor::from_vec(&shape, scaled.data);
-    Ok(Loaded { meta, task, raw, x })
+    Ok(Loaded::new(meta, task, raw)?)
 }
 
 /// Runs `f(batch, model)` over `x` in batches, each after a forward pass.
@@ -67,24 +48,6 @@ fn for_batches(
         model.forward(batch, Mode::Eval);
         f(rows.start * c..rows.end * c, model);
     });
-}
-
-/// The first `n` rows of `x` (at most all of them).
-pub fn head(x: &Tensor, n: usize) -> Tensor {
-    let n = n.min(x.rows());
-    let mut shape = x.shape().to_vec();
-    shape[0] = n;
-    Tensor::from_vec(&shape, x.data()[..n * x.cols()].to_vec())
-}
-
-/// The model's reconstruction of every row of `x` (scaled input), in the data's own units.
-pub fn reconstructed(model: &mut Autoencoder, scaler: &Scaler, x: &Tensor) -> Vec<f32> {
-    let mut rec = Vec::with_capacity(x.len());
-    for_batches(model, x, |_, m| {
-        rec.extend_from_slice(m.reconstruction().data())
-    });
-    scaler.inverse(&mut rec);
-    rec
 }
 
 /// Loads the model saved in `run` and prints its metrics on `x`, the test split of `data` (already
@@ -124,7 +87,7 @@ pub fn binarized(x: &Tensor) -> Result<Tensor> {
 pub fn eval(args: EvalArgs) -> Result<()> {
     let mut l = load(&args.input)?;
     if let Some(n) = args.limit {
-        l.x = head(&l.x, n);
+        l.x = l.x.first_rows(n);
     }
     let trained_binary = l.task.objective.binarize;
     if args.binarize || trained_binary {
@@ -214,13 +177,13 @@ pub fn print_metrics(m: &Metrics) {
 pub fn denoise(args: DenoiseArgs) -> Result<()> {
     let mut l = load(&args.input)?;
     if extension(&args.out) == "png" {
-        let fig = crate::figures::denoising(&mut l, args.noise, args.n, args.seed)?;
+        let fig = ae_viz::figures::denoising(&mut l, args.noise, args.n, args.seed)?;
         ae_core::run::io::write_atomic(&args.out, &fig.png)?;
         eprintln!("wrote {} to {}", fig.caption, args.out.display());
         return Ok(());
     }
-    let noisy = corrupt(&head(&l.x, args.n), args.noise, args.seed);
-    let denoised = reconstructed(&mut l.task.model, &l.meta.scaler, &noisy);
+    let noisy = corrupt(&l.x.first_rows(args.n), args.noise, args.seed);
+    let denoised = reconstructed(&l.task.model, &l.meta.scaler, &noisy);
     let (n, d) = (noisy.rows(), noisy.cols());
     let header: Vec<String> = (0..d).map(|j| format!("x_{j}")).collect();
     write_table(&args.out, &header, n, d, &denoised)?;
@@ -269,13 +232,13 @@ pub fn encode(args: EncodeArgs) -> Result<()> {
 pub fn reconstruct(args: ReconstructArgs) -> Result<()> {
     let mut l = load(&args.input)?;
     if extension(&args.out) == "png" {
-        let fig = crate::figures::reconstructions(&mut l, args.n)?;
+        let fig = ae_viz::figures::reconstructions(&mut l, args.n)?;
         ae_core::run::io::write_atomic(&args.out, &fig.png)?;
         eprintln!("wrote {} to {}", fig.caption, args.out.display());
         return Ok(());
     }
     let d = l.x.cols();
-    let rec = reconstructed(&mut l.task.model, &l.meta.scaler, &l.x);
+    let rec = reconstructed(&l.task.model, &l.meta.scaler, &l.x);
     let header: Vec<String> = (0..d).map(|j| format!("x_{j}")).collect();
     write_table(&args.out, &header, l.x.rows(), d, &rec)?;
     eprintln!(

@@ -5,8 +5,8 @@ use anyhow::{bail, Context, Result};
 
 use crate::args::{InterpolateArgs, SampleArgs};
 use crate::eval::{extension, write_table};
-use crate::figures;
-use crate::picture;
+use ae_viz::figures;
+use ae_viz::picture;
 
 /// Runs `ae sample`.
 pub fn sample(args: SampleArgs) -> Result<()> {

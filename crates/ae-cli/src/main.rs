@@ -2,17 +2,14 @@
 //! chain and exits non-zero on failure.
 mod anomaly;
 mod args;
-mod chart;
 mod classify;
 mod compare;
 mod data;
 mod eval;
-mod figures;
 mod generate;
 mod impute;
 mod labeled;
 mod pca;
-mod picture;
 mod probe;
 mod progress;
 mod report;

@@ -4,7 +4,7 @@ use ae_core::run::RunDir;
 use anyhow::{bail, Context, Result};
 
 use crate::args::{VisualizeArgs, What};
-use crate::figures::{self, Figure};
+use ae_viz::figures::{self, Figure};
 
 /// Runs `ae visualize`.
 pub fn visualize(args: VisualizeArgs) -> Result<()> {

@@ -75,9 +75,9 @@
 //! | [`engine`] | tensors, parameters, layers with explicit backward passes, products, losses, optimizers |
 //! | [`model`] | architectures as data, the plan that builds them, the built autoencoder, the VAE bottleneck |
 //! | [`objective`] | the step contract of the loop and what each step minimizes, one file per term |
-//! | [`training`] | the loop, the settings of a run, greedy pretraining |
+//! | [`training`] | the loop and its device seam (`Trainer`), the settings of a run, presets, greedy pretraining |
 //! | [`analysis`] | PCA, k-NN, ranking, anomaly scores, classifiers, what drives a code unit |
-//! | [`run`] | the run folder on disk, weights as safetensors |
+//! | [`run`] | the run folder on disk, weights as safetensors, and [`train`], the one call that trains a run |
 #![warn(missing_docs)]
 
 pub mod analysis;

@@ -15,6 +15,17 @@ use crate::objective::noise::Noise;
 use crate::objective::{AutoencoderTask, Examples};
 use crate::training::fit::evaluate;
 
+/// The model's reconstruction of every row of `x` (scaled input), in the data's own units.
+pub fn reconstructed(
+    model: &Autoencoder,
+    scaler: &ae_data::scaling::Scaler,
+    x: &Tensor,
+) -> Vec<f32> {
+    let mut rec = model.reconstruct(x).into_vec();
+    scaler.inverse(&mut rec);
+    rec
+}
+
 /// Reconstruction metrics of a model on some data.
 #[derive(Debug, Serialize)]
 pub struct Metrics {

@@ -117,6 +117,14 @@ impl Tensor {
         }
     }
 
+    /// A copy of the first `n` rows (all of them when there are fewer).
+    pub fn first_rows(&self, n: usize) -> Tensor {
+        let n = n.min(self.rows());
+        let mut shape = self.shape.clone();
+        shape[0] = n;
+        Tensor::from_vec(&shape, self.data[..n * self.cols()].to_vec())
+    }
+
     /// Consumes the tensor and returns its elements.
     pub fn into_vec(self) -> Vec<f32> {
         self.data

@@ -3,8 +3,10 @@
 pub mod classifier_run;
 mod folder;
 pub mod io;
+mod loaded;
 
 pub use folder::*;
+pub use loaded::Loaded;
 mod observer;
 mod train;
 

@@ -7,12 +7,15 @@ use ae_core::run::{RunDir, RunMeta};
 use anyhow::{bail, Context, Result};
 
 use crate::chart::{self, Panel, Series};
-use crate::eval::{self, Loaded};
 use crate::picture;
+use ae_core::analysis::metrics::{corrupt, reconstructed};
+use ae_core::run::Loaded;
 
 /// A picture and one line saying what it shows.
 pub struct Figure {
+    /// The picture, PNG-encoded.
     pub png: Vec<u8>,
+    /// What it shows.
     pub caption: String,
 }
 
@@ -31,7 +34,7 @@ pub fn reconstructions(l: &mut Loaded, n: usize) -> Result<Figure> {
     image_shape(&l.raw.shape)?;
     let n = n.clamp(1, l.x.rows());
     let d = l.x.cols();
-    let rec = eval::reconstructed(&mut l.task.model, &l.meta.scaler, &eval::head(&l.x, n));
+    let rec = reconstructed(&l.task.model, &l.meta.scaler, &l.x.first_rows(n));
     let png = picture::grid_png(
         &l.raw.shape,
         &[&l.raw.data[..n * d], &rec],
@@ -49,8 +52,8 @@ pub fn denoising(l: &mut Loaded, noise: Noise, n: usize, seed: u64) -> Result<Fi
     image_shape(&l.raw.shape)?;
     let n = n.clamp(1, l.x.rows());
     let d = l.x.cols();
-    let noisy = eval::corrupt(&eval::head(&l.x, n), noise, seed);
-    let denoised = eval::reconstructed(&mut l.task.model, &l.meta.scaler, &noisy);
+    let noisy = corrupt(&l.x.first_rows(n), noise, seed);
+    let denoised = reconstructed(&l.task.model, &l.meta.scaler, &noisy);
     let mut noisy_units = noisy.data().to_vec();
     l.meta.scaler.inverse(&mut noisy_units);
     let png = picture::grid_png(
@@ -197,7 +200,7 @@ pub fn class_names(data: &str) -> Vec<String> {
 /// its first two principal components; coloured by label when the data has labels.
 pub fn latent(l: &mut Loaded, points: usize, data: &str) -> Result<Figure> {
     let n = points.clamp(1, l.x.rows());
-    let codes = l.task.model.encode_rows(&eval::head(&l.x, n), usize::MAX);
+    let codes = l.task.model.codes(&l.x.first_rows(n));
     let k = codes.cols();
     let what = if l.task.model.config.variational {
         "means of the code"

@@ -70,18 +70,24 @@ fn has_font() -> bool {
 /// One line of a chart: its name in the legend and its (x, y) points.
 #[derive(Clone, Debug)]
 pub struct Series {
+    /// Its name in the legend.
     pub name: String,
+    /// Its points.
     pub points: Vec<(f64, f64)>,
     /// Drawn with dots on each point (validation curves), else a plain line.
     pub marked: bool,
+    /// Index into the palette.
     pub colour: usize,
 }
 
 /// One panel of a curves chart.
 #[derive(Clone, Debug)]
 pub struct Panel {
+    /// Above the panel.
     pub title: String,
+    /// Under the x axis.
     pub x_label: String,
+    /// Its lines.
     pub series: Vec<Series>,
 }
 
