@@ -1,18 +1,14 @@
 //! `ae classify`: a softmax head on a run's encoder, trained with N labels per class, the encoder
 //! frozen or fine-tuned, or the same network from random weights for comparison; `--sweep` prints
 //! the whole table. `ae predict` applies a saved classifier.
-use std::fmt;
 use std::io::Write;
 use std::path::Path;
 
-use ae_core::analysis::classifier::{
-    balanced_subset, Classifier, ClassifierConfig, ClassifierTask,
-};
-use ae_core::engine::optim::{Optimizer, OptimizerKind};
+use ae_core::analysis::classifier::{balanced_subset, Classifier};
+use ae_core::analysis::few_labels::{FewLabels, Mode};
 use ae_core::model::Autoencoder;
 use ae_core::run::classifier_run::{ClassifierDir, ClassifierMeta};
 use ae_core::run::FORMAT_VERSION;
-use ae_core::training::fit::{fit_quietly, Examples, LoopConfig};
 use ae_core::Tensor;
 use ae_data::datasets::Split;
 use anyhow::{bail, Context, Result};
@@ -21,28 +17,6 @@ use serde::Serialize;
 use crate::args::{ClassifyArgs, PredictArgs, SplitArg};
 use crate::data;
 use crate::labeled::{load_splits, open_run, Labeled, Splits};
-
-/// How the encoder is treated.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Mode {
-    /// The same network from random weights.
-    Scratch,
-    /// The pretrained encoder, unchanged; only the head learns.
-    Frozen,
-    /// The pretrained encoder, trained further with the head.
-    FineTuned,
-}
-
-impl fmt::Display for Mode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Mode::Scratch => "scratch",
-            Mode::Frozen => "frozen",
-            Mode::FineTuned => "fine-tuned",
-        })
-    }
-}
 
 /// The result of training one classifier.
 #[derive(Debug, Serialize)]
@@ -53,12 +27,6 @@ struct Trained {
     epochs: usize,
     seed: u64,
     test_accuracy: f64,
-}
-
-/// Epochs when `--epochs` is not given: about 200,000 example presentations, between 10 and 200
-/// epochs, so that 10 labels per class get enough steps and the full set does not take an hour.
-fn default_epochs(examples: usize) -> usize {
-    (200_000 / examples.max(1)).clamp(10, 200)
 }
 
 /// Runs `ae classify`.
@@ -161,50 +129,18 @@ fn train_one(
 ) -> Result<(Classifier, Trained)> {
     let idx = balanced_subset(&s.train.labels, per_class, seed);
     let train = rows(&s.train, &idx);
-    let epochs = args.epochs.unwrap_or_else(|| default_epochs(idx.len()));
-    let ae = load_ae()?;
-    let (model, accuracy) = match mode {
-        Mode::Scratch => {
-            let model = ClassifierConfig {
-                input_shape: ae.config.input_shape.clone(),
-                encoder: Some(ae.config.clone()),
-                head_hidden: args.head_hidden,
-                classes: s.classes,
-            }
-            .build(seed)?;
-            let mut model = train_classifier(args, model, &train, epochs, seed, 1.0)?;
-            let acc = model.accuracy(&s.test.x, &s.test.labels);
-            (model, acc)
-        }
-        Mode::Frozen | Mode::FineTuned => {
-            // A frozen encoder computes the same codes every epoch: compute them once and train
-            // the head alone on them, then put it on the encoder.
-            let mut ae = ae;
-            let codes = Labeled {
-                x: ae.encode_rows(&train.x, usize::MAX),
-                labels: train.labels.clone(),
-            };
-            let head = ClassifierConfig {
-                encoder: None,
-                input_shape: vec![codes.x.cols()],
-                head_hidden: args.head_hidden,
-                classes: s.classes,
-            }
-            .build(seed)?;
-            let head = train_classifier(args, head, &codes, epochs, seed, 1.0)?;
-            let mut model = Classifier::on_encoder(ae, args.head_hidden, s.classes, seed)?;
-            model.copy_head_from(&head)?;
-            if mode == Mode::FineTuned {
-                // Fine-tuning starts from the trained head, not a random one (linear probing
-                // then fine-tuning, Kumar et al. 2022): a random head's first gradients would
-                // reach into the pretrained encoder and undo what it learned.
-                let epochs = args.finetune_epochs.unwrap_or(epochs);
-                model = train_classifier(args, model, &train, epochs, seed, args.encoder_lr_scale)?;
-            }
-            let acc = model.accuracy(&s.test.x, &s.test.labels);
-            (model, acc)
-        }
+    let protocol = FewLabels {
+        head_hidden: args.head_hidden,
+        epochs: args.epochs,
+        finetune_epochs: args.finetune_epochs,
+        encoder_lr_scale: args.encoder_lr_scale,
+        batch_size: args.batch_size,
+        lr: args.lr,
+        weight_decay: args.weight_decay,
     };
+    let (mut model, epochs) =
+        protocol.train(load_ae()?, &train.x, &train.labels, s.classes, mode, seed)?;
+    let accuracy = model.accuracy(&s.test.x, &s.test.labels);
     if !args.quiet {
         eprintln!(
             "{mode:>10}  {:<22} seed {seed}: test accuracy {accuracy:.4}",
@@ -237,41 +173,6 @@ fn rows(l: &Labeled, idx: &[usize]) -> Labeled {
         x: Tensor::from_vec(&shape, data),
         labels: idx.iter().map(|&i| l.labels[i]).collect(),
     }
-}
-
-/// Trains `model` with softmax cross-entropy through the training loop; the encoder's parameters
-/// learn at `encoder_scale` times the head's rate.
-fn train_classifier(
-    args: &ClassifyArgs,
-    model: Classifier,
-    train: &Labeled,
-    epochs: usize,
-    seed: u64,
-    encoder_scale: f32,
-) -> Result<Classifier> {
-    let mut task = ClassifierTask {
-        model,
-        weight_decay: args.weight_decay,
-    };
-    let mut opt = Optimizer::new(OptimizerKind::ADAM, args.lr, &task.model.params);
-    for (scale, name) in opt.lr_scale.iter_mut().zip(&task.model.params.names) {
-        if name.starts_with("encoder.") {
-            *scale = encoder_scale;
-        }
-    }
-    let lc = LoopConfig {
-        epochs,
-        batch_size: args.batch_size,
-        seed,
-        early_stopping: None,
-    };
-    fit_quietly(
-        &mut task,
-        &mut opt,
-        &lc,
-        Examples::labeled(&train.x, &train.labels)?,
-    )?;
-    Ok(task.model)
 }
 
 /// One cell of the sweep table.

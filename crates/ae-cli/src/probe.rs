@@ -2,12 +2,9 @@
 //! regression and a k-nearest-neighbour classifier are fitted on the codes of the training split
 //! and scored on the test split, beside the same two on the raw inputs and on PCA codes of the same
 //! size.
-use ae_core::analysis::classifier::{ClassifierConfig, ClassifierTask};
 use ae_core::analysis::knn::knn_predict;
 use ae_core::analysis::pca::Pca;
-use ae_core::engine::optim::{Optimizer, OptimizerKind};
-use ae_core::objective::WeightDecay;
-use ae_core::training::fit::{fit_quietly, Examples, LoopConfig};
+use ae_core::analysis::probe::{accuracy, SoftmaxProbe};
 use ae_core::Tensor;
 use anyhow::{Context, Result};
 use serde::Serialize;
@@ -104,77 +101,23 @@ fn keep_first(s: &mut Splits, m: usize) {
 fn score(name: &str, train: Tensor, test: Tensor, s: &Splits, args: &ProbeArgs) -> Result<Row> {
     let knn = knn_predict(&train, &s.train.labels, &test, args.k);
     let knn_accuracy = accuracy(&knn, &s.test.labels);
-    let softmax_accuracy = softmax_regression(train.clone(), test.clone(), s, args)?;
+    let softmax_accuracy = SoftmaxProbe {
+        epochs: args.epochs,
+        lr: args.lr,
+        l2: args.l2,
+        seed: args.seed,
+    }
+    .accuracy(
+        train.clone(),
+        &s.train.labels,
+        test,
+        &s.test.labels,
+        s.classes,
+    )?;
     Ok(Row {
         features: name.to_string(),
         dim: train.cols(),
         softmax_accuracy,
         knn_accuracy,
     })
-}
-
-fn accuracy(pred: &[u32], labels: &[u32]) -> f64 {
-    let right = pred.iter().zip(labels).filter(|(p, y)| p == y).count();
-    right as f64 / labels.len().max(1) as f64
-}
-
-/// Fits softmax regression on standardized features (Adam, a small L2 penalty; the features'
-/// means and deviations come from the training split) and returns its test accuracy.
-fn softmax_regression(
-    mut train: Tensor,
-    mut test: Tensor,
-    s: &Splits,
-    args: &ProbeArgs,
-) -> Result<f64> {
-    let d = train.cols();
-    let n = train.rows().max(1) as f64;
-    let mut mean = vec![0.0f64; d];
-    let mut sq = vec![0.0f64; d];
-    for r in train.data().chunks_exact(d) {
-        for ((m, q), &v) in mean.iter_mut().zip(&mut sq).zip(r) {
-            *m += v as f64;
-            *q += (v as f64) * (v as f64);
-        }
-    }
-    let (mean, inv): (Vec<f32>, Vec<f32>) = mean
-        .iter()
-        .zip(&sq)
-        .map(|(&m, &q)| {
-            let mu = m / n;
-            let sd = (q / n - mu * mu).max(0.0).sqrt();
-            // A constant feature (a border pixel) is centred and left at zero.
-            (mu as f32, if sd > 1e-8 { (1.0 / sd) as f32 } else { 0.0 })
-        })
-        .unzip();
-    for t in [&mut train, &mut test] {
-        for r in t.data_mut().chunks_exact_mut(d) {
-            for ((v, m), i) in r.iter_mut().zip(&mean).zip(&inv) {
-                *v = (*v - m) * i;
-            }
-        }
-    }
-    let cfg = ClassifierConfig {
-        encoder: None,
-        input_shape: vec![d],
-        head_hidden: None,
-        classes: s.classes,
-    };
-    let mut task = ClassifierTask {
-        model: cfg.build(args.seed)?,
-        weight_decay: WeightDecay::L2(args.l2),
-    };
-    let mut opt = Optimizer::new(OptimizerKind::ADAM, args.lr, &task.model.params);
-    let lc = LoopConfig {
-        epochs: args.epochs,
-        batch_size: 256,
-        seed: args.seed,
-        early_stopping: None,
-    };
-    fit_quietly(
-        &mut task,
-        &mut opt,
-        &lc,
-        Examples::labeled(&train, &s.train.labels)?,
-    )?;
-    Ok(task.model.accuracy(&test, &s.test.labels))
 }

@@ -3,11 +3,13 @@
 //! what drives each code unit. Uses training and below.
 pub mod anomaly;
 pub mod classifier;
+pub mod few_labels;
 pub mod generate;
 pub mod impute;
 pub mod inspect;
 pub mod knn;
 pub mod metrics;
 pub mod pca;
+pub mod probe;
 pub mod ranking;
 pub mod subspace;

@@ -1,0 +1,194 @@
+//! Few labels: a softmax head on a pretrained encoder, trained on a handful of labelled
+//! examples with the encoder frozen or fine-tuned, against the same network from scratch: the
+//! protocol that measures what pretraining is worth (Erhan et al., 2010).
+use std::fmt;
+
+use serde::Serialize;
+
+use crate::analysis::classifier::{Classifier, ClassifierConfig, ClassifierTask};
+use crate::engine::optim::{Optimizer, OptimizerKind};
+use crate::engine::tensor::Tensor;
+use crate::model::Autoencoder;
+use crate::objective::{Examples, WeightDecay};
+use crate::training::fit::{fit_quietly, LoopConfig};
+use crate::Result;
+
+/// How the encoder is treated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Mode {
+    /// The same network from random weights.
+    Scratch,
+    /// The pretrained encoder, unchanged; only the head learns.
+    Frozen,
+    /// The pretrained encoder, trained further with the head.
+    FineTuned,
+}
+
+impl fmt::Display for Mode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Mode::Scratch => "scratch",
+            Mode::Frozen => "frozen",
+            Mode::FineTuned => "fine-tuned",
+        })
+    }
+}
+
+/// Epochs when none are given: about 200,000 example presentations, between 10 and 200 epochs,
+/// so that 10 labels per class get enough steps and the full set does not take an hour.
+pub fn default_epochs(examples: usize) -> usize {
+    (200_000 / examples.max(1)).clamp(10, 200)
+}
+
+/// How the classifiers train (Adam, softmax cross-entropy).
+#[derive(Clone, Debug)]
+pub struct FewLabels {
+    /// Units of a hidden ReLU layer in the head; none: a linear softmax head.
+    pub head_hidden: Option<usize>,
+    /// Epochs; none: [`default_epochs`].
+    pub epochs: Option<usize>,
+    /// Epochs of fine-tuning after the head has trained on the frozen codes; none: `epochs`.
+    pub finetune_epochs: Option<usize>,
+    /// The encoder's learning rate while fine-tuning, as a multiple of `lr`.
+    pub encoder_lr_scale: f32,
+    /// Examples per step.
+    pub batch_size: usize,
+    /// Adam's learning rate.
+    pub lr: f32,
+    /// Weight penalty.
+    pub weight_decay: WeightDecay,
+}
+
+impl FewLabels {
+    /// A classifier of `classes` classes on `ae`'s encoder (or the same network from scratch)
+    /// trained on `x` with `labels` in `mode`; returns it with the epochs it trained.
+    ///
+    /// Frozen and fine-tuned heads first train alone on the codes, computed once (a frozen
+    /// encoder gives the same codes every epoch); fine-tuning then starts from that head, not a
+    /// random one (linear probing then fine-tuning, Kumar et al. 2022): a random head's first
+    /// gradients would reach into the pretrained encoder and undo what it learned.
+    pub fn train(
+        &self,
+        ae: Autoencoder,
+        x: &Tensor,
+        labels: &[u32],
+        classes: usize,
+        mode: Mode,
+        seed: u64,
+    ) -> Result<(Classifier, usize)> {
+        let epochs = self.epochs.unwrap_or_else(|| default_epochs(x.rows()));
+        let model = match mode {
+            Mode::Scratch => {
+                let model = ClassifierConfig {
+                    input_shape: ae.config.input_shape.clone(),
+                    encoder: Some(ae.config.clone()),
+                    head_hidden: self.head_hidden,
+                    classes,
+                }
+                .build(seed)?;
+                self.fit(model, x, labels, epochs, seed, 1.0)?
+            }
+            Mode::Frozen | Mode::FineTuned => {
+                let mut ae = ae;
+                let codes = ae.encode_rows(x, usize::MAX);
+                let head = ClassifierConfig {
+                    encoder: None,
+                    input_shape: vec![codes.cols()],
+                    head_hidden: self.head_hidden,
+                    classes,
+                }
+                .build(seed)?;
+                let head = self.fit(head, &codes, labels, epochs, seed, 1.0)?;
+                let mut model = Classifier::on_encoder(ae, self.head_hidden, classes, seed)?;
+                model.copy_head_from(&head)?;
+                if mode == Mode::FineTuned {
+                    let epochs = self.finetune_epochs.unwrap_or(epochs);
+                    model = self.fit(model, x, labels, epochs, seed, self.encoder_lr_scale)?;
+                }
+                model
+            }
+        };
+        Ok((model, epochs))
+    }
+
+    /// Trains `model` with softmax cross-entropy through the training loop; the encoder's
+    /// parameters learn at `encoder_scale` times the head's rate.
+    fn fit(
+        &self,
+        model: Classifier,
+        x: &Tensor,
+        labels: &[u32],
+        epochs: usize,
+        seed: u64,
+        encoder_scale: f32,
+    ) -> Result<Classifier> {
+        let mut task = ClassifierTask {
+            model,
+            weight_decay: self.weight_decay,
+        };
+        let mut opt = Optimizer::new(OptimizerKind::ADAM, self.lr, &task.model.params);
+        for (scale, name) in opt.lr_scale.iter_mut().zip(&task.model.params.names) {
+            if name.starts_with("encoder.") {
+                *scale = encoder_scale;
+            }
+        }
+        let lc = LoopConfig {
+            epochs,
+            batch_size: self.batch_size,
+            seed,
+            early_stopping: None,
+        };
+        fit_quietly(&mut task, &mut opt, &lc, Examples::labeled(x, labels)?)?;
+        Ok(task.model)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::ModelConfig;
+
+    #[test]
+    fn frozen_keeps_the_encoder_and_fine_tuning_moves_it_only_when_allowed() {
+        let x = Tensor::from_vec(
+            &[60, 6],
+            (0..360).map(|i| ((i * 7 % 13) as f32) / 13.0).collect(),
+        );
+        let labels: Vec<u32> = (0..60).map(|i| (i % 3) as u32).collect();
+        let ae = || ModelConfig::dense(&[6], &[4]).build(5).unwrap();
+        let before = ae().params.values[0].clone();
+        let protocol = FewLabels {
+            head_hidden: None,
+            epochs: Some(3),
+            finetune_epochs: None,
+            encoder_lr_scale: 1.0,
+            batch_size: 16,
+            lr: 0.01,
+            weight_decay: WeightDecay::None,
+        };
+        let encoder_weight = |c: &Classifier| {
+            let id = c.params.find("encoder.0.weight").unwrap();
+            c.params.values[id.0].clone()
+        };
+        let (frozen, epochs) = protocol
+            .train(ae(), &x, &labels, 3, Mode::Frozen, 0)
+            .unwrap();
+        assert_eq!(epochs, 3);
+        assert_eq!(encoder_weight(&frozen), before);
+        let (tuned, _) = protocol
+            .train(ae(), &x, &labels, 3, Mode::FineTuned, 0)
+            .unwrap();
+        assert_ne!(encoder_weight(&tuned), before);
+        let still = FewLabels {
+            encoder_lr_scale: 0.0,
+            ..protocol.clone()
+        };
+        let (held, _) = still
+            .train(ae(), &x, &labels, 3, Mode::FineTuned, 0)
+            .unwrap();
+        assert_eq!(encoder_weight(&held), before);
+        assert_eq!(default_epochs(100), 200);
+        assert_eq!(default_epochs(60_000), 10);
+    }
+}
