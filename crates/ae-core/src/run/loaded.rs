@@ -23,24 +23,32 @@ impl Loaded {
     /// Pairs a run's model with `raw` data, checked to have as many features per example as the
     /// model takes and scaled with the run's scaling.
     pub fn new(meta: RunMeta, task: AutoencoderTask, raw: Samples) -> Result<Loaded> {
-        let d: usize = meta.input_shape.iter().product();
+        let x = meta.prepare(raw.clone())?;
+        Ok(Loaded { meta, task, raw, x })
+    }
+}
+
+impl RunMeta {
+    /// `raw` examples in the model's units: checked to have as many features per example as the
+    /// model takes, scaled with the run's scaling, shaped `[N, ..input_shape]`.
+    pub fn prepare(&self, raw: Samples) -> Result<Tensor> {
+        let d: usize = self.input_shape.iter().product();
         if raw.features() != d {
             return Err(Error::Shape {
                 what: "examples for this model".into(),
-                expected: meta.input_shape.clone(),
+                expected: self.input_shape.clone(),
                 got: raw.shape.clone(),
             });
         }
-        let mut scaled = raw.clone();
-        meta.scaler
+        let mut scaled = raw;
+        self.scaler
             .transform(&mut scaled)
             .map_err(|e| Error::Data {
                 context: "cannot scale the data with the run's scaling".into(),
                 source: e,
             })?;
         let mut shape = vec![scaled.n];
-        shape.extend(&meta.input_shape);
-        let x = Tensor::from_vec(&shape, scaled.data);
-        Ok(Loaded { meta, task, raw, x })
+        shape.extend(&self.input_shape);
+        Ok(Tensor::from_vec(&shape, scaled.data))
     }
 }

@@ -441,7 +441,13 @@ pub fn split_validation(s: &mut Samples, fraction: f32, seed: u64) -> (Samples, 
 /// BCE and binarization need targets in [0, 1]; say so before training rather than train on
 /// nonsense.
 fn check_targets(s: &Settings, train: &Samples) -> Result<()> {
-    let outside = || train.data.iter().find(|v| !(0.0..=1.0).contains(*v));
+    // Min-max scaling computes (x − lo)·(1/(hi − lo)), which can land an ulp past 1.
+    let outside = || {
+        train
+            .data
+            .iter()
+            .find(|v| !(-1e-6..=1.0 + 1e-6).contains(*v))
+    };
     if s.binarize {
         if let Some(v) = outside() {
             return Err(Error::config(

@@ -1,0 +1,396 @@
+//! `autoencoder._core`: the Python binding of the library. It only converts: NumPy arrays to
+//! examples and back, keyword settings to [`Settings`], library errors to Python exceptions. The
+//! estimators users see (scikit-learn and PyOD contracts) are written in Python on top of it
+//! (`python/autoencoder`).
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+use ae_core::ae_data::samples::{Samples, SourceType};
+use ae_core::analysis::anomaly::reconstruction_scores;
+use ae_core::objective::AutoencoderTask;
+use ae_core::run::{Destination, Progress, RunDir, RunMeta, TrainOptions};
+use ae_core::training::fit::{EpochRecord, Outcome};
+use ae_core::training::settings::Settings;
+use ae_core::Tensor;
+use numpy::{PyArray2, PyArrayDyn, PyReadonlyArrayDyn, PyUntypedArrayMethods, ToPyArray};
+use pyo3::exceptions::{PyKeyboardInterrupt, PyOSError, PyValueError};
+use pyo3::prelude::*;
+
+/// A library error as the Python exception a user expects: bad settings or data are a
+/// `ValueError`, a file that cannot be read or written an `OSError`.
+fn to_py(e: ae_core::Error) -> PyErr {
+    match e {
+        ae_core::Error::Io { .. } => PyOSError::new_err(e.to_string()),
+        other => {
+            let mut text = other.to_string();
+            let mut source = std::error::Error::source(&other);
+            while let Some(s) = source {
+                text += &format!(": {s}");
+                source = s.source();
+            }
+            PyValueError::new_err(text)
+        }
+    }
+}
+
+/// Examples from an array of shape (N, D), (N, H, W) or (N, C, H, W); `source` says what the
+/// user's array held (`u8`, `f32`, `f64`), which picks the default scaling.
+fn samples(x: &PyReadonlyArrayDyn<'_, f32>, source: &str) -> PyResult<Samples> {
+    let shape = x.shape();
+    let example: Vec<usize> = match shape.len() {
+        2 => vec![shape[1]],
+        3 => vec![1, shape[1], shape[2]],
+        4 => shape[1..].to_vec(),
+        n => {
+            return Err(PyValueError::new_err(format!(
+                "expected an array of shape (N, D), (N, H, W) or (N, C, H, W), got {n} dimensions"
+            )))
+        }
+    };
+    if shape[0] == 0 {
+        return Err(PyValueError::new_err("the array has no rows"));
+    }
+    // Row-major and contiguous arrays are read in place; others are copied once into order.
+    let data = match x.as_slice() {
+        Ok(s) => s.to_vec(),
+        Err(_) => x.as_array().iter().copied().collect(),
+    };
+    let mut s =
+        Samples::from_rows(data, &example).map_err(|e| PyValueError::new_err(e.to_string()))?;
+    s.source = match source {
+        "u8" => SourceType::U8,
+        "f64" => SourceType::F64,
+        _ => SourceType::F32,
+    };
+    Ok(s)
+}
+
+/// Prints epochs when asked, and stops training at Ctrl-C.
+struct PyProgress {
+    verbose: bool,
+}
+
+impl Progress for PyProgress {
+    fn note(&mut self, text: &str) {
+        if self.verbose {
+            eprintln!("{text}");
+        }
+    }
+    fn epoch(&mut self, r: &EpochRecord, _: &ae_core::objective::Terms) {
+        if self.verbose {
+            let val = r
+                .val
+                .as_ref()
+                .map(|v| format!("  val_loss {:.6}", v.total()))
+                .unwrap_or_default();
+            eprintln!(
+                "epoch {:>3}  loss {:.6}{val}  {:.1}s",
+                r.epoch,
+                r.train.total(),
+                r.seconds
+            );
+        }
+    }
+    fn stage_epoch(&mut self, stage: usize, r: &EpochRecord) {
+        if self.verbose {
+            eprintln!(
+                "stage {} epoch {:>3}  loss {:.6}",
+                stage + 1,
+                r.epoch,
+                r.train.total()
+            );
+        }
+    }
+    fn stop_requested(&self) -> bool {
+        // Between steps: a pending Ctrl-C (SIGINT) shows as an error from the signal check.
+        Python::attach(|py| py.check_signals().is_err())
+    }
+}
+
+/// A trained model with the scaling of its data.
+struct Fitted {
+    settings: Settings,
+    meta: RunMeta,
+    task: AutoencoderTask,
+}
+
+impl Fitted {
+    /// `x` in the model's units, checked against its input.
+    fn scaled(&self, x: &PyReadonlyArrayDyn<'_, f32>) -> PyResult<Tensor> {
+        let s = samples(x, "f32")?;
+        let d: usize = self.meta.input_shape.iter().product();
+        if s.features() != d {
+            return Err(PyValueError::new_err(format!(
+                "X has {} features per example, but the model was fitted on {d}",
+                s.features()
+            )));
+        }
+        self.meta.prepare(s).map_err(to_py)
+    }
+}
+
+fn rows<'py>(py: Python<'py>, t: &Tensor) -> Bound<'py, PyArray2<f32>> {
+    let cols = t.cols();
+    let a = numpy::ndarray::Array2::from_shape_vec((t.rows(), cols), t.data().to_vec())
+        .expect("rows × cols values");
+    a.to_pyarray(py)
+}
+
+/// A trained autoencoder (the engine of `autoencoder.Autoencoder`).
+#[pyclass(module = "autoencoder._core", frozen)]
+struct Model {
+    inner: Mutex<Fitted>,
+}
+
+impl Model {
+    fn with<R>(&self, f: impl FnOnce(&mut Fitted) -> PyResult<R>) -> PyResult<R> {
+        let mut g = self
+            .inner
+            .lock()
+            .map_err(|_| PyValueError::new_err("the model was poisoned by a panic"))?;
+        f(&mut g)
+    }
+}
+
+#[pymethods]
+impl Model {
+    /// Trains a model on `x` with the settings in `settings_json` (keys as `ae train`'s flags,
+    /// kebab-case); `source` is what the user's array held (`u8`, `f32`, `f64`).
+    #[staticmethod]
+    #[pyo3(signature = (x, settings_json, source, preset=None, verbose=false))]
+    fn fit(
+        py: Python<'_>,
+        x: PyReadonlyArrayDyn<'_, f32>,
+        settings_json: &str,
+        source: &str,
+        preset: Option<&str>,
+        verbose: bool,
+    ) -> PyResult<Model> {
+        let table: toml::Table = serde_json::from_str(settings_json)
+            .map_err(|e| PyValueError::new_err(format!("settings: {e}")))?;
+        let mut settings = match preset {
+            Some(name) => name
+                .parse::<ae_core::training::presets::Preset>()
+                .map_err(to_py)?
+                .settings(),
+            None => Settings::default(),
+        };
+        settings.data = "array".into();
+        let settings = settings
+            .overlay(&table)
+            .and_then(Settings::check)
+            .map_err(to_py)?;
+        let data = samples(&x, source)?;
+        let trained = py
+            .detach(|| {
+                let mut progress = PyProgress { verbose };
+                let options = TrainOptions {
+                    destination: Destination::Memory,
+                    test: None,
+                    progress: Some(&mut progress),
+                };
+                ae_core::train(&settings, data, options)
+            })
+            .map_err(to_py)?;
+        if trained.outcome == Outcome::Interrupted {
+            return Err(PyKeyboardInterrupt::new_err(format!(
+                "training stopped at epoch {}, step {}",
+                trained.state.epoch + 1,
+                trained.state.step
+            )));
+        }
+        Ok(Model {
+            inner: Mutex::new(Fitted {
+                settings: settings.into_inner(),
+                meta: trained.meta,
+                task: trained.task,
+            }),
+        })
+    }
+
+    /// Reads a run folder written by `ae train` (or by `save`).
+    #[staticmethod]
+    fn load(path: PathBuf) -> PyResult<Model> {
+        let (settings, meta, task) = RunDir::open(&path).and_then(|r| r.load()).map_err(to_py)?;
+        Ok(Model {
+            inner: Mutex::new(Fitted {
+                settings,
+                meta,
+                task,
+            }),
+        })
+    }
+
+    /// Writes a run folder that `ae eval`, `ae report` and the other commands read; `force`
+    /// replaces a run already there.
+    #[pyo3(signature = (path, force=false))]
+    fn save(&self, path: PathBuf, force: bool) -> PyResult<()> {
+        self.with(|f| {
+            let run = RunDir::create(&path, force).map_err(to_py)?;
+            run.write_settings(&f.settings).map_err(to_py)?;
+            run.write_meta(&f.meta).map_err(to_py)?;
+            run.save_model(&f.task.model.params).map_err(to_py)
+        })
+    }
+
+    /// The settings, as `config.toml` holds them.
+    fn settings_toml(&self) -> PyResult<String> {
+        self.with(|f| Ok(f.settings.to_toml()))
+    }
+
+    /// The shape of one example.
+    fn input_shape(&self) -> PyResult<Vec<usize>> {
+        self.with(|f| Ok(f.meta.input_shape.clone()))
+    }
+
+    /// Values per code.
+    fn code_size(&self) -> PyResult<usize> {
+        self.with(|f| Ok(f.task.model.config.code_size()))
+    }
+
+    /// True for a variational autoencoder.
+    fn variational(&self) -> PyResult<bool> {
+        self.with(|f| Ok(f.task.model.config.variational))
+    }
+
+    /// Threads the model computes with.
+    fn threads(&self) -> PyResult<usize> {
+        self.with(|f| Ok(f.settings.threads))
+    }
+
+    /// Codes of `x`, (N, code).
+    fn transform<'py>(
+        &self,
+        py: Python<'py>,
+        x: PyReadonlyArrayDyn<'py, f32>,
+    ) -> PyResult<Bound<'py, PyArray2<f32>>> {
+        self.with(|f| {
+            let x = f.scaled(&x)?;
+            let codes = py.detach(|| f.task.model.codes(&x));
+            Ok(rows(py, &codes))
+        })
+    }
+
+    /// Reconstructions of `x` in the data's units, (N, features).
+    fn reconstruct<'py>(
+        &self,
+        py: Python<'py>,
+        x: PyReadonlyArrayDyn<'py, f32>,
+    ) -> PyResult<Bound<'py, PyArray2<f32>>> {
+        self.with(|f| {
+            let x = f.scaled(&x)?;
+            let out = py.detach(|| {
+                ae_core::analysis::metrics::reconstructed(&f.task.model, &f.meta.scaler, &x)
+            });
+            let t = Tensor::from_vec(&[x.rows(), x.cols()], out);
+            Ok(rows(py, &t))
+        })
+    }
+
+    /// Decodings of codes `z` (N, code) in the data's units, (N, features).
+    fn decode<'py>(
+        &self,
+        py: Python<'py>,
+        z: PyReadonlyArrayDyn<'py, f32>,
+    ) -> PyResult<Bound<'py, PyArray2<f32>>> {
+        self.with(|f| {
+            let k = f.task.model.config.code_size();
+            let shape = z.shape().to_vec();
+            if shape.len() != 2 || shape[1] != k {
+                return Err(PyValueError::new_err(format!(
+                    "codes must have shape (N, {k}), got {shape:?}"
+                )));
+            }
+            let z = Tensor::from_vec(&shape, z.as_array().iter().copied().collect());
+            let mut out = f.task.model.decode_codes(&z).into_vec();
+            f.meta.scaler.inverse(&mut out);
+            let d = f.task.model.config.input_features();
+            Ok(rows(py, &Tensor::from_vec(&[shape[0], d], out)))
+        })
+    }
+
+    /// Each example's mean squared reconstruction error in the model's units (higher is more
+    /// anomalous).
+    fn scores<'py>(
+        &self,
+        py: Python<'py>,
+        x: PyReadonlyArrayDyn<'py, f32>,
+    ) -> PyResult<Bound<'py, PyArrayDyn<f32>>> {
+        self.with(|f| {
+            let x = f.scaled(&x)?;
+            let (s, _) = py.detach(|| reconstruction_scores(&f.task.model, &x, false));
+            Ok(numpy::ndarray::ArrayD::from_shape_vec(vec![s.len()], s)
+                .expect("one score per row")
+                .to_pyarray(py))
+        })
+    }
+
+    /// `n` draws from a VAE's prior, decoded, in the data's units.
+    #[pyo3(signature = (n, seed=0))]
+    fn sample<'py>(
+        &self,
+        py: Python<'py>,
+        n: usize,
+        seed: u64,
+    ) -> PyResult<Bound<'py, PyArray2<f32>>> {
+        self.with(|f| {
+            let draws =
+                ae_core::analysis::generate::prior_draws(&f.task.model, n, seed).map_err(to_py)?;
+            let cols = draws.cols();
+            let mut out = draws.into_vec();
+            f.meta.scaler.inverse(&mut out);
+            Ok(rows(py, &Tensor::from_vec(&[n, cols], out)))
+        })
+    }
+
+    /// A VAE's importance-weighted estimate of log p(x) per example, in nats (`samples` draws
+    /// each).
+    #[pyo3(signature = (x, samples=1000, seed=0))]
+    fn log_likelihood<'py>(
+        &self,
+        py: Python<'py>,
+        x: PyReadonlyArrayDyn<'py, f32>,
+        samples: usize,
+        seed: u64,
+    ) -> PyResult<Bound<'py, PyArrayDyn<f64>>> {
+        self.with(|f| {
+            if !f.task.model.config.variational {
+                return Err(PyValueError::new_err(
+                    "log_likelihood needs a variational autoencoder (model=\"vae\")",
+                ));
+            }
+            let x = f.scaled(&x)?;
+            let (loss, logvar) = (f.task.objective.loss, f.task.log_variance());
+            let model = &mut f.task.model;
+            let nll = py.detach(|| {
+                ae_core::model::vae::importance_weighted_nll(model, loss, logvar, &x, samples, seed)
+            });
+            let ll: Vec<f64> = nll.iter().map(|v| -v).collect();
+            Ok(numpy::ndarray::ArrayD::from_shape_vec(vec![ll.len()], ll)
+                .expect("one value per row")
+                .to_pyarray(py))
+        })
+    }
+}
+
+/// The names and defaults of every setting, as `config.toml` writes them (TOML text).
+#[pyfunction]
+fn default_settings() -> String {
+    Settings::default().to_toml()
+}
+
+/// The settings of a preset (TOML text).
+#[pyfunction]
+fn preset_settings(name: &str) -> PyResult<String> {
+    let p: ae_core::training::presets::Preset = name.parse().map_err(to_py)?;
+    Ok(p.settings().to_toml())
+}
+
+/// The Python module.
+#[pymodule]
+fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<Model>()?;
+    m.add_function(wrap_pyfunction!(default_settings, m)?)?;
+    m.add_function(wrap_pyfunction!(preset_settings, m)?)?;
+    Ok(())
+}

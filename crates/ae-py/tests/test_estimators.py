@@ -1,0 +1,200 @@
+"""The Python package against scikit-learn's and PyOD's contracts, and against the `ae` program."""
+import os
+import pickle
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from autoencoder import VAE, Autoencoder, AutoencoderDetector
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+
+
+def table(n=240, d=10, seed=0):
+    """Rows near a 3-dimensional subspace."""
+    rng = np.random.default_rng(seed)
+    z = rng.normal(size=(n, 3))
+    w = rng.normal(size=(3, d))
+    return (z @ w + 0.05 * rng.normal(size=(n, d))).astype(np.float64)
+
+
+SMALL = dict(hidden=[8, 3], code_activation="linear", epochs=40, lr=5e-3, batch_size=32, threads=1)
+
+
+def test_transformer_shapes_dtypes_and_fitted_attributes():
+    X = table()
+    ae = Autoencoder(**SMALL)
+    with pytest.raises(NotFittedError):
+        ae.transform(X)
+    assert ae.fit(X) is ae
+    assert ae.n_features_in_ == 10 and ae.n_components_ == 3
+    Z = ae.transform(X)
+    assert Z.shape == (240, 3) and Z.dtype == np.float64
+    assert ae.transform(X.astype(np.float32)).dtype == np.float32
+    assert ae.inverse_transform(Z).shape == (240, 10)
+    R = ae.predict(X)
+    assert R.shape == X.shape
+    # Reconstructions are in the data's units: close to X, far from its scaled copy.
+    assert np.mean((R - X) ** 2) < 0.5 * np.var(X)
+    errors = ae.reconstruction_error(X)
+    assert np.allclose(ae.score_samples(X), -errors)
+    assert ae.score(X) == pytest.approx(-errors.mean())
+    with pytest.raises(ValueError, match="features"):
+        ae.transform(X[:, :5])
+
+
+def test_training_lowers_the_error_and_the_seed_repeats_a_fit():
+    X = table()
+    short = Autoencoder(**{**SMALL, "epochs": 1}).fit(X)
+    long = Autoencoder(**SMALL).fit(X)
+    assert long.reconstruction_error(X).mean() < short.reconstruction_error(X).mean()
+    again = Autoencoder(**SMALL).fit(X)
+    assert np.array_equal(again.transform(X), long.transform(X))
+    other = Autoencoder(**SMALL, random_state=3).fit(X)
+    assert not np.array_equal(other.transform(X), long.transform(X))
+
+
+def test_params_clone_pipeline_and_grid_search():
+    ae = Autoencoder(hidden=[8, 2], noise="mask:0.2", preset="denoising")
+    params = ae.get_params()
+    assert params["hidden"] == [8, 2] and params["noise"] == "mask:0.2" and params["lr"] is None
+    ae.set_params(lr=0.01)
+    assert clone(ae).get_params()["lr"] == 0.01
+    X = table()
+    pipe = make_pipeline(StandardScaler(), Autoencoder(**SMALL)).fit(X)
+    assert pipe.transform(X).shape == (240, 3)
+    search = GridSearchCV(Autoencoder(**SMALL), {"hidden": [[8, 1], [8, 3]]}, cv=2).fit(X)
+    # A 3-unit code rebuilds rows near a 3-dimensional subspace better than a 1-unit one.
+    assert search.best_params_["hidden"] == [8, 3]
+
+
+def test_pickle_keeps_the_weights_and_save_load_round_trips(tmp_path):
+    X = table()
+    ae = Autoencoder(**SMALL).fit(X)
+    back = pickle.loads(pickle.dumps(ae))
+    assert np.array_equal(back.transform(X), ae.transform(X))
+    assert back.get_params() == ae.get_params()
+    ae.save(tmp_path / "run")
+    with pytest.raises(ValueError, match="already holds a run"):
+        ae.save(tmp_path / "run")
+    loaded = Autoencoder.load(tmp_path / "run")
+    assert np.array_equal(loaded.transform(X), ae.transform(X))
+
+
+def test_dataframe_feature_names():
+    pd = pytest.importorskip("pandas")
+    X = table()
+    df = pd.DataFrame(X, columns=[f"c{i}" for i in range(10)])
+    ae = Autoencoder(**SMALL).fit(df)
+    assert list(ae.feature_names_in_) == list(df.columns)
+
+
+def test_bad_input_and_settings_are_value_errors_naming_the_problem():
+    X = table()
+    with pytest.raises(ValueError, match="lr"):
+        Autoencoder(lr=-1.0).fit(X)
+    with pytest.raises(ValueError, match="hiden|unknown"):
+        Autoencoder(activation="nope").fit(X)
+    bad = X.copy()
+    bad[3, 2] = np.nan
+    with pytest.raises(ValueError):
+        Autoencoder(**SMALL).fit(bad)
+    with pytest.raises(ValueError, match="preset"):
+        Autoencoder(preset="nope").fit(X)
+
+
+def test_images_train_a_conv_model_and_uint8_is_scaled_by_255():
+    rng = np.random.default_rng(1)
+    imgs = (rng.random((64, 8, 8)) * 255).astype(np.uint8)
+    ae = Autoencoder(arch="conv", channels=[4], code=5, epochs=2, batch_size=16).fit(imgs)
+    assert ae.input_shape_ == (1, 8, 8)
+    assert ae.transform(imgs).shape == (64, 5)
+    rebuilt = ae.predict(imgs)
+    assert rebuilt.shape == imgs.shape and rebuilt.max() > 1.5  # 0–255 units, not 0–1
+
+
+def test_vae_samples_and_likelihood():
+    X = (table() > 0).astype(np.float64)  # binary rows
+    vae = VAE(hidden=[16, 2], loss="bce", epochs=20, batch_size=32).fit(X)
+    assert vae.get_params()["model"] == "vae"
+    s = vae.sample(7)
+    assert s.shape == (7, 10) and np.all((s >= 0) & (s <= 1))
+    ll = vae.log_likelihood(X[:20], samples=64)
+    noise = (np.random.default_rng(2).random((20, 10)) > 0.5).astype(np.float64)
+    assert ll.shape == (20,) and np.all(np.isfinite(ll))
+    assert ll.mean() > vae.log_likelihood(noise, samples=64).mean()
+    with pytest.raises(ValueError, match="variational"):
+        Autoencoder(**SMALL).fit(X).model_.log_likelihood(X.astype(np.float32), 8, 0)
+
+
+def test_detector_contract_and_planted_outliers():
+    X = table(n=300)
+    outliers = np.zeros(300, dtype=bool)
+    outliers[::30] = True
+    X[outliers] += np.random.default_rng(3).normal(scale=4.0, size=(10, 10))
+    det = AutoencoderDetector(contamination=0.05, **SMALL).fit(X)
+    assert det.decision_scores_.shape == (300,)
+    assert det.labels_.sum() == pytest.approx(15, abs=1)
+    assert det.threshold_ == pytest.approx(np.percentile(det.decision_scores_, 95))
+    scores = det.decision_function(X)
+    assert np.array_equal(det.predict(X), (scores > det.threshold_).astype(int))
+    from sklearn.metrics import roc_auc_score
+
+    assert roc_auc_score(outliers, scores) > 0.95
+    proba = det.predict_proba(X)
+    assert proba.shape == (300, 2) and np.allclose(proba.sum(axis=1), 1.0)
+    assert proba[outliers, 1].mean() > proba[~outliers, 1].mean()
+    conf = det.predict_confidence(X)
+    assert np.all((conf >= 0) & (conf <= 1))
+    labels, conf2 = det.predict(X, return_confidence=True)
+    assert np.array_equal(conf, conf2)
+    with pytest.raises(ValueError, match="contamination"):
+        AutoencoderDetector(contamination=0.9).fit(X)
+
+
+def ae_binary():
+    path = os.environ.get("AE_BIN") or os.path.join(ROOT, "target", "release", "ae")
+    if not os.path.exists(path):
+        if os.environ.get("CI"):
+            pytest.fail(f"the ae binary is needed at {path} (build it with cargo build --release)")
+        pytest.skip(f"no ae binary at {path}")
+    return path
+
+
+def test_codes_and_scores_equal_the_cli_for_the_same_settings(tmp_path):
+    ae = ae_binary()
+    X = table().astype(np.float32)
+    np.save(tmp_path / "x.npy", X)
+    run = tmp_path / "cli"
+    subprocess.run(
+        [ae, "train", "--data", f"npy:{tmp_path / 'x.npy'}", "--hidden", "8,3", "--code-activation", "linear", "--epochs", "40", "--lr", "5e-3",
+         "--batch-size", "32", "--threads", "1", "--out", str(run), "--quiet"],
+        check=True, capture_output=True,
+    )
+    subprocess.run(
+        [ae, "encode", str(run), "--data", f"npy:{tmp_path / 'x.npy'}", "--out", str(tmp_path / "codes.npy")],
+        check=True, capture_output=True,
+    )
+    ours = Autoencoder(**SMALL).fit(X)
+    assert np.abs(np.load(tmp_path / "codes.npy") - ours.transform(X)).max() <= 1e-6
+    # And the CLI reads what Python saves.
+    ours.save(tmp_path / "py")
+    out = subprocess.run([ae, "eval", str(tmp_path / "py"), "--data", f"npy:{tmp_path / 'x.npy'}", "--json"],
+                         check=True, capture_output=True, text=True).stdout
+    assert '"mse"' in out
+
+
+def test_scikit_learn_estimator_checks():
+    from sklearn.utils.estimator_checks import check_estimator
+
+    for est in (Autoencoder(hidden=[4, 2], epochs=3), AutoencoderDetector(hidden=[4, 2], epochs=3)):
+        failures = check_estimator(est, on_fail=None)
+        failed = [(r["check_name"], str(r["exception"])[:200]) for r in failures if r["status"] == "failed"]
+        assert not failed, failed

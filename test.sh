@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Every test of the project: the Rust workspace (unit, integration, doc tests and the examples),
+# then the Python package built from this checkout into a virtual environment and its pytest
+# suite. Ends with one line adding up both: `total: N passed, N failed`.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+status=0
+cargo test --release --workspace 2>&1 | tee "$log" || status=$?
+read -r rust_passed rust_failed < <(awk '/^test result:/ { p += $4; f += $6 } END { print p + 0, f + 0 }' "$log")
+
+# The Python package: a virtual environment of its own under target/ (made once), the package
+# installed from crates/ae-py (maturin builds it with cargo), then pytest.
+venv=target/py-venv
+if [ ! -x "$venv/bin/python" ]; then
+  python3 -m venv "$venv"
+fi
+"$venv/bin/pip" install -q --upgrade pip
+"$venv/bin/pip" install -q maturin numpy scipy scikit-learn pandas pytest
+"$venv/bin/pip" install -q --force-reinstall --no-deps ./crates/ae-py
+py_status=0
+(cd crates/ae-py && AE_BIN="$PWD/../../target/release/ae" "../../$venv/bin/python" -m pytest -q tests) 2>&1 | tee "$log" || py_status=$?
+py_passed=$(grep -oE '[0-9]+ passed' "$log" | tail -1 | grep -oE '[0-9]+' || echo 0)
+py_failed=$(grep -oE '[0-9]+ failed' "$log" | tail -1 | grep -oE '[0-9]+' || echo 0)
+
+echo "rust: ${rust_passed} passed, ${rust_failed} failed"
+echo "python: ${py_passed} passed, ${py_failed} failed"
+echo "total: $((rust_passed + py_passed)) passed, $((rust_failed + py_failed)) failed"
+[ "$status" -eq 0 ] && [ "$py_status" -eq 0 ]
