@@ -198,3 +198,29 @@ def test_scikit_learn_estimator_checks():
         failures = check_estimator(est, on_fail=None)
         failed = [(r["check_name"], str(r["exception"])[:200]) for r in failures if r["status"] == "failed"]
         assert not failed, failed
+
+
+def test_ctrl_c_stops_training_with_keyboard_interrupt():
+    import signal
+    import time
+
+    code = (
+        "import numpy as np, sys\n"
+        "from autoencoder import Autoencoder\n"
+        "X = np.random.default_rng(0).random((20000, 64))\n"
+        "print('fitting', flush=True)\n"
+        "try:\n"
+        "    Autoencoder(hidden=[256, 64], epochs=1000, threads=1).fit(X)\n"
+        "except KeyboardInterrupt as e:\n"
+        "    print('interrupted:', e, flush=True)\n"
+        "    sys.exit(3)\n"
+    )
+    p = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert p.stdout.readline().strip() == "fitting"
+    time.sleep(1.5)
+    started = time.monotonic()
+    p.send_signal(signal.SIGINT)
+    out, _ = p.communicate(timeout=60)
+    assert p.returncode == 3, out
+    assert "training stopped at epoch" in out
+    assert time.monotonic() - started < 30
