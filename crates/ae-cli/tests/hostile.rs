@@ -176,16 +176,20 @@ fn damaged_run_folders_are_refused() {
             b"\xff\xff\xff\xff\xff\xff\xff\x7f{}".to_vec(),
             "not a valid safetensors",
         ),
-        ("meta.json", b"{\"format_version\": 1".to_vec(), "meta.json"),
+        (
+            "meta.json",
+            b"{\"format_version\": 1".to_vec(),
+            "EOF while parsing",
+        ),
         (
             "meta.json",
             br#"{"format_version": 99}"#.to_vec(),
-            "meta.json",
+            "format version 99 is not supported",
         ),
         (
             "config.toml",
             b"hidden = \"many\"\n".to_vec(),
-            "config.toml",
+            "expected a sequence",
         ),
     ];
     for (file, bytes, reason) in cases {

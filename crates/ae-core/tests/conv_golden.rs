@@ -22,8 +22,14 @@ fn floats(v: &Value) -> Vec<f64> {
         .collect()
 }
 
+/// `got` matches `want`, and neither is all zeros (a dead path would compare zeros with zeros).
 fn close(what: &str, got: &[f32], want: &[f64], tol: f64) {
     assert_eq!(got.len(), want.len(), "{what}: length");
+    assert!(
+        want.iter().any(|&w| w != 0.0),
+        "{what}: PyTorch's values are all zero"
+    );
+    assert!(got.iter().any(|&g| g != 0.0), "{what}: ours are all zero");
     let scale = want.iter().fold(0.0f64, |m, w| m.max(w.abs()));
     for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
         assert!(
@@ -42,6 +48,7 @@ fn case(
     decoder: ConvDecoder,
     code: Option<usize>,
     act: Activation,
+    bias: f64,
 ) {
     let g = &golden()[name];
     let cfg = ModelConfig {
@@ -75,8 +82,13 @@ fn case(
     assert_eq!(cfg.param_shapes().unwrap(), want, "{name}: parameter names");
     for (j, t) in model.params.values.iter_mut().enumerate() {
         let scale = 1.0 / ((t.len() / t.shape()[0]) as f64).sqrt();
+        let shift = if model.params.names[j].ends_with("bias") {
+            bias
+        } else {
+            0.0
+        };
         for (i, v) in t.data_mut().iter_mut().enumerate() {
-            *v = (0.5 * (0.37 * i as f64 + 0.91 * j as f64 + 0.2).sin() * scale) as f32;
+            *v = (0.5 * (0.37 * i as f64 + 0.91 * j as f64 + 0.2).sin() * scale + shift) as f32;
         }
     }
     let n = 2 * chw.iter().product::<usize>();
@@ -126,6 +138,7 @@ fn upsample_decoder_two_channels() {
         ConvDecoder::Upsample,
         None,
         Activation::Tanh,
+        0.0,
     );
 }
 
@@ -139,6 +152,7 @@ fn transpose_decoder_with_dense_code() {
         ConvDecoder::Transpose,
         Some(5),
         Activation::Relu,
+        0.3,
     );
 }
 
@@ -152,6 +166,7 @@ fn kernel_five_three_channels_rectangular() {
         ConvDecoder::Upsample,
         None,
         Activation::Sigmoid,
+        0.0,
     );
 }
 
@@ -167,5 +182,6 @@ fn wide_layers_take_the_patch_path() {
         ConvDecoder::Transpose,
         None,
         Activation::Tanh,
+        0.0,
     );
 }

@@ -366,3 +366,57 @@ fn contractive_penalty_matches_torch_autograd_jacobian() {
         );
     }
 }
+
+#[test]
+fn activations_and_their_gradients_match_torch() {
+    let g = &golden()["activations"];
+    let x: Vec<f32> = floats(&g["x"]).iter().map(|&v| v as f32).collect();
+    let w: Vec<f32> = floats(&g["w"]).iter().map(|&v| v as f32).collect();
+    for (name, act) in [
+        ("relu", Activation::Relu),
+        ("leaky_relu", Activation::LeakyRelu { slope: 0.01 }),
+        ("sigmoid", Activation::Sigmoid),
+        ("tanh", Activation::Tanh),
+    ] {
+        let mut y = vec![0.0; x.len()];
+        act.apply(&x, &mut y);
+        close(
+            &format!("{name} output"),
+            &y,
+            &floats(&g[name]["output"]),
+            1e-6,
+        );
+        // d sum(f(x)·w)/dx from the output, as the layers compute it.
+        let mut dx = vec![0.0; x.len()];
+        act.backward(&y, &w, &mut dx);
+        close(
+            &format!("{name} grad"),
+            &dx,
+            &floats(&g[name]["grad"]),
+            1e-6,
+        );
+    }
+}
+
+#[test]
+fn dense_input_gradients_match_torch() {
+    for (case, tied, loss) in [
+        ("dense_ae_mse", false, LossKind::Mse),
+        ("dense_ae_bce", false, LossKind::Bce),
+        ("tied_ae_mse", true, LossKind::Mse),
+    ] {
+        let mut task = tiny(tied, loss, WeightDecay::None);
+        let x = x();
+        task.model.forward(&x, ae_core::engine::layers::Mode::Train);
+        task.model.reconstruction_loss(loss, &x);
+        task.model.params.zero_grads();
+        let mut dx = Tensor::default();
+        task.model.backward(&x, Some(&mut dx), &mut |_, _| {});
+        close(
+            &format!("{case} x grad"),
+            dx.data(),
+            &floats(&golden()[case]["x_grad"]),
+            1e-5,
+        );
+    }
+}

@@ -55,24 +55,34 @@ impl Gaussian {
     /// From `h = [μ | log σ²]` (`[N, 2·latent]`) to z: sampled when `sample`, else μ.
     pub fn forward(&mut self, h: &Tensor, sample: bool) {
         let (n, k) = (h.rows(), self.latent);
-        for t in [&mut self.mu, &mut self.z, &mut self.eps] {
-            t.resize(&[n, k]);
-        }
+        self.eps.resize(&[n, k]);
         let rng = self
             .rng
             .get_or_insert_with(|| stream(0, Purpose::Step, u64::MAX, 0));
+        for e in self.eps.data_mut() {
+            *e = if sample {
+                StandardNormal.sample(rng)
+            } else {
+                0.0
+            };
+        }
+        self.reparameterize(h);
+    }
+
+    /// z = μ + exp(log σ² / 2)·ε from `h = [μ | log σ²]` and the ε in [`Gaussian::eps`]
+    /// (`[N, latent]`), as `forward` computes it after drawing ε.
+    pub fn reparameterize(&mut self, h: &Tensor) {
+        let (n, k) = (h.rows(), self.latent);
+        for t in [&mut self.mu, &mut self.z] {
+            t.resize(&[n, k]);
+        }
         for (r, hr) in h.data().chunks_exact(2 * k).enumerate() {
             let (mu, lv) = hr.split_at(k);
             let row = r * k..(r + 1) * k;
             self.mu.data_mut()[row.clone()].copy_from_slice(mu);
-            let eps = &mut self.eps.data_mut()[row.clone()];
+            let eps = &self.eps.data()[row.clone()];
             let z = &mut self.z.data_mut()[row];
             for j in 0..k {
-                eps[j] = if sample {
-                    StandardNormal.sample(rng)
-                } else {
-                    0.0
-                };
                 z[j] = mu[j] + (0.5 * lv[j]).exp() * eps[j];
             }
         }

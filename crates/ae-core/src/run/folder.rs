@@ -258,18 +258,17 @@ impl RunDir {
     pub fn read_meta(&self) -> Result<RunMeta> {
         let p = self.path.join(META);
         let text = std::fs::read_to_string(&p).map_err(|e| Error::io(&p, e))?;
-        let m: RunMeta =
-            serde_json::from_str(&text).map_err(|e| Error::format(&p, e.to_string()))?;
-        if m.format_version != FORMAT_VERSION {
+        // The version first: a newer writer's fields are not ours to judge.
+        let version = serde_json::from_str::<serde_json::Value>(&text)
+            .ok()
+            .and_then(|v| v.get("format_version").and_then(|v| v.as_u64()));
+        if let Some(v) = version.filter(|&v| v != FORMAT_VERSION as u64) {
             return Err(Error::format(
                 &p,
-                format!(
-                    "format version {} is not supported (this build reads {FORMAT_VERSION})",
-                    m.format_version
-                ),
+                format!("format version {v} is not supported (this build reads {FORMAT_VERSION})"),
             ));
         }
-        Ok(m)
+        serde_json::from_str(&text).map_err(|e| Error::format(&p, e.to_string()))
     }
 
     /// Writes `val_scores.json`.

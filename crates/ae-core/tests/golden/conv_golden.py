@@ -7,7 +7,8 @@ Each case is the nn.Sequential a PyTorch user would write for `ae train --arch c
 flags; its state_dict names and shapes are what our model.safetensors must hold. Inputs (i = flat
 row-major index from 0), rebuilt by the Rust test with the same formulas:
 - x[i] = (1 + sin(0.61 i + 0.4)) / 2, shape (2, C, H, W); the target is x; loss = MSE of sigmoid(logits).
-- parameter j (state_dict order), element i: 0.5 sin(0.37 i + 0.91 j + 0.2) / sqrt(numel / shape[0]).
+- parameter j (state_dict order), element i: 0.5 sin(0.37 i + 0.91 j + 0.2) / sqrt(numel / shape[0]),
+  plus the case's `bias` (default 0) for biases.
 Reported: loss, every parameter's gradient, and d loss / d x (target held fixed).
 """
 import json
@@ -20,7 +21,7 @@ from torch import nn
 torch.set_default_dtype(torch.float64)
 
 
-def model(c, h, w, channels, k, decoder, code, act):
+def model(c, h, w, channels, k, decoder, code, act, bias=0.0):
     enc, dec = [], []
     prev = c
     for ch in channels:
@@ -43,7 +44,9 @@ def model(c, h, w, channels, k, decoder, code, act):
 
 CASES = {
     "upsample_2ch": dict(c=2, h=8, w=8, channels=[3, 4], k=3, decoder="upsample", code=None, act=nn.Tanh),
-    "transpose_code": dict(c=1, h=8, w=8, channels=[2, 3], k=3, decoder="transpose", code=5, act=nn.ReLU),
+    # Biases shifted up by 0.3 keep this case's ReLUs alive (with the shared formula the code was
+    # all zeros and every gradient but the last bias was 0).
+    "transpose_code": dict(c=1, h=8, w=8, channels=[2, 3], k=3, decoder="transpose", code=5, act=nn.ReLU, bias=0.3),
     "wide_patches": dict(c=1, h=8, w=8, channels=[6, 5], k=3, decoder="transpose", code=None, act=nn.Tanh),
     "kernel5_3ch": dict(c=3, h=4, w=8, channels=[2], k=5, decoder="upsample", code=None, act=nn.Sigmoid),
 }
@@ -55,9 +58,10 @@ for name, cfg in CASES.items():
         (f"decoder.{n}", p) for n, p in dec.named_parameters()
     ]
     with torch.no_grad():
-        for j, (_, p) in enumerate(named):
+        for j, (pname, p) in enumerate(named):
             scale = 1 / math.sqrt(p.numel() / p.shape[0])
-            v = [0.5 * math.sin(0.37 * i + 0.91 * j + 0.2) * scale for i in range(p.numel())]
+            shift = cfg.get("bias", 0.0) if pname.endswith("bias") else 0.0
+            v = [0.5 * math.sin(0.37 * i + 0.91 * j + 0.2) * scale + shift for i in range(p.numel())]
             p.copy_(torch.tensor(v).reshape(p.shape))
     shape = (2, cfg["c"], cfg["h"], cfg["w"])
     x = torch.tensor([(1 + math.sin(0.61 * i + 0.4)) / 2 for i in range(math.prod(shape))]).reshape(shape)
@@ -73,6 +77,8 @@ for name, cfg in CASES.items():
         "x_grad": x.grad.reshape(-1).tolist(),
         "code": code.detach().reshape(-1).tolist(),
     }
+    dead = [n for n, p in named if not p.grad.abs().max() > 0] + (["x"] if not x.grad.abs().max() > 0 else [])
+    assert not dead, f"{name}: all-zero gradients for {dead}"
 
 with open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "conv_golden.json"), "w") as f:
     json.dump(out, f, indent=1)
