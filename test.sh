@@ -6,6 +6,9 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 log=$(mktemp)
+# Checks that cannot run here write why into this file (tests/common: `skip`); they are counted.
+export AE_SKIP_LOG="$PWD/target/skipped.log"
+mkdir -p target && : > "$AE_SKIP_LOG"
 trap 'rm -f "$log"' EXIT
 status=0
 cargo test --release --workspace 2>&1 | tee "$log" || status=$?
@@ -24,8 +27,15 @@ py_status=0
 (cd crates/ae-py && AE_BIN="$PWD/../../target/release/ae" "../../$venv/bin/python" -m pytest -q tests) 2>&1 | tee "$log" || py_status=$?
 py_passed=$(grep -oE '[0-9]+ passed' "$log" | tail -1 | grep -oE '[0-9]+' || echo 0)
 py_failed=$(grep -oE '[0-9]+ failed' "$log" | tail -1 | grep -oE '[0-9]+' || echo 0)
+py_skipped=$(grep -oE '[0-9]+ skipped' "$log" | tail -1 | grep -oE '[0-9]+' || echo 0)
+rust_skipped=$(wc -l < "$AE_SKIP_LOG")
 
-echo "rust: ${rust_passed} passed, ${rust_failed} failed"
-echo "python: ${py_passed} passed, ${py_failed} failed"
-echo "total: $((rust_passed + py_passed)) passed, $((rust_failed + py_failed)) failed"
+if [ "$rust_skipped" -gt 0 ]; then
+  echo "checks that did not run:"
+  sed 's/^/  /' "$AE_SKIP_LOG"
+fi
+rust_passed=$((rust_passed - rust_skipped))
+echo "rust: ${rust_passed} passed, ${rust_failed} failed, ${rust_skipped} skipped"
+echo "python: ${py_passed} passed, ${py_failed} failed, ${py_skipped} skipped"
+echo "total: $((rust_passed + py_passed)) passed, $((rust_failed + py_failed)) failed, $((rust_skipped + py_skipped)) skipped"
 [ "$status" -eq 0 ] && [ "$py_status" -eq 0 ]

@@ -275,7 +275,10 @@ fn fashion_mnist_one_epoch_reaches_reference_quality() {
             std::env::var("CI").is_err(),
             "CI must install dataset-fashion-mnist"
         );
-        eprintln!("skipping: Fashion-MNIST is not installed");
+        common::skip(
+            "fashion_mnist_one_epoch_reaches_reference_quality",
+            "Fashion-MNIST is not installed",
+        );
         return;
     }
     let dir = tempfile::tempdir().unwrap();

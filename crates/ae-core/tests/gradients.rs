@@ -3,7 +3,7 @@
 use ae_core::engine::init::Init;
 use ae_core::engine::layers::activation::Activation;
 use ae_core::engine::loss::LossKind;
-use ae_core::model::ModelConfig;
+use ae_core::model::{ConvArch, ConvDecoder, ModelConfig};
 use ae_core::objective::{AutoencoderTask, Objective, WeightDecay};
 use ae_core::training::fit::{Examples, Task};
 use ae_core::Tensor;
@@ -21,7 +21,9 @@ fn input(n: usize, d: usize) -> Tensor {
 fn check(cfg: ModelConfig, objective: Objective, n: usize) {
     let d = cfg.input_features();
     let mut task = AutoencoderTask::new(cfg.build(3).unwrap(), objective).unwrap();
-    let x = input(n, d);
+    let mut shape = vec![n];
+    shape.extend(&cfg.input_shape);
+    let x = Tensor::from_vec(&shape, input(n, d).into_vec());
     task.params_mut().zero_grads();
     task.train_step(Examples::new(&x), 0, 0);
     let analytic: Vec<Vec<f32>> = task
@@ -371,4 +373,65 @@ fn conv_input_gradient_matches_finite_differences() {
     use ae_core::model::ConvDecoder::Upsample;
     let c = conv_cfg([2, 4, 4], &[3], 3, Upsample, Some(2), Activation::Tanh);
     check_input_gradient(&mut c.build(5).unwrap(), &input(2, 32));
+}
+
+fn conv(channels: &[usize], code: Option<usize>, decoder: ConvDecoder) -> ModelConfig {
+    ModelConfig {
+        activation: Activation::Tanh,
+        ..ModelConfig::conv(
+            &[1, 8, 8],
+            ConvArch {
+                channels: channels.to_vec(),
+                kernel: 3,
+                decoder,
+                code,
+            },
+        )
+    }
+}
+
+/// Layers wide enough (more than 4 output channels, more than 27 values per patch) for the
+/// patch-product path of convolutions and transposed convolutions, with a dense code.
+#[test]
+fn conv_patch_path_with_transposed_decoder_and_dense_code() {
+    check(
+        conv(&[6, 5], Some(4), ConvDecoder::Transpose),
+        Objective::default(),
+        2,
+    );
+}
+
+#[test]
+fn conv_upsampling_decoder() {
+    check(
+        conv(&[6, 5], None, ConvDecoder::Upsample),
+        Objective::default(),
+        2,
+    );
+}
+
+/// A conv step split across two threads (a replica per part) equals the whole batch's step.
+#[test]
+fn a_conv_step_split_across_threads_equals_the_whole_batch() {
+    let cfg = conv(&[6, 5], Some(4), ConvDecoder::Transpose);
+    let x = Tensor::from_vec(&[64, 1, 8, 8], input(64, 64).into_vec());
+    let step = |threads: usize| {
+        ae_core::engine::gemm::with_threads(threads, || {
+            let mut t = AutoencoderTask::new(cfg.build(3).unwrap(), Objective::default()).unwrap();
+            t.params_mut().zero_grads();
+            let loss = t.train_step(Examples::new(&x), 0, 0).total();
+            (loss, t.model.params.grads.clone())
+        })
+    };
+    let (whole, split) = (step(1), step(2));
+    assert!((whole.0 - split.0).abs() < 1e-6 * whole.0, "{} vs {}", whole.0, split.0);
+    let mut differs = false;
+    for (a, b) in whole.1.iter().zip(&split.1) {
+        for (x, y) in a.data().iter().zip(b.data()) {
+            assert!((x - y).abs() <= 1e-5 * (1.0 + x.abs()), "{x} vs {y}");
+            differs |= x != y;
+        }
+    }
+    // The sums are grouped differently, so some last bits differ: proof the split path ran.
+    assert!(differs, "two threads took the whole-batch path");
 }
