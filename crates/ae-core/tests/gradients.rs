@@ -424,7 +424,12 @@ fn a_conv_step_split_across_threads_equals_the_whole_batch() {
         })
     };
     let (whole, split) = (step(1), step(2));
-    assert!((whole.0 - split.0).abs() < 1e-6 * whole.0, "{} vs {}", whole.0, split.0);
+    assert!(
+        (whole.0 - split.0).abs() < 1e-6 * whole.0,
+        "{} vs {}",
+        whole.0,
+        split.0
+    );
     let mut differs = false;
     for (a, b) in whole.1.iter().zip(&split.1) {
         for (x, y) in a.data().iter().zip(b.data()) {

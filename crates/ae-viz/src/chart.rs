@@ -329,6 +329,51 @@ mod tests {
         assert!(curves(&[]).is_err());
     }
 
+    /// Text is drawn: two charts that differ only in their titles differ in pixels.
+    #[test]
+    fn titles_and_labels_are_drawn_as_text() {
+        if !has_font() {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "CI must have a font for chart text (apt-get install fonts-dejavu-core)"
+            );
+            let why = "no TrueType font here: chart text not checked";
+            eprintln!("skipping titles_and_labels_are_drawn_as_text: {why}");
+            if let Some(log) = std::env::var_os("AE_SKIP_LOG") {
+                use std::io::Write;
+                if let Ok(mut f) = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(log)
+                {
+                    let _ = writeln!(f, "titles_and_labels_are_drawn_as_text: {why}");
+                }
+            }
+            return;
+        }
+        let chart = |title: &str| {
+            decode(
+                &curves(&[Panel {
+                    title: title.into(),
+                    x_label: "epoch".into(),
+                    series: vec![Series {
+                        name: "train".into(),
+                        points: (1..=5).map(|e| (e as f64, 1.0 / e as f64)).collect(),
+                        marked: false,
+                        colour: 0,
+                    }],
+                }])
+                .unwrap(),
+            )
+        };
+        let (a, b) = (chart("loss"), chart("reconstruction error per pixel"));
+        let differing = a.pixels().zip(b.pixels()).filter(|(p, q)| p != q).count();
+        assert!(
+            differing > 50,
+            "the titles left {differing} pixels different: no text drawn"
+        );
+    }
+
     #[test]
     fn scatter_colours_points_by_class() {
         let points: Vec<(f64, f64)> = (0..300)

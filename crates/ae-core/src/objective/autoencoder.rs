@@ -419,11 +419,25 @@ mod tests {
             &[128, 6],
             (0..768).map(|i| ((i * 7 % 11) as f32) / 11.0).collect(),
         );
-        let terms = crate::engine::gemm::with_threads(2, || {
-            let mut t = task(None);
-            t.objective.contractive = Some(0.1);
-            t.train_step(Examples::new(&x), 0, 0)
-        });
-        assert!(terms.get("contractive").is_some(), "{terms:?}");
+        let step = |threads| {
+            crate::engine::gemm::with_threads(threads, || {
+                let mut t = task(None);
+                t.objective.contractive = Some(0.1);
+                let terms = t.train_step(Examples::new(&x), 0, 0);
+                // The penalty's value from its own formula, on the same weights and batch.
+                t.model.forward(&x, Mode::Train);
+                let c = t.contractive().unwrap();
+                let a = t.model.net.encoder.layer_output(0).clone();
+                (terms, c.value(&t.model.params, &a))
+            })
+        };
+        for threads in [1, 2] {
+            let (terms, want) = step(threads);
+            let got = terms.get("contractive").expect("the term is logged");
+            assert!(
+                want > 0.0 && (got - want).abs() < 1e-9 * want,
+                "{got} vs {want}"
+            );
+        }
     }
 }
