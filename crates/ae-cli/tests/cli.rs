@@ -730,9 +730,11 @@ fn contractive_training_shrinks_the_jacobian() {
         v["mean_jacobian_norm"].as_f64().unwrap()
     };
     let (a, b) = (jac(&plain), jac(&cae));
+    // λ = 0.5 against a per-pixel MSE is a strong penalty: the Jacobian all but vanishes
+    // (1.32 plain against 0.037 here); a penalty that only nudged it would not pass.
     assert!(
-        b < a,
-        "contractive ‖J‖ {b} should be below the plain model's {a}"
+        b < 0.2 * a,
+        "contractive ‖J‖ {b} should be far below the plain model's {a}"
     );
     assert!(metrics(&cae)[0]["contractive"].as_f64().is_some());
     let data = format!("csv:{}", dir.path().join("data.csv").display());

@@ -54,6 +54,76 @@ fn npy_shape(path: &Path) -> String {
     dims.trim_end_matches([',', ' ']).to_string()
 }
 
+/// The payload of a version-1 `.npy` file (after its header).
+fn npy_payload(path: &Path) -> Vec<u8> {
+    let bytes = std::fs::read(path).unwrap();
+    let len = u16::from_le_bytes([bytes[8], bytes[9]]) as usize;
+    bytes[10 + len..].to_vec()
+}
+
+/// `data`'s 8×8 u8 images with a small deterministic dither (as f32 `.npy`), and the mean over
+/// them of the Frobenius norm of the encoder's Jacobian with respect to the scaled input (÷255),
+/// by central differences of codes from `ae encode`.
+fn fd_jacobian_norm(dir: &Path, data: &Path, run: &Path) -> (std::path::PathBuf, f64) {
+    let images: Vec<f32> = npy_payload(data)
+        .iter()
+        .enumerate()
+        .map(|(i, &v)| v as f32 + 3.0 * ((i * 37 % 101) as f32 / 101.0))
+        .collect();
+    let (n, d, h) = (images.len() / 64, 64, 0.05f32);
+    let dithered = dir.join("dithered.npy");
+    let bytes: Vec<u8> = images.iter().flat_map(|v| v.to_le_bytes()).collect();
+    std::fs::write(
+        &dithered,
+        common::npy_bytes("<f4", &format!("({n}, 8, 8)"), &bytes),
+    )
+    .unwrap();
+    let mut rows = Vec::with_capacity(n * 2 * d * d * 4);
+    for e in 0..n {
+        for i in 0..d {
+            for sign in [1.0f32, -1.0] {
+                for (j, &v) in images[e * d..(e + 1) * d].iter().enumerate() {
+                    let v = v + if j == i { sign * h } else { 0.0 };
+                    rows.extend_from_slice(&v.to_le_bytes());
+                }
+            }
+        }
+    }
+    let moved = dir.join("moved.npy");
+    let shape = format!("({}, 8, 8)", n * 2 * d);
+    std::fs::write(&moved, common::npy_bytes("<f4", &shape, &rows)).unwrap();
+    let codes = dir.join("moved_codes.npy");
+    ok(&[
+        "encode",
+        run.to_str().unwrap(),
+        "--data",
+        &format!("npy:{}", moved.display()),
+        "--out",
+        codes.to_str().unwrap(),
+    ]);
+    let c: Vec<f32> = npy_payload(&codes)
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect();
+    let k = c.len() / (n * 2 * d);
+    let step = 2.0 * h as f64 / 255.0;
+    let mut total = 0.0;
+    for e in 0..n {
+        let mut sq = 0.0f64;
+        for i in 0..d {
+            let up = &c[((e * d + i) * 2) * k..][..k];
+            let down = &c[((e * d + i) * 2 + 1) * k..][..k];
+            sq += up
+                .iter()
+                .zip(down)
+                .map(|(u, w)| ((u - w) as f64 / step).powi(2))
+                .sum::<f64>();
+        }
+        total += sq.sqrt();
+    }
+    (dithered, total / n as f64)
+}
+
 #[test]
 fn conv_run_learns_and_is_reused_like_a_dense_one() {
     let dir = tempfile::tempdir().unwrap();
@@ -93,6 +163,23 @@ fn conv_run_learns_and_is_reused_like_a_dense_one() {
     .unwrap();
     assert!(json["mse"].as_f64().unwrap() < first, "{json}");
     assert!(json["mean_jacobian_norm"].as_f64().unwrap() > 0.0, "{json}");
+    // ‖J_f(x)‖_F against central differences through `ae encode`, every example and pixel, on
+    // the images with a small dither: two-valued images tie inside pooling windows, where a
+    // difference quotient sees half of the (sub)gradient.
+    let (dithered, fd) = fd_jacobian_norm(dir.path(), &data, &run);
+    let on_dithered: serde_json::Value = serde_json::from_str(&ok(&[
+        "eval",
+        run.to_str().unwrap(),
+        "--data",
+        &format!("npy:{}", dithered.display()),
+        "--json",
+    ]))
+    .unwrap();
+    let want = on_dithered["mean_jacobian_norm"].as_f64().unwrap();
+    assert!(
+        (want - fd).abs() < 0.02 * fd,
+        "eval ‖J‖ {want} vs finite differences {fd}"
+    );
     // The code is the last feature map, channels first: 4 channels of 2×2.
     let codes = dir.path().join("codes.npy");
     ok(&[
@@ -113,7 +200,15 @@ fn conv_run_learns_and_is_reused_like_a_dense_one() {
         "--out",
         png.to_str().unwrap(),
     ]);
-    assert!(image::open(&png).unwrap().width() > 8);
+    // 16 examples, 8 to a row, each 8×8 image drawn 4× with 2-pixel gaps: two blocks of
+    // originals above reconstructions, a gap between blocks.
+    let img = image::open(&png).unwrap().to_luma8();
+    assert_eq!((img.width(), img.height()), (8 * 34 + 2, 4 * 34 + 2 + 4));
+    // Reconstruction tiles are drawn, not left blank: their pixels vary.
+    let tile: Vec<u8> = (0..32)
+        .map(|y| img.get_pixel(2 + y % 32, 36 + y).0[0])
+        .collect();
+    assert!(tile.iter().max() > tile.iter().min(), "{tile:?}");
 }
 
 #[test]
