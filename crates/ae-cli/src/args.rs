@@ -216,15 +216,14 @@ pub struct ProbeArgs {
     /// Neighbours of the k-NN classifier.
     #[arg(long, default_value_t = 5)]
     pub k: usize,
-    /// Epochs of softmax regression (Adam, batch 256).
-    #[arg(long, default_value_t = 20)]
-    pub epochs: usize,
-    /// Learning rate of softmax regression.
-    #[arg(long, default_value_t = 1e-3)]
-    pub lr: f32,
-    /// L2 penalty of softmax regression (on standardized features).
+    /// Most L-BFGS iterations of softmax regression (fitted to convergence, full batch; the table
+    /// says when it stopped short).
+    #[arg(long, default_value_t = 1000)]
+    pub max_iter: u64,
+    /// L2 penalty λ of softmax regression on standardized features: mean cross-entropy +
+    /// (λ/2)·‖W‖² (scikit-learn's C = 1/(λ·N)).
     #[arg(long, default_value_t = 1e-4)]
-    pub l2: f32,
+    pub l2: f64,
     /// Use only the first N training examples (k-NN on raw inputs is the slow part).
     #[arg(long)]
     pub max_train: Option<usize>,

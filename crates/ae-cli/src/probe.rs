@@ -18,6 +18,7 @@ struct Row {
     features: String,
     dim: usize,
     softmax_accuracy: f64,
+    softmax_converged: bool,
     knn_accuracy: f64,
 }
 
@@ -79,8 +80,16 @@ pub fn probe(args: ProbeArgs) -> Result<()> {
         );
         for r in &rows {
             println!(
-                "{:<20} {:>6} {:>9.4} {:>9.4}",
-                r.features, r.dim, r.softmax_accuracy, r.knn_accuracy
+                "{:<20} {:>6} {:>9.4} {:>9.4}{}",
+                r.features,
+                r.dim,
+                r.softmax_accuracy,
+                r.knn_accuracy,
+                if r.softmax_converged {
+                    ""
+                } else {
+                    "  (softmax did not converge: raise --max-iter)"
+                }
             );
         }
     }
@@ -101,13 +110,11 @@ fn keep_first(s: &mut Splits, m: usize) {
 fn score(name: &str, train: Tensor, test: Tensor, s: &Splits, args: &ProbeArgs) -> Result<Row> {
     let knn = knn_predict(&train, &s.train.labels, &test, args.k);
     let knn_accuracy = accuracy(&knn, &s.test.labels);
-    let softmax_accuracy = SoftmaxProbe {
-        epochs: args.epochs,
-        lr: args.lr,
+    let softmax = SoftmaxProbe {
         l2: args.l2,
-        seed: args.seed,
+        max_iters: args.max_iter,
     }
-    .accuracy(
+    .fit_score(
         train.clone(),
         &s.train.labels,
         test,
@@ -117,7 +124,8 @@ fn score(name: &str, train: Tensor, test: Tensor, s: &Splits, args: &ProbeArgs) 
     Ok(Row {
         features: name.to_string(),
         dim: train.cols(),
-        softmax_accuracy,
+        softmax_accuracy: softmax.accuracy,
+        softmax_converged: softmax.converged,
         knn_accuracy,
     })
 }

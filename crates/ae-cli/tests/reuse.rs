@@ -42,9 +42,7 @@ fn probe_scores_codes_raw_inputs_and_pca_side_by_side() {
     let dir = tempfile::tempdir().unwrap();
     let spec = idx_labeled(dir.path(), 300);
     let run = train(dir.path(), "ae", &spec, &[]);
-    let rows = json(&ok(&[
-        "probe", &run, "--json", "--quiet", "--epochs", "30", "--lr", "0.01",
-    ]));
+    let rows = json(&ok(&["probe", &run, "--json", "--quiet"]));
     let rows = rows.as_array().unwrap();
     let names: Vec<&str> = rows
         .iter()
@@ -59,10 +57,20 @@ fn probe_scores_codes_raw_inputs_and_pca_side_by_side() {
             assert!((0.0..=1.0).contains(&a), "{r}");
         }
     }
-    // Neighbours in a 6-value code still find the class far above chance (1/3). (Softmax on these
-    // codes is below chance today: the probe stops before converging, the tables issue.)
+    // Neighbours and a converged softmax regression on a 6-value code still find the class far
+    // above chance (1/3).
     assert!(rows[1]["knn_accuracy"].as_f64().unwrap() > 0.9, "{rows:?}");
     assert!(rows[2]["knn_accuracy"].as_f64().unwrap() > 0.7, "{rows:?}");
+    // Softmax regression is fitted to convergence: on raw pixels and PCA codes of these easy
+    // classes it is near perfect. (On this run's ReLU codes it scores 0.27 while k-NN gets 0.88:
+    // the codes are not linearly separable, a property of the representation, not the probe.)
+    for r in rows {
+        assert_eq!(r["softmax_converged"], true, "{r}");
+    }
+    assert!(
+        rows[1]["softmax_accuracy"].as_f64().unwrap() > 0.95,
+        "{rows:?}"
+    );
     // Three easy classes: the raw pixels separate them, and chance would be a third.
     assert!(rows[0]["knn_accuracy"].as_f64().unwrap() > 0.9, "{rows:?}");
     assert!(

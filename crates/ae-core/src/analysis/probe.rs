@@ -1,11 +1,7 @@
 //! How much of the labels some features carry: softmax (multinomial logistic) regression on
 //! standardized features, scored by test accuracy.
-use crate::analysis::classifier::{ClassifierConfig, ClassifierTask};
-use crate::engine::optim::{Optimizer, OptimizerKind};
 use crate::engine::tensor::Tensor;
-use crate::objective::{Examples, WeightDecay};
-use crate::training::fit::{fit_quietly, LoopConfig};
-use crate::Result;
+use crate::{Error, Result};
 
 /// The share of `pred` that equals `labels`.
 pub fn accuracy(pred: &[u32], labels: &[u32]) -> f64 {
@@ -44,56 +40,184 @@ pub fn standardize(train: &mut Tensor, test: &mut Tensor) {
     }
 }
 
-/// Softmax regression as a probe: Adam in batches of 256 with an L2 penalty, on standardized
-/// features.
+/// Softmax (multinomial logistic) regression as a probe, fitted to convergence: full-batch
+/// L-BFGS (argmin's, with a Moré–Thuente line search) on standardized features, minimizing the
+/// mean cross-entropy plus (λ/2)·‖W‖², as scikit-learn's `LogisticRegression` does with
+/// `C = 1 / (λ·N)`.
 #[derive(Clone, Debug)]
 pub struct SoftmaxProbe {
-    /// Passes over the training features.
-    pub epochs: usize,
-    /// Adam's learning rate.
-    pub lr: f32,
-    /// λ of the L2 penalty on the weights.
-    pub l2: f32,
-    /// Seed of the initial weights and the batches.
-    pub seed: u64,
+    /// λ of the L2 penalty on the weights (not the biases).
+    pub l2: f64,
+    /// Most L-BFGS iterations.
+    pub max_iters: u64,
+}
+
+/// A fitted probe's test accuracy and whether the solver converged.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ProbeResult {
+    /// Share of test examples classified right.
+    pub accuracy: f64,
+    /// True when L-BFGS met its tolerance before `max_iters`.
+    pub converged: bool,
+    /// Iterations it took.
+    pub iterations: u64,
+    /// The objective at the solution: mean cross-entropy + (λ/2)·‖W‖² on the training features.
+    pub cost: f64,
+}
+
+/// The regression's objective on `[N, D]` features (f32 products, f64 sums): parameters are
+/// `W` (`D × K`, row-major) then `b` (`K`).
+struct Regression<'a> {
+    x: &'a Tensor,
+    labels: &'a [u32],
+    classes: usize,
+    l2: f64,
+    /// The last point evaluated, with its cost and gradient (argmin asks for both separately).
+    last: std::cell::RefCell<Option<(Vec<f64>, f64, Vec<f64>)>>,
+}
+
+impl Regression<'_> {
+    fn logits(&self, p: &[f64]) -> Vec<f32> {
+        let (n, d, k) = (self.x.rows(), self.x.cols(), self.classes);
+        let w: Vec<f32> = p[..d * k].iter().map(|&v| v as f32).collect();
+        let mut z = vec![0.0f32; n * k];
+        crate::engine::gemm::matmul(&mut z, n, k, d, self.x.data(), false, &w, false, false);
+        for row in z.chunks_exact_mut(k) {
+            for (v, &b) in row.iter_mut().zip(&p[d * k..]) {
+                *v += b as f32;
+            }
+        }
+        z
+    }
+
+    fn evaluate(&self, p: &[f64]) -> (f64, Vec<f64>) {
+        if let Some((q, c, g)) = self.last.borrow().as_ref() {
+            if q.as_slice() == p {
+                return (*c, g.clone());
+            }
+        }
+        let (n, d, k) = (self.x.rows(), self.x.cols(), self.classes);
+        let mut z = self.logits(p);
+        let mut cost = 0.0f64;
+        // z becomes (softmax − one-hot) / N, the gradient at the logits.
+        for (row, &y) in z.chunks_exact_mut(k).zip(self.labels) {
+            let m = row.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b)) as f64;
+            let sum: f64 = row.iter().map(|&v| (v as f64 - m).exp()).sum();
+            cost += m + sum.ln() - row[y as usize] as f64;
+            for (j, v) in row.iter_mut().enumerate() {
+                let prob = ((*v as f64 - m).exp() / sum) - if j == y as usize { 1.0 } else { 0.0 };
+                *v = (prob / n as f64) as f32;
+            }
+        }
+        let mut dw = vec![0.0f32; d * k];
+        crate::engine::gemm::matmul(&mut dw, d, k, n, self.x.data(), true, &z, false, false);
+        let mut grad: Vec<f64> = dw.iter().map(|&v| v as f64).collect();
+        let mut penalty = 0.0;
+        for (g, &w) in grad.iter_mut().zip(&p[..d * k]) {
+            *g += self.l2 * w;
+            penalty += w * w;
+        }
+        let mut db = vec![0.0f64; k];
+        for row in z.chunks_exact(k) {
+            for (s, &v) in db.iter_mut().zip(row) {
+                *s += v as f64;
+            }
+        }
+        grad.extend(db);
+        let cost = cost / n as f64 + 0.5 * self.l2 * penalty;
+        *self.last.borrow_mut() = Some((p.to_vec(), cost, grad.clone()));
+        (cost, grad)
+    }
+}
+
+impl argmin::core::CostFunction for Regression<'_> {
+    type Param = Vec<f64>;
+    type Output = f64;
+    fn cost(&self, p: &Vec<f64>) -> std::result::Result<f64, argmin::core::Error> {
+        Ok(self.evaluate(p).0)
+    }
+}
+
+impl argmin::core::Gradient for Regression<'_> {
+    type Param = Vec<f64>;
+    type Gradient = Vec<f64>;
+    fn gradient(&self, p: &Vec<f64>) -> std::result::Result<Vec<f64>, argmin::core::Error> {
+        Ok(self.evaluate(p).1)
+    }
 }
 
 impl SoftmaxProbe {
-    /// Fits on `train` (`[N, D]`) with `train_labels` of `classes` classes and returns the test
-    /// accuracy.
-    pub fn accuracy(
+    /// Fits on `train` (`[N, D]`) with `train_labels` of `classes` classes and scores `test`.
+    pub fn fit_score(
         &self,
         mut train: Tensor,
         train_labels: &[u32],
         mut test: Tensor,
         test_labels: &[u32],
         classes: usize,
-    ) -> Result<f64> {
+    ) -> Result<ProbeResult> {
+        use argmin::core::{Executor, State, TerminationReason, TerminationStatus};
+        use argmin::solver::linesearch::MoreThuenteLineSearch;
+        use argmin::solver::quasinewton::LBFGS;
+        let fail = |e: argmin::core::Error| Error::config("probe", e.to_string());
+        if train.rows() != train_labels.len() || train.rows() == 0 {
+            return Err(Error::config(
+                "probe",
+                "needs one label per training example",
+            ));
+        }
         standardize(&mut train, &mut test);
-        let cfg = ClassifierConfig {
-            encoder: None,
-            input_shape: vec![train.cols()],
-            head_hidden: None,
+        let d = train.cols();
+        let problem = Regression {
+            x: &train,
+            labels: train_labels,
             classes,
+            l2: self.l2,
+            last: Default::default(),
         };
-        let mut task = ClassifierTask {
-            model: cfg.build(self.seed)?,
-            weight_decay: WeightDecay::L2(self.l2),
+        let solver = LBFGS::new(MoreThuenteLineSearch::new(), 10)
+            .with_tolerance_grad(1e-6)
+            .map_err(fail)?
+            .with_tolerance_cost(1e-10)
+            .map_err(fail)?;
+        let start = vec![0.0f64; d * classes + classes];
+        let res = Executor::new(problem, solver)
+            .configure(|s| s.param(start).max_iters(self.max_iters))
+            .run()
+            .map_err(fail)?;
+        let state = res.state();
+        let converged = matches!(
+            state.get_termination_status(),
+            TerminationStatus::Terminated(TerminationReason::SolverConverged)
+        );
+        let iterations = state.get_iter();
+        let cost = state.get_best_cost();
+        let best = state
+            .get_best_param()
+            .cloned()
+            .ok_or_else(|| Error::config("probe", "the solver returned no parameters"))?;
+        let scorer = Regression {
+            x: &test,
+            labels: test_labels,
+            classes,
+            l2: 0.0,
+            last: Default::default(),
         };
-        let mut opt = Optimizer::new(OptimizerKind::ADAM, self.lr, &task.model.params);
-        let lc = LoopConfig {
-            epochs: self.epochs,
-            batch_size: 256,
-            seed: self.seed,
-            early_stopping: None,
-        };
-        fit_quietly(
-            &mut task,
-            &mut opt,
-            &lc,
-            Examples::labeled(&train, train_labels)?,
-        )?;
-        Ok(task.model.accuracy(&test, test_labels))
+        let z = scorer.logits(&best);
+        let pred: Vec<u32> = z
+            .chunks_exact(classes)
+            .map(|r| {
+                (0..classes)
+                    .max_by(|&a, &b| r[a].total_cmp(&r[b]))
+                    .unwrap_or(0) as u32
+            })
+            .collect();
+        Ok(ProbeResult {
+            accuracy: accuracy(&pred, test_labels),
+            converged,
+            iterations,
+            cost,
+        })
     }
 }
 
