@@ -65,6 +65,9 @@ pub struct ProbeResult {
     pub cost: f64,
 }
 
+/// A point, its cost and its gradient.
+type Evaluated = (Vec<f64>, f64, Vec<f64>);
+
 /// The regression's objective on `[N, D]` features (f32 products, f64 sums): parameters are
 /// `W` (`D × K`, row-major) then `b` (`K`).
 struct Regression<'a> {
@@ -73,7 +76,7 @@ struct Regression<'a> {
     classes: usize,
     l2: f64,
     /// The last point evaluated, with its cost and gradient (argmin asks for both separately).
-    last: std::cell::RefCell<Option<(Vec<f64>, f64, Vec<f64>)>>,
+    last: std::cell::RefCell<Option<Evaluated>>,
 }
 
 impl Regression<'_> {
@@ -252,13 +255,21 @@ mod tests {
         let train = Tensor::from_vec(&[100, 2], x[..200].to_vec());
         let test = train.clone();
         let probe = SoftmaxProbe {
-            epochs: 50,
-            lr: 0.05,
-            l2: 0.0,
-            seed: 0,
+            l2: 1e-4,
+            max_iters: 500,
         };
-        let acc = probe.accuracy(train, &y, test, &y, 2).unwrap();
-        assert!(acc > 0.99, "{acc}");
+        let r = probe.fit_score(train, &y, test, &y, 2).unwrap();
+        assert!(r.accuracy > 0.99 && r.converged, "{r:?}");
+        // A cap of one iteration stops short, and says so.
+        let short = SoftmaxProbe {
+            max_iters: 1,
+            ..probe
+        };
+        let (train, test) = (
+            Tensor::from_vec(&[100, 2], x[..200].to_vec()),
+            Tensor::from_vec(&[100, 2], x[..200].to_vec()),
+        );
+        assert!(!short.fit_score(train, &y, test, &y, 2).unwrap().converged);
         assert_eq!(accuracy(&[0, 1, 1], &[0, 1, 0]), 2.0 / 3.0);
     }
 }
