@@ -385,6 +385,7 @@ pub struct PcaArgs {
 /// `batch-size = 128`); flags override the file.
 #[derive(Debug, Default, Args, Serialize)]
 #[serde(rename_all = "kebab-case")]
+#[command(allow_negative_numbers = true)]
 pub struct TrainArgs {
     /// Data: fashion-mnist, mnist, idx:IMAGES[,LABELS], csv:PATH, npy:PATH,
     /// images:DIR[,WxH][,gray|rgb] (subfolders are classes) or cifar10:DIR (binary version).

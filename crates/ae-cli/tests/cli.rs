@@ -818,3 +818,63 @@ fn presets_set_a_flavor_and_flags_override_them() {
         "the flag must win over the preset: {config}"
     );
 }
+
+/// A start that cannot work leaves nothing behind, a resume that would train nothing changes
+/// nothing, and a negative number reaches the check that can say what is wrong with it.
+#[test]
+fn refused_starts_and_resumes_change_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = format!("csv:{}", csv_data(dir.path()).display());
+    let out = dir.path().join("conv-on-a-table");
+    let o = out.to_str().unwrap();
+    let err = fails(&[
+        "train", "--data", &csv, "--arch", "conv", "--out", o, "--quiet",
+    ]);
+    assert!(err.contains("channels, height, width"), "{err}");
+    assert!(
+        !out.exists(),
+        "a refused start left {} behind",
+        out.display()
+    );
+
+    let run = dir.path().join("run");
+    let r = run.to_str().unwrap();
+    ok(&[
+        "train", "--data", &csv, "--hidden", "4", "--epochs", "3", "--out", r, "--quiet",
+    ]);
+    let before: Vec<Vec<u8>> = [
+        "config.toml",
+        "meta.json",
+        "model.safetensors",
+        "metrics.jsonl",
+    ]
+    .iter()
+    .map(|f| std::fs::read(run.join(f)).unwrap())
+    .collect();
+    for epochs in ["1", "3"] {
+        let err = fails(&[
+            "train", "--out", r, "--resume", "--epochs", epochs, "--quiet",
+        ]);
+        assert!(
+            err.contains("--epochs") && err.contains("already trained 3 epochs"),
+            "{err}"
+        );
+    }
+    let after: Vec<Vec<u8>> = [
+        "config.toml",
+        "meta.json",
+        "model.safetensors",
+        "metrics.jsonl",
+    ]
+    .iter()
+    .map(|f| std::fs::read(run.join(f)).unwrap())
+    .collect();
+    assert!(before == after, "a refused resume changed the run");
+    ok(&["train", "--out", r, "--resume", "--epochs", "4", "--quiet"]);
+    assert_eq!(metrics(&run).len(), 4);
+
+    let err = fails(&[
+        "train", "--data", &csv, "--lr", "-0.01", "--out", o, "--quiet",
+    ]);
+    assert!(err.contains("--lr") && err.contains("positive"), "{err}");
+}

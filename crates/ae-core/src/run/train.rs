@@ -153,6 +153,9 @@ pub fn train(settings: &Checked, data: Samples, options: TrainOptions<'_>) -> Re
     }
 
     let config = s.model_config(&input_shape);
+    // Build the model before any folder is made: a configuration that does not fit the data
+    // (a conv model on a table) must leave nothing behind.
+    let (mut task, mut optimizer) = prepare(s, &input_shape)?;
     let run = match (&destination, resumed) {
         (Destination::Memory, _) => None,
         (Destination::Folder { path, force }, _) => Some(RunDir::create(path, *force)?),
@@ -163,7 +166,6 @@ pub fn train(settings: &Checked, data: Samples, options: TrainOptions<'_>) -> Re
         (Destination::Resume(_), None) => unreachable!("open_resumed opens a resumed run"),
     };
     let resuming = matches!(destination, Destination::Resume(_));
-    let (mut task, mut optimizer) = prepare(s, &input_shape)?;
     let mut meta = RunMeta {
         format_version: FORMAT_VERSION,
         flavor: s.arch.into(),
@@ -320,6 +322,16 @@ fn open_resumed(destination: &Destination, s: &Settings) -> Result<Option<RunDir
             "resume",
             "continues a run as it was configured: only epochs, lr, momentum, threads, \
              early-stopping and weight-decay may change",
+        ));
+    }
+    let done = run.read_meta()?.epoch;
+    if s.epochs <= done {
+        return Err(Error::config(
+            "epochs",
+            format!(
+                "the run has already trained {done} epochs; to continue it, ask for more than \
+                 that (nothing was changed)"
+            ),
         ));
     }
     Ok(Some(run))
