@@ -153,16 +153,17 @@ pub fn train(settings: &Checked, data: Samples, options: TrainOptions<'_>) -> Re
     }
 
     let config = s.model_config(&input_shape);
-    // Build the model before any folder is made: a configuration that does not fit the data
-    // (a conv model on a table) must leave nothing behind.
+    // A resumed run's weights are checked against its config before anything is built (a
+    // config that lies about sizes must not allocate them); a new run's model is built before
+    // its folder is made (a configuration that does not fit the data leaves nothing behind).
+    if let (Destination::Resume(_), Some(run)) = (&destination, &resumed) {
+        run.check_checkpoint(&config)?;
+    }
     let (mut task, mut optimizer) = prepare(s, &input_shape)?;
     let run = match (&destination, resumed) {
         (Destination::Memory, _) => None,
         (Destination::Folder { path, force }, _) => Some(RunDir::create(path, *force)?),
-        (Destination::Resume(_), Some(run)) => {
-            run.check_checkpoint(&config)?;
-            Some(run)
-        }
+        (Destination::Resume(_), Some(run)) => Some(run),
         (Destination::Resume(_), None) => unreachable!("open_resumed opens a resumed run"),
     };
     let resuming = matches!(destination, Destination::Resume(_));
