@@ -62,7 +62,7 @@ pub fn report_test(run: &RunDir, data: &str, x: &Tensor) -> Result<()> {
         x
     };
     let m = metrics(&mut saved.model, meta.scaler.kind, x, x);
-    println!(
+    say!(
         "test split of {data}{}:",
         if saved.objective.binarize {
             " (binarized, fixed seed)"
@@ -73,7 +73,7 @@ pub fn report_test(run: &RunDir, data: &str, x: &Tensor) -> Result<()> {
     print_metrics(&m);
     if saved.objective.kl.is_some() {
         let f = vae_figures(&mut saved, x, 0);
-        println!("elbo              {:.3} nats per example (reconstruction {:.3}, KL {:.3}; `ae eval` adds the importance-weighted likelihood)", f.elbo, f.reconstruction, f.kl);
+        say!("elbo              {:.3} nats per example (reconstruction {:.3}, KL {:.3}; `ae eval` adds the importance-weighted likelihood)", f.elbo, f.reconstruction, f.kl);
     }
     Ok(())
 }
@@ -164,12 +164,12 @@ pub fn eval(args: EvalArgs) -> Result<()> {
 /// Prints metrics as an aligned table.
 pub fn print_metrics(m: &Metrics) {
     {
-        println!("examples          {}", m.n);
-        println!("mse               {:.6}", m.mse);
-        println!("sse per example   {:.4}", m.sse_per_example);
-        println!("bce               {:.6}", m.bce);
-        println!("psnr              {:.2} dB", m.psnr_db);
-        println!("mean ||J||_F      {:.4}", m.mean_jacobian_norm);
+        say!("examples          {}", m.n);
+        say!("mse               {:.6}", m.mse);
+        say!("sse per example   {:.4}", m.sse_per_example);
+        say!("bce               {:.6}", m.bce);
+        say!("psnr              {:.2} dB", m.psnr_db);
+        say!("mean ||J||_F      {:.4}", m.mean_jacobian_norm);
     }
 }
 

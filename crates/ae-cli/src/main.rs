@@ -1,5 +1,22 @@
 //! `ae`: the command-line program. Parses arguments, runs the command, prints the whole error
 //! chain and exits non-zero on failure.
+/// `println!` that never panics: output to a closed pipe (`ae … | head`) is dropped, so a reader
+/// that stops early cannot kill the work behind it.
+macro_rules! say {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($t)*);
+    }};
+}
+
+/// `eprintln!` that never panics (see `say!`).
+macro_rules! note {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($t)*);
+    }};
+}
+
 mod anomaly;
 mod args;
 mod classify;

@@ -50,7 +50,7 @@ impl CliProgress {
 
     fn line(&self, line: &str) {
         if self.bar.is_hidden() {
-            eprintln!("{line}");
+            note!("{line}");
         } else {
             self.bar.println(line);
         }

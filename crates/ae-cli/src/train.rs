@@ -43,7 +43,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
     progress.bar.finish_and_clear();
     let trained = trained?;
     if trained.outcome == Outcome::Interrupted {
-        eprintln!(
+        note!(
             "interrupted at epoch {}, step {}: checkpoint saved; continue with `ae train --out {} --resume`",
             trained.state.epoch + 1,
             trained.state.step,
@@ -55,7 +55,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         let x = data::load_test(&spec, args.data_dir.clone(), &trained.meta.scaler)?;
         crate::eval::report_test(&RunDir::open(&out)?, &settings.data, &x)?;
     }
-    eprintln!(
+    note!(
         "done: {} (evaluate again with `ae eval {}`)",
         out.display(),
         out.display()

@@ -878,3 +878,57 @@ fn refused_starts_and_resumes_change_nothing() {
     ]);
     assert!(err.contains("--lr") && err.contains("positive"), "{err}");
 }
+
+/// A reader that stops early (`ae train … 2>&1 | head`) does not kill the run: every epoch is
+/// trained and saved, and the program ends without a panic.
+#[test]
+fn a_closed_pipe_does_not_stop_training() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = format!("csv:{}", csv_data(dir.path()).display());
+    let run = dir.path().join("run");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_ae"))
+        .args(["train", "--data", &csv, "--hidden", "4", "--epochs", "6"])
+        .args(["--batch-size", "8", "--out", run.to_str().unwrap()])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Close both ends we read from before the first line is written.
+    drop(child.stdout.take());
+    drop(child.stderr.take());
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status:?}");
+    let meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("meta.json")).unwrap()).unwrap();
+    assert_eq!(
+        (meta["epoch"].as_u64(), meta["finished"].as_bool()),
+        (Some(6), Some(true))
+    );
+}
+
+/// `--force` replaces a run's own files, never a user's file of the same name in a folder that
+/// holds no run.
+#[test]
+fn force_never_replaces_files_outside_a_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let csv = format!("csv:{}", csv_data(dir.path()).display());
+    let mine = dir.path().join("config.toml");
+    std::fs::write(&mine, "# my own settings\n").unwrap();
+    let err = fails(&[
+        "train",
+        "--data",
+        &csv,
+        "--out",
+        dir.path().to_str().unwrap(),
+        "--force",
+        "--quiet",
+    ]);
+    assert!(
+        err.contains("config.toml") && err.contains("not part of a run"),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&mine).unwrap(),
+        "# my own settings\n"
+    );
+}

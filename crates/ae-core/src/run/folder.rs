@@ -149,6 +149,7 @@ impl RunDir {
     /// Prepares `path` for a new run. A folder that already holds a run is refused unless `force`,
     /// which removes that run's files (and only those).
     pub fn create(path: &Path, force: bool) -> Result<Self> {
+        Self::refuse_foreign(path)?;
         let existing: Vec<PathBuf> = OWNED
             .iter()
             .map(|f| path.join(f))
@@ -188,12 +189,29 @@ impl RunDir {
     /// Fails with [`Error::RunExists`] when `path` holds a run and `force` is not given; changes
     /// nothing.
     pub fn check_free(path: &Path, force: bool) -> Result<()> {
+        Self::refuse_foreign(path)?;
         if !force && OWNED.iter().any(|f| path.join(f).exists()) {
             return Err(Error::RunExists {
                 path: path.to_path_buf(),
             });
         }
         Ok(())
+    }
+
+    /// Refuses a folder that holds a file named like one of a run's (a user's own `config.toml`)
+    /// but no run (no `meta.json`): forcing replaces a run's files, never someone else's.
+    fn refuse_foreign(path: &Path) -> Result<()> {
+        if path.join(META).exists() {
+            return Ok(());
+        }
+        match OWNED.iter().find(|f| path.join(f).exists()) {
+            Some(f) => Err(Error::format(
+                path.join(f),
+                "is not part of a run (the folder has no meta.json); a run is never written \
+                 over it, even when forced: choose another folder",
+            )),
+            None => Ok(()),
+        }
     }
 
     /// A handle on `path` that neither checks nor creates anything (see [`RunDir::create`]).
