@@ -11,8 +11,16 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 /// Parses a `--data` spec.
 pub fn parse_spec(s: &str) -> Result<DataSpec> {
-    s.parse::<DataSpec>()
-        .with_context(|| format!("bad --data `{s}`"))
+    s.parse::<DataSpec>().with_context(|| {
+        // A bare file name: say which prefix it wants.
+        let kind = ["csv", "npy"]
+            .into_iter()
+            .find(|k| s.to_ascii_lowercase().ends_with(&format!(".{k}")));
+        match kind {
+            Some(k) if !s.contains(':') => format!("bad --data `{s}` (did you mean {k}:{s}?)"),
+            _ => format!("bad --data `{s}`"),
+        }
+    })
 }
 
 /// Loads `spec`'s `split`; a named data set that is nowhere on disk is downloaded first (with a

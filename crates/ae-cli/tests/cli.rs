@@ -932,3 +932,19 @@ fn force_never_replaces_files_outside_a_run() {
         "# my own settings\n"
     );
 }
+
+/// Messages a newcomer meets first: a bare file name gets the prefix it needs, and a missing
+/// file is said once.
+#[test]
+fn first_hour_messages() {
+    let err = fails(&["train", "--data", "bc.csv", "--out", "/nonexistent/x"]);
+    assert!(err.contains("did you mean csv:bc.csv?"), "{err}");
+    let err = fails(&[
+        "train",
+        "--data",
+        "csv:/nonexistent/bc.csv",
+        "--out",
+        "/nonexistent/x",
+    ]);
+    assert_eq!(err.matches("No such file or directory").count(), 1, "{err}");
+}
