@@ -21,7 +21,8 @@ pub fn run(args: TrainArgs) -> Result<()> {
     let settings = resolve(&args, &out)?.check().map_err(flag_error)?;
     let spec = data::parse_spec(&settings.data)?;
     let samples = data::load(&spec, args.data_dir.clone(), Split::Train, args.quiet)?;
-    let test = match args.eval_test && spec.has_test_split() {
+    // The test split is read once: scored after every epoch with --eval-test, and at the end.
+    let test = match spec.has_test_split() {
         true => Some(data::load(&spec, args.data_dir.clone(), Split::Test, true)?),
         false => None,
     };
@@ -36,7 +37,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
     progress.stop_on_ctrl_c();
     let options = TrainOptions {
         destination,
-        test,
+        test: args.eval_test.then(|| test.clone()).flatten(),
         progress: Some(&mut progress),
     };
     let trained = ae_core::run::train(&settings, samples, options).map_err(flag_error);
@@ -51,8 +52,9 @@ pub fn run(args: TrainArgs) -> Result<()> {
         );
         std::process::exit(130);
     }
-    if spec.has_test_split() {
-        let x = data::load_test(&spec, args.data_dir.clone(), &trained.meta.scaler)?;
+    if let Some(mut raw) = test {
+        trained.meta.scaler.transform(&mut raw)?;
+        let x = data::to_tensor(raw);
         crate::eval::report_test(&RunDir::open(&out)?, &settings.data, &x)?;
     }
     note!(

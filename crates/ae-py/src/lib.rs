@@ -12,7 +12,7 @@ use ae_core::run::{Destination, Progress, RunDir, RunMeta, TrainOptions};
 use ae_core::training::fit::{EpochRecord, Outcome};
 use ae_core::training::settings::Settings;
 use ae_core::Tensor;
-use numpy::{PyArray2, PyArrayDyn, PyReadonlyArrayDyn, PyUntypedArrayMethods, ToPyArray};
+use numpy::{IntoPyArray, PyArray2, PyArrayDyn, PyReadonlyArrayDyn, PyUntypedArrayMethods};
 use pyo3::exceptions::{PyKeyboardInterrupt, PyOSError, PyValueError};
 use pyo3::prelude::*;
 
@@ -129,11 +129,12 @@ impl Fitted {
     }
 }
 
-fn rows<'py>(py: Python<'py>, t: &Tensor) -> Bound<'py, PyArray2<f32>> {
-    let cols = t.cols();
-    let a = numpy::ndarray::Array2::from_shape_vec((t.rows(), cols), t.data().to_vec())
-        .expect("rows × cols values");
-    a.to_pyarray(py)
+/// `values` as an (N, `cols`) array, handed to NumPy without another copy.
+fn rows<'py>(py: Python<'py>, cols: usize, values: Vec<f32>) -> Bound<'py, PyArray2<f32>> {
+    let n = values.len() / cols.max(1);
+    numpy::ndarray::Array2::from_shape_vec((n, cols), values)
+        .expect("rows × cols values")
+        .into_pyarray(py)
 }
 
 /// A trained autoencoder (the engine of `autoencoder.Autoencoder`).
@@ -267,7 +268,7 @@ impl Model {
         self.with(|f| {
             let x = f.scaled(&x)?;
             let codes = py.detach(|| f.task.model.codes(&x));
-            Ok(rows(py, &codes))
+            Ok(rows(py, codes.cols(), codes.into_vec()))
         })
     }
 
@@ -282,8 +283,7 @@ impl Model {
             let out = py.detach(|| {
                 ae_core::analysis::metrics::reconstructed(&f.task.model, &f.meta.scaler, &x)
             });
-            let t = Tensor::from_vec(&[x.rows(), x.cols()], out);
-            Ok(rows(py, &t))
+            Ok(rows(py, x.cols(), out))
         })
     }
 
@@ -305,7 +305,7 @@ impl Model {
             let mut out = f.task.model.decode_codes(&z).into_vec();
             f.meta.scaler.inverse(&mut out);
             let d = f.task.model.config.input_features();
-            Ok(rows(py, &Tensor::from_vec(&[shape[0], d], out)))
+            Ok(rows(py, d, out))
         })
     }
 
@@ -321,7 +321,7 @@ impl Model {
             let (s, _) = py.detach(|| reconstruction_scores(&f.task.model, &x, false));
             Ok(numpy::ndarray::ArrayD::from_shape_vec(vec![s.len()], s)
                 .expect("one score per row")
-                .to_pyarray(py))
+                .into_pyarray(py))
         })
     }
 
@@ -339,7 +339,7 @@ impl Model {
             let cols = draws.cols();
             let mut out = draws.into_vec();
             f.meta.scaler.inverse(&mut out);
-            Ok(rows(py, &Tensor::from_vec(&[n, cols], out)))
+            Ok(rows(py, cols, out))
         })
     }
 
@@ -368,7 +368,7 @@ impl Model {
             let ll: Vec<f64> = nll.iter().map(|v| -v).collect();
             Ok(numpy::ndarray::ArrayD::from_shape_vec(vec![ll.len()], ll)
                 .expect("one value per row")
-                .to_pyarray(py))
+                .into_pyarray(py))
         })
     }
 }

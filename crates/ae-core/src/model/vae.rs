@@ -123,11 +123,18 @@ pub fn binarize(x: &[f32], out: &mut [f32], rng: &mut Rng) {
     }
 }
 
+/// The first value of `data` that is not a probability, allowing an ulp past either end (min-max
+/// scaling computes (x − lo)·(1/(hi − lo)), which can land just past 1).
+pub fn first_outside_unit(data: &[f32]) -> Option<f32> {
+    data.iter()
+        .copied()
+        .find(|v| !(-1e-6..=1.0 + 1e-6).contains(v))
+}
+
 /// The fixed binarized copy of `x` (values in [0, 1]): one Bernoulli draw from a seed of its own,
 /// the same on every call, as the standard binarized test sets are.
 pub fn binarized(x: &Tensor) -> Result<Tensor> {
-    // An ulp past the ends (min-max scaling's rounding) is still a probability of 0 or 1.
-    if let Some(v) = x.data().iter().find(|v| !(-1e-6..=1.0 + 1e-6).contains(*v)) {
+    if let Some(v) = first_outside_unit(x.data()) {
         return Err(Error::config(
             "binarize",
             format!("binarizing needs data scaled into [0, 1], but it holds {v}"),

@@ -269,7 +269,7 @@ pub fn train(settings: &Checked, data: Samples, options: TrainOptions<'_>) -> Re
         match &run {
             Some(run) => {
                 run.promote_best()?;
-                task.model.params.values = run.load()?.2.model.params.values;
+                crate::run::io::load_params(&run.model_path(), &mut task.model.params)?;
             }
             None => {
                 if let Some(b) = best {
@@ -454,13 +454,7 @@ pub fn split_validation(s: &mut Samples, fraction: f32, seed: u64) -> (Samples, 
 /// BCE and binarization need targets in [0, 1]; say so before training rather than train on
 /// nonsense.
 fn check_targets(s: &Settings, train: &Samples) -> Result<()> {
-    // Min-max scaling computes (x − lo)·(1/(hi − lo)), which can land an ulp past 1.
-    let outside = || {
-        train
-            .data
-            .iter()
-            .find(|v| !(-1e-6..=1.0 + 1e-6).contains(*v))
-    };
+    let outside = || crate::model::vae::first_outside_unit(&train.data);
     if s.binarize {
         if let Some(v) = outside() {
             return Err(Error::config(
