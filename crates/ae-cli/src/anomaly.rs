@@ -31,7 +31,7 @@ pub fn anomaly(args: AnomalyArgs) -> Result<()> {
     let labels = loaded.raw.labels.as_deref();
     write_scores(out, &scores, Some(&flags), labels, features.as_deref())?;
     let k = flags.iter().filter(|&&f| f).count();
-    println!(
+    say!(
         "{} examples scored → {}; threshold {threshold:.6} ({how}); {k} flagged ({:.2}%)",
         scores.len(),
         out.display(),
@@ -155,7 +155,7 @@ fn one_class(args: &AnomalyArgs) -> Result<()> {
         None => (0..s.classes as u32).collect(),
     };
     if settings.pretrain.is_some() && !args.quiet {
-        eprintln!("note: the one-class models skip the run's greedy pretraining");
+        note!("note: the one-class models skip the run's greedy pretraining");
     }
     let mut results = Vec::new();
     for &k in &classes {
@@ -172,9 +172,12 @@ fn one_class(args: &AnomalyArgs) -> Result<()> {
             seconds: started.elapsed().as_secs_f64(),
         };
         if !args.quiet {
-            eprintln!(
+            note!(
                 "normal class {k}: {} training examples, AUROC {:.4}, AP {:.4} ({:.0} s)",
-                r.train_examples, r.auroc, r.average_precision, r.seconds
+                r.train_examples,
+                r.auroc,
+                r.average_precision,
+                r.seconds
             );
         }
         if let (Some(out), true) = (&args.out, classes.len() == 1) {
@@ -192,24 +195,33 @@ fn one_class(args: &AnomalyArgs) -> Result<()> {
             "mean_auroc": mean_auroc,
             "mean_average_precision": mean_ap,
         });
-        println!("{}", serde_json::to_string_pretty(&v)?);
+        say!("{}", serde_json::to_string_pretty(&v)?);
         return Ok(());
     }
-    println!("one-class protocol on {data}: train on the normal class, score the whole test split");
-    println!(
+    say!("one-class protocol on {data}: train on the normal class, score the whole test split");
+    say!(
         "{:<13} {:>8} {:>8} {:>8}",
-        "normal class", "train", "AUROC", "AP"
+        "normal class",
+        "train",
+        "AUROC",
+        "AP"
     );
     for r in &results {
-        println!(
+        say!(
             "{:<13} {:>8} {:>8.4} {:>8.4}",
-            r.normal_class, r.train_examples, r.auroc, r.average_precision
+            r.normal_class,
+            r.train_examples,
+            r.auroc,
+            r.average_precision
         );
     }
     if results.len() > 1 {
-        println!(
+        say!(
             "{:<13} {:>8} {:>8.4} {:>8.4}",
-            "mean", "", mean_auroc, mean_ap
+            "mean",
+            "",
+            mean_auroc,
+            mean_ap
         );
     }
     Ok(())

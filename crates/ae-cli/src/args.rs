@@ -605,6 +605,10 @@ pub struct EvalArgs {
     /// Evaluate only the first N examples.
     #[arg(long)]
     pub limit: Option<usize>,
+    /// On the run's own data without a test split (a CSV or NumPy file), score every row, the
+    /// training rows included (default: only the validation rows the run held out).
+    #[arg(long)]
+    pub all_rows: bool,
     /// Print one JSON object.
     #[arg(long)]
     pub json: bool,

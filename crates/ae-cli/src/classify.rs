@@ -93,9 +93,9 @@ pub fn classify(args: ClassifyArgs) -> Result<()> {
     })?;
     drop(saved);
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&t)?);
+        say!("{}", serde_json::to_string_pretty(&t)?);
     } else {
-        println!(
+        say!(
             "{mode} encoder, {} ({} examples, {} epochs): test accuracy {:.4}",
             per_class_text(t.labels_per_class),
             t.examples,
@@ -103,7 +103,7 @@ pub fn classify(args: ClassifyArgs) -> Result<()> {
             t.test_accuracy
         );
     }
-    eprintln!(
+    note!(
         "saved the classifier in {} (apply it with `ae predict {} --data SPEC --out labels.csv`)",
         out.display(),
         out.display()
@@ -142,7 +142,7 @@ fn train_one(
         protocol.train(load_ae()?, &train.x, &train.labels, s.classes, mode, seed)?;
     let accuracy = model.accuracy(&s.test.x, &s.test.labels);
     if !args.quiet {
-        eprintln!(
+        note!(
             "{mode:>10}  {:<22} seed {seed}: test accuracy {accuracy:.4}",
             per_class_text(per_class)
         );
@@ -221,16 +221,21 @@ fn run_sweep(
         }
     }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&cells)?);
+        say!("{}", serde_json::to_string_pretty(&cells)?);
         return Ok(());
     }
-    println!(
+    say!(
         "test accuracy, mean ± std over {} seed(s)\n{:<14} {:>8}  {:>16}  {:>16}  {:>16}",
-        args.seeds, "labels/class", "examples", "scratch", "frozen", "fine-tuned"
+        args.seeds,
+        "labels/class",
+        "examples",
+        "scratch",
+        "frozen",
+        "fine-tuned"
     );
     for row in cells.chunks(3) {
         let f = |c: &Cell| format!("{:.4} ± {:.4}", c.mean, c.std);
-        println!(
+        say!(
             "{:<14} {:>8}  {:>16}  {:>16}  {:>16}",
             row[0]
                 .labels_per_class
@@ -295,12 +300,12 @@ pub fn predict(args: PredictArgs) -> Result<()> {
         pred.iter().zip(&l).filter(|((p, _), y)| p == *y).count() as f64 / l.len().max(1) as f64
     });
     match accuracy {
-        Some(a) => println!(
+        Some(a) => say!(
             "{} predictions → {}; accuracy {a:.4}",
             pred.len(),
             args.out.display()
         ),
-        None => println!("{} predictions → {}", pred.len(), args.out.display()),
+        None => say!("{} predictions → {}", pred.len(), args.out.display()),
     }
     Ok(())
 }

@@ -39,11 +39,11 @@ pub fn compare(args: CompareArgs) -> Result<()> {
             "b": { "run": args.run_b, "flavor": b.meta.flavor, "metrics": mb },
             "principal_angles_deg": angles,
         });
-        println!("{v}");
+        say!("{v}");
         return Ok(());
     }
-    println!("data: {data}");
-    println!("{:<18} {:>14} {:>14}", "", a.meta.flavor, b.meta.flavor);
+    say!("data: {data}");
+    say!("{:<18} {:>14} {:>14}", "", a.meta.flavor, b.meta.flavor);
     let rows = [
         ("mse", ma.mse, mb.mse),
         ("sse per example", ma.sse_per_example, mb.sse_per_example),
@@ -52,13 +52,13 @@ pub fn compare(args: CompareArgs) -> Result<()> {
         ("mean ||J||_F", ma.mean_jacobian_norm, mb.mean_jacobian_norm),
     ];
     for (name, x, y) in rows {
-        println!("{name:<18} {x:>14.6} {y:>14.6}");
+        say!("{name:<18} {x:>14.6} {y:>14.6}");
     }
-    println!("{:<18} {:>14} {:>14}", "examples", ma.n, mb.n);
+    say!("{:<18} {:>14} {:>14}", "examples", ma.n, mb.n);
     match angles {
         Some(t) => {
             let mean = t.iter().sum::<f64>() / t.len() as f64;
-            println!(
+            say!(
                 "principal angles between the two subspaces (degrees): largest {:.2}, mean {:.2}, \
                  smallest {:.2}",
                 t.last().copied().unwrap_or(0.0),
@@ -66,7 +66,7 @@ pub fn compare(args: CompareArgs) -> Result<()> {
                 t.first().copied().unwrap_or(0.0)
             );
         }
-        None => println!("(principal angles: only for two linear one-layer maps, e.g. PCA runs)"),
+        None => say!("(principal angles: only for two linear one-layer maps, e.g. PCA runs)"),
     }
     Ok(())
 }

@@ -39,7 +39,7 @@ pub fn load(
                 return Err(not_found.into());
             };
             if !quiet {
-                eprintln!(
+                note!(
                     "{} is not on this machine; downloading it (checked by SHA-256)",
                     named.name()
                 );

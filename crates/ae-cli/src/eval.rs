@@ -2,7 +2,7 @@
 use std::path::Path;
 
 use ae_core::engine::layers::Mode;
-use ae_core::model::Autoencoder;
+use ae_core::model::{Autoencoder, CodeHealth};
 use ae_core::run::RunDir;
 use ae_core::Tensor;
 use ae_data::datasets::Split;
@@ -15,17 +15,43 @@ pub use ae_core::run::Loaded;
 
 /// Opens the run and loads and scales the data.
 pub fn load(input: &RunData) -> Result<Loaded> {
+    Ok(load_rows(input, Rows::All)?.0)
+}
+
+/// Which rows of a run's own data (one without a test split) a command scores.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Rows {
+    /// Every row.
+    All,
+    /// The rows the run held out for validation, when it is scoring its own training data.
+    HeldOut,
+}
+
+/// Opens the run and loads and scales the data: with [`Rows::HeldOut`] and the run's own data
+/// without a test split, only the rows the run held out. Also returns which rows these are, in
+/// words.
+pub fn load_rows(input: &RunData, rows: Rows) -> Result<(Loaded, String)> {
     let run = RunDir::open(&input.run)?;
     let (settings, meta, task) = run
         .load()
         .with_context(|| format!("cannot load the model in {}", input.run.display()))?;
+    if !meta.finished {
+        note!(
+            "note: {} is unfinished: {} of {} epochs trained (continue it with `ae train --out {} --resume`)",
+            input.run.display(),
+            meta.epoch,
+            settings.epochs,
+            input.run.display()
+        );
+    }
     ae_core::training::configure_threads(input.threads.unwrap_or(settings.threads));
-    let spec = data::parse_spec(input.data.as_deref().unwrap_or(&settings.data))?;
+    let name = input.data.as_deref().unwrap_or(&settings.data);
+    let spec = data::parse_spec(name)?;
     let split = match input.split {
         SplitArg::Train => Split::Train,
         SplitArg::Test => Split::Test,
     };
-    let raw = data::load(&spec, input.data_dir.clone(), split, false)?;
+    let mut raw = data::load(&spec, input.data_dir.clone(), split, false)?;
     if raw.shape.iter().product::<usize>() != meta.input_shape.iter().product::<usize>() {
         bail!(
             "the data has examples of shape {:?} but the model in {} takes {:?}",
@@ -34,7 +60,39 @@ pub fn load(input: &RunData) -> Result<Loaded> {
             meta.input_shape
         );
     }
-    Ok(Loaded::new(meta, task, raw)?)
+    let which = if spec.has_test_split() {
+        let part = match split {
+            Split::Train => "training",
+            Split::Test => "test",
+        };
+        format!("the {} examples of the {part} split of {name}", raw.n)
+    } else if rows == Rows::HeldOut && input.data.is_none() && settings.val_fraction > 0.0 {
+        let total = raw.n;
+        let (_, val) =
+            ae_core::run::split_validation(&mut raw, settings.val_fraction, settings.seed);
+        let Some(val) = val else {
+            bail!("{name} has too few rows ({total}) to hold any out");
+        };
+        raw = val;
+        format!(
+            "the {} validation rows of {name} the run held out (the other {} trained it; --all-rows scores all {total})",
+            raw.n,
+            total - raw.n
+        )
+    } else if name == settings.data {
+        format!(
+            "all {} rows of {name}, the rows the model trained on included{}",
+            raw.n,
+            if settings.val_fraction > 0.0 {
+                ""
+            } else {
+                " (the run held none out: pass --data with new rows for a fair score)"
+            }
+        )
+    } else {
+        format!("all {} rows of {name}", raw.n)
+    };
+    Ok((Loaded::new(meta, task, raw)?, which))
 }
 
 /// Runs `f(batch, model)` over `x` in batches, each after a forward pass.
@@ -85,10 +143,17 @@ pub fn binarized(x: &Tensor) -> Result<Tensor> {
 
 /// Runs `ae eval`.
 pub fn eval(args: EvalArgs) -> Result<()> {
-    let mut l = load(&args.input)?;
-    if let Some(n) = args.limit {
+    let rows = if args.all_rows {
+        Rows::All
+    } else {
+        Rows::HeldOut
+    };
+    let (mut l, mut which) = load_rows(&args.input, rows)?;
+    if let Some(n) = args.limit.filter(|&n| n < l.x.rows()) {
         l.x = l.x.first_rows(n);
+        which = format!("the first {n} of {which}");
     }
+    let health = CodeHealth::of(&l.task.model.codes(&l.x));
     let trained_binary = l.task.objective.binarize;
     if args.binarize || trained_binary {
         l.x = binarized(&l.x)?;
@@ -113,20 +178,28 @@ pub fn eval(args: EvalArgs) -> Result<()> {
                 }
             }
             v["binarized"] = (args.binarize || trained_binary).into();
-            println!("{v}");
+            v["rows"] = which.into();
+            v["code_units"] = health.units.into();
+            v["dead_code_units"] = serde_json::to_value(&health.dead)?;
+            v["constant_code_units"] = serde_json::to_value(&health.constant)?;
+            say!("{v}");
         } else {
+            say!("rows              {which}");
             print_metrics(&m);
+            print_health(&health);
             if let Some(f) = &vae {
-                println!(
+                say!(
                     "elbo              {:.3} nats per example (reconstruction {:.3}, KL {:.3})",
-                    f.elbo, f.reconstruction, f.kl
+                    f.elbo,
+                    f.reconstruction,
+                    f.kl
                 );
                 if let Some(nll) = f.iw_nll {
-                    println!("-log p(x) ≈        {nll:.3} nats per example (importance-weighted, {} samples)", args.iw_samples);
+                    say!("-log p(x) ≈        {nll:.3} nats per example (importance-weighted, {} samples)", args.iw_samples);
                 }
             }
             if args.binarize || trained_binary {
-                println!("data              binarized (fixed seed)");
+                say!("data              binarized (fixed seed)");
             }
         }
         return Ok(());
@@ -148,17 +221,31 @@ pub fn eval(args: EvalArgs) -> Result<()> {
         v["noise"] = noise.to_string().into();
         v["noisy_mse"] = noisy_mse.into();
         v["noisy_psnr_db"] = noisy_psnr.into();
-        println!("{v}");
+        v["rows"] = which.into();
+        say!("{v}");
     } else {
+        say!("rows              {which}");
         print_metrics(&m);
-        println!("noise             {noise}");
-        println!("noisy input mse   {noisy_mse:.6}");
-        println!(
+        say!("noise             {noise}");
+        say!("noisy input mse   {noisy_mse:.6}");
+        say!(
             "noisy input psnr  {noisy_psnr:.2} dB  (reconstruction gains {:.2} dB)",
             m.psnr_db - noisy_psnr
         );
     }
     Ok(())
+}
+
+/// Prints how many code units vary, naming the dead and constant ones.
+pub fn print_health(h: &CodeHealth) {
+    match h.describe() {
+        None => say!("code units        {} of {} vary", h.units, h.units),
+        Some(what) => say!(
+            "code units        {} of {} vary; warning: {what}",
+            h.units - h.useless(),
+            h.units
+        ),
+    }
 }
 
 /// Prints metrics as an aligned table.
@@ -179,7 +266,7 @@ pub fn denoise(args: DenoiseArgs) -> Result<()> {
     if extension(&args.out) == "png" {
         let fig = ae_viz::figures::denoising(&mut l, args.noise, args.n, args.seed)?;
         ae_core::run::io::write_atomic(&args.out, &fig.png)?;
-        eprintln!("wrote {} to {}", fig.caption, args.out.display());
+        note!("wrote {} to {}", fig.caption, args.out.display());
         return Ok(());
     }
     let noisy = corrupt(&l.x.first_rows(args.n), args.noise, args.seed);
@@ -187,7 +274,7 @@ pub fn denoise(args: DenoiseArgs) -> Result<()> {
     let (n, d) = (noisy.rows(), noisy.cols());
     let header: Vec<String> = (0..d).map(|j| format!("x_{j}")).collect();
     write_table(&args.out, &header, n, d, &denoised)?;
-    eprintln!("wrote {n} denoised examples to {}", args.out.display());
+    note!("wrote {n} denoised examples to {}", args.out.display());
     Ok(())
 }
 
@@ -220,7 +307,7 @@ pub fn encode(args: EncodeArgs) -> Result<()> {
         header.extend((0..k).map(|j| format!("logvar_{j}")));
     }
     write_table(&args.out, &header, l.x.rows(), width, &codes)?;
-    eprintln!(
+    note!(
         "wrote {} codes of size {k} to {}",
         l.x.rows(),
         args.out.display()
@@ -234,14 +321,14 @@ pub fn reconstruct(args: ReconstructArgs) -> Result<()> {
     if extension(&args.out) == "png" {
         let fig = ae_viz::figures::reconstructions(&mut l, args.n)?;
         ae_core::run::io::write_atomic(&args.out, &fig.png)?;
-        eprintln!("wrote {} to {}", fig.caption, args.out.display());
+        note!("wrote {} to {}", fig.caption, args.out.display());
         return Ok(());
     }
     let d = l.x.cols();
     let rec = reconstructed(&l.task.model, &l.meta.scaler, &l.x);
     let header: Vec<String> = (0..d).map(|j| format!("x_{j}")).collect();
     write_table(&args.out, &header, l.x.rows(), d, &rec)?;
-    eprintln!(
+    note!(
         "wrote {} reconstructions to {}",
         l.x.rows(),
         args.out.display()

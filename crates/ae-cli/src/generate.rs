@@ -19,7 +19,7 @@ pub fn sample(args: SampleArgs) -> Result<()> {
     let out = figures::sample_values(&model, &meta.scaler, args.n, args.seed)
         .with_context(|| format!("cannot sample from {}", args.run.display()))?;
     write_examples(&args.out, &meta.input_shape, &out, args.n, 8)?;
-    eprintln!(
+    note!(
         "wrote {} samples from the prior to {}",
         args.n,
         args.out.display()
@@ -60,6 +60,6 @@ pub fn interpolate(args: InterpolateArgs) -> Result<()> {
     }
     let fig = figures::interpolation(&mut l, args.from, args.to, args.steps)?;
     ae_core::run::io::write_atomic(&args.out, &fig.png)?;
-    eprintln!("wrote {} to {}", fig.caption, args.out.display());
+    note!("wrote {} to {}", fig.caption, args.out.display());
     Ok(())
 }

@@ -44,7 +44,7 @@ pub fn impute(args: ImputeArgs) -> Result<()> {
         .columns
         .unwrap_or_else(|| (0..d).map(|j| format!("x_{j}")).collect());
     csv_table::write(&args.out, Some(&header), s.n, d, &out)?;
-    eprintln!(
+    note!(
         "filled {holes} missing cells of {} rows in {} iterations → {}",
         s.n,
         args.iterations,

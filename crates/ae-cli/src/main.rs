@@ -46,14 +46,14 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e}");
+            note!("error: {e}");
             // A cause that its message already quotes (an I/O error inside a file's error) is
             // said once.
             let mut said = e.to_string();
             for cause in e.chain().skip(1) {
                 let text = cause.to_string();
                 if !said.contains(&text) {
-                    eprintln!("  caused by: {text}");
+                    note!("  caused by: {text}");
                 }
                 said = text;
             }
@@ -101,8 +101,8 @@ fn datasets(action: DatasetsAction) -> Result<()> {
             let lookup = Lookup { data_dir };
             for named in [Named::FashionMnist, Named::Mnist] {
                 match named.locate(&lookup) {
-                    Ok(p) => println!("{:<14} {}", named.name(), p.display()),
-                    Err(_) => println!(
+                    Ok(p) => say!("{:<14} {}", named.name(), p.display()),
+                    Err(_) => say!(
                         "{:<14} not found (get it with `ae datasets fetch {}`)",
                         named.name(),
                         named.name()
@@ -114,7 +114,7 @@ fn datasets(action: DatasetsAction) -> Result<()> {
         DatasetsAction::Fetch { name, dir, mirror } => {
             let named: Named = name.parse()?;
             let path = data::fetch(named, dir, mirror.as_deref(), false)?;
-            println!("{} is in {}", named.name(), path.display());
+            say!("{} is in {}", named.name(), path.display());
             Ok(())
         }
     }

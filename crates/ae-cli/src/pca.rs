@@ -54,7 +54,7 @@ pub fn pca(args: PcaArgs) -> Result<()> {
     let solver = args.solver.resolve(x.rows(), x.cols(), args.components);
     let started = std::time::Instant::now();
     let fit = Pca::fit_with(&x, args.components, solver, args.seed)?;
-    eprintln!(
+    note!(
         "fitted {} components of {} examples × {} features ({} solver) in {:.1} s",
         args.components,
         x.rows(),
@@ -98,19 +98,19 @@ pub fn pca(args: PcaArgs) -> Result<()> {
     };
     let json = serde_json::to_string_pretty(&report).expect("report serializes");
     ae_core::run::io::write_atomic(&run.path().join("pca.json"), json.as_bytes())?;
-    println!("component  explained variance ratio  cumulative");
+    say!("component  explained variance ratio  cumulative");
     for (i, (r, c)) in ratio.iter().zip(&cumulative).enumerate() {
         if i < 10 || i + 1 == ratio.len() {
-            println!("{:>9}  {:>24.5}  {:>10.5}", i + 1, r, c);
+            say!("{:>9}  {:>24.5}  {:>10.5}", i + 1, r, c);
         } else if i == 10 {
-            println!("      ...");
+            say!("      ...");
         }
     }
     if spec.has_test_split() {
         let test = data::load_test(&spec, args.data_dir.clone(), &scaler)?;
         crate::eval::report_test(&run, &args.data, &test)?;
     }
-    eprintln!(
+    note!(
         "done: {} (a linear autoencoder: `ae eval`, `ae encode`, `ae reconstruct` read it)",
         args.out.display()
     );

@@ -38,7 +38,7 @@ pub fn probe(args: ProbeArgs) -> Result<()> {
     let k = model.config.code_size();
     let (n, d) = (s.train.x.rows(), s.train.x.cols());
     if !args.quiet {
-        eprintln!(
+        note!(
             "probing {} on {data}: {n} training, {} test examples, {} classes",
             args.run.display(),
             s.test.x.rows(),
@@ -69,9 +69,9 @@ pub fn probe(args: ProbeArgs) -> Result<()> {
     );
     rows.push(score("autoencoder codes", tr, te, &s, &args)?);
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&rows)?);
+        say!("{}", serde_json::to_string_pretty(&rows)?);
     } else {
-        println!(
+        say!(
             "{:<20} {:>6} {:>9} {:>9}",
             "features",
             "dim",
@@ -79,7 +79,7 @@ pub fn probe(args: ProbeArgs) -> Result<()> {
             format!("{}-NN", args.k)
         );
         for r in &rows {
-            println!(
+            say!(
                 "{:<20} {:>6} {:>9.4} {:>9.4}{}",
                 r.features,
                 r.dim,

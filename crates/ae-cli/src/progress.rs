@@ -39,12 +39,10 @@ impl CliProgress {
         let stop = self.stop.clone();
         let _ = ctrlc::set_handler(move || {
             if stop.swap(true, Ordering::Relaxed) {
-                eprintln!("\nsecond Ctrl-C: exiting without saving");
+                note!("\nsecond Ctrl-C: exiting without saving");
                 std::process::exit(130);
             }
-            eprintln!(
-                "\nCtrl-C: saving a checkpoint after this step (press again to exit at once)"
-            );
+            note!("\nCtrl-C: saving a checkpoint after this step (press again to exit at once)");
         });
     }
 

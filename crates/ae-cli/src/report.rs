@@ -3,6 +3,7 @@
 //! pictures that loaded (shown on the page, and read by the browser test).
 use ae_core::analysis::pca::Pca;
 use ae_core::analysis::subspace::principal_angles;
+use ae_core::model::CodeHealth;
 use ae_core::run::RunDir;
 use ae_core::training::settings::Settings;
 use ae_data::datasets::Split;
@@ -27,12 +28,17 @@ pub fn report(args: ReportArgs) -> Result<()> {
         .data
         .clone()
         .unwrap_or_else(|| settings.data.clone());
-    let mut l = eval::load(&args.input)?;
+    let (mut l, which) = eval::load_rows(&args.input, eval::Rows::HeldOut)?;
     if l.task.objective.binarize {
         l.x = eval::binarized(&l.x)?;
     }
     let mut page = Page::default();
-    eprintln!("measuring the run on {data}…");
+    page.notice(&format!("Measured on {which}."), false);
+    let health = CodeHealth::of(&l.task.model.codes(&l.x));
+    if let Some(what) = health.describe() {
+        page.notice(&format!("Warning: {what}."), true);
+    }
+    note!("measuring the run on {data}…");
     let ours = eval::metrics(&mut l.task.model, l.meta.scaler.kind, &l.x, &l.x);
     let vae = l
         .task
@@ -47,7 +53,7 @@ pub fn report(args: ReportArgs) -> Result<()> {
     };
     page.metrics(&l.meta, &ours, vae.as_ref(), &baseline);
 
-    eprintln!("drawing…");
+    note!("drawing…");
     let variational = l.task.model.config.variational;
     page.figure("Training curves", figures::losses(&run));
     page.figure("Reconstructions", figures::reconstructions(&mut l, TILES));
@@ -86,7 +92,7 @@ pub fn report(args: ReportArgs) -> Result<()> {
         &config,
     );
     ae_core::run::io::write_atomic(&args.out, html.as_bytes())?;
-    eprintln!(
+    note!(
         "wrote the report on {} ({} pictures{}) to {}",
         args.input.run.display(),
         page.figures,
@@ -120,7 +126,7 @@ fn pca_baseline(
         let mut train = crate::data::load(&spec, args.input.data_dir.clone(), Split::Train, false)?;
         l.meta.scaler.transform(&mut train)?;
         let x = crate::data::to_tensor(train);
-        eprintln!("fitting PCA with {k} components on {} examples…", x.rows());
+        note!("fitting PCA with {k} components on {} examples…", x.rows());
         let pca = Pca::fit(&x, k)?;
         let mut model = pca.to_model(&l.meta.input_shape)?;
         let metrics = eval::metrics(&mut model, l.meta.scaler.kind, &l.x, &l.x);

@@ -52,6 +52,9 @@ pub fn run(args: TrainArgs) -> Result<()> {
         );
         std::process::exit(130);
     }
+    if let Some(what) = trained.code_health.as_ref().and_then(|h| h.describe()) {
+        note!("warning: {what}; a linear code (--code-activation linear), a smaller --lr or another --seed usually avoids this");
+    }
     if let Some(mut raw) = test {
         trained.meta.scaler.transform(&mut raw)?;
         let x = data::to_tensor(raw);
@@ -114,6 +117,11 @@ pub fn flag_error(e: ae_core::Error) -> anyhow::Error {
         ae_core::Error::RunExists { path } => anyhow::anyhow!(
             "{} already holds a run; pass --resume to continue it or --force to overwrite it",
             path.display()
+        ),
+        ae_core::Error::Collapsed { epoch, what } => anyhow::anyhow!(
+            "training collapsed at epoch {epoch}: {what}. The last good checkpoint was kept. \
+             Try a smaller --lr (a third), a larger --batch-size, another --seed or --init, \
+             or --code-activation linear"
         ),
         e @ ae_core::Error::NonFinite { .. } => {
             anyhow::anyhow!("{e}: `ae train --out RUN --resume --lr SMALLER`")

@@ -10,7 +10,7 @@ use ae_viz::figures::{self, Figure};
 pub fn visualize(args: VisualizeArgs) -> Result<()> {
     let fig = figure(&args)?;
     ae_core::run::io::write_atomic(&args.out, &fig.png)?;
-    eprintln!("wrote {} to {}", fig.caption, args.out.display());
+    note!("wrote {} to {}", fig.caption, args.out.display());
     Ok(())
 }
 

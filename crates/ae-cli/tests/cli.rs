@@ -71,7 +71,8 @@ fn eval_encode_reconstruct() {
     let run = dir.path().join("run");
     train_csv(dir.path(), &run, &[]);
     let r = run.to_str().unwrap();
-    let json: serde_json::Value = serde_json::from_str(&ok(&["eval", r, "--json"])).unwrap();
+    let json: serde_json::Value =
+        serde_json::from_str(&ok(&["eval", r, "--json", "--all-rows"])).unwrap();
     for k in ["mse", "sse_per_example", "bce", "psnr_db", "n"] {
         assert!(!json[k].is_null(), "eval --json lacks {k}: {json}");
     }

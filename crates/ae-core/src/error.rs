@@ -34,6 +34,15 @@ pub enum Error {
         /// Its value.
         value: f64,
     },
+    /// The model gives the same output for every input and can learn nothing more; training
+    /// stops and the last good checkpoint stays.
+    #[error("training collapsed at epoch {epoch}: {what}. Try a smaller lr (a third), a larger batch-size, another seed or init, or code-activation linear")]
+    Collapsed {
+        /// The epoch (1-based) after which it was seen.
+        epoch: usize,
+        /// What was seen.
+        what: String,
+    },
     /// Reading or writing a file failed.
     #[error("{path}: {source}")]
     Io {

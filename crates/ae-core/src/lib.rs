@@ -21,9 +21,11 @@
 //!     .collect();
 //! let data = Samples::from_rows(rows, &[8])?;
 //!
-//! // A 8-4-2-4-8 autoencoder; everything not named keeps its default (Adam, MSE, ...).
+//! // A 8-16-2-16-8 autoencoder (a linear code of 2); everything not named keeps its default (Adam,
+//! // MSE, ...). Layers of a few ReLUs can all be 0 for every input from the start: training would
+//! // stop with `Error::Collapsed`.
 //! let settings = Settings {
-//!     hidden: vec![4, 2],
+//!     hidden: vec![16, 2],
 //!     epochs: 30,
 //!     batch_size: 32,
 //!     threads: 1,

@@ -55,7 +55,8 @@ fn case(
         input_shape: chw.to_vec(),
         hidden: vec![],
         activation: act,
-        code_activation: None,
+        // PyTorch's reference applies the hidden activation to the code too.
+        code_activation: Some(act),
         output_activation: Activation::Sigmoid,
         tied: false,
         init: Init::Auto,

@@ -13,7 +13,7 @@ use ae_core::training::fit::{EpochRecord, Outcome};
 use ae_core::training::settings::Settings;
 use ae_core::Tensor;
 use numpy::{IntoPyArray, PyArray2, PyArrayDyn, PyReadonlyArrayDyn, PyUntypedArrayMethods};
-use pyo3::exceptions::{PyKeyboardInterrupt, PyOSError, PyValueError};
+use pyo3::exceptions::{PyKeyboardInterrupt, PyOSError, PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 
 /// A library error as the Python exception a user expects: bad settings or data are a
@@ -21,6 +21,9 @@ use pyo3::prelude::*;
 fn to_py(e: ae_core::Error) -> PyErr {
     match e {
         ae_core::Error::Io { .. } => PyOSError::new_err(e.to_string()),
+        ae_core::Error::Collapsed { .. } | ae_core::Error::NonFinite { .. } => {
+            PyRuntimeError::new_err(e.to_string())
+        }
         other => {
             let mut text = other.to_string();
             let mut source = std::error::Error::source(&other);
@@ -112,6 +115,8 @@ struct Fitted {
     settings: Settings,
     meta: RunMeta,
     task: AutoencoderTask,
+    /// What training found wrong with the model (dead code units), for Python's warnings.
+    warnings: Vec<String>,
 }
 
 impl Fitted {
@@ -205,6 +210,11 @@ impl Model {
                 settings: settings.into_inner(),
                 meta: trained.meta,
                 task: trained.task,
+                warnings: trained
+                    .code_health
+                    .and_then(|h| h.describe())
+                    .into_iter()
+                    .collect(),
             }),
         })
     }
@@ -218,6 +228,7 @@ impl Model {
                 settings,
                 meta,
                 task,
+                warnings: Vec::new(),
             }),
         })
     }
@@ -232,6 +243,11 @@ impl Model {
             run.write_meta(&f.meta).map_err(to_py)?;
             run.save_model(&f.task.model.params).map_err(to_py)
         })
+    }
+
+    /// What training found wrong with the model (dead or constant code units), in words.
+    fn warnings(&self) -> PyResult<Vec<String>> {
+        self.with(|f| Ok(f.warnings.clone()))
     }
 
     /// The settings, as `config.toml` holds them.

@@ -224,3 +224,50 @@ def test_ctrl_c_stops_training_with_keyboard_interrupt():
     assert p.returncode == 3, out
     assert "training stopped at epoch" in out
     assert time.monotonic() - started < 30
+
+
+def test_dead_code_units_warn_and_a_collapsed_fit_raises():
+    X = table()
+    # A ReLU code of 3 units trained hard: some seeds lose units (a warning that names them) or
+    # all of them (an error).
+    relu = dict(SMALL, code_activation="relu", lr=0.05, epochs=20)
+    said = []
+    for seed in range(4):
+        with _record() as w:
+            try:
+                Autoencoder(**relu, random_state=seed).fit(X)
+            except RuntimeError as e:  # every unit died: the fit stops
+                said.append(str(e))
+        said += [str(x.message) for x in w if issubclass(x.category, RuntimeWarning)]
+    assert any("0 for every example (dead, units" in s for s in said), said
+    # The default linear code of the same network keeps every unit.
+    with _record() as w:
+        Autoencoder(**dict(relu, code_activation=None), random_state=0).fit(X)
+    assert not [x for x in w if "dead" in str(x.message)]
+    # A learning rate that kills every ReLU stops training with the reason.
+    with pytest.raises(RuntimeError, match="collapsed at epoch"):
+        Autoencoder(**dict(relu, lr=50.0), random_state=0).fit(X)
+
+
+def _record():
+    import warnings
+
+    ctx = warnings.catch_warnings(record=True)
+    return _Always(ctx)
+
+
+class _Always:
+    """`warnings.catch_warnings(record=True)` that records every warning, repeats included."""
+
+    def __init__(self, ctx):
+        self.ctx = ctx
+
+    def __enter__(self):
+        import warnings
+
+        got = self.ctx.__enter__()
+        warnings.simplefilter("always")
+        return got
+
+    def __exit__(self, *exc):
+        return self.ctx.__exit__(*exc)

@@ -140,6 +140,12 @@ impl Page {
         );
     }
 
+    /// A paragraph of plain text (escaped here); a `warning` stands out.
+    pub fn notice(&mut self, text: &str, warning: bool) {
+        let class = if warning { " class=\"warning\"" } else { "" };
+        let _ = writeln!(self.body, "<p{class}>{}</p>", escape(text));
+    }
+
     /// The whole page: `run` and `data` name what was measured, `config` is the run's
     /// config.toml.
     pub fn finish(&self, run: &str, data: &str, meta: &RunMeta, config: &str) -> String {
@@ -173,6 +179,7 @@ const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:1100px;marg
 padding:0 1em;color:#222}h1{font-size:1.5em}h2{font-size:1.15em;border-bottom:1px solid #ddd;\
 padding-bottom:.2em;margin-top:1.6em}table{border-collapse:collapse}td,th{padding:.25em .8em;\
 border-bottom:1px solid #eee;text-align:right}th{text-align:left;font-weight:500}\
+.warning{background:#fff3cd;border-left:4px solid #e0a800;padding:.4em .8em}\
 figure{margin:0}img{max-width:100%;image-rendering:pixelated}figcaption{color:#555;\
 font-size:.9em;margin-top:.3em}pre{background:#f6f6f6;padding:.8em;overflow:auto}";
 

@@ -92,9 +92,14 @@ impl ModelConfig {
         }
     }
 
-    /// The activation of the code layer.
+    /// The activation of the code layer: the one set, else [`default_code_activation`].
     pub fn code_activation(&self) -> Activation {
-        self.code_activation.unwrap_or(self.activation)
+        let deep = match &self.conv {
+            None => self.hidden.len() > 1,
+            Some(arch) => arch.code.is_some(),
+        };
+        self.code_activation
+            .unwrap_or_else(|| default_code_activation(self.activation, deep))
     }
 
     /// Checks the config; errors name the field and the value.
@@ -250,4 +255,18 @@ pub(crate) fn validate_conv(arch: &ConvArch, input_shape: &[usize]) -> Result<()
         return Err(Error::config("code", "must be at least 1, got 0"));
     }
     Ok(())
+}
+
+/// The code activation when none is set. A code layer that follows other encoder layers (a deep
+/// dense encoder, or a dense code after convolutions) is linear, as in PCA and the references
+/// (Hinton & Salakhutdinov 2006): a ReLU bottleneck of a few units often has units that are 0 for
+/// every input, and nothing brings them back. A code layer that is the whole encoder (one hidden
+/// layer, or a conv model whose code is its last feature map) keeps the hidden `activation`: it is
+/// the only nonlinearity the encoder has.
+pub fn default_code_activation(activation: Activation, deep: bool) -> Activation {
+    if deep {
+        Activation::Linear
+    } else {
+        activation
+    }
 }

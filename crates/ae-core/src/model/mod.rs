@@ -3,9 +3,11 @@
 //! bottleneck, and data-parallel replicas of a model's buffers. Uses the engine only.
 mod autoencoder;
 mod config;
+pub mod health;
 pub(crate) mod parallel;
 pub mod plan;
 pub mod vae;
 
 pub use autoencoder::{Autoencoder, Net};
-pub use config::{ConvArch, ConvDecoder, ModelConfig};
+pub use config::{default_code_activation, ConvArch, ConvDecoder, ModelConfig};
+pub use health::CodeHealth;

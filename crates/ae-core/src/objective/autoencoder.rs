@@ -282,6 +282,10 @@ impl Task for AutoencoderTask {
         out
     }
 
+    fn collapse(&mut self, data: Examples<'_>) -> Option<String> {
+        crate::model::health::collapse(&self.model, data.x)
+    }
+
     fn eval_batch(&mut self, batch: Examples<'_>) -> Terms {
         let x = batch.x;
         if let Some(kl) = self.objective.kl {

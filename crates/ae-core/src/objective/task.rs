@@ -108,4 +108,9 @@ pub trait Task {
     fn diagnostics(&mut self, _data: Examples<'_>) -> Terms {
         Terms::default()
     }
+    /// Whether the model has collapsed on `data` (the same output for every input, so no step
+    /// can teach it anything again), in words; checked after each epoch.
+    fn collapse(&mut self, _data: Examples<'_>) -> Option<String> {
+        None
+    }
 }

@@ -263,7 +263,18 @@ impl RunDir {
     pub fn read_settings(&self) -> Result<Settings> {
         let p = self.path.join(CONFIG);
         let text = std::fs::read_to_string(&p).map_err(|e| Error::io(&p, e))?;
-        toml::from_str(&text).map_err(|e| Error::format(&p, e.to_string()))
+        let mut table: toml::Table =
+            toml::from_str(&text).map_err(|e| Error::format(&p, e.to_string()))?;
+        // Runs written before the code activation was always recorded (ae 0.1 up to the linear
+        // code default) used the hidden activation for their code layer.
+        if !table.contains_key("code-activation") {
+            if let Some(a) = table.get("activation").cloned() {
+                table.insert("code-activation".into(), a);
+            }
+        }
+        table
+            .try_into()
+            .map_err(|e: toml::de::Error| Error::format(&p, e.to_string()))
     }
 
     /// Writes `meta.json`.

@@ -14,6 +14,7 @@ use crate::engine::optim::Optimizer;
 use crate::engine::rng::{stream, Purpose};
 use crate::engine::tensor::Tensor;
 use crate::model::vae::binarized;
+use crate::model::CodeHealth;
 use crate::objective::{AutoencoderTask, Examples, Terms};
 use crate::run::{RunDir, RunMeta, ValScores, FORMAT_VERSION};
 use crate::training::fit::{fit, EpochRecord, Outcome, StepInfo, TrainState};
@@ -103,7 +104,13 @@ pub struct Trained {
     pub val_scores: Option<Vec<f32>>,
     /// The run folder, when there is one.
     pub folder: Option<PathBuf>,
+    /// Dead or constant code units of the final model on the validation examples (else the
+    /// first training examples); `None` when the run was interrupted.
+    pub code_health: Option<CodeHealth>,
 }
+
+/// Examples the code-health check looks at when there is no validation set.
+const HEALTH_ROWS: usize = 10_000;
 
 /// Trains an autoencoder as `settings` say on `data` (the training examples, unscaled).
 ///
@@ -257,6 +264,7 @@ pub fn train(settings: &Checked, data: Samples, options: TrainOptions<'_>) -> Re
             history,
             val_scores: None,
             folder,
+            code_health: None,
         });
     }
     if let Outcome::EarlyStopped { epoch } = outcome {
@@ -292,6 +300,13 @@ pub fn train(settings: &Checked, data: Samples, options: TrainOptions<'_>) -> Re
         }
         None => None,
     };
+    let seen = match &val {
+        Some(v) => task.model.codes(v),
+        None => task
+            .model
+            .codes(&train.first_rows(HEALTH_ROWS.min(train.rows()))),
+    };
+    let code_health = Some(CodeHealth::of(&seen));
     Ok(Trained {
         task,
         meta,
@@ -300,6 +315,7 @@ pub fn train(settings: &Checked, data: Samples, options: TrainOptions<'_>) -> Re
         history,
         val_scores,
         folder,
+        code_health,
     })
 }
 

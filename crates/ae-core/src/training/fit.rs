@@ -184,7 +184,9 @@ pub fn fit(
 /// whatever device `trainer` computes on.
 ///
 /// Divergence (a NaN or infinite term) returns [`Error::NonFinite`] before the optimizer applies
-/// the bad step, and before the observer writes anything: the last checkpoint stays good.
+/// the bad step, and before the observer writes anything: the last checkpoint stays good. A model
+/// that gives the same output for every input after an epoch returns [`Error::Collapsed`], its
+/// epoch unsaved.
 pub fn fit_with(
     trainer: &mut dyn Trainer,
     state: &mut TrainState,
@@ -247,6 +249,13 @@ pub fn fit_with(
                 step: steps,
                 term: format!("val_{term}"),
                 value,
+            });
+        }
+        // A collapsed model gets no useful gradient again: stop before its epoch is saved.
+        if let Some(what) = trainer.collapse(val.unwrap_or(train)) {
+            return Err(Error::Collapsed {
+                epoch: epoch + 1,
+                what,
             });
         }
         let improved = state.best_loss.is_none_or(|b| monitored < b);

@@ -129,7 +129,8 @@ pub struct Settings {
     pub code: Option<usize>,
     /// Hidden activation.
     pub activation: Activation,
-    /// Code activation (defaults to `activation`).
+    /// Code activation; unset: linear after other encoder layers, else `activation`
+    /// ([`crate::model::default_code_activation`]). Checked settings always hold it.
     pub code_activation: Option<Activation>,
     /// Output activation.
     pub output_activation: Activation,
@@ -257,9 +258,16 @@ impl Checked {
 
 impl Settings {
     /// Checks every value once; the result is what training takes.
-    pub fn check(self) -> Result<Checked> {
+    pub fn check(mut self) -> Result<Checked> {
         self.validate()?;
+        // Written out, so that a run's config.toml says what it trained whatever later defaults are.
+        self.code_activation = Some(self.resolved_code_activation());
         Ok(Checked(self))
+    }
+
+    /// The code activation these settings give: the one set, else the default for the encoder.
+    pub fn resolved_code_activation(&self) -> Activation {
+        self.model_config(&[1]).code_activation()
     }
 
     /// These settings with the keys of `table` laid over them: keys as in `config.toml` (the
@@ -378,7 +386,7 @@ impl Settings {
         self.optimizer_kind().validate()?;
         self.loop_config().validate()?;
         if let Some(sp) = self.sparsity {
-            sp.check(self.code_activation.unwrap_or(self.activation))?;
+            sp.check(self.resolved_code_activation())?;
         }
         if let Some(l) = self.contractive {
             if !(l >= 0.0 && l.is_finite()) {

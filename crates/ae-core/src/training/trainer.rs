@@ -19,6 +19,8 @@ pub trait Trainer {
     fn evaluate(&mut self, data: Examples<'_>, batch_size: usize) -> Terms;
     /// Figures to log after an epoch besides the loss ([`Task::diagnostics`]).
     fn diagnostics(&mut self, data: Examples<'_>) -> Terms;
+    /// Whether the model has collapsed on `data` ([`Task::collapse`]).
+    fn collapse(&mut self, data: Examples<'_>) -> Option<String>;
     /// The parameters and the optimizer's state, on the host (for checkpoints).
     fn host(&mut self) -> (&Params, &Optimizer);
 }
@@ -68,6 +70,10 @@ impl Trainer for CpuTrainer<'_> {
 
     fn diagnostics(&mut self, data: Examples<'_>) -> Terms {
         self.task.diagnostics(data)
+    }
+
+    fn collapse(&mut self, data: Examples<'_>) -> Option<String> {
+        self.task.collapse(data)
     }
 
     fn host(&mut self) -> (&Params, &Optimizer) {
@@ -132,6 +138,9 @@ mod tests {
         }
         fn diagnostics(&mut self, data: Examples<'_>) -> Terms {
             self.inner.diagnostics(data)
+        }
+        fn collapse(&mut self, data: Examples<'_>) -> Option<String> {
+            self.inner.collapse(data)
         }
         fn host(&mut self) -> (&Params, &Optimizer) {
             self.host += 1;

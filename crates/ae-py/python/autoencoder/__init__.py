@@ -12,6 +12,7 @@ import inspect
 import json
 import os
 import tempfile
+import warnings
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
@@ -113,6 +114,8 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         )
         self.input_shape_ = tuple(self.model_.input_shape())
         self.n_components_ = self.model_.code_size()
+        for text in self.model_.warnings():
+            warnings.warn(text, RuntimeWarning, stacklevel=2)
         return self
 
     # ----- using it ----------------------------------------------------------------------------
