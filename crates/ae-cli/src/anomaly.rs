@@ -24,6 +24,12 @@ pub fn anomaly(args: AnomalyArgs) -> Result<()> {
     let Some(out) = &args.out else {
         bail!("--out FILE.csv is needed for the scores (or use --normal-class / --all-classes)");
     };
+    crate::output::check_out(
+        out,
+        Some(&args.input.run),
+        args.input.data.as_deref(),
+        args.force,
+    )?;
     let loaded = crate::eval::load(&args.input)?;
     let (scores, features) = reconstruction_scores(&loaded.task.model, &loaded.x, args.per_feature);
     let (threshold, how) = threshold(&args, &scores)?;
@@ -140,7 +146,7 @@ fn one_class(args: &AnomalyArgs) -> Result<()> {
     ae_core::training::configure_threads(args.input.threads.unwrap_or(settings.threads));
     let data = args.input.data.clone().unwrap_or(settings.data.clone());
     let s = load_splits(
-        &meta,
+        (&settings, &meta),
         &data,
         args.input.data_dir.clone(),
         0.2,

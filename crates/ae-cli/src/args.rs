@@ -27,7 +27,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Train an autoencoder (with no options: a 784-256-64 model on Fashion-MNIST).
-    Train(TrainArgs),
+    Train(Box<TrainArgs>),
     /// Evaluate a trained run on the test split (or other data).
     Eval(EvalArgs),
     /// Write the codes of some data.
@@ -79,6 +79,9 @@ pub struct AnomalyArgs {
     /// split's index,score,label).
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Replace the output file if it exists (an input is never replaced).
+    #[arg(long)]
+    pub force: bool,
     /// Also write every feature's squared error.
     #[arg(long)]
     pub per_feature: bool,
@@ -197,6 +200,9 @@ pub struct PredictArgs {
     /// Output CSV: index,label,probability.
     #[arg(long)]
     pub out: PathBuf,
+    /// Replace the output file if it exists (an input is never replaced).
+    #[arg(long)]
+    pub force: bool,
     /// Threads (default: all cores).
     #[arg(long)]
     pub threads: Option<usize>,
@@ -278,6 +284,9 @@ pub struct VisualizeArgs {
     /// Output PNG.
     #[arg(long)]
     pub out: PathBuf,
+    /// Replace the output file if it exists (an input is never replaced).
+    #[arg(long)]
+    pub force: bool,
     /// How many examples (reconstructions) or units (filters, code units) to draw.
     #[arg(long, default_value_t = 64)]
     pub n: usize,
@@ -315,6 +324,9 @@ pub struct ReportArgs {
     /// Output HTML file (one file: pictures embedded, nothing fetched from the network).
     #[arg(long)]
     pub out: PathBuf,
+    /// Replace the output file if it exists (an input is never replaced).
+    #[arg(long)]
+    pub force: bool,
     /// Leave out the PCA baseline (PCA with as many components as the code, fitted on the
     /// run's training data).
     #[arg(long)]
@@ -408,6 +420,17 @@ pub struct TrainArgs {
     #[arg(long)]
     #[serde(skip)]
     pub data_dir: Option<PathBuf>,
+    /// CSV: the column holding labels (header name or 0-based index). It is kept out of the
+    /// features, and `probe`, `classify` and `anomaly --normal-class` use it.
+    #[arg(long)]
+    pub label_column: Option<String>,
+    /// CSV: the field delimiter (`,` `;` `|` or `tab`; default: detected from the first line).
+    #[arg(long)]
+    pub delimiter: Option<String>,
+    /// CSV: columns (header names or 0-based indices, comma-separated) left out of the
+    /// features: ids, dates, text.
+    #[arg(long, value_delimiter = ',')]
+    pub ignore_columns: Option<Vec<String>>,
     /// Network kind: dense (--hidden) or conv (--channels, --kernel, --decoder, --code).
     #[arg(long)]
     pub arch: Option<ArchName>,
@@ -622,6 +645,9 @@ pub struct EncodeArgs {
     /// Output file: codes.csv or codes.npy.
     #[arg(long)]
     pub out: PathBuf,
+    /// Replace the output file if it exists (an input is never replaced).
+    #[arg(long)]
+    pub force: bool,
     /// VAE: write the log-variances after the means (columns mu_*, logvar_*).
     #[arg(long)]
     pub with_variance: bool,
@@ -638,6 +664,9 @@ pub struct SampleArgs {
     /// Output: a PNG grid (image data), or .npy / .csv.
     #[arg(long)]
     pub out: PathBuf,
+    /// Replace the output file if it exists (an input is never replaced).
+    #[arg(long)]
+    pub force: bool,
     /// Seed of the draws from the prior.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -663,6 +692,9 @@ pub struct InterpolateArgs {
     /// Output PNG: the first example, the decoded steps, the second example, in one row.
     #[arg(long)]
     pub out: PathBuf,
+    /// Replace the output file if it exists (an input is never replaced).
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// `ae reconstruct`.
@@ -673,6 +705,9 @@ pub struct ReconstructArgs {
     /// Output file: FILE.png (grid of originals above reconstructions), FILE.npy or FILE.csv.
     #[arg(long)]
     pub out: PathBuf,
+    /// Replace the output file if it exists (an input is never replaced).
+    #[arg(long)]
+    pub force: bool,
     /// How many examples to draw in a PNG (from the start of the data).
     #[arg(long, default_value_t = 16)]
     pub n: usize,
@@ -689,6 +724,9 @@ pub struct DenoiseArgs {
     /// Output: FILE.png (clean / noisy / denoised rows), FILE.npy or FILE.csv (denoised data).
     #[arg(long)]
     pub out: PathBuf,
+    /// Replace the output file if it exists (an input is never replaced).
+    #[arg(long)]
+    pub force: bool,
     /// How many examples (from the start of the data).
     #[arg(long, default_value_t = 16)]
     pub n: usize,
@@ -708,6 +746,9 @@ pub struct ImputeArgs {
     /// Output CSV with the holes filled (in the data's own units).
     #[arg(long)]
     pub out: PathBuf,
+    /// Replace the output file if it exists (an input is never replaced).
+    #[arg(long)]
+    pub force: bool,
     /// Rounds of reconstruct-and-fill.
     #[arg(long, default_value_t = 10)]
     pub iterations: usize,

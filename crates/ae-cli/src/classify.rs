@@ -44,7 +44,13 @@ pub fn classify(args: ClassifyArgs) -> Result<()> {
         Ok(task.model)
     };
     let data = args.data.clone().unwrap_or(settings.data.clone());
-    let splits = load_splits(&meta, &data, args.data_dir.clone(), 0.2, args.seed)?;
+    let splits = load_splits(
+        (&settings, &meta),
+        &data,
+        args.data_dir.clone(),
+        0.2,
+        args.seed,
+    )?;
     if let Some(sweep) = &args.sweep {
         return run_sweep(&args, sweep, &splits, &load_ae);
     }
@@ -266,6 +272,7 @@ fn parse_sweep(s: &str) -> Result<Vec<Option<usize>>> {
 
 /// Runs `ae predict`.
 pub fn predict(args: PredictArgs) -> Result<()> {
+    crate::output::check_out(&args.out, Some(&args.run), args.data.as_deref(), args.force)?;
     let dir = ClassifierDir::open(&args.run)?;
     let (meta, mut model) = dir
         .load()

@@ -2,6 +2,7 @@
 use std::path::PathBuf;
 
 use ae_core::Tensor;
+use ae_data::csv_table::CsvOptions;
 use ae_data::datasets::{default_cache_dir, FetchEvent, Lookup, Named, Split};
 use ae_data::samples::Samples;
 use ae_data::scaling::Scaler;
@@ -31,9 +32,19 @@ pub fn load(
     split: Split,
     quiet: bool,
 ) -> Result<Samples> {
+    load_with(spec, data_dir, split, quiet, &CsvOptions::default())
+}
+
+/// [`load`], reading a CSV file as `csv` says (label column, delimiter, ignored columns).
+pub fn load_with(
+    spec: &DataSpec,
+    data_dir: Option<PathBuf>,
+    split: Split,
+    quiet: bool,
+    csv: &CsvOptions,
+) -> Result<Samples> {
     let lookup = Lookup { data_dir };
-    let csv = ae_data::csv_table::CsvOptions::default();
-    match spec.load(&lookup, split, &csv) {
+    match spec.load(&lookup, split, csv) {
         Err(not_found @ ae_data::Error::DatasetNotFound { .. }) => {
             let DataSpec::Named(named) = spec else {
                 return Err(not_found.into());
@@ -46,7 +57,7 @@ pub fn load(
             }
             fetch(*named, None, None, quiet)
                 .map_err(|e| anyhow::anyhow!("{not_found}\n\nThe download failed too: {e:#}"))?;
-            Ok(spec.load(&lookup, split, &csv)?)
+            Ok(spec.load(&lookup, split, csv)?)
         }
         other => Ok(other?),
     }

@@ -51,7 +51,13 @@ pub fn load_rows(input: &RunData, rows: Rows) -> Result<(Loaded, String)> {
         SplitArg::Train => Split::Train,
         SplitArg::Test => Split::Test,
     };
-    let mut raw = data::load(&spec, input.data_dir.clone(), split, false)?;
+    let mut raw = data::load_with(
+        &spec,
+        input.data_dir.clone(),
+        split,
+        false,
+        &settings.csv_options()?,
+    )?;
     if raw.shape.iter().product::<usize>() != meta.input_shape.iter().product::<usize>() {
         bail!(
             "the data has examples of shape {:?} but the model in {} takes {:?}",
@@ -262,6 +268,12 @@ pub fn print_metrics(m: &Metrics) {
 
 /// Runs `ae denoise`: clean, corrupted and denoised examples, as a picture or as data.
 pub fn denoise(args: DenoiseArgs) -> Result<()> {
+    crate::output::check_out(
+        &args.out,
+        Some(&args.input.run),
+        args.input.data.as_deref(),
+        args.force,
+    )?;
     let mut l = load(&args.input)?;
     if extension(&args.out) == "png" {
         let fig = ae_viz::figures::denoising(&mut l, args.noise, args.n, args.seed)?;
@@ -280,6 +292,12 @@ pub fn denoise(args: DenoiseArgs) -> Result<()> {
 
 /// Runs `ae encode`.
 pub fn encode(args: EncodeArgs) -> Result<()> {
+    crate::output::check_out(
+        &args.out,
+        Some(&args.input.run),
+        args.input.data.as_deref(),
+        args.force,
+    )?;
     let mut l = load(&args.input)?;
     let k = l.task.model.config.code_size();
     let variational = l.task.model.config.variational;
@@ -317,6 +335,12 @@ pub fn encode(args: EncodeArgs) -> Result<()> {
 
 /// Runs `ae reconstruct`.
 pub fn reconstruct(args: ReconstructArgs) -> Result<()> {
+    crate::output::check_out(
+        &args.out,
+        Some(&args.input.run),
+        args.input.data.as_deref(),
+        args.force,
+    )?;
     let mut l = load(&args.input)?;
     if extension(&args.out) == "png" {
         let fig = ae_viz::figures::reconstructions(&mut l, args.n)?;

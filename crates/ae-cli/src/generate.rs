@@ -10,6 +10,7 @@ use ae_viz::picture;
 
 /// Runs `ae sample`.
 pub fn sample(args: SampleArgs) -> Result<()> {
+    crate::output::check_out(&args.out, Some(&args.run), None, args.force)?;
     let run = RunDir::open(&args.run)?;
     let (settings, meta, task) = run
         .load()
@@ -51,6 +52,12 @@ fn write_examples(
 
 /// Runs `ae interpolate`.
 pub fn interpolate(args: InterpolateArgs) -> Result<()> {
+    crate::output::check_out(
+        &args.out,
+        Some(&args.input.run),
+        args.input.data.as_deref(),
+        args.force,
+    )?;
     let mut l = crate::eval::load(&args.input)?;
     if extension(&args.out) != "png" || !matches!(l.meta.input_shape.as_slice(), [1 | 3, _, _]) {
         bail!(

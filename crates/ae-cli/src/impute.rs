@@ -9,6 +9,7 @@ use crate::args::ImputeArgs;
 
 /// Runs `ae impute`.
 pub fn impute(args: ImputeArgs) -> Result<()> {
+    crate::output::check_out(&args.out, Some(&args.run), Some(&args.data), args.force)?;
     let run = RunDir::open(&args.run)?;
     let (settings, meta, task) = run
         .load()
@@ -22,14 +23,14 @@ pub fn impute(args: ImputeArgs) -> Result<()> {
     };
     let opts = CsvOptions {
         allow_missing: true,
-        ..CsvOptions::default()
+        ..settings.csv_options()?
     };
     let table = csv_table::read(path.as_ref(), &opts)?;
     let mut s = table.samples;
     let d: usize = meta.input_shape.iter().product();
     if s.features() != d {
         bail!(
-            "{path}: the table has {} columns but the model in {} takes {d}",
+            "{path}: the table has {} feature columns but the model in {} takes {d}",
             s.features(),
             args.run.display()
         );
@@ -40,10 +41,10 @@ pub fn impute(args: ImputeArgs) -> Result<()> {
     let x = ae_core::analysis::impute::impute(&task.model, &x, args.iterations)?;
     let mut out = x.into_vec();
     meta.scaler.inverse(&mut out);
-    let header: Vec<String> = table
-        .columns
-        .unwrap_or_else(|| (0..d).map(|j| format!("x_{j}")).collect());
-    csv_table::write(&args.out, Some(&header), s.n, d, &out)?;
+    // Only the missing cells take the model's values: every observed cell, the header and any
+    // label or ignored column are copied as the file spells them.
+    let filled = csv_table::write_filled(path.as_ref(), &opts, &args.out, &out)?;
+    debug_assert_eq!(filled, holes);
     note!(
         "filled {holes} missing cells of {} rows in {} iterations → {}",
         s.n,

@@ -41,16 +41,17 @@ pub fn open_run(run: &Path) -> Result<(RunDir, Settings, RunMeta)> {
 /// Loads `data` (default: the run's own), with labels, scaled by the run's scaler. Data without a
 /// test split has `test_fraction` of it held out (drawn with `seed`) as the test split.
 pub fn load_splits(
-    meta: &RunMeta,
+    (settings, meta): (&Settings, &RunMeta),
     data: &str,
     data_dir: Option<PathBuf>,
     test_fraction: f32,
     seed: u64,
 ) -> Result<Splits> {
     let spec = data::parse_spec(data)?;
-    let mut train = data::load(&spec, data_dir.clone(), Split::Train, false)?;
+    let csv = settings.csv_options()?;
+    let mut train = data::load_with(&spec, data_dir.clone(), Split::Train, false, &csv)?;
     let mut test = if spec.has_test_split() {
-        Some(data::load(&spec, data_dir, Split::Test, true)?)
+        Some(data::load_with(&spec, data_dir, Split::Test, true, &csv)?)
     } else {
         None
     };

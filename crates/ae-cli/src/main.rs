@@ -26,6 +26,7 @@ mod eval;
 mod generate;
 mod impute;
 mod labeled;
+mod output;
 mod pca;
 mod probe;
 mod progress;
@@ -38,7 +39,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::Parser;
 
-use args::{Cli, Command, DatasetsAction, TrainArgs};
+use args::{Cli, Command, DatasetsAction};
 
 fn main() -> ExitCode {
     ignore_file_size_signal();
@@ -73,8 +74,8 @@ fn ignore_file_size_signal() {
 }
 
 fn run(cli: Cli) -> Result<()> {
-    match cli.command.unwrap_or(Command::Train(TrainArgs::default())) {
-        Command::Train(a) => train::run(a),
+    match cli.command.unwrap_or(Command::Train(Box::default())) {
+        Command::Train(a) => train::run(*a),
         Command::Eval(a) => eval::eval(a),
         Command::Encode(a) => eval::encode(a),
         Command::Reconstruct(a) => eval::reconstruct(a),

@@ -31,7 +31,13 @@ pub fn probe(args: ProbeArgs) -> Result<()> {
         .with_context(|| format!("cannot load the model in {}", args.run.display()))?;
     let mut model = task.model;
     let data = args.data.clone().unwrap_or(settings.data.clone());
-    let mut s = load_splits(&meta, &data, args.data_dir.clone(), 0.2, args.seed)?;
+    let mut s = load_splits(
+        (&settings, &meta),
+        &data,
+        args.data_dir.clone(),
+        0.2,
+        args.seed,
+    )?;
     if let Some(m) = args.max_train {
         keep_first(&mut s, m);
     }

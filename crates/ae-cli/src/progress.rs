@@ -13,6 +13,8 @@ pub struct CliProgress {
     /// The bar (hidden with --quiet).
     pub bar: ProgressBar,
     stop: Arc<AtomicBool>,
+    /// What a throughput counts: `img/s` for images, `rows/s` for tables.
+    pub unit: &'static str,
 }
 
 impl CliProgress {
@@ -31,6 +33,7 @@ impl CliProgress {
         CliProgress {
             bar,
             stop: Arc::new(AtomicBool::new(false)),
+            unit: "examples/s",
         }
     }
 
@@ -66,9 +69,10 @@ impl Progress for CliProgress {
             self.bar.set_prefix(info.epoch.to_string());
             self.bar.set_position(info.step as u64);
             self.bar.set_message(format!(
-                "loss {:.5}  {:.0} img/s",
+                "loss {:.5}  {:.0} {}",
                 info.terms.total(),
-                info.examples_per_second
+                info.examples_per_second,
+                self.unit
             ));
         }
     }
@@ -85,11 +89,12 @@ impl Progress for CliProgress {
             .map(|(k, v)| format!("  {k} {v:.6}"))
             .collect();
         self.line(&format!(
-            "epoch {:>3}  loss {:.6}{val}{test}  {:.1}s  {:.0} img/s",
+            "epoch {:>3}  loss {:.6}{val}{test}  {:.1}s  {:.0} {}",
             r.epoch,
             r.train.total(),
             r.seconds,
             r.examples_per_second,
+            self.unit,
         ));
     }
 

@@ -21,6 +21,12 @@ const TILES: usize = 16;
 
 /// Runs `ae report`.
 pub fn report(args: ReportArgs) -> Result<()> {
+    crate::output::check_out(
+        &args.out,
+        Some(&args.input.run),
+        args.input.data.as_deref(),
+        args.force,
+    )?;
     let run = RunDir::open(&args.input.run)?;
     let settings = run.read_settings()?;
     let data = args
@@ -123,7 +129,13 @@ fn pca_baseline(
     }
     let fit = || -> Result<Baseline> {
         let spec = crate::data::parse_spec(&settings.data)?;
-        let mut train = crate::data::load(&spec, args.input.data_dir.clone(), Split::Train, false)?;
+        let mut train = crate::data::load_with(
+            &spec,
+            args.input.data_dir.clone(),
+            Split::Train,
+            false,
+            &settings.csv_options()?,
+        )?;
         l.meta.scaler.transform(&mut train)?;
         let x = crate::data::to_tensor(train);
         note!("fitting PCA with {k} components on {} examples…", x.rows());

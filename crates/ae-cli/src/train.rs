@@ -20,10 +20,17 @@ pub fn run(args: TrainArgs) -> Result<()> {
         .unwrap_or_else(|| PathBuf::from("runs/default"));
     let settings = resolve(&args, &out)?.check().map_err(flag_error)?;
     let spec = data::parse_spec(&settings.data)?;
-    let samples = data::load(&spec, args.data_dir.clone(), Split::Train, args.quiet)?;
+    let csv = settings.csv_options().map_err(flag_error)?;
+    let samples = data::load_with(&spec, args.data_dir.clone(), Split::Train, args.quiet, &csv)?;
     // The test split is read once: scored after every epoch with --eval-test, and at the end.
     let test = match spec.has_test_split() {
-        true => Some(data::load(&spec, args.data_dir.clone(), Split::Test, true)?),
+        true => Some(data::load_with(
+            &spec,
+            args.data_dir.clone(),
+            Split::Test,
+            true,
+            &csv,
+        )?),
         false => None,
     };
     let destination = match args.resume {
@@ -34,6 +41,10 @@ pub fn run(args: TrainArgs) -> Result<()> {
         },
     };
     let mut progress = CliProgress::new(args.quiet);
+    progress.unit = match samples.shape.len() {
+        1 => "rows/s",
+        _ => "img/s",
+    };
     progress.stop_on_ctrl_c();
     let options = TrainOptions {
         destination,

@@ -8,6 +8,12 @@ use ae_viz::figures::{self, Figure};
 
 /// Runs `ae visualize`.
 pub fn visualize(args: VisualizeArgs) -> Result<()> {
+    crate::output::check_out(
+        &args.out,
+        Some(&args.input.run),
+        args.input.data.as_deref(),
+        args.force,
+    )?;
     let fig = figure(&args)?;
     ae_core::run::io::write_atomic(&args.out, &fig.png)?;
     note!("wrote {} to {}", fig.caption, args.out.display());

@@ -82,23 +82,24 @@ fn eval_encode_reconstruct() {
     assert!((json["psnr_db"].as_f64().unwrap() - 10.0 * (1.0 / mse).log10()).abs() < 1e-6);
 
     let codes = dir.path().join("codes.csv");
-    ok(&["encode", r, "--out", codes.to_str().unwrap()]);
+    ok(&["encode", r, "--out", codes.to_str().unwrap(), "--force"]);
     let text = std::fs::read_to_string(&codes).unwrap();
     assert_eq!(text.lines().next().unwrap(), "code_0,code_1,code_2");
     assert_eq!(text.lines().count(), 201);
 
     let npy = dir.path().join("codes.npy");
-    ok(&["encode", r, "--out", npy.to_str().unwrap()]);
+    ok(&["encode", r, "--out", npy.to_str().unwrap(), "--force"]);
     assert!(std::fs::read(&npy).unwrap().starts_with(b"\x93NUMPY"));
 
     let rec = dir.path().join("rec.csv");
-    ok(&["reconstruct", r, "--out", rec.to_str().unwrap()]);
+    ok(&["reconstruct", r, "--out", rec.to_str().unwrap(), "--force"]);
     assert_eq!(std::fs::read_to_string(&rec).unwrap().lines().count(), 201);
     let err = fails(&[
         "reconstruct",
         r,
         "--out",
         dir.path().join("rec.png").to_str().unwrap(),
+        "--force",
     ]);
     assert!(err.contains("image data"), "{err}");
 }
@@ -305,7 +306,7 @@ fn fashion_mnist_one_epoch_reaches_reference_quality() {
         "test MSE after one epoch {mse} (PyTorch: 0.0242)"
     );
     let png = dir.path().join("rec.png");
-    ok(&["reconstruct", r, "--out", png.to_str().unwrap()]);
+    ok(&["reconstruct", r, "--out", png.to_str().unwrap(), "--force"]);
     assert!(std::fs::read(&png).unwrap().starts_with(b"\x89PNG"));
 }
 
@@ -465,6 +466,7 @@ fn npy_images_train_and_draw() {
         run.to_str().unwrap(),
         "--out",
         png.to_str().unwrap(),
+        "--force",
         "--n",
         "10",
     ]);
@@ -596,6 +598,7 @@ fn denoise_and_eval_with_noise() {
         "salt-pepper:0.2",
         "--out",
         png.to_str().unwrap(),
+        "--force",
         "--n",
         "8",
     ]);
@@ -606,6 +609,7 @@ fn denoise_and_eval_with_noise() {
         r,
         "--out",
         plain.to_str().unwrap(),
+        "--force",
         "--n",
         "8",
     ]);
@@ -624,6 +628,7 @@ fn denoise_and_eval_with_noise() {
         "mask:0.5",
         "--out",
         csv.to_str().unwrap(),
+        "--force",
         "--n",
         "5",
     ]);
@@ -667,6 +672,7 @@ fn impute_fills_holes_better_than_column_means() {
         &format!("csv:{}", holed_path.display()),
         "--out",
         out.to_str().unwrap(),
+        "--force",
     ]);
     let filled: Vec<Vec<f64>> = std::fs::read_to_string(&out)
         .unwrap()

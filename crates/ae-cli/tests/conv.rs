@@ -100,6 +100,7 @@ fn fd_jacobian_norm(dir: &Path, data: &Path, run: &Path) -> (std::path::PathBuf,
         &format!("npy:{}", moved.display()),
         "--out",
         codes.to_str().unwrap(),
+        "--force",
     ]);
     let c: Vec<f32> = npy_payload(&codes)
         .chunks_exact(4)
@@ -189,6 +190,7 @@ fn conv_run_learns_and_is_reused_like_a_dense_one() {
         &format!("npy:{}", data.display()),
         "--out",
         codes.to_str().unwrap(),
+        "--force",
     ]);
     assert_eq!(npy_shape(&codes), "96, 16");
     let png = dir.path().join("rec.png");
@@ -199,6 +201,7 @@ fn conv_run_learns_and_is_reused_like_a_dense_one() {
         &format!("npy:{}", data.display()),
         "--out",
         png.to_str().unwrap(),
+        "--force",
     ]);
     // 16 examples, 8 to a row, each 8×8 image drawn 4× with 2-pixel gaps: two blocks of
     // originals above reconstructions, a gap between blocks.
@@ -251,6 +254,7 @@ fn transposed_decoder_with_a_dense_code_and_denoising() {
         &format!("npy:{}", data.display()),
         "--out",
         codes.to_str().unwrap(),
+        "--force",
     ]);
     assert_eq!(npy_shape(&codes), "64, 5");
     // The run's config.toml repeats it.

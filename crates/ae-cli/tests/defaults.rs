@@ -81,6 +81,7 @@ fn a_deep_encoder_gets_a_linear_code_and_dead_relu_code_units_are_named() {
                     run.to_str().unwrap(),
                     "--out",
                     page.to_str().unwrap(),
+                    "--force",
                     "--steps",
                     "5",
                 ]);

@@ -97,10 +97,10 @@ fn corpus() -> Vec<(&'static str, Vec<u8>, &'static str, &'static str)> {
             "inf",
         ),
         (
-            "int64.npy",
-            npy_bytes("<i8", "(1, 1)", &[0; 8]),
+            "complex.npy",
+            npy_bytes("<c8", "(1, 1)", &[0; 8]),
             "npy",
-            "not supported",
+            "dtype <c8 is not supported",
         ),
         (
             "garbage.npy",

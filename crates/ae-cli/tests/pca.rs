@@ -69,6 +69,7 @@ fn pca_run_is_a_linear_autoencoder_the_other_commands_read() {
         &spec,
         "--out",
         codes.to_str().unwrap(),
+        "--force",
     ]);
     let text = std::fs::read_to_string(&codes).unwrap();
     assert_eq!(

@@ -62,6 +62,7 @@ fn report(run: &Path, out: &Path, extra: &[&str]) -> String {
         run.to_str().unwrap(),
         "--out",
         out.to_str().unwrap(),
+        "--force",
         "--steps",
         "20",
     ];
@@ -111,6 +112,7 @@ fn report_of_a_denoising_run_embeds_every_picture_that_fits() {
         missing.to_str().unwrap(),
         "--out",
         out.to_str().unwrap(),
+        "--force",
     ]);
     assert!(err.contains("nothing-here"), "{err}");
     assert!(
@@ -154,6 +156,7 @@ fn visualize_latent_losses_denoising_samples_and_interpolation() {
             what,
             "--out",
             out.to_str().unwrap(),
+            "--force",
         ];
         args.extend_from_slice(extra);
         ok(&args);
@@ -180,6 +183,7 @@ fn visualize_latent_losses_denoising_samples_and_interpolation() {
         "denoising",
         "--out",
         dir.path().join("d.png").to_str().unwrap(),
+        "--force",
     ]);
     assert!(err.contains("--noise"), "{err}");
     // Rows of three 8×8 images zoomed 4× (clean, noisy, denoised): 4 examples, one block.
@@ -195,6 +199,7 @@ fn visualize_latent_losses_denoising_samples_and_interpolation() {
         "samples",
         "--out",
         dir.path().join("s.png").to_str().unwrap(),
+        "--force",
     ]);
     assert!(err.contains("not a VAE"), "{err}");
     // Interpolation of a plain autoencoder's codes works too: 2 ends + 5 steps in one row.
@@ -225,6 +230,7 @@ fn losses_of_a_stacked_run_add_a_panel_of_its_pretraining_stages() {
             "losses",
             "--out",
             out.to_str().unwrap(),
+            "--force",
         ]);
         image::open(&out).unwrap().to_rgb8()
     };

@@ -118,7 +118,7 @@ fn classify_saves_a_classifier_that_predict_applies() {
     // `ae predict` labels every example of the data it is given (here the whole file, of which
     // classify held a fifth out for its test accuracy) and scores them against the labels.
     let csv = dir.path().join("labels.csv");
-    let said = ok(&["predict", o, "--out", csv.to_str().unwrap()]);
+    let said = ok(&["predict", o, "--out", csv.to_str().unwrap(), "--force"]);
     let text = std::fs::read_to_string(&csv).unwrap();
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines[0], "index,label,probability");
@@ -188,7 +188,7 @@ fn classify_saves_a_classifier_that_predict_applies() {
     }
     assert_eq!(clf.tensors["head.0.weight"].shape(), [3, 6]);
     // Not a classifier folder: a clear error.
-    let err = fails(&["predict", &run, "--out", csv.to_str().unwrap()]);
+    let err = fails(&["predict", &run, "--out", csv.to_str().unwrap(), "--force"]);
     assert!(err.contains("classifier.json"), "{err}");
 }
 
@@ -261,6 +261,7 @@ fn anomaly_scores_are_reconstruction_errors_with_thresholds() {
         &run,
         "--out",
         c,
+        "--force",
         "--contamination",
         "0.25",
         "--per-feature",
@@ -289,18 +290,26 @@ fn anomaly_scores_are_reconstruction_errors_with_thresholds() {
         .filter(|r| r[2] == 0.0)
         .all(|r| r[1] <= lowest_flagged));
     // --fpr sets the threshold on the run's clean validation scores.
-    let said = ok(&["anomaly", &run, "--out", c, "--fpr", "0.1"]);
+    let said = ok(&["anomaly", &run, "--out", c, "--force", "--fpr", "0.1"]);
     assert!(
         said.contains("false-positive rate 0.1 on the run's 40 clean validation"),
         "{said}"
     );
     for bad in ["0", "1.5", "nan"] {
-        let err = fails(&["anomaly", &run, "--out", c, "--contamination", bad]);
+        let err = fails(&[
+            "anomaly",
+            &run,
+            "--out",
+            c,
+            "--force",
+            "--contamination",
+            bad,
+        ]);
         assert!(err.contains("--contamination"), "{bad}: {err}");
     }
     // A run without validation data has no clean scores to take a false-positive rate from.
     let bare = train(dir.path(), "bare", &spec, &["--val-fraction", "0"]);
-    let err = fails(&["anomaly", &bare, "--out", c, "--fpr", "0.1"]);
+    let err = fails(&["anomaly", &bare, "--out", c, "--force", "--fpr", "0.1"]);
     assert!(err.contains("kept no validation scores"), "{err}");
 }
 

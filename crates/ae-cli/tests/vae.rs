@@ -53,6 +53,7 @@ fn dense_and_conv_vaes_train_and_log_their_terms() {
         &spec,
         "--out",
         codes.to_str().unwrap(),
+        "--force",
     ]);
     let first = std::fs::read_to_string(&codes).unwrap();
     let width = first.lines().nth(1).unwrap().split(',').count();
@@ -141,7 +142,9 @@ fn sample_interpolate_and_encode_with_variance() {
     ]);
     let png = dir.path().join("s.png");
     let p = png.to_str().unwrap();
-    ok(&["sample", r, "--n", "10", "--out", p, "--seed", "3"]);
+    ok(&[
+        "sample", r, "--n", "10", "--out", p, "--force", "--seed", "3",
+    ]);
     let img = image::open(&png).unwrap().to_rgb8();
     // Ten 8×8 samples zoomed 4×, eight per row: two rows.
     assert_eq!((img.width(), img.height()), (8 * 34 + 2, 2 * 36 + 2));
@@ -154,6 +157,7 @@ fn sample_interpolate_and_encode_with_variance() {
         "10",
         "--out",
         again.to_str().unwrap(),
+        "--force",
         "--seed",
         "3",
     ]);
@@ -166,6 +170,7 @@ fn sample_interpolate_and_encode_with_variance() {
         "5",
         "--out",
         csv.to_str().unwrap(),
+        "--force",
         "--seed",
         "4",
     ]);
@@ -185,6 +190,7 @@ fn sample_interpolate_and_encode_with_variance() {
         "4",
         "--out",
         p,
+        "--force",
     ]);
     let img = image::open(&png).unwrap().to_rgb8();
     assert_eq!((img.width(), img.height()), (6 * 34 + 2, 36 + 2));
@@ -199,6 +205,7 @@ fn sample_interpolate_and_encode_with_variance() {
         "60",
         "--out",
         p,
+        "--force",
     ]);
     assert!(err.contains("--to 60"), "{err}");
     let codes = dir.path().join("c.csv");
@@ -210,6 +217,7 @@ fn sample_interpolate_and_encode_with_variance() {
         "--with-variance",
         "--out",
         codes.to_str().unwrap(),
+        "--force",
     ]);
     let text = std::fs::read_to_string(&codes).unwrap();
     assert_eq!(text.lines().next().unwrap(), "mu_0,mu_1,logvar_0,logvar_1");
@@ -219,7 +227,7 @@ fn sample_interpolate_and_encode_with_variance() {
     ok(&[
         "train", "--data", &spec, "--hidden", "4", "--epochs", "1", "--out", a, "--quiet",
     ]);
-    let err = fails(&["sample", a, "--out", p]);
+    let err = fails(&["sample", a, "--out", p, "--force"]);
     assert!(err.contains("not a VAE"), "{err}");
     let err = fails(&[
         "encode",
@@ -229,6 +237,7 @@ fn sample_interpolate_and_encode_with_variance() {
         "--with-variance",
         "--out",
         codes.to_str().unwrap(),
+        "--force",
     ]);
     assert!(err.contains("--with-variance"), "{err}");
 }

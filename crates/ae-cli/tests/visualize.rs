@@ -28,6 +28,7 @@ fn filters_and_reconstructions_of_dense_and_conv_runs() {
         "filters",
         "--out",
         p,
+        "--force",
     ]);
     let img = image::open(&png).unwrap().to_rgb8();
     // Five 8×8 tiles zoomed 4× in one row, 2-pixel gaps.
@@ -64,6 +65,7 @@ fn filters_and_reconstructions_of_dense_and_conv_runs() {
         "filters",
         "--out",
         p,
+        "--force",
         "--n",
         "2",
     ]);
@@ -77,6 +79,7 @@ fn filters_and_reconstructions_of_dense_and_conv_runs() {
         "reconstructions",
         "--out",
         p,
+        "--force",
     ]);
     assert!(image::open(&png).unwrap().height() > 2 * 32);
 
@@ -101,6 +104,7 @@ fn filters_and_reconstructions_of_dense_and_conv_runs() {
         "filters",
         "--out",
         p,
+        "--force",
     ]);
     assert!(err.contains("1 or 3 channels"), "{err}");
 }
@@ -140,6 +144,7 @@ fn top_activations_and_activation_maxima_of_code_units() {
         "5",
         "--out",
         p,
+        "--force",
     ]);
     let img = image::open(&png).unwrap().to_rgb8();
     // One row per unit, five 8×8 tiles zoomed 4× per row, 2-pixel gaps.
@@ -156,6 +161,7 @@ fn top_activations_and_activation_maxima_of_code_units() {
         "2",
         "--out",
         p,
+        "--force",
     ]);
     assert_eq!(image::open(&png).unwrap().height(), 6 * 36 + 2);
     ok(&[
@@ -169,6 +175,7 @@ fn top_activations_and_activation_maxima_of_code_units() {
         "20",
         "--out",
         p,
+        "--force",
     ]);
     let img = image::open(&png).unwrap().to_rgb8();
     assert_eq!((img.width(), img.height()), (4 * 34 + 2, 34 + 2 + 2));
@@ -194,6 +201,7 @@ fn top_activations_and_activation_maxima_of_code_units() {
         "activation-max",
         "--out",
         p,
+        "--force",
     ]);
     assert!(err.contains("image data"), "{err}");
 }

@@ -5,24 +5,135 @@ use crate::error::{Error, Result};
 use crate::samples::{Samples, SourceType};
 
 /// How to read a CSV file.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct CsvOptions {
     /// Empty, `NaN` and `NA` cells become NaN instead of an error (for imputation).
     pub allow_missing: bool,
     /// A column holding labels (header name or 0-based index), pulled out of the features.
     pub label_column: Option<String>,
-    /// Field delimiter.
-    pub delimiter: u8,
+    /// Field delimiter; `None` detects it from the first line (`,` `;` tab `|`).
+    pub delimiter: Option<u8>,
+    /// Columns (header names or 0-based indices) left out of the features.
+    pub ignore_columns: Vec<String>,
 }
 
-impl Default for CsvOptions {
-    fn default() -> Self {
-        CsvOptions {
-            allow_missing: false,
-            label_column: None,
-            delimiter: b',',
+
+/// Delimiters that detection chooses among, in order of preference on a tie.
+const DELIMITERS: [u8; 4] = [b',', b';', b'\t', b'|'];
+
+/// The delimiter of the file's first non-blank line: the candidate that occurs most often outside
+/// quotes (a comma when none does).
+pub fn detect_delimiter(path: &Path) -> Result<u8> {
+    use std::io::{BufRead, Read};
+    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut line = Vec::new();
+    let mut reader = std::io::BufReader::new(file.take(1 << 20));
+    loop {
+        line.clear();
+        if reader
+            .read_until(b'\n', &mut line)
+            .map_err(|e| Error::io(path, e))?
+            == 0
+        {
+            return Ok(b',');
+        }
+        if line.iter().any(|b| !b.is_ascii_whitespace()) {
+            break;
         }
     }
+    let mut counts = [0usize; DELIMITERS.len()];
+    let mut quoted = false;
+    for &b in &line {
+        if b == b'"' {
+            quoted = !quoted;
+        } else if !quoted {
+            if let Some(i) = DELIMITERS.iter().position(|&d| d == b) {
+                counts[i] += 1;
+            }
+        }
+    }
+    let best = (0..DELIMITERS.len())
+        .rev()
+        .max_by_key(|&i| counts[i])
+        .expect("candidates");
+    Ok(if counts[best] == 0 {
+        b','
+    } else {
+        DELIMITERS[best]
+    })
+}
+
+/// How the columns of a file map to labels, features and ignored columns.
+struct Layout {
+    label: Option<usize>,
+    ignored: Vec<bool>,
+}
+
+impl Layout {
+    fn resolve(
+        path: &Path,
+        opts: &CsvOptions,
+        header: Option<&[String]>,
+        width: usize,
+    ) -> Result<Layout> {
+        let find = |spec: &str, what: &str| -> Result<usize> {
+            let idx = match (spec.parse::<usize>(), header) {
+                (Ok(i), _) => Some(i),
+                (Err(_), Some(h)) => h.iter().position(|c| c == spec),
+                (Err(_), None) => None,
+            };
+            match idx {
+                Some(i) if i < width => Ok(i),
+                _ => Err(Error::Csv {
+                    path: path.into(),
+                    line: 1,
+                    column: None,
+                    reason: match header {
+                        Some(h) => format!(
+                            "no {what} `{spec}`: the columns are {}",
+                            h.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", ")
+                        ),
+                        None => format!(
+                            "no {what} `{spec}`: the file has no header, so give a 0-based index below {width}"
+                        ),
+                    },
+                }),
+            }
+        };
+        let label = opts
+            .label_column
+            .as_deref()
+            .map(|l| find(l, "label column"))
+            .transpose()?;
+        let mut ignored = vec![false; width];
+        for c in &opts.ignore_columns {
+            ignored[find(c, "column to ignore")?] = true;
+        }
+        if let Some(l) = label {
+            ignored[l] = false;
+        }
+        Ok(Layout { label, ignored })
+    }
+
+    fn features(&self) -> usize {
+        (0..self.ignored.len())
+            .filter(|&j| !self.ignored[j] && Some(j) != self.label)
+            .count()
+    }
+}
+
+/// A CSV reader over `path` with `opts`' delimiter (or the detected one).
+fn open(path: &Path, opts: &CsvOptions) -> Result<csv::Reader<std::fs::File>> {
+    let delimiter = match opts.delimiter {
+        Some(d) => d,
+        None => detect_delimiter(path)?,
+    };
+    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    Ok(csv::ReaderBuilder::new()
+        .has_headers(false)
+        .flexible(true)
+        .delimiter(delimiter)
+        .from_reader(file))
 }
 
 /// A CSV table read into samples (shape `[D]` per row, source `Text`), with its header when it had
@@ -46,15 +157,13 @@ fn is_missing(cell: &str) -> bool {
 /// Every row must have as many fields as the first; blank lines are skipped. Errors name the file,
 /// the line and the column.
 pub fn read(path: &Path, opts: &CsvOptions) -> Result<Table> {
-    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
-    let mut reader = csv::ReaderBuilder::new()
-        .has_headers(false)
-        .flexible(true)
-        .delimiter(opts.delimiter)
-        .from_reader(file);
+    let mut reader = open(path, opts)?;
     let mut columns: Option<Vec<String>> = None;
     let mut width: Option<usize> = None;
-    let mut label_idx: Option<usize> = None;
+    let mut layout = Layout {
+        label: None,
+        ignored: Vec::new(),
+    };
     let mut data = Vec::new();
     let mut labels = Vec::new();
     let mut n = 0;
@@ -96,14 +205,14 @@ pub fn read(path: &Path, opts: &CsvOptions) -> Result<Table> {
             {
                 columns = Some(cells.iter().map(|c| c.to_string()).collect());
                 width = Some(cells.len());
-                label_idx = resolve_label(path, opts, columns.as_deref(), cells.len())?;
+                layout = Layout::resolve(path, opts, columns.as_deref(), cells.len())?;
                 continue;
             }
         }
         match width {
             None => {
                 width = Some(cells.len());
-                label_idx = resolve_label(path, opts, None, cells.len())?;
+                layout = Layout::resolve(path, opts, None, cells.len())?;
             }
             Some(w) if w != cells.len() => {
                 return Err(Error::Csv {
@@ -125,11 +234,14 @@ pub fn read(path: &Path, opts: &CsvOptions) -> Result<Table> {
                 column: Some(j + 1),
                 reason,
             };
-            if Some(j) == label_idx {
+            if Some(j) == layout.label {
                 let l: u32 = cell
                     .parse()
                     .map_err(|_| bad(format!("label `{cell}` is not a non-negative integer")))?;
                 labels.push(l);
+                continue;
+            }
+            if layout.ignored[j] {
                 continue;
             }
             let v = if is_missing(cell) {
@@ -145,9 +257,14 @@ pub fn read(path: &Path, opts: &CsvOptions) -> Result<Table> {
                 }
                 f32::NAN
             } else {
-                let v: f64 = cell
-                    .parse()
-                    .map_err(|_| bad(format!("`{cell}` is not a number")))?;
+                let v: f64 = cell.parse().map_err(|_| {
+                    let name = columns
+                        .as_ref()
+                        .map_or_else(|| j.to_string(), |c| c[j].clone());
+                    bad(format!(
+                        "`{cell}` is not a number: a text column? leave it out (ignore-columns {name})"
+                    ))
+                })?;
                 if !v.is_finite() {
                     return Err(bad(format!("`{cell}` is not finite")));
                 }
@@ -160,13 +277,12 @@ pub fn read(path: &Path, opts: &CsvOptions) -> Result<Table> {
         }
         n += 1;
     }
-    let w = width.unwrap_or(0);
-    let d = w - label_idx.map_or(0, |_| 1);
+    let d = layout.features();
     if n == 0 || d == 0 {
         let reason = if n == 0 {
             "no data rows"
         } else {
-            "no feature columns besides the label"
+            "no feature columns besides the label and the ignored ones"
         };
         return Err(Error::Csv {
             path: path.into(),
@@ -175,42 +291,120 @@ pub fn read(path: &Path, opts: &CsvOptions) -> Result<Table> {
             reason: reason.into(),
         });
     }
-    if let (Some(cols), Some(li)) = (columns.as_mut(), label_idx) {
-        cols.remove(li);
-    }
+    let columns = columns.map(|c| {
+        c.into_iter()
+            .enumerate()
+            .filter(|&(j, _)| !layout.ignored[j] && Some(j) != layout.label)
+            .map(|(_, name)| name)
+            .collect()
+    });
     let samples = Samples {
         data,
         n,
         shape: vec![d],
-        labels: label_idx.map(|_| labels),
+        labels: layout.label.map(|_| labels),
         source: SourceType::Text,
     };
     Ok(Table { samples, columns })
 }
 
-fn resolve_label(
-    path: &Path,
-    opts: &CsvOptions,
-    header: Option<&[String]>,
-    width: usize,
-) -> Result<Option<usize>> {
-    let Some(spec) = &opts.label_column else {
-        return Ok(None);
+/// Copies the table at `src` to `dst` with its missing cells filled: every other cell, the header,
+/// the label and the ignored columns are written back exactly as read (same text, same
+/// delimiter). `fill` holds one value per feature cell (`[rows, features]`, row-major, as
+/// [`read`] gave them); only those of missing cells are used. Returns the cells filled.
+pub fn write_filled(src: &Path, opts: &CsvOptions, dst: &Path, fill: &[f32]) -> Result<usize> {
+    let delimiter = match opts.delimiter {
+        Some(d) => d,
+        None => detect_delimiter(src)?,
     };
-    let idx = match (spec.parse::<usize>(), header) {
-        (Ok(i), _) => Some(i),
-        (Err(_), Some(h)) => h.iter().position(|c| c == spec),
-        (Err(_), None) => None,
-    };
-    match idx {
-        Some(i) if i < width => Ok(Some(i)),
-        _ => Err(Error::Csv {
-            path: path.into(),
-            line: 1,
-            column: None,
-            reason: format!("no label column `{spec}`"),
-        }),
+    let table = read(
+        src,
+        &CsvOptions {
+            allow_missing: true,
+            ..opts.clone()
+        },
+    )?;
+    let d = table.samples.features();
+    if fill.len() != table.samples.n * d {
+        return Err(Error::Shape {
+            what: format!("values to fill {} with", src.display()),
+            expected: format!("{} × {d}", table.samples.n),
+            got: format!("{} values", fill.len()),
+        });
     }
+    let mut reader = open(src, opts)?;
+    let mut w = csv::WriterBuilder::new()
+        .delimiter(delimiter)
+        .from_path(dst)
+        .map_err(|e| Error::Csv {
+            path: dst.into(),
+            line: 0,
+            column: None,
+            reason: e.to_string(),
+        })?;
+    let err = |e: csv::Error| Error::Csv {
+        path: dst.into(),
+        line: 0,
+        column: None,
+        reason: e.to_string(),
+    };
+    let mut record = csv::ByteRecord::new();
+    let (mut row, mut filled, mut first) = (0usize, 0usize, true);
+    let mut layout: Option<Layout> = None;
+    while reader
+        .read_byte_record(&mut record)
+        .map_err(|e| Error::Csv {
+            path: src.into(),
+            line: e.position().map_or(0, |p| p.line() as usize),
+            column: None,
+            reason: e.to_string(),
+        })?
+    {
+        let cells: Vec<&str> = record
+            .iter()
+            .map(|c| std::str::from_utf8(c).unwrap_or_default())
+            .collect();
+        if cells.len() == 1 && cells[0].trim().is_empty() {
+            continue;
+        }
+        let header = first
+            && cells
+                .iter()
+                .any(|c| !is_missing(c.trim()) && c.trim().parse::<f64>().is_err());
+        first = false;
+        if header {
+            let names: Vec<String> = cells.iter().map(|c| c.trim().to_string()).collect();
+            layout = Some(Layout::resolve(src, opts, Some(&names), cells.len())?);
+            w.write_byte_record(&record).map_err(err)?;
+            continue;
+        }
+        let l = match &layout {
+            Some(l) => l,
+            None => layout.insert(Layout::resolve(src, opts, None, cells.len())?),
+        };
+        let mut k = 0;
+        let out: Vec<String> = cells
+            .iter()
+            .enumerate()
+            .map(|(j, c)| {
+                if Some(j) == l.label || l.ignored[j] {
+                    return c.to_string();
+                }
+                let v = fill[row * d + k];
+                k += 1;
+                if is_missing(c.trim()) {
+                    filled += 1;
+                    v.to_string()
+                } else {
+                    c.to_string()
+                }
+            })
+            .collect();
+        w.write_record(&out).map_err(err)?;
+        row += 1;
+    }
+    w.flush().map_err(|e| Error::io(dst, e))?;
+    Ok(filled)
 }
 
 /// Writes `rows × cols` values (row-major) with an optional header of `cols` names.
@@ -300,16 +494,35 @@ mod tests {
     fn other_delimiter() {
         let (_d, p) = file(b"1;2\n3;4\n");
         let opts = CsvOptions {
-            delimiter: b';',
+            delimiter: Some(b';'),
             ..CsvOptions::default()
         };
         assert_eq!(
             read(&p, &opts).unwrap().samples.data,
             vec![1.0, 2.0, 3.0, 4.0]
         );
-        let e = read(&p, &CsvOptions::default()).unwrap_err().to_string();
+        // Unset, the delimiter is detected from the first line.
+        assert_eq!(
+            read(&p, &CsvOptions::default()).unwrap().samples.data,
+            vec![1.0, 2.0, 3.0, 4.0]
+        );
+        let commas = CsvOptions {
+            delimiter: Some(b','),
+            ..CsvOptions::default()
+        };
+        let e = read(&p, &commas).unwrap_err().to_string();
         // Read with commas, `1;2` is one text cell, so a header, and `3;4` is the first bad cell.
         assert!(e.contains("line 2, column 1: `3;4` is not a number"), "{e}");
+        // Tabs and pipes; a comma inside quotes does not count.
+        for (text, want) in [
+            (&b"a\tb\n1\t2\n"[..], b'\t'),
+            (b"a|b|c\n1|2|3\n", b'|'),
+            (b"\"x,y\";z\n1;2\n", b';'),
+            (b"5\n6\n", b','),
+        ] {
+            let (_d, p) = file(text);
+            assert_eq!(detect_delimiter(&p).unwrap(), want);
+        }
     }
 
     #[test]
@@ -322,7 +535,7 @@ mod tests {
         );
         let e = err(b"1,2\n3,abc\n", &o);
         assert!(
-            e.ends_with("t.csv: line 2, column 2: `abc` is not a number"),
+            e.ends_with("t.csv: line 2, column 2: `abc` is not a number: a text column? leave it out (ignore-columns 1)"),
             "{e}"
         );
         let e = err(b"x,y\n1,2\n3,NaN\n", &o);

@@ -190,6 +190,15 @@ pub struct Settings {
     /// VAE with `--loss mse`: learn the Gaussian decoder's variance.
     #[serde(default)]
     pub learned_variance: bool,
+    /// CSV: the column holding labels (header name or 0-based index), kept out of the features.
+    #[serde(default)]
+    pub label_column: Option<String>,
+    /// CSV: the field delimiter (one character, or `tab`); unset: detected from the first line.
+    #[serde(default)]
+    pub delimiter: Option<String>,
+    /// CSV: columns (header names or 0-based indices) left out of the features.
+    #[serde(default)]
+    pub ignore_columns: Vec<String>,
 }
 
 impl Default for Settings {
@@ -233,6 +242,9 @@ impl Default for Settings {
             free_bits: None,
             binarize: false,
             learned_variance: false,
+            label_column: None,
+            delimiter: None,
+            ignore_columns: Vec::new(),
         }
     }
 }
@@ -263,6 +275,29 @@ impl Settings {
         // Written out, so that a run's config.toml says what it trained whatever later defaults are.
         self.code_activation = Some(self.resolved_code_activation());
         Ok(Checked(self))
+    }
+
+    /// How a CSV file of these settings is read (label column, delimiter, ignored columns).
+    pub fn csv_options(&self) -> Result<ae_data::csv_table::CsvOptions> {
+        let delimiter = match self.delimiter.as_deref() {
+            None => None,
+            Some("tab" | "\\t" | "\t") => Some(b'\t'),
+            Some(d) if d.len() == 1 && d.is_ascii() && !d.as_bytes()[0].is_ascii_alphanumeric() => {
+                Some(d.as_bytes()[0])
+            }
+            Some(d) => {
+                return Err(Error::config(
+                    "delimiter",
+                    format!("must be one character such as , ; | or the word tab, got `{d}`"),
+                ))
+            }
+        };
+        Ok(ae_data::csv_table::CsvOptions {
+            allow_missing: false,
+            label_column: self.label_column.clone(),
+            delimiter,
+            ignore_columns: self.ignore_columns.clone(),
+        })
     }
 
     /// The code activation these settings give: the one set, else the default for the encoder.
@@ -359,6 +394,7 @@ impl Settings {
 
     /// Checks values that no type rules out; errors name the field and the value.
     pub fn validate(&self) -> Result<()> {
+        self.csv_options()?;
         if !(self.lr > 0.0 && self.lr.is_finite()) {
             return Err(Error::config(
                 "lr",

@@ -1,0 +1,257 @@
+//! Tables as users have them: a label column, another delimiter, id and text columns, missing
+//! cells filled without touching the observed ones, and outputs that never replace inputs.
+mod common;
+
+use std::path::Path;
+
+use common::{ae, fails, ok};
+
+/// 240 rows: an id, 6 features near a 2-dimensional plane, a text column and a class (1 for the
+/// rows whose first latent factor is positive), joined by `sep`.
+fn table(path: &Path, sep: &str) {
+    let mut s = ["id", "a", "b", "c", "d", "e", "f", "city", "class"].join(sep) + "\n";
+    for i in 0..240 {
+        let (u, v) = ((i as f32 * 0.37).sin(), (i as f32 * 0.13).cos());
+        let f: Vec<String> = (0..6)
+            .map(|j| {
+                format!(
+                    "{:.4}",
+                    u * (1.0 + 0.2 * j as f32) + v * (0.5 - 0.1 * j as f32)
+                )
+            })
+            .collect();
+        let city = ["Lyon", "Oslo", "Kyiv"][i % 3];
+        s += &format!(
+            "r{i}{sep}{}{sep}{city}{sep}{}\n",
+            f.join(sep),
+            (u > 0.0) as u8
+        );
+    }
+    std::fs::write(path, s).unwrap();
+}
+
+fn train(data: &str, run: &Path, extra: &[&str]) -> String {
+    let r = run.to_str().unwrap();
+    let base = [
+        "train",
+        "--data",
+        data,
+        "--hidden",
+        "16,2",
+        "--epochs",
+        "40",
+        "--batch-size",
+        "32",
+        "--threads",
+        "1",
+        "--quiet",
+        "--out",
+        r,
+    ];
+    let o = ae(&[&base[..], extra].concat());
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(o.status.success(), "train {extra:?}:\n{err}");
+    err
+}
+
+#[test]
+fn a_label_column_ids_text_and_semicolons_and_the_commands_that_use_labels() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.csv");
+    table(&path, ";");
+    let spec = format!("csv:{}", path.display());
+    let run = dir.path().join("run");
+    let r = run.to_str().unwrap();
+
+    // Text is not guessed at: the error names the column and the way out.
+    let err = fails(&["train", "--data", &spec, "--out", r, "--epochs", "1"]);
+    assert!(
+        err.contains("`r0` is not a number") && err.contains("ignore-columns id"),
+        "{err}"
+    );
+    assert!(!run.exists(), "a refused start left a folder");
+
+    let said = train(
+        &spec,
+        &run,
+        &["--label-column", "class", "--ignore-columns", "id,city"],
+    );
+    assert!(said.contains("training 6-16-2-16-6"), "{said}");
+    assert!(said.contains("rows/s") && !said.contains("img/s"), "{said}");
+    let config = std::fs::read_to_string(run.join("config.toml")).unwrap();
+    assert!(config.contains("label-column = \"class\""), "{config}");
+
+    // The run remembers how its table is read: eval, probe and the one-class protocol use it.
+    assert!(ok(&["eval", r]).contains("examples          24"));
+    let probe = ok(&["probe", r]);
+    let codes = probe
+        .lines()
+        .find(|l| l.starts_with("autoencoder codes"))
+        .unwrap_or_else(|| panic!("{probe}"));
+    let acc: f64 = codes.split_whitespace().nth(3).unwrap().parse().unwrap();
+    assert!(
+        acc > 0.8,
+        "a linear probe on the codes of a separable table: {probe}"
+    );
+    let one: serde_json::Value = serde_json::from_str(&ok(&[
+        "anomaly",
+        r,
+        "--normal-class",
+        "1",
+        "--json",
+        "--quiet",
+    ]))
+    .unwrap();
+    assert!(one.to_string().contains("auroc"), "{one}");
+
+    // A label column that is not there is named with the columns that are.
+    let err = fails(&[
+        "train",
+        "--data",
+        &spec,
+        "--out",
+        dir.path().join("x").to_str().unwrap(),
+        "--label-column",
+        "klass",
+    ]);
+    assert!(
+        err.contains("no label column `klass`") && err.contains("`class`"),
+        "{err}"
+    );
+    let err = fails(&[
+        "train",
+        "--data",
+        &spec,
+        "--out",
+        dir.path().join("x").to_str().unwrap(),
+        "--delimiter",
+        "ab",
+    ]);
+    assert!(err.contains("invalid --delimiter"), "{err}");
+}
+
+#[test]
+fn tab_separated_files_are_detected_and_match_the_comma_separated_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let (tab, comma) = (dir.path().join("t.tsv"), dir.path().join("t.csv"));
+    table(&tab, "\t");
+    table(&comma, ",");
+    let flags = ["--label-column", "8", "--ignore-columns", "0,7"];
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    train(&format!("csv:{}", tab.display()), &a, &flags);
+    train(&format!("csv:{}", comma.display()), &b, &flags);
+    assert_eq!(
+        std::fs::read(a.join("model.safetensors")).unwrap(),
+        std::fs::read(b.join("model.safetensors")).unwrap(),
+        "the same table with another delimiter trained another model"
+    );
+}
+
+#[test]
+fn impute_fills_only_the_missing_cells_and_copies_the_rest_as_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let full = dir.path().join("full.csv");
+    table(&full, ",");
+    let run = dir.path().join("run");
+    train(
+        &format!("csv:{}", full.display()),
+        &run,
+        &["--label-column", "class", "--ignore-columns", "id,city"],
+    );
+    // Values that a float round trip would respell (0.03003 → 0.030029997), and holes.
+    let text = std::fs::read_to_string(&full).unwrap();
+    let mut holes = 0;
+    let gappy: String = text
+        .lines()
+        .enumerate()
+        .map(|(i, line)| {
+            let mut cells: Vec<String> = line.split(',').map(str::to_string).collect();
+            if i > 0 {
+                cells[2] = "0.03003".into();
+                if i % 7 == 0 {
+                    cells[1 + i % 6] = String::new();
+                    holes += 1;
+                }
+            }
+            cells.join(",") + "\n"
+        })
+        .collect();
+    let src = dir.path().join("gappy.csv");
+    std::fs::write(&src, &gappy).unwrap();
+    let out = dir.path().join("filled.csv");
+    ok(&[
+        "impute",
+        run.to_str().unwrap(),
+        "--data",
+        &format!("csv:{}", src.display()),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let filled = std::fs::read_to_string(&out).unwrap();
+    let mut seen = 0;
+    for (a, b) in gappy.lines().zip(filled.lines()) {
+        for (x, y) in a.split(',').zip(b.split(',')) {
+            if x.is_empty() {
+                let v: f64 = y.parse().unwrap_or_else(|_| panic!("not filled: {b}"));
+                assert!(v.is_finite() && (-3.0..3.0).contains(&v), "{b}");
+                seen += 1;
+            } else {
+                assert_eq!(x, y, "an observed cell changed: {a} → {b}");
+            }
+        }
+    }
+    assert_eq!((seen, filled.lines().count()), (holes, 241));
+}
+
+#[test]
+fn outputs_never_replace_inputs_and_existing_files_need_force() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("t.csv");
+    table(&data, ",");
+    let run = dir.path().join("run");
+    let r = run.to_str().unwrap();
+    let spec = format!("csv:{}", data.display());
+    train(
+        &spec,
+        &run,
+        &["--label-column", "class", "--ignore-columns", "id,city"],
+    );
+    let before = std::fs::read(&data).unwrap();
+    for force in [false, true] {
+        let mut args = vec![
+            "reconstruct",
+            r,
+            "--data",
+            &spec,
+            "--out",
+            data.to_str().unwrap(),
+        ];
+        if force {
+            args.push("--force");
+        }
+        let err = fails(&args);
+        assert!(err.contains("input data"), "{err}");
+    }
+    // The run's own data, when --data is left out, is an input too.
+    let err = fails(&["encode", r, "--out", data.to_str().unwrap(), "--force"]);
+    assert!(err.contains("input data"), "{err}");
+    assert_eq!(std::fs::read(&data).unwrap(), before, "the input changed");
+    let inside = run.join("model.safetensors");
+    let err = fails(&["encode", r, "--out", inside.to_str().unwrap(), "--force"]);
+    assert!(err.contains("inside the run folder"), "{err}");
+
+    let codes = dir.path().join("codes.csv");
+    let c = codes.to_str().unwrap();
+    ok(&["encode", r, "--out", c]);
+    std::fs::write(&codes, "mine").unwrap();
+    let err = fails(&["encode", r, "--out", c]);
+    assert!(
+        err.contains("already exists") && err.contains("--force"),
+        "{err}"
+    );
+    assert_eq!(std::fs::read_to_string(&codes).unwrap(), "mine");
+    ok(&["encode", r, "--out", c, "--force"]);
+    assert!(std::fs::read_to_string(&codes)
+        .unwrap()
+        .starts_with("code_0"));
+}
