@@ -9,7 +9,7 @@ use ae_core::objective::noise::Noise;
 use ae_core::objective::sparsity::Sparsity;
 use ae_core::objective::WeightDecay;
 use ae_core::training::presets::Preset;
-use ae_core::training::settings::{ArchName, ModelName, OptimizerName};
+use ae_core::training::settings::{ArchName, MissingCells, ModelName, OptimizerName};
 use ae_data::scaling::ScalingKind;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use serde::Serialize;
@@ -431,6 +431,15 @@ pub struct TrainArgs {
     /// features: ids, dates, text.
     #[arg(long, value_delimiter = ',')]
     pub ignore_columns: Option<Vec<String>>,
+    /// Missing cells (empty, NaN, NA in a CSV file): refuse (default), or allow: every row
+    /// trains, its missing cells filled with column means for the input and left out of the loss
+    /// (what `ae impute` wants).
+    #[arg(long)]
+    pub missing: Option<MissingCells>,
+    /// With --missing allow: the share of observed cells hidden at each step, which the model
+    /// learns to rebuild from the rest (default 0.25).
+    #[arg(long)]
+    pub missing_hide: Option<f32>,
     /// Network kind: dense (--hidden) or conv (--channels, --kernel, --decoder, --code).
     #[arg(long)]
     pub arch: Option<ArchName>,
@@ -749,9 +758,10 @@ pub struct ImputeArgs {
     /// Replace the output file if it exists (an input is never replaced).
     #[arg(long)]
     pub force: bool,
-    /// Rounds of reconstruct-and-fill.
-    #[arg(long, default_value_t = 10)]
-    pub iterations: usize,
+    /// Rounds of reconstruct-and-fill (default: 1 for a run trained with --missing allow, which
+    /// learned to rebuild cells filled with column means in one pass; 10 otherwise).
+    #[arg(long)]
+    pub iterations: Option<usize>,
     /// Threads (default: all cores).
     #[arg(long)]
     pub threads: Option<usize>,

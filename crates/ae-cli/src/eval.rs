@@ -98,6 +98,24 @@ pub fn load_rows(input: &RunData, rows: Rows) -> Result<(Loaded, String)> {
     } else {
         format!("all {} rows of {name}", raw.n)
     };
+    let d = raw.features().max(1);
+    let complete: Vec<usize> = (0..raw.n)
+        .filter(|&i| !raw.data[i * d..(i + 1) * d].iter().any(|v| v.is_nan()))
+        .collect();
+    let which = if complete.len() == raw.n {
+        which
+    } else if rows == Rows::HeldOut && !complete.is_empty() {
+        let n = raw.n;
+        raw = raw.subset(&complete);
+        format!("the {} complete rows of {which} ({} have missing cells)", raw.n, n - raw.n)
+    } else {
+        bail!(
+            "{name}: {} of {} rows have missing cells; fill them first (`ae impute {} --data {name} --out FILLED.csv`)",
+            raw.n - complete.len(),
+            raw.n,
+            input.run.display()
+        );
+    };
     Ok((Loaded::new(meta, task, raw)?, which))
 }
 

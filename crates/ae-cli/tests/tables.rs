@@ -255,3 +255,62 @@ fn outputs_never_replace_inputs_and_existing_files_need_force() {
         .unwrap()
         .starts_with("code_0"));
 }
+
+#[test]
+fn training_on_incomplete_rows_with_missing_allow_beats_column_means_in_impute() {
+    let dir = tempfile::tempdir().unwrap();
+    let full = dir.path().join("full.csv");
+    table(&full, ",");
+    // Every 5th feature cell (by a fixed pattern) removed: no row is complete.
+    let text = std::fs::read_to_string(&full).unwrap();
+    let mut truth = Vec::new();
+    let gappy: String = text
+        .lines()
+        .enumerate()
+        .map(|(i, line)| {
+            let mut cells: Vec<String> = line.split(',').map(str::to_string).collect();
+            if i > 0 {
+                let j = 1 + (i * 7) % 6;
+                truth.push((i, j, cells[j].parse::<f64>().unwrap()));
+                cells[j] = String::new();
+            }
+            cells.join(",") + "\n"
+        })
+        .collect();
+    let src = dir.path().join("gappy.csv");
+    std::fs::write(&src, &gappy).unwrap();
+    let spec = format!("csv:{}", src.display());
+    let run = dir.path().join("run");
+    let r = run.to_str().unwrap();
+    let flags = ["--label-column", "class", "--ignore-columns", "id,city"];
+    let err = fails(&[&["train", "--data", &spec, "--out", r][..], &flags[..]].concat());
+    assert!(err.contains("--missing allow") && err.contains("empty cell"), "{err}");
+    train(&spec, &run, &[&flags[..], &["--missing", "allow", "--epochs", "150"]].concat());
+    // Scores need complete rows; none is, and the error says how to get them.
+    let err = fails(&["eval", r]);
+    assert!(err.contains("24 of 24 rows have missing cells") && err.contains("ae impute"), "{err}");
+
+    let out = dir.path().join("filled.csv");
+    ok(&["impute", r, "--data", &spec, "--out", out.to_str().unwrap()]);
+    let filled: Vec<Vec<String>> = std::fs::read_to_string(&out)
+        .unwrap()
+        .lines()
+        .map(|l| l.split(',').map(str::to_string).collect())
+        .collect();
+    // Column means of the observed cells: the baseline every imputer must beat.
+    let rows: Vec<Vec<String>> = gappy.lines().map(|l| l.split(',').map(str::to_string).collect()).collect();
+    let mean = |j: usize| {
+        let v: Vec<f64> = rows[1..].iter().filter_map(|r| r[j].parse().ok()).collect();
+        v.iter().sum::<f64>() / v.len() as f64
+    };
+    let (mut ae_err, mut mean_err) = (0.0, 0.0);
+    for &(i, j, want) in &truth {
+        let got: f64 = filled[i][j].parse().unwrap();
+        ae_err += (got - want).powi(2);
+        mean_err += (mean(j) - want).powi(2);
+    }
+    assert!(
+        ae_err < 0.25 * mean_err,
+        "imputed squared error {ae_err:.3} against column means' {mean_err:.3}"
+    );
+}

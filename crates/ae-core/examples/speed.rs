@@ -90,6 +90,7 @@ fn main() {
             kl: None,
             binarize: false,
             learned_variance: false,
+            missing: None,
             noise: None,
             sparsity: None,
             weight_decay: WeightDecay::None,

@@ -108,6 +108,7 @@ fn tiny(tied: bool, loss: LossKind, weight_decay: WeightDecay) -> AutoencoderTas
             kl: None,
             binarize: false,
             learned_variance: false,
+            missing: None,
             noise: None,
             sparsity: None,
         },
@@ -298,6 +299,7 @@ fn sparsity_penalties_match_torch() {
             kl: None,
             binarize: false,
             learned_variance: false,
+            missing: None,
             noise: None,
             sparsity: Some(sparsity),
         };
@@ -340,6 +342,7 @@ fn contractive_penalty_matches_torch_autograd_jacobian() {
         kl: None,
         binarize: false,
         learned_variance: false,
+        missing: None,
     };
     let mut task = tiny_with(false, Activation::Sigmoid, objective);
     task.params_mut().zero_grads();

@@ -252,7 +252,7 @@ pub fn read(path: &Path, opts: &CsvOptions) -> Result<Table> {
                         format!("`{cell}`")
                     };
                     return Err(bad(format!(
-                        "{what} is a missing value; data must be complete (or allow missing values to read it as NaN)"
+                        "{what} is a missing value; train on incomplete rows with missing allow (ae train --missing allow), or fill them with ae impute"
                     )));
                 }
                 f32::NAN

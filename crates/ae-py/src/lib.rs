@@ -207,7 +207,7 @@ impl Model {
         }
         Ok(Model {
             inner: Mutex::new(Fitted {
-                settings: settings.into_inner(),
+                settings: settings.resolved_for(&trained.meta.input_shape),
                 meta: trained.meta,
                 task: trained.task,
                 warnings: trained

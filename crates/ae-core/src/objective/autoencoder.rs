@@ -43,6 +43,11 @@ pub struct Objective {
     /// the parameter [`LOGVAR`]) instead of fixing it at 1.
     #[serde(default)]
     pub learned_variance: bool,
+    /// Training on incomplete rows: missing (NaN) cells are filled with their column's mean and
+    /// left out of the loss, and this share of the observed cells is hidden the same way at each
+    /// step ([`crate::objective::missing`]). `None`: the data must be complete.
+    #[serde(default)]
+    pub missing: Option<f32>,
 }
 
 impl Default for Objective {
@@ -57,6 +62,7 @@ impl Default for Objective {
             kl: None,
             binarize: false,
             learned_variance: false,
+            missing: None,
         }
     }
 }
@@ -79,6 +85,10 @@ pub struct AutoencoderTask {
     noisy: Tensor,
     /// The binarized batch of a step with dynamic binarization.
     binary: Tensor,
+    /// Column means (scaled) that missing cells are filled with, when the objective allows them.
+    pub fill: Vec<f32>,
+    /// The target of a step on incomplete rows.
+    target: Tensor,
 }
 
 impl AutoencoderTask {
@@ -126,6 +136,8 @@ impl AutoencoderTask {
             replicas: Replicas::default(),
             noisy: Tensor::default(),
             binary: Tensor::default(),
+            fill: Vec::new(),
+            target: Tensor::default(),
         })
     }
 
@@ -142,6 +154,9 @@ impl AutoencoderTask {
 
     /// One training step on `x` (already binarized when the objective asks for it).
     fn step_on(&mut self, x: &Tensor, epoch: usize, step: usize) -> Terms {
+        if let Some(hide) = self.objective.missing {
+            return self.step_incomplete(x, hide, epoch, step);
+        }
         let mut terms = Terms::default();
         // Denoising: the model sees a corrupted batch and is scored against the clean one.
         let input = match self.objective.noise {
@@ -226,6 +241,61 @@ impl AutoencoderTask {
         terms
     }
 
+    /// One training step on rows with missing (NaN) cells: the input has them (and a `hide` share
+    /// of the observed cells) filled with column means, the loss counts the observed cells only.
+    fn step_incomplete(&mut self, x: &Tensor, hide: f32, epoch: usize, step: usize) -> Terms {
+        let mut input = std::mem::take(&mut self.noisy);
+        input.resize(x.shape());
+        let mut rng = stream(
+            self.seed,
+            Purpose::Step,
+            epoch as u64,
+            (step as u64) | (3 << 40),
+        );
+        super::missing::fill_input(x.data(), &self.fill, hide, &mut rng, input.data_mut());
+        if let Some(noise) = self.objective.noise {
+            let filled = input.clone();
+            let mut rng = stream(self.seed, Purpose::Step, epoch as u64, step as u64);
+            noise.corrupt(filled.data(), input.data_mut(), &mut rng);
+        }
+        self.model.forward(&input, Mode::Train);
+        let mut target = std::mem::take(&mut self.target);
+        target.resize(x.shape());
+        super::missing::target(
+            x.data(),
+            self.model.reconstruction().data(),
+            target.data_mut(),
+        );
+        self.model.reconstruction_loss(self.objective.loss, &target);
+        let mut terms = Terms::default();
+        terms.push(
+            self.recon_name(),
+            super::missing::observed_loss(
+                self.objective.loss,
+                self.model.reconstruction().data(),
+                x.data(),
+            ),
+        );
+        self.model.backward(&input, None, &mut |_, _| {});
+        if self.objective.weight_decay != WeightDecay::None {
+            let wd = self.objective.weight_decay.apply(&mut self.model.params);
+            terms.push("weight_decay", wd);
+        }
+        self.noisy = input;
+        self.target = target;
+        terms
+    }
+
+    /// `x` with its missing cells filled (a copy only when it has any), for inference.
+    pub fn filled<'a>(&self, x: &'a Tensor) -> std::borrow::Cow<'a, Tensor> {
+        if self.objective.missing.is_none() || !x.data().iter().any(|v| v.is_nan()) {
+            return std::borrow::Cow::Borrowed(x);
+        }
+        let mut t = x.clone();
+        super::missing::fill_in_place(t.data_mut(), &self.fill);
+        std::borrow::Cow::Owned(t)
+    }
+
     fn recon_name(&self) -> &'static str {
         match self.objective.loss {
             LossKind::Mse => "mse",
@@ -283,11 +353,31 @@ impl Task for AutoencoderTask {
     }
 
     fn collapse(&mut self, data: Examples<'_>) -> Option<String> {
-        crate::model::health::collapse(&self.model, data.x)
+        crate::model::health::collapse(&self.model, &self.filled(data.x))
     }
 
     fn eval_batch(&mut self, batch: Examples<'_>) -> Terms {
         let x = batch.x;
+        if self.objective.missing.is_some() {
+            let input = self.filled(x).into_owned();
+            self.model.forward(&input, Mode::Eval);
+            let mut terms = Terms::default();
+            terms.push(
+                self.recon_name(),
+                super::missing::observed_loss(
+                    self.objective.loss,
+                    self.model.reconstruction().data(),
+                    x.data(),
+                ),
+            );
+            if self.objective.weight_decay != WeightDecay::None {
+                terms.push(
+                    "weight_decay",
+                    self.objective.weight_decay.value(&self.model.params),
+                );
+            }
+            return terms;
+        }
         if let Some(kl) = self.objective.kl {
             // One sample per example from a fixed stream: the ELBO estimate of every evaluation.
             let mut terms = self.vae_terms(kl, x, x, (usize::MAX, 0), None);
@@ -366,6 +456,7 @@ mod tests {
             kl: None,
             binarize: false,
             learned_variance: false,
+            missing: None,
         };
         AutoencoderTask::new(cfg.build(2).unwrap(), objective).unwrap()
     }

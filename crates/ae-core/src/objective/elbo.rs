@@ -163,6 +163,7 @@ mod tests {
                 kl: Some(kl),
                 binarize: false,
                 learned_variance: learned,
+                missing: None,
             };
             let mut t = AutoencoderTask::new(cfg.build(4).unwrap(), objective).unwrap();
             if learned {
@@ -243,6 +244,7 @@ mod tests {
             kl: Some(kl),
             binarize: false,
             learned_variance: false,
+            missing: None,
         };
         let mut t = AutoencoderTask::new(cfg.build(4).unwrap(), objective).unwrap();
         t.seed = 2;

@@ -8,6 +8,7 @@
 mod autoencoder;
 pub mod contractive;
 mod elbo;
+pub mod missing;
 pub mod noise;
 pub mod sparsity;
 pub mod task;

@@ -130,7 +130,9 @@ pub fn train(settings: &Checked, data: Samples, options: TrainOptions<'_>) -> Re
         Some(p) => p,
         None => &mut quiet,
     };
-    let s: &Settings = settings;
+    // Sizes left to the data are fixed now, and recorded so in the run folder.
+    let resolved = settings.resolved_for(&data.shape);
+    let s: &Settings = &resolved;
     configure_threads(s.threads);
     let resumed = open_resumed(&destination, s)?;
     if let Destination::Folder { path, force } = &destination {
@@ -167,6 +169,9 @@ pub fn train(settings: &Checked, data: Samples, options: TrainOptions<'_>) -> Re
         run.check_checkpoint(&config)?;
     }
     let (mut task, mut optimizer) = prepare(s, &input_shape)?;
+    if task.objective.missing.is_some() {
+        task.fill = crate::objective::missing::column_means(train.data(), train.cols());
+    }
     let run = match (&destination, resumed) {
         (Destination::Memory, _) => None,
         (Destination::Folder { path, force }, _) => Some(RunDir::create(path, *force)?),
@@ -286,6 +291,7 @@ pub fn train(settings: &Checked, data: Samples, options: TrainOptions<'_>) -> Re
             }
         }
     }
+    let val = val.map(|v| task.filled(&v).into_owned());
     let val_scores = match &val {
         Some(v) => {
             let (mut scores, _) = reconstruction_scores(&task.model, v, false);
@@ -304,7 +310,7 @@ pub fn train(settings: &Checked, data: Samples, options: TrainOptions<'_>) -> Re
         Some(v) => task.model.codes(v),
         None => task
             .model
-            .codes(&train.first_rows(HEALTH_ROWS.min(train.rows()))),
+            .codes(&task.filled(&train.first_rows(HEALTH_ROWS.min(train.rows())))),
     };
     let code_health = Some(CodeHealth::of(&seen));
     Ok(Trained {

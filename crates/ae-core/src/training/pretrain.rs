@@ -254,6 +254,7 @@ mod tests {
                 kl: None,
                 binarize: false,
                 learned_variance: false,
+                missing: None,
             };
             let mut deep = cfg.build(1).unwrap();
             let before = deep.params.values.clone();
