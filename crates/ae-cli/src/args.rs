@@ -431,6 +431,10 @@ pub struct TrainArgs {
     /// features: ids, dates, text.
     #[arg(long, value_delimiter = ',')]
     pub ignore_columns: Option<Vec<String>>,
+    /// CSV: what a value of a categorical (text) column that training did not see becomes:
+    /// error (default) or zero (a row of zeros in its one-hot block).
+    #[arg(long)]
+    pub unknown_levels: Option<ae_data::csv_table::UnknownLevels>,
     /// Missing cells (empty, NaN, NA in a CSV file): refuse (default), or allow: every row
     /// trains, its missing cells filled with column means for the input and left out of the loss
     /// (what `ae impute` wants).

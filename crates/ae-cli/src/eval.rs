@@ -107,7 +107,11 @@ pub fn load_rows(input: &RunData, rows: Rows) -> Result<(Loaded, String)> {
     } else if rows == Rows::HeldOut && !complete.is_empty() {
         let n = raw.n;
         raw = raw.subset(&complete);
-        format!("the {} complete rows of {which} ({} have missing cells)", raw.n, n - raw.n)
+        format!(
+            "the {} complete rows of {which} ({} have missing cells)",
+            raw.n,
+            n - raw.n
+        )
     } else {
         bail!(
             "{name}: {} of {} rows have missing cells; fill them first (`ae impute {} --data {name} --out FILLED.csv`)",

@@ -6,6 +6,7 @@ use ae_core::run::{Destination, RunDir, TrainOptions};
 use ae_core::training::fit::Outcome;
 use ae_core::training::settings::Settings;
 use ae_data::datasets::Split;
+use ae_data::spec::DataSpec;
 use anyhow::{bail, Context, Result};
 
 use crate::args::TrainArgs;
@@ -18,10 +19,22 @@ pub fn run(args: TrainArgs) -> Result<()> {
         .out
         .clone()
         .unwrap_or_else(|| PathBuf::from("runs/default"));
-    let settings = resolve(&args, &out)?.check().map_err(flag_error)?;
+    let mut settings = resolve(&args, &out)?.check().map_err(flag_error)?;
     let spec = data::parse_spec(&settings.data)?;
     let csv = settings.csv_options().map_err(flag_error)?;
-    let samples = data::load_with(&spec, args.data_dir.clone(), Split::Train, args.quiet, &csv)?;
+    let samples = match &spec {
+        // A table's text columns become categories; their levels are recorded with the run.
+        DataSpec::Csv(path) => {
+            let table = ae_data::csv_table::read(path, &csv)?;
+            if table.categories != settings.categories {
+                let mut s = settings.into_inner();
+                s.categories = table.categories;
+                settings = s.check().map_err(flag_error)?;
+            }
+            table.samples
+        }
+        _ => data::load_with(&spec, args.data_dir.clone(), Split::Train, args.quiet, &csv)?,
+    };
     // The test split is read once: scored after every epoch with --eval-test, and at the end.
     let test = match spec.has_test_split() {
         true => Some(data::load_with(

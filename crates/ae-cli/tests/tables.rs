@@ -63,10 +63,12 @@ fn a_label_column_ids_text_and_semicolons_and_the_commands_that_use_labels() {
     let run = dir.path().join("run");
     let r = run.to_str().unwrap();
 
-    // Text is not guessed at: the error names the column and the way out.
+    // An id column is not taken for a category: the error names it and the way out.
     let err = fails(&["train", "--data", &spec, "--out", r, "--epochs", "1"]);
     assert!(
-        err.contains("`r0` is not a number") && err.contains("ignore-columns id"),
+        err.contains("`r0` is not a number")
+            && err.contains("every value of column `id` differs")
+            && err.contains("ignore-columns id"),
         "{err}"
     );
     assert!(!run.exists(), "a refused start left a folder");
@@ -284,11 +286,21 @@ fn training_on_incomplete_rows_with_missing_allow_beats_column_means_in_impute()
     let r = run.to_str().unwrap();
     let flags = ["--label-column", "class", "--ignore-columns", "id,city"];
     let err = fails(&[&["train", "--data", &spec, "--out", r][..], &flags[..]].concat());
-    assert!(err.contains("--missing allow") && err.contains("empty cell"), "{err}");
-    train(&spec, &run, &[&flags[..], &["--missing", "allow", "--epochs", "150"]].concat());
+    assert!(
+        err.contains("--missing allow") && err.contains("empty cell"),
+        "{err}"
+    );
+    train(
+        &spec,
+        &run,
+        &[&flags[..], &["--missing", "allow", "--epochs", "150"]].concat(),
+    );
     // Scores need complete rows; none is, and the error says how to get them.
     let err = fails(&["eval", r]);
-    assert!(err.contains("24 of 24 rows have missing cells") && err.contains("ae impute"), "{err}");
+    assert!(
+        err.contains("24 of 24 rows have missing cells") && err.contains("ae impute"),
+        "{err}"
+    );
 
     let out = dir.path().join("filled.csv");
     ok(&["impute", r, "--data", &spec, "--out", out.to_str().unwrap()]);
@@ -298,7 +310,10 @@ fn training_on_incomplete_rows_with_missing_allow_beats_column_means_in_impute()
         .map(|l| l.split(',').map(str::to_string).collect())
         .collect();
     // Column means of the observed cells: the baseline every imputer must beat.
-    let rows: Vec<Vec<String>> = gappy.lines().map(|l| l.split(',').map(str::to_string).collect()).collect();
+    let rows: Vec<Vec<String>> = gappy
+        .lines()
+        .map(|l| l.split(',').map(str::to_string).collect())
+        .collect();
     let mean = |j: usize| {
         let v: Vec<f64> = rows[1..].iter().filter_map(|r| r[j].parse().ok()).collect();
         v.iter().sum::<f64>() / v.len() as f64
@@ -312,5 +327,42 @@ fn training_on_incomplete_rows_with_missing_allow_beats_column_means_in_impute()
     assert!(
         ae_err < 0.25 * mean_err,
         "imputed squared error {ae_err:.3} against column means' {mean_err:.3}"
+    );
+}
+
+#[test]
+fn a_text_column_is_one_hot_encoded_with_levels_recorded_for_later_data() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.csv");
+    table(&path, ",");
+    let spec = format!("csv:{}", path.display());
+    let run = dir.path().join("run");
+    let r = run.to_str().unwrap();
+    let said = train(
+        &spec,
+        &run,
+        &["--label-column", "class", "--ignore-columns", "id"],
+    );
+    // 6 numbers and city's 3 levels.
+    assert!(said.contains("training 9-16-2-16-9"), "{said}");
+    let config = std::fs::read_to_string(run.join("config.toml")).unwrap();
+    assert!(
+        config.contains("city = [") && config.contains("\"Kyiv\""),
+        "{config}"
+    );
+    let codes = dir.path().join("codes.csv");
+    ok(&["encode", r, "--out", codes.to_str().unwrap()]);
+    // New rows with a city the run never saw: refused, naming it.
+    let text = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("Oslo", "Rome");
+    let new = dir.path().join("new.csv");
+    std::fs::write(&new, text).unwrap();
+    let spec2 = format!("csv:{}", new.display());
+    let c2 = dir.path().join("c2.csv");
+    let err = fails(&["encode", r, "--data", &spec2, "--out", c2.to_str().unwrap()]);
+    assert!(
+        err.contains("`Rome` is not a level of the categorical column `city`"),
+        "{err}"
     );
 }

@@ -1,4 +1,6 @@
-//! CSV tables of numbers: header detection, and errors that say which line and column are wrong.
+//! CSV tables: header and delimiter detection, label and ignored columns, categorical columns
+//! one-hot encoded, and errors that say which line and column are wrong.
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use crate::error::{Error, Result};
@@ -15,8 +17,42 @@ pub struct CsvOptions {
     pub delimiter: Option<u8>,
     /// Columns (header names or 0-based indices) left out of the features.
     pub ignore_columns: Vec<String>,
+    /// Categorical columns (header name or 0-based index) with their levels, in the order of
+    /// their one-hot columns. A column holding text that is not listed gets its levels fitted:
+    /// the distinct values, sorted.
+    pub categories: BTreeMap<String, Vec<String>>,
+    /// What a level missing from `categories` becomes.
+    pub unknown_levels: UnknownLevels,
 }
 
+/// What a categorical cell whose value is not among the column's levels becomes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UnknownLevels {
+    /// An error naming the file, line, column and value.
+    #[default]
+    Error,
+    /// A row of zeros in the column's one-hot block.
+    Zero,
+}
+
+impl std::str::FromStr for UnknownLevels {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        match s {
+            "error" => Ok(UnknownLevels::Error),
+            "zero" => Ok(UnknownLevels::Zero),
+            _ => Err(format!("unknown choice `{s}`; expected error or zero")),
+        }
+    }
+}
+
+/// A text column with more distinct values than this is refused (an id or free text, not a
+/// category).
+pub const MAX_LEVELS: usize = 1000;
+
+/// A text column of more values than this, all different, is taken for an id and refused.
+const ID_LEVELS: usize = 20;
 
 /// Delimiters that detection chooses among, in order of preference on a tie.
 const DELIMITERS: [u8; 4] = [b',', b';', b'\t', b'|'];
@@ -67,6 +103,8 @@ pub fn detect_delimiter(path: &Path) -> Result<u8> {
 struct Layout {
     label: Option<usize>,
     ignored: Vec<bool>,
+    /// The levels of each categorical column (one-hot), `None` for numeric ones.
+    levels: Vec<Option<Vec<String>>>,
 }
 
 impl Layout {
@@ -112,14 +150,142 @@ impl Layout {
         if let Some(l) = label {
             ignored[l] = false;
         }
-        Ok(Layout { label, ignored })
+        let mut levels: Vec<Option<Vec<String>>> = vec![None; width];
+        for (c, given) in &opts.categories {
+            levels[find(c, "categorical column")?] = Some(given.clone());
+        }
+        Ok(Layout {
+            label,
+            ignored,
+            levels,
+        })
+    }
+
+    /// Whether column `j` is a feature.
+    fn is_feature(&self, j: usize) -> bool {
+        !self.ignored[j] && Some(j) != self.label
     }
 
     fn features(&self) -> usize {
         (0..self.ignored.len())
-            .filter(|&j| !self.ignored[j] && Some(j) != self.label)
-            .count()
+            .filter(|&j| self.is_feature(j))
+            .map(|j| self.levels[j].as_ref().map_or(1, Vec::len))
+            .sum()
     }
+}
+
+/// Calls `f(line, cells, header)` for every non-blank row of the file (cells trimmed); `header`
+/// is true for a first row holding a cell that is neither a number nor a missing marker. Rows must
+/// all be as wide as the first.
+fn each_row(
+    path: &Path,
+    opts: &CsvOptions,
+    mut f: impl FnMut(usize, &[&str], bool) -> Result<()>,
+) -> Result<()> {
+    let mut reader = open(path, opts)?;
+    let mut record = csv::ByteRecord::new();
+    let (mut first, mut width) = (true, None);
+    loop {
+        let more = reader
+            .read_byte_record(&mut record)
+            .map_err(|e| Error::Csv {
+                path: path.into(),
+                line: e.position().map_or(0, |p| p.line() as usize),
+                column: None,
+                reason: e.to_string(),
+            })?;
+        if !more {
+            return Ok(());
+        }
+        let line = record.position().map_or(0, |p| p.line() as usize);
+        let mut cells = Vec::with_capacity(record.len());
+        for (j, raw) in record.iter().enumerate() {
+            let cell = std::str::from_utf8(raw).map_err(|_| Error::Csv {
+                path: path.into(),
+                line,
+                column: Some(j + 1),
+                reason: "not valid UTF-8 text".into(),
+            })?;
+            cells.push(cell.trim());
+        }
+        if cells.len() == 1 && cells[0].is_empty() {
+            continue; // blank line
+        }
+        match width {
+            Some(w) if w != cells.len() => {
+                return Err(Error::Csv {
+                    path: path.into(),
+                    line,
+                    column: None,
+                    reason: format!(
+                        "row has {} fields, expected {w} like the rows before",
+                        cells.len()
+                    ),
+                })
+            }
+            _ => width = Some(cells.len()),
+        }
+        let header = first
+            && cells
+                .iter()
+                .any(|c| !is_missing(c) && c.parse::<f64>().is_err());
+        first = false;
+        f(line, &cells, header)?;
+    }
+}
+
+/// What a column holds below the header: its distinct text values (cells that are neither numbers
+/// nor missing markers), whether it also holds numbers, and where its first text cell is.
+#[derive(Clone, Debug, Default)]
+struct ColumnText {
+    levels: BTreeSet<String>,
+    /// Text cells in all.
+    count: usize,
+    numbers: bool,
+    first: Option<(usize, String)>,
+}
+
+/// [`ColumnText`] of every column.
+fn text_columns(path: &Path, opts: &CsvOptions) -> Result<Vec<ColumnText>> {
+    let mut found: Vec<ColumnText> = Vec::new();
+    let mut names: Option<Vec<String>> = None;
+    each_row(path, opts, |line, cells, header| {
+        if header {
+            names = Some(cells.iter().map(|c| c.to_string()).collect());
+            return Ok(());
+        }
+        found.resize(cells.len(), ColumnText::default());
+        for (j, c) in cells.iter().enumerate() {
+            let col = &mut found[j];
+            if is_missing(c) {
+                continue;
+            }
+            if c.parse::<f64>().is_ok() {
+                col.numbers = true;
+                continue;
+            }
+            if col.first.is_none() {
+                col.first = Some((line, c.to_string()));
+            }
+            col.levels.insert(c.to_string());
+            col.count += 1;
+            if col.levels.len() > MAX_LEVELS {
+                let name = names
+                    .as_ref()
+                    .map_or_else(|| j.to_string(), |n| n[j].clone());
+                return Err(Error::Csv {
+                    path: path.into(),
+                    line,
+                    column: Some(j + 1),
+                    reason: format!(
+                        "column `{name}` holds more than {MAX_LEVELS} distinct text values: an id or free text, not a category? leave it out (ignore-columns {name})"
+                    ),
+                });
+            }
+        }
+        Ok(())
+    })?;
+    Ok(found)
 }
 
 /// A CSV reader over `path` with `opts`' delimiter (or the detected one).
@@ -142,8 +308,11 @@ fn open(path: &Path, opts: &CsvOptions) -> Result<csv::Reader<std::fs::File>> {
 pub struct Table {
     /// The feature values (shape `[D]` per example).
     pub samples: Samples,
-    /// Column names of the features (the label column taken out), when the file had a header.
+    /// Column names of the features (the label column taken out, `column=level` for each
+    /// one-hot column), when the file had a header.
     pub columns: Option<Vec<String>>,
+    /// The levels of each categorical column, by header name (or 0-based index without one).
+    pub categories: BTreeMap<String, Vec<String>>,
 }
 
 /// Cells that stand for a missing value.
@@ -151,82 +320,69 @@ fn is_missing(cell: &str) -> bool {
     matches!(cell, "" | "nan" | "NaN" | "NAN" | "NA" | "na" | "null")
 }
 
-/// Reads `path` as a table of numbers.
+/// Reads `path` as a table.
 ///
 /// The first row is a header when any of its cells is neither a number nor a missing marker.
-/// Every row must have as many fields as the first; blank lines are skipped. Errors name the file,
-/// the line and the column.
+/// Every row must have as many fields as the first; blank lines are skipped. A feature column that
+/// holds text is categorical: one 0/1 column per level (named `column=level`), its levels given in
+/// `opts.categories` or fitted (the distinct values, sorted) and returned in
+/// [`Table::categories`]. Errors name the file, the line and the column.
 pub fn read(path: &Path, opts: &CsvOptions) -> Result<Table> {
-    let mut reader = open(path, opts)?;
+    let text = text_columns(path, opts)?;
     let mut columns: Option<Vec<String>> = None;
-    let mut width: Option<usize> = None;
-    let mut layout = Layout {
-        label: None,
-        ignored: Vec::new(),
-    };
+    let mut layout: Option<Layout> = None;
     let mut data = Vec::new();
     let mut labels = Vec::new();
     let mut n = 0;
-    let mut record = csv::ByteRecord::new();
-    let mut first = true;
-    loop {
-        let more = reader.read_byte_record(&mut record).map_err(|e| {
-            let line = e.position().map_or(0, |p| p.line() as usize);
-            Error::Csv {
-                path: path.into(),
-                line,
-                column: None,
-                reason: e.to_string(),
-            }
-        })?;
-        if !more {
-            break;
+    each_row(path, opts, |line, cells, header| {
+        if header {
+            columns = Some(cells.iter().map(|c| c.to_string()).collect());
+            return Ok(());
         }
-        let line = record.position().map_or(0, |p| p.line() as usize);
-        let mut cells = Vec::with_capacity(record.len());
-        for (j, raw) in record.iter().enumerate() {
-            let cell = std::str::from_utf8(raw).map_err(|_| Error::Csv {
-                path: path.into(),
-                line,
-                column: Some(j + 1),
-                reason: "not valid UTF-8 text".into(),
-            })?;
-            cells.push(cell.trim());
-        }
-        if cells.len() == 1 && cells[0].is_empty() {
-            continue; // blank line
-        }
-        if first {
-            first = false;
-            // A header is a first row with a cell that is neither a number nor a missing marker.
-            if cells
-                .iter()
-                .any(|c| !is_missing(c) && c.parse::<f64>().is_err())
-            {
-                columns = Some(cells.iter().map(|c| c.to_string()).collect());
-                width = Some(cells.len());
-                layout = Layout::resolve(path, opts, columns.as_deref(), cells.len())?;
-                continue;
-            }
-        }
-        match width {
+        let l = match &mut layout {
+            Some(l) => l,
             None => {
-                width = Some(cells.len());
-                layout = Layout::resolve(path, opts, None, cells.len())?;
+                let mut l = Layout::resolve(path, opts, columns.as_deref(), cells.len())?;
+                for (j, col) in text.iter().enumerate() {
+                    let Some((at, cell)) = &col.first else {
+                        continue;
+                    };
+                    if !l.is_feature(j) || l.levels[j].is_some() {
+                        continue;
+                    }
+                    if col.numbers {
+                        // Numbers and text in one column: a stray marker more likely than a category.
+                        let name = columns
+                            .as_ref()
+                            .map_or_else(|| j.to_string(), |c| c[j].clone());
+                        return Err(Error::Csv {
+                            path: path.into(),
+                            line: *at,
+                            column: Some(j + 1),
+                            reason: format!(
+                                "`{cell}` is not a number, and column `{name}` holds numbers too (a text column is read as a category; a mixed one is refused): fix the cell, or leave the column out (ignore-columns {name})"
+                            ),
+                        });
+                    }
+                    if col.levels.len() > ID_LEVELS && col.levels.len() == col.count {
+                        let name = columns
+                            .as_ref()
+                            .map_or_else(|| j.to_string(), |c| c[j].clone());
+                        return Err(Error::Csv {
+                            path: path.into(),
+                            line: *at,
+                            column: Some(j + 1),
+                            reason: format!(
+                                "`{cell}` is not a number, and every value of column `{name}` differs ({} of them): an id or free text, not a category; leave it out (ignore-columns {name})",
+                                col.count
+                            ),
+                        });
+                    }
+                    l.levels[j] = Some(col.levels.iter().cloned().collect());
+                }
+                layout.insert(l)
             }
-            Some(w) if w != cells.len() => {
-                return Err(Error::Csv {
-                    path: path.into(),
-                    line,
-                    column: None,
-                    reason: format!(
-                        "row has {} fields, expected {w} like the rows before",
-                        cells.len()
-                    ),
-                })
-            }
-            Some(_) => {}
-        }
+        };
         for (j, cell) in cells.iter().enumerate() {
             let bad = |reason: String| Error::Csv {
                 path: path.into(),
@@ -234,17 +390,17 @@ pub fn read(path: &Path, opts: &CsvOptions) -> Result<Table> {
                 column: Some(j + 1),
                 reason,
             };
-            if Some(j) == layout.label {
-                let l: u32 = cell
+            if Some(j) == l.label {
+                let v: u32 = cell
                     .parse()
                     .map_err(|_| bad(format!("label `{cell}` is not a non-negative integer")))?;
-                labels.push(l);
+                labels.push(v);
                 continue;
             }
-            if layout.ignored[j] {
+            if l.ignored[j] {
                 continue;
             }
-            let v = if is_missing(cell) {
+            if is_missing(cell) {
                 if !opts.allow_missing {
                     let what = if cell.is_empty() {
                         "empty cell".to_string()
@@ -255,28 +411,48 @@ pub fn read(path: &Path, opts: &CsvOptions) -> Result<Table> {
                         "{what} is a missing value; train on incomplete rows with missing allow (ae train --missing allow), or fill them with ae impute"
                     )));
                 }
-                f32::NAN
-            } else {
-                let v: f64 = cell.parse().map_err(|_| {
+                let width = l.levels[j].as_ref().map_or(1, Vec::len);
+                data.extend(std::iter::repeat_n(f32::NAN, width));
+                continue;
+            }
+            if let Some(levels) = &l.levels[j] {
+                let at = levels.iter().position(|v| v == cell);
+                if at.is_none() && opts.unknown_levels == UnknownLevels::Error {
                     let name = columns
                         .as_ref()
                         .map_or_else(|| j.to_string(), |c| c[j].clone());
-                    bad(format!(
-                        "`{cell}` is not a number: a text column? leave it out (ignore-columns {name})"
-                    ))
-                })?;
-                if !v.is_finite() {
-                    return Err(bad(format!("`{cell}` is not finite")));
+                    return Err(bad(format!(
+                        "`{cell}` is not a level of the categorical column `{name}` ({} levels: {}); unknown-levels zero reads it as a row of zeros",
+                        levels.len(),
+                        levels.iter().take(8).map(|v| format!("`{v}`")).collect::<Vec<_>>().join(", ")
+                    )));
                 }
-                if !(v as f32).is_finite() {
-                    return Err(bad(format!("`{cell}` is too large for 32-bit floats")));
-                }
-                v as f32
-            };
-            data.push(v);
+                data.extend((0..levels.len()).map(|k| if Some(k) == at { 1.0 } else { 0.0 }));
+                continue;
+            }
+            let v: f64 = cell
+                .parse()
+                .map_err(|_| bad(format!("`{cell}` is not a number")))?;
+            if !v.is_finite() {
+                return Err(bad(format!("`{cell}` is not finite")));
+            }
+            if !(v as f32).is_finite() {
+                return Err(bad(format!("`{cell}` is too large for 32-bit floats")));
+            }
+            data.push(v as f32);
         }
         n += 1;
-    }
+        Ok(())
+    })?;
+    let layout = match layout {
+        Some(l) => l,
+        None => Layout::resolve(
+            path,
+            opts,
+            columns.as_deref(),
+            columns.as_ref().map_or(0, Vec::len),
+        )?,
+    };
     let d = layout.features();
     if n == 0 || d == 0 {
         let reason = if n == 0 {
@@ -291,13 +467,22 @@ pub fn read(path: &Path, opts: &CsvOptions) -> Result<Table> {
             reason: reason.into(),
         });
     }
-    let columns = columns.map(|c| {
-        c.into_iter()
-            .enumerate()
-            .filter(|&(j, _)| !layout.ignored[j] && Some(j) != layout.label)
-            .map(|(_, name)| name)
-            .collect()
-    });
+    let name = |j: usize| {
+        columns
+            .as_ref()
+            .map_or_else(|| j.to_string(), |c| c[j].clone())
+    };
+    let mut categories = BTreeMap::new();
+    let mut names = Vec::with_capacity(d);
+    for j in (0..layout.ignored.len()).filter(|&j| layout.is_feature(j)) {
+        match &layout.levels[j] {
+            Some(levels) => {
+                names.extend(levels.iter().map(|v| format!("{}={v}", name(j))));
+                categories.insert(name(j), levels.clone());
+            }
+            None => names.push(name(j)),
+        }
+    }
     let samples = Samples {
         data,
         n,
@@ -305,7 +490,11 @@ pub fn read(path: &Path, opts: &CsvOptions) -> Result<Table> {
         labels: layout.label.map(|_| labels),
         source: SourceType::Text,
     };
-    Ok(Table { samples, columns })
+    Ok(Table {
+        samples,
+        columns: columns.map(|_| names),
+        categories,
+    })
 }
 
 /// Copies the table at `src` to `dst` with its missing cells filled: every other cell, the header,
@@ -324,6 +513,14 @@ pub fn write_filled(src: &Path, opts: &CsvOptions, dst: &Path, fill: &[f32]) -> 
             ..opts.clone()
         },
     )?;
+    if let Some(c) = table.categories.keys().next() {
+        return Err(Error::Csv {
+            path: src.into(),
+            line: 1,
+            column: None,
+            reason: format!("filling tables with categorical columns (`{c}`) is not supported yet; leave them out (ignore-columns {c})"),
+        });
+    }
     let d = table.samples.features();
     if fill.len() != table.samples.n * d {
         return Err(Error::Shape {
@@ -510,9 +707,10 @@ mod tests {
             delimiter: Some(b','),
             ..CsvOptions::default()
         };
-        let e = read(&p, &commas).unwrap_err().to_string();
-        // Read with commas, `1;2` is one text cell, so a header, and `3;4` is the first bad cell.
-        assert!(e.contains("line 2, column 1: `3;4` is not a number"), "{e}");
+        // Read with commas, `1;2` is one text cell, so a header, and `3;4` a text column: one
+        // category of one level.
+        let t = read(&p, &commas).unwrap();
+        assert_eq!(t.columns.unwrap(), vec!["1;2=3;4"]);
         // Tabs and pipes; a comma inside quotes does not count.
         for (text, want) in [
             (&b"a\tb\n1\t2\n"[..], b'\t'),
@@ -526,6 +724,79 @@ mod tests {
     }
 
     #[test]
+    fn text_columns_become_one_hot_categories_with_fitted_or_given_levels() {
+        let (_d, p) = file(b"size,city,colour\n1.5,Oslo,red\n2,Lyon,\n3,Oslo,blue\n");
+        let o = CsvOptions {
+            allow_missing: true,
+            ..CsvOptions::default()
+        };
+        let t = read(&p, &o).unwrap();
+        assert_eq!(
+            t.columns.as_deref().unwrap(),
+            [
+                "size",
+                "city=Lyon",
+                "city=Oslo",
+                "colour=blue",
+                "colour=red"
+            ]
+        );
+        let nan = f32::NAN;
+        let want = [
+            1.5, 0., 1., 0., 1., 2., 1., 0., nan, nan, 3., 0., 1., 1., 0.,
+        ];
+        for (g, w) in t.samples.data.iter().zip(want) {
+            assert!(
+                g == &w || (g.is_nan() && w.is_nan()),
+                "{:?}",
+                t.samples.data
+            );
+        }
+        assert_eq!(t.categories["city"], ["Lyon", "Oslo"]);
+        // Levels recorded by a run are kept, in their order; a value outside them is an error
+        // naming it, or zeros.
+        let mut given = o.clone();
+        given
+            .categories
+            .insert("city".into(), vec!["Oslo".into(), "Kyiv".into()]);
+        given
+            .categories
+            .insert("colour".into(), vec!["red".into(), "blue".into()]);
+        let e = read(&p, &given).unwrap_err().to_string();
+        assert!(
+            e.contains("line 3, column 2: `Lyon` is not a level of the categorical column `city` (2 levels: `Oslo`, `Kyiv`)"),
+            "{e}"
+        );
+        given.unknown_levels = UnknownLevels::Zero;
+        let t = read(&p, &given).unwrap();
+        assert_eq!(&t.samples.data[..5], [1.5, 1., 0., 1., 0.]);
+        assert_eq!(&t.samples.data[5..8], [2., 0., 0.]);
+        // A numeric-looking column named in the levels is categorical too.
+        let (_d2, q) = file(b"zip,x\n75001,1\n69001,2\n");
+        let mut zip = CsvOptions::default();
+        zip.categories
+            .insert("zip".into(), vec!["69001".into(), "75001".into()]);
+        assert_eq!(
+            read(&q, &zip).unwrap().samples.data,
+            [0., 1., 1., 1., 0., 2.]
+        );
+    }
+
+    #[test]
+    fn a_text_column_with_too_many_levels_is_refused_as_an_id() {
+        let mut text = String::from("id,x\n");
+        for i in 0..=MAX_LEVELS {
+            text += &format!("u{i},1\n");
+        }
+        let (_d, p) = file(text.as_bytes());
+        let e = read(&p, &CsvOptions::default()).unwrap_err().to_string();
+        assert!(
+            e.contains("more than 1000 distinct text values") && e.contains("ignore-columns id"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn each_bad_cell_gets_its_line_and_column() {
         let o = CsvOptions::default();
         let e = err(b"1,2,3\n4,5\n", &o);
@@ -535,7 +806,7 @@ mod tests {
         );
         let e = err(b"1,2\n3,abc\n", &o);
         assert!(
-            e.ends_with("t.csv: line 2, column 2: `abc` is not a number: a text column? leave it out (ignore-columns 1)"),
+            e.ends_with("t.csv: line 2, column 2: `abc` is not a number, and column `1` holds numbers too (a text column is read as a category; a mixed one is refused): fix the cell, or leave the column out (ignore-columns 1)"),
             "{e}"
         );
         let e = err(b"x,y\n1,2\n3,NaN\n", &o);

@@ -227,6 +227,14 @@ pub struct Settings {
     /// CSV: columns (header names or 0-based indices) left out of the features.
     #[serde(default)]
     pub ignore_columns: Vec<String>,
+    /// CSV: categorical columns with their levels (one 0/1 feature per level). Text columns not
+    /// listed are fitted when a run starts (their distinct values, sorted) and recorded here, so
+    /// later data is encoded the same way.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub categories: std::collections::BTreeMap<String, Vec<String>>,
+    /// CSV: what a categorical value outside the recorded levels becomes: an error, or zeros.
+    #[serde(default)]
+    pub unknown_levels: ae_data::csv_table::UnknownLevels,
     /// Missing cells: refused, or allowed (filled for the input, left out of the loss).
     #[serde(default)]
     pub missing: MissingCells,
@@ -292,6 +300,8 @@ impl Default for Settings {
             label_column: None,
             delimiter: None,
             ignore_columns: Vec::new(),
+            categories: Default::default(),
+            unknown_levels: Default::default(),
             missing: MissingCells::Refuse,
             missing_hide: default_missing_hide(),
         }
@@ -356,6 +366,8 @@ impl Settings {
             label_column: self.label_column.clone(),
             delimiter,
             ignore_columns: self.ignore_columns.clone(),
+            categories: self.categories.clone(),
+            unknown_levels: self.unknown_levels,
         })
     }
 
