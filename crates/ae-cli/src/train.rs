@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use ae_core::run::{Destination, RunDir, TrainOptions};
 use ae_core::training::fit::Outcome;
-use ae_core::training::settings::Settings;
+use ae_core::training::settings::{MissingCells, Settings};
 use ae_data::datasets::Split;
 use ae_data::spec::DataSpec;
 use anyhow::{bail, Context, Result};
@@ -19,7 +19,8 @@ pub fn run(args: TrainArgs) -> Result<()> {
         .out
         .clone()
         .unwrap_or_else(|| PathBuf::from("runs/default"));
-    let mut settings = resolve(&args, &out)?.check().map_err(flag_error)?;
+    let (settings, epochs_given) = resolve(&args, &out)?;
+    let mut settings = settings.check().map_err(flag_error)?;
     let spec = data::parse_spec(&settings.data)?;
     let csv = settings.csv_options().map_err(flag_error)?;
     let samples = match &spec {
@@ -35,6 +36,11 @@ pub fn run(args: TrainArgs) -> Result<()> {
         }
         _ => data::load_with(&spec, args.data_dir.clone(), Split::Train, args.quiet, &csv)?,
     };
+    if settings.missing == MissingCells::Allow && !epochs_given {
+        let mut s = settings.into_inner();
+        s.epochs = s.epochs_for_incomplete(samples.n);
+        settings = s.check().map_err(flag_error)?;
+    }
     // The test split is read once: scored after every epoch with --eval-test, and at the end.
     let test = match spec.has_test_split() {
         true => Some(data::load_with(
@@ -94,7 +100,8 @@ pub fn run(args: TrainArgs) -> Result<()> {
 
 /// The run's settings: the defaults, a preset or the resumed run's own, with the config file
 /// and then the flags laid over them.
-fn resolve(args: &TrainArgs, out: &Path) -> Result<Settings> {
+/// Also says whether the epochs were asked for (a flag, the config file, a resumed run's own).
+fn resolve(args: &TrainArgs, out: &Path) -> Result<(Settings, bool)> {
     let flags = args.overlay();
     let file = match &args.config {
         Some(path) => {
@@ -123,7 +130,8 @@ fn resolve(args: &TrainArgs, out: &Path) -> Result<Settings> {
             .with_context(|| format!("{}: invalid config", path.display()))?,
         None => base,
     };
-    with_file.overlay(&flags).map_err(flag_error)
+    let epochs_given = args.resume || flags.contains_key("epochs") || file.contains_key("epochs");
+    Ok((with_file.overlay(&flags).map_err(flag_error)?, epochs_given))
 }
 
 /// A library error that names a setting, said with the flag of that name.

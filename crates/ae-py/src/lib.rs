@@ -10,7 +10,7 @@ use ae_core::analysis::anomaly::reconstruction_scores;
 use ae_core::objective::AutoencoderTask;
 use ae_core::run::{Destination, Progress, RunDir, RunMeta, TrainOptions};
 use ae_core::training::fit::{EpochRecord, Outcome};
-use ae_core::training::settings::Settings;
+use ae_core::training::settings::{MissingCells, Settings};
 use ae_core::Tensor;
 use numpy::{IntoPyArray, PyArray2, PyArrayDyn, PyReadonlyArrayDyn, PyUntypedArrayMethods};
 use pyo3::exceptions::{PyKeyboardInterrupt, PyOSError, PyRuntimeError, PyValueError};
@@ -187,6 +187,13 @@ impl Model {
             .and_then(Settings::check)
             .map_err(to_py)?;
         let data = samples(&x, source)?;
+        let settings = if settings.missing == MissingCells::Allow && !table.contains_key("epochs") {
+            let mut s = settings.into_inner();
+            s.epochs = s.epochs_for_incomplete(data.n);
+            s.check().map_err(to_py)?
+        } else {
+            settings
+        };
         let trained = py
             .detach(|| {
                 let mut progress = PyProgress { verbose };

@@ -271,3 +271,21 @@ class _Always:
 
     def __exit__(self, *exc):
         return self.ctx.__exit__(*exc)
+
+
+def test_missing_allow_learns_from_incomplete_rows():
+    X = table(n=300)
+    rng = np.random.default_rng(1)
+    holes = rng.random(X.shape) < 0.15
+    gappy = X.copy()
+    gappy[holes] = np.nan
+    with pytest.raises(ValueError):
+        Autoencoder(**SMALL).fit(gappy)  # NaN refused by default
+    ae = Autoencoder(**{**SMALL, "epochs": None}, missing="allow").fit(gappy)
+    # Epochs left unset: raised to about 3,000 steps for incomplete rows.
+    assert "epochs = " in ae.model_.settings_toml()
+    epochs = int(ae.model_.settings_toml().split("epochs = ")[1].split()[0])
+    assert epochs > 100, epochs
+    # Complete rows reconstruct close to themselves.
+    R = ae.predict(X)
+    assert np.mean((R - X) ** 2) < 0.5 * np.var(X)

@@ -28,7 +28,7 @@ _SETTINGS = [
     "code_activation", "output_activation", "tied", "linear", "init", "loss", "optimizer", "lr",
     "momentum", "batch_size", "epochs", "threads", "weight_decay", "sparsity", "noise",
     "contractive", "pretrain", "val_fraction", "early_stopping", "scaling", "beta", "kl_warmup",
-    "free_bits", "binarize", "learned_variance",
+    "free_bits", "binarize", "learned_variance", "missing", "missing_hide",
 ]
 _FILES = ("config.toml", "meta.json", "model.safetensors")
 
@@ -101,6 +101,8 @@ class Autoencoder(TransformerMixin, BaseEstimator):
             reset=reset,
             allow_nd=True,
             dtype=[np.float32, np.float64, np.uint8],
+            # With missing="allow", NaN cells are missing values the model learns around.
+            ensure_all_finite="allow-nan" if getattr(self, "missing", None) == "allow" else True,
             ensure_min_samples=1,
         )
         source = {"uint8": "u8", "float64": "f64"}.get(X.dtype.name, "f32")
