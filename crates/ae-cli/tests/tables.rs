@@ -366,3 +366,34 @@ fn a_text_column_is_one_hot_encoded_with_levels_recorded_for_later_data() {
         "{err}"
     );
 }
+
+#[test]
+fn a_fortran_order_int64_array_as_pandas_saves_it_trains_like_the_same_table_in_c_order() {
+    let dir = tempfile::tempdir().unwrap();
+    // 120 rows × 5 integer columns; `df.to_numpy()` of such a frame is Fortran-ordered `<i8`.
+    let (n, d) = (120usize, 5usize);
+    let value = |i: usize, j: usize| ((i * 7 + j * 13) % 31) as i64 * (j as i64 + 1);
+    let fortran: Vec<u8> = (0..d)
+        .flat_map(|j| (0..n).map(move |i| value(i, j)))
+        .flat_map(|v| v.to_le_bytes())
+        .collect();
+    let c_order: Vec<u8> = (0..n)
+        .flat_map(|i| (0..d).map(move |j| value(i, j) as f32))
+        .flat_map(|v| v.to_le_bytes())
+        .collect();
+    let shape = format!("({n}, {d})");
+    let mut bytes = common::npy_bytes("<i8", &shape, &fortran);
+    let at = bytes.windows(5).position(|w| w == b"False").unwrap();
+    bytes[at..at + 5].copy_from_slice(b"True "); // same length: the header stays aligned
+    let (a, b) = (dir.path().join("f.npy"), dir.path().join("c.npy"));
+    std::fs::write(&a, bytes).unwrap();
+    std::fs::write(&b, common::npy_bytes("<f4", &shape, &c_order)).unwrap();
+    let (ra, rb) = (dir.path().join("ra"), dir.path().join("rb"));
+    train(&format!("npy:{}", a.display()), &ra, &[]);
+    train(&format!("npy:{}", b.display()), &rb, &[]);
+    assert_eq!(
+        std::fs::read(ra.join("model.safetensors")).unwrap(),
+        std::fs::read(rb.join("model.safetensors")).unwrap(),
+        "the Fortran int64 array was read differently from its C-order float copy"
+    );
+}
