@@ -66,6 +66,9 @@ pub enum Command {
     Sample(SampleArgs),
     /// Walk the code space between two examples and decode each step (PNG strip).
     Interpolate(InterpolateArgs),
+    /// The autoencoder as an image codec beside JPEG: bits per pixel against PSNR and SSIM, in
+    /// domain and out of domain.
+    Compress(CompressArgs),
     /// List or download the named data sets.
     Datasets(DatasetsArgs),
 }
@@ -799,4 +802,36 @@ pub enum DatasetsAction {
         #[arg(long)]
         mirror: Option<String>,
     },
+}
+
+/// `ae compress`.
+#[derive(Debug, Args)]
+pub struct CompressArgs {
+    #[command(flatten)]
+    pub input: RunData,
+    /// Images of another kind (out of domain), with as many pixels as the run takes: e.g.
+    /// images:DIR,28x28,gray.
+    #[arg(long)]
+    pub other: Option<String>,
+    /// Output JSON: every rate-distortion point of both codecs on both sets.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Replace the output files if they exist.
+    #[arg(long)]
+    pub force: bool,
+    /// Bits per code value of the autoencoder's points.
+    #[arg(long, value_delimiter = ',', default_value = "2,3,4,6,8")]
+    pub bits: Vec<u32>,
+    /// JPEG qualities.
+    #[arg(long, value_delimiter = ',', default_value = "5,10,20,30,50,70,90,95")]
+    pub qualities: Vec<u8>,
+    /// Also draw the rate-distortion chart (PSNR against bits per pixel) as a PNG.
+    #[arg(long)]
+    pub png: Option<PathBuf>,
+    /// Images per set (from the start).
+    #[arg(long, default_value_t = 2000)]
+    pub limit: usize,
+    /// Training examples the quantizer ranges and the coder's model are fitted on.
+    #[arg(long, default_value_t = 10000)]
+    pub train_limit: usize,
 }

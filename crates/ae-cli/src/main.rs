@@ -21,6 +21,7 @@ mod anomaly;
 mod args;
 mod classify;
 mod compare;
+mod compress;
 mod data;
 mod eval;
 mod generate;
@@ -91,6 +92,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Report(a) => report::report(a),
         Command::Sample(a) => generate::sample(a),
         Command::Interpolate(a) => generate::interpolate(a),
+        Command::Compress(a) => compress::run(a),
         Command::Datasets(a) => datasets(a.action),
     }
 }

@@ -90,6 +90,10 @@ pub fn report(args: ReportArgs) -> Result<()> {
         "Activation maximization",
         figures::activation_max(&mut l, TILES, args.steps, 0),
     );
+    page.figure(
+        "Compression: the autoencoder against JPEG",
+        compression(&args, &settings, &l, &data),
+    );
     let config = std::fs::read_to_string(run.path().join("config.toml")).unwrap_or_default();
     let html = page.finish(
         &args.input.run.display().to_string(),
@@ -152,4 +156,38 @@ fn pca_baseline(
         Ok(Baseline { k, metrics, angles })
     };
     fit().map_err(|e| format!("{e:#}"))
+}
+
+/// In-domain rate and distortion of the run's codes against JPEG, on the first 500 examples
+/// (`ae compress` measures more, and out of domain too).
+fn compression(
+    args: &ReportArgs,
+    settings: &Settings,
+    l: &Loaded,
+    data: &str,
+) -> Result<ae_viz::figures::Figure> {
+    ae_viz::figures::image_shape(&l.meta.input_shape)?;
+    let spec = crate::data::parse_spec(&settings.data)?;
+    let train = crate::data::load_with(
+        &spec,
+        args.input.data_dir.clone(),
+        Split::Train,
+        true,
+        &settings.csv_options()?,
+    )?;
+    let train = train.subset(&(0..train.n.min(5000)).collect::<Vec<_>>());
+    let codes = l.task.model.codes(&l.meta.prepare(train)?);
+    let n = l.x.rows().min(500);
+    let raw = l.raw.subset(&(0..n).collect::<Vec<_>>());
+    let points = ae_core::analysis::compress::rate_distortion(
+        &l.task.model,
+        &l.meta.scaler,
+        &codes,
+        &l.x.first_rows(n),
+        &raw.data,
+        &l.meta.input_shape,
+        &[2, 3, 4, 6, 8],
+        &[5, 10, 20, 30, 50, 70, 90],
+    )?;
+    ae_viz::figures::rate_distortion(&[(format!("the first {n} examples of {data}"), points)])
 }

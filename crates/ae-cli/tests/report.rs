@@ -88,6 +88,7 @@ fn report_of_a_denoising_run_embeds_every_picture_that_fits() {
         "Activation maximization",
         "Configuration",
         "PCA, 6 components",
+        "Compression: the autoencoder against JPEG",
     ] {
         assert!(html.contains(title), "no '{title}' in the report");
     }
@@ -95,7 +96,7 @@ fn report_of_a_denoising_run_embeds_every_picture_that_fits() {
     assert!(!html.contains("http://") && !html.contains("https://"));
     assert!(!html.contains("Samples from the prior"), "not a VAE");
     let pictures = embedded_pictures(&html);
-    assert_eq!(pictures.len(), 7);
+    assert_eq!(pictures.len(), 8);
     for p in &pictures {
         assert!(p.width() > 20 && p.height() > 20);
     }
@@ -311,7 +312,7 @@ fn report_opens_in_a_real_browser() {
         rest[..rest.find('"').unwrap()].parse().unwrap()
     };
     let (images, loaded) = (attr("data-images"), attr("data-images-loaded"));
-    assert_eq!(images, 7);
+    assert_eq!(images, 8);
     assert_eq!(loaded, images, "pictures that did not load");
 
     let shot = dir.path().join("shot.png");

@@ -453,3 +453,45 @@ pub fn interpolation(l: &mut Loaded, from: usize, to: usize, steps: usize) -> Re
         ),
     })
 }
+
+/// PSNR against bits per pixel, one panel per set of images (`(name, points)` from
+/// [`ae_core::analysis::compress::rate_distortion`]): the autoencoder with its coder's model, JPEG
+/// whole files, and JPEG's scan alone.
+pub fn rate_distortion(
+    sets: &[(String, Vec<ae_core::analysis::compress::RatePoint>)],
+) -> Result<Figure> {
+    let panels: Vec<Panel> = sets
+        .iter()
+        .map(|(name, points)| {
+            let of = |codec: &str, total: bool| {
+                points
+                    .iter()
+                    .filter(|p| p.codec == codec)
+                    .map(|p| (if total { p.bpp_total } else { p.bpp }, p.psnr_db))
+                    .collect::<Vec<_>>()
+            };
+            let line = |label: &str, colour, points| Series {
+                name: label.into(),
+                points,
+                marked: true,
+                colour,
+            };
+            Panel {
+                title: format!("PSNR (dB): {name}"),
+                x_label: "bits per pixel".into(),
+                series: vec![
+                    line("autoencoder (codes + model)", 0, of("ae", true)),
+                    line("JPEG (whole files)", 1, of("jpeg", true)),
+                    line("JPEG (scan only)", 2, of("jpeg", false)),
+                ],
+            }
+        })
+        .collect();
+    Ok(Figure {
+        png: chart::curves(&panels)?,
+        caption: "Rate and distortion: the autoencoder's codes quantized (2–8 bits per value) and \
+                  range-coded, its coder's model counted; JPEG at qualities 5–95, with and without \
+                  its headers. Up and to the left is better."
+            .into(),
+    })
+}

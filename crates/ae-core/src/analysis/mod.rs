@@ -3,6 +3,7 @@
 //! what drives each code unit. Uses training and below.
 pub mod anomaly;
 pub mod classifier;
+pub mod compress;
 pub mod few_labels;
 pub mod generate;
 pub mod impute;
