@@ -9,7 +9,7 @@ use ae_core::objective::noise::Noise;
 use ae_core::objective::sparsity::Sparsity;
 use ae_core::objective::WeightDecay;
 use ae_core::training::presets::Preset;
-use ae_core::training::settings::{ArchName, MissingCells, ModelName, OptimizerName};
+use ae_core::training::settings::{ArchName, LrSchedule, MissingCells, ModelName, OptimizerName};
 use ae_data::scaling::ScalingKind;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use serde::Serialize;
@@ -515,6 +515,10 @@ pub struct TrainArgs {
     /// Learning rate.
     #[arg(long)]
     pub lr: Option<f32>,
+    /// Learning-rate schedule: constant (default), or cosine[:WARMUP_EPOCHS]: linear warm-up,
+    /// then cosine decay to 0 at the last epoch.
+    #[arg(long)]
+    pub lr_schedule: Option<LrSchedule>,
     /// SGD momentum.
     #[arg(long)]
     pub momentum: Option<f32>,

@@ -230,3 +230,42 @@ fn eval_of_a_table_scores_the_held_out_rows_and_says_so_and_notes_an_unfinished_
     );
     assert!(err.contains("--resume"), "{err}");
 }
+
+#[test]
+fn a_cosine_schedule_is_recorded_and_trains_differently_from_a_constant_rate() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = format!("csv:{}", csv_data(dir.path()).display());
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    train(
+        &spec,
+        &a,
+        &[
+            "--hidden",
+            "8,3",
+            "--lr-schedule",
+            "cosine:2",
+            "--epochs",
+            "6",
+        ],
+    );
+    train(&spec, &b, &["--hidden", "8,3", "--epochs", "6"]);
+    let config = std::fs::read_to_string(a.join("config.toml")).unwrap();
+    assert!(config.contains("lr-schedule = \"cosine:2\""), "{config}");
+    assert_ne!(
+        std::fs::read(a.join("model.safetensors")).unwrap(),
+        std::fs::read(b.join("model.safetensors")).unwrap()
+    );
+    let err = fails(&[
+        "train",
+        "--data",
+        &spec,
+        "--out",
+        dir.path().join("d").to_str().unwrap(),
+        "--lr-schedule",
+        "cosine:x",
+    ]);
+    assert!(
+        err.contains("lr-schedule") && err.contains("cosine:WARMUP_EPOCHS"),
+        "{err}"
+    );
+}

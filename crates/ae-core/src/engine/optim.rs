@@ -151,6 +151,31 @@ pub struct Optimizer {
     /// Per-parameter multiplier of the learning rate (1 unless set: e.g. a smaller rate for a
     /// pretrained encoder than for a new head, as PyTorch's parameter groups allow).
     pub lr_scale: Vec<f32>,
+    /// How the learning rate changes with the step (none: `lr` throughout).
+    pub schedule: Option<Schedule>,
+}
+
+/// A learning-rate schedule over a known number of steps: linear warm-up from 0, then cosine decay
+/// to 0 (Loshchilov & Hutter's SGDR without restarts, as PyTorch's `CosineAnnealingLR` after a
+/// `LinearLR` warm-up).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Schedule {
+    /// Steps of linear warm-up.
+    pub warmup: u64,
+    /// Steps in all (warm-up included); the rate reaches 0 at the last.
+    pub total: u64,
+}
+
+impl Schedule {
+    /// The multiplier of the base rate at `step` (1-based).
+    pub fn factor(&self, step: u64) -> f64 {
+        if step <= self.warmup {
+            return step as f64 / self.warmup.max(1) as f64;
+        }
+        let span = self.total.saturating_sub(self.warmup).max(1) as f64;
+        let done = ((step - self.warmup) as f64 / span).min(1.0);
+        0.5 * (1.0 + (std::f64::consts::PI * done).cos())
+    }
 }
 
 impl Optimizer {
@@ -169,13 +194,17 @@ impl Optimizer {
             m,
             v,
             lr_scale: vec![1.0; params.len()],
+            schedule: None,
         }
     }
 
     /// Applies one update from the gradients in `params`; frozen parameters are left alone.
     pub fn apply(&mut self, params: &mut Params) {
         self.step += 1;
-        let lr = self.lr;
+        let lr = match self.schedule {
+            Some(s) => (self.lr as f64 * s.factor(self.step)) as f32,
+            None => self.lr,
+        };
         match self.kind {
             OptimizerKind::Adam { beta1, beta2, eps } => {
                 let t = self.step as i32;
@@ -246,6 +275,24 @@ mod tests {
 
     /// A parameter's update is its learning-rate multiple of the plain one, for both rules: Adam's
     /// first step moves every weight by lr · sign(g), SGD's by lr · g.
+    #[test]
+    fn the_schedule_warms_up_linearly_then_decays_by_a_half_cosine_to_zero() {
+        let s = Schedule {
+            warmup: 10,
+            total: 110,
+        };
+        assert_eq!(s.factor(5), 0.5);
+        assert_eq!(s.factor(10), 1.0);
+        assert!((s.factor(60) - 0.5).abs() < 1e-12);
+        assert!(s.factor(110).abs() < 1e-12);
+        assert!(s.factor(200).abs() < 1e-12);
+        let none = Schedule {
+            warmup: 0,
+            total: 4,
+        };
+        assert!((none.factor(2) - 0.5).abs() < 1e-12);
+    }
+
     #[test]
     fn learning_rate_scale_multiplies_each_parameters_step() {
         for kind in [OptimizerKind::ADAM, OptimizerKind::Sgd { momentum: 0.9 }] {

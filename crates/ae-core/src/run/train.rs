@@ -191,6 +191,9 @@ pub fn train(settings: &Checked, data: Samples, options: TrainOptions<'_>) -> Re
         parameters: task.model.params.count(),
         written_by: format!("ae {}", env!("CARGO_PKG_VERSION")),
     };
+    optimizer.schedule = s
+        .lr_schedule
+        .steps(s.epochs, train.rows().div_ceil(s.batch_size.max(1)));
     let mut state = TrainState::default();
     match (&run, resuming) {
         (Some(run), true) => {

@@ -40,6 +40,78 @@ impl std::str::FromStr for OptimizerName {
     }
 }
 
+/// How the learning rate moves over a run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum LrSchedule {
+    /// `lr` throughout.
+    #[default]
+    Constant,
+    /// Linear warm-up over `warmup` epochs, then cosine decay to 0 at the last epoch.
+    Cosine {
+        /// Epochs of warm-up.
+        warmup: usize,
+    },
+}
+
+impl LrSchedule {
+    /// The optimizer's schedule for `epochs` of `steps` steps each (none when constant).
+    pub fn steps(self, epochs: usize, steps: usize) -> Option<crate::engine::optim::Schedule> {
+        match self {
+            LrSchedule::Constant => None,
+            LrSchedule::Cosine { warmup } => Some(crate::engine::optim::Schedule {
+                warmup: (warmup * steps) as u64,
+                total: (epochs * steps) as u64,
+            }),
+        }
+    }
+}
+
+impl std::str::FromStr for LrSchedule {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        let bad = || {
+            Error::config(
+                "lr-schedule",
+                format!(
+                    "unknown schedule `{s}`; expected constant, cosine or cosine:WARMUP_EPOCHS"
+                ),
+            )
+        };
+        match s.split_once(':') {
+            None if s == "constant" => Ok(LrSchedule::Constant),
+            None if s == "cosine" => Ok(LrSchedule::Cosine { warmup: 0 }),
+            Some(("cosine", w)) => Ok(LrSchedule::Cosine {
+                warmup: w.parse().map_err(|_| bad())?,
+            }),
+            _ => Err(bad()),
+        }
+    }
+}
+
+impl std::fmt::Display for LrSchedule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            LrSchedule::Constant => write!(f, "constant"),
+            LrSchedule::Cosine { warmup: 0 } => write!(f, "cosine"),
+            LrSchedule::Cosine { warmup } => write!(f, "cosine:{warmup}"),
+        }
+    }
+}
+
+impl TryFrom<String> for LrSchedule {
+    type Error = Error;
+    fn try_from(s: String) -> Result<Self> {
+        s.parse()
+    }
+}
+
+impl From<LrSchedule> for String {
+    fn from(s: LrSchedule) -> String {
+        s.to_string()
+    }
+}
+
 /// What training does with missing cells (empty, `NaN` or `NA` in a CSV file).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -172,6 +244,9 @@ pub struct Settings {
     pub optimizer: OptimizerName,
     /// Learning rate.
     pub lr: f32,
+    /// How the learning rate moves over the run: constant, or cosine decay to 0 (with warm-up).
+    #[serde(default)]
+    pub lr_schedule: LrSchedule,
     /// Momentum for SGD.
     pub momentum: f32,
     /// Examples per step.
@@ -277,6 +352,7 @@ impl Default for Settings {
             loss: LossKind::Mse,
             optimizer: OptimizerName::Adam,
             lr: 1e-3,
+            lr_schedule: LrSchedule::Constant,
             momentum: 0.9,
             batch_size: 256,
             epochs: 20,

@@ -25,7 +25,7 @@ __all__ = ["Autoencoder", "AutoencoderDetector", "VAE"]
 # Every setting of `ae train`, as Python names; the library's defaults apply where None.
 _SETTINGS = [
     "arch", "model", "hidden", "channels", "kernel", "decoder", "code", "activation",
-    "code_activation", "output_activation", "tied", "linear", "init", "loss", "optimizer", "lr",
+    "code_activation", "output_activation", "tied", "linear", "init", "loss", "optimizer", "lr", "lr_schedule",
     "momentum", "batch_size", "epochs", "threads", "weight_decay", "sparsity", "noise",
     "contractive", "pretrain", "val_fraction", "early_stopping", "scaling", "beta", "kl_warmup",
     "free_bits", "binarize", "learned_variance", "missing", "missing_hide",
