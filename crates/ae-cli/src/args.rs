@@ -184,6 +184,10 @@ pub struct ClassifyArgs {
     /// No progress lines on stderr.
     #[arg(long)]
     pub quiet: bool,
+    /// Only examples of these classes (default: the run's own filter, if any), e.g. the
+    /// classes an encoder never saw (self-taught learning).
+    #[arg(long, value_delimiter = ',')]
+    pub classes: Option<Vec<u32>>,
 }
 
 /// `ae predict`.
@@ -248,6 +252,10 @@ pub struct ProbeArgs {
     /// No progress lines on stderr.
     #[arg(long)]
     pub quiet: bool,
+    /// Only examples of these classes (default: the run's own filter, if any), e.g. the
+    /// classes an encoder never saw (self-taught learning).
+    #[arg(long, value_delimiter = ',')]
+    pub classes: Option<Vec<u32>>,
 }
 
 /// What `ae visualize` draws.
@@ -438,6 +446,10 @@ pub struct TrainArgs {
     /// error (default) or zero (a row of zeros in its one-hot block).
     #[arg(long)]
     pub unknown_levels: Option<ae_data::csv_table::UnknownLevels>,
+    /// Train on these classes only (labelled data), e.g. 5,6,7,8,9; later commands on the run's
+    /// own data keep the filter unless they give theirs.
+    #[arg(long, value_delimiter = ',')]
+    pub classes: Option<Vec<u32>>,
     /// Missing cells (empty, NaN, NA in a CSV file): refuse (default), or allow: every row
     /// trains, its missing cells filled with column means for the input and left out of the loss
     /// (what `ae impute` wants).
@@ -624,6 +636,9 @@ pub struct RunData {
     /// Threads (default: all cores).
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Only examples of these classes (default: the run's own filter, if any).
+    #[arg(long, value_delimiter = ',')]
+    pub classes: Option<Vec<u32>>,
 }
 
 /// `ae eval`.

@@ -44,6 +44,10 @@ pub fn classify(args: ClassifyArgs) -> Result<()> {
         Ok(task.model)
     };
     let data = args.data.clone().unwrap_or(settings.data.clone());
+    let mut settings = settings;
+    if let Some(c) = &args.classes {
+        settings.classes = c.clone();
+    }
     let splits = load_splits(
         (&settings, &meta),
         &data,

@@ -21,6 +21,7 @@ pub fn compare(args: CompareArgs) -> Result<()> {
         split: args.split,
         data_dir: args.data_dir.clone(),
         threads: args.threads,
+        classes: None,
     };
     let mut a = load(&input(&args.run_a))?;
     let mut b = load(&input(&args.run_b))?;

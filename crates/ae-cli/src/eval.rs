@@ -58,6 +58,12 @@ pub fn load_rows(input: &RunData, rows: Rows) -> Result<(Loaded, String)> {
         false,
         &settings.csv_options()?,
     )?;
+    let classes = input
+        .classes
+        .clone()
+        .unwrap_or_else(|| settings.classes.clone());
+    let raw_all = raw.n;
+    raw = raw.only_classes(&classes)?;
     if raw.shape.iter().product::<usize>() != meta.input_shape.iter().product::<usize>() {
         bail!(
             "the data has examples of shape {:?} but the model in {} takes {:?}",
@@ -119,6 +125,14 @@ pub fn load_rows(input: &RunData, rows: Rows) -> Result<(Loaded, String)> {
             raw.n,
             input.run.display()
         );
+    };
+    let which = if classes.is_empty() {
+        which
+    } else {
+        format!(
+            "{which}, classes {classes:?} only ({} of {raw_all} examples before holding out)",
+            raw.n
+        )
     };
     Ok((Loaded::new(meta, task, raw)?, which))
 }

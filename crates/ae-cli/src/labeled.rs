@@ -49,9 +49,11 @@ pub fn load_splits(
 ) -> Result<Splits> {
     let spec = data::parse_spec(data)?;
     let csv = settings.csv_options()?;
-    let mut train = data::load_with(&spec, data_dir.clone(), Split::Train, false, &csv)?;
+    let classes = &settings.classes;
+    let mut train = data::load_with(&spec, data_dir.clone(), Split::Train, false, &csv)?
+        .only_classes(classes)?;
     let mut test = if spec.has_test_split() {
-        Some(data::load_with(&spec, data_dir, Split::Test, true, &csv)?)
+        Some(data::load_with(&spec, data_dir, Split::Test, true, &csv)?.only_classes(classes)?)
     } else {
         None
     };

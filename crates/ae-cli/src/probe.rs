@@ -31,6 +31,10 @@ pub fn probe(args: ProbeArgs) -> Result<()> {
         .with_context(|| format!("cannot load the model in {}", args.run.display()))?;
     let mut model = task.model;
     let data = args.data.clone().unwrap_or(settings.data.clone());
+    let mut settings = settings;
+    if let Some(c) = &args.classes {
+        settings.classes = c.clone();
+    }
     let mut s = load_splits(
         (&settings, &meta),
         &data,

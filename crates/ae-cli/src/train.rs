@@ -36,6 +36,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         }
         _ => data::load_with(&spec, args.data_dir.clone(), Split::Train, args.quiet, &csv)?,
     };
+    let samples = samples.only_classes(&settings.classes)?;
     if settings.missing == MissingCells::Allow && !epochs_given {
         let mut s = settings.into_inner();
         s.epochs = s.epochs_for_incomplete(samples.n);
@@ -43,13 +44,10 @@ pub fn run(args: TrainArgs) -> Result<()> {
     }
     // The test split is read once: scored after every epoch with --eval-test, and at the end.
     let test = match spec.has_test_split() {
-        true => Some(data::load_with(
-            &spec,
-            args.data_dir.clone(),
-            Split::Test,
-            true,
-            &csv,
-        )?),
+        true => Some(
+            data::load_with(&spec, args.data_dir.clone(), Split::Test, true, &csv)?
+                .only_classes(&settings.classes)?,
+        ),
         false => None,
     };
     let destination = match args.resume {

@@ -347,3 +347,56 @@ fn the_one_class_protocol_separates_an_unseen_class() {
         "{err}"
     );
 }
+
+#[test]
+fn a_class_filter_trains_on_some_classes_and_probes_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = common::idx_labeled(dir.path(), 300);
+    let run = dir.path().join("run");
+    let r = run.to_str().unwrap();
+    let out = common::ae(&[
+        "train",
+        "--data",
+        &spec,
+        "--classes",
+        "0,1",
+        "--hidden",
+        "16,4",
+        "--epochs",
+        "3",
+        "--quiet",
+        "--out",
+        r,
+    ]);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{said}");
+    // 300 examples of 3 classes: 200 of classes 0 and 1, 20 of them held out.
+    assert!(
+        said.contains("(180 train, 20 validation examples)"),
+        "{said}"
+    );
+    let config = std::fs::read_to_string(run.join("config.toml")).unwrap();
+    assert!(config.contains("classes = ["), "{config}");
+    assert!(ok(&["eval", r]).contains("classes [0, 1] only"));
+    // Self-taught learning: the encoder of classes 0 and 1 gives features for classes 1 and 2.
+    let probe = ok(&["probe", r, "--classes", "1,2", "--json"]);
+    let rows: serde_json::Value = serde_json::from_str(&probe).unwrap();
+    assert!(rows.to_string().contains("autoencoder codes"), "{rows}");
+    let err = fails(&["probe", r, "--classes", "7"]);
+    assert!(
+        err.contains("none; the data's classes are [0, 1, 2]"),
+        "{err}"
+    );
+    let table = dir.path().join("t.csv");
+    std::fs::write(&table, "a,b\n1,2\n3,4\n5,6\n").unwrap();
+    let err = fails(&[
+        "train",
+        "--data",
+        &format!("csv:{}", table.display()),
+        "--classes",
+        "1",
+        "--out",
+        dir.path().join("t").to_str().unwrap(),
+    ]);
+    assert!(err.contains("labelled data"), "{err}");
+}

@@ -51,6 +51,35 @@ impl Samples {
         })
     }
 
+    /// Only the examples whose label is one of `classes` (labels kept as they are); all of them
+    /// when `classes` is empty. Data without labels, or a filter that keeps nothing, is an error.
+    pub fn only_classes(self, classes: &[u32]) -> crate::Result<Samples> {
+        if classes.is_empty() {
+            return Ok(self);
+        }
+        let Some(labels) = &self.labels else {
+            return Err(crate::Error::Shape {
+                what: "a class filter (classes)".into(),
+                expected: "labelled data (IDX with labels, a named data set, an image folder of classes, or a CSV label column)".into(),
+                got: "data without labels".into(),
+            });
+        };
+        let keep: Vec<usize> = (0..self.n)
+            .filter(|&i| classes.contains(&labels[i]))
+            .collect();
+        if keep.is_empty() {
+            let mut seen: Vec<u32> = labels.clone();
+            seen.sort_unstable();
+            seen.dedup();
+            return Err(crate::Error::Shape {
+                what: "a class filter (classes)".into(),
+                expected: format!("some examples of classes {classes:?}"),
+                got: format!("none; the data's classes are {seen:?}"),
+            });
+        }
+        Ok(self.subset(&keep))
+    }
+
     /// Values per example.
     pub fn features(&self) -> usize {
         self.shape.iter().product()

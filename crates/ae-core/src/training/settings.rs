@@ -310,6 +310,10 @@ pub struct Settings {
     /// CSV: what a categorical value outside the recorded levels becomes: an error, or zeros.
     #[serde(default)]
     pub unknown_levels: ae_data::csv_table::UnknownLevels,
+    /// Only examples of these classes (labelled data); empty: all. Later commands on the run's
+    /// own data keep the same filter unless they set theirs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub classes: Vec<u32>,
     /// Missing cells: refused, or allowed (filled for the input, left out of the loss).
     #[serde(default)]
     pub missing: MissingCells,
@@ -378,6 +382,7 @@ impl Default for Settings {
             ignore_columns: Vec::new(),
             categories: Default::default(),
             unknown_levels: Default::default(),
+            classes: Vec::new(),
             missing: MissingCells::Refuse,
             missing_hide: default_missing_hide(),
         }
