@@ -497,7 +497,8 @@ pub struct TrainArgs {
     /// Conv: a dense code of this size after the last stage (default: the last feature map).
     #[arg(long)]
     pub code: Option<usize>,
-    /// Dense: encoder layer sizes, comma-separated; the last is the code (e.g. 256,64).
+    /// Dense: encoder layer sizes, comma-separated; the last is the code (e.g. 256,64). Default:
+    /// 256, then a code as wide as the input but at most 64 (784-256-64 on 28×28 images).
     #[arg(long, value_delimiter = ',', action = clap::ArgAction::Set)]
     pub hidden: Option<Vec<usize>>,
     /// Hidden activation: relu, leaky-relu[:SLOPE], sigmoid, tanh, linear.

@@ -337,7 +337,8 @@ fn default_missing_hide() -> f32 {
 
 impl Default for Settings {
     /// The default run: a 784-256-64 autoencoder on Fashion-MNIST as in the Keras and PyTorch
-    /// tutorials (ReLU, sigmoid output, MSE, Adam 1e-3, batch 256).
+    /// tutorials (ReLU, sigmoid output, MSE, Adam 1e-3, batch 256), with a linear code; on other
+    /// data the sizes follow the input ([`auto_hidden`]).
     fn default() -> Self {
         Settings {
             data: "fashion-mnist".into(),
