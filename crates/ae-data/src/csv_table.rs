@@ -174,13 +174,18 @@ impl Layout {
     }
 }
 
-/// Calls `f(line, cells, header)` for every non-blank row of the file (cells trimmed); `header`
-/// is true for a first row holding a cell that is neither a number nor a missing marker. Rows must
-/// all be as wide as the first.
+/// Column `j`'s header name, or its 0-based index when the file has no header.
+fn column_name(names: Option<&Vec<String>>, j: usize) -> String {
+    names.map_or_else(|| j.to_string(), |n| n[j].clone())
+}
+
+/// Calls `f(line, cells, header, record)` for every non-blank row of the file (cells trimmed); `header`
+/// is true for a first row holding a cell that is neither a number nor a missing marker, and
+/// `record` holds the row as read (untrimmed). Rows must all be as wide as the first.
 fn each_row(
     path: &Path,
     opts: &CsvOptions,
-    mut f: impl FnMut(usize, &[&str], bool) -> Result<()>,
+    mut f: impl FnMut(usize, &[&str], bool, &csv::ByteRecord) -> Result<()>,
 ) -> Result<()> {
     let mut reader = open(path, opts)?;
     let mut record = csv::ByteRecord::new();
@@ -230,7 +235,7 @@ fn each_row(
                 .iter()
                 .any(|c| !is_missing(c) && c.parse::<f64>().is_err());
         first = false;
-        f(line, &cells, header)?;
+        f(line, &cells, header, &record)?;
     }
 }
 
@@ -249,7 +254,7 @@ struct ColumnText {
 fn text_columns(path: &Path, opts: &CsvOptions) -> Result<Vec<ColumnText>> {
     let mut found: Vec<ColumnText> = Vec::new();
     let mut names: Option<Vec<String>> = None;
-    each_row(path, opts, |line, cells, header| {
+    each_row(path, opts, |line, cells, header, _| {
         if header {
             names = Some(cells.iter().map(|c| c.to_string()).collect());
             return Ok(());
@@ -270,9 +275,7 @@ fn text_columns(path: &Path, opts: &CsvOptions) -> Result<Vec<ColumnText>> {
             col.levels.insert(c.to_string());
             col.count += 1;
             if col.levels.len() > MAX_LEVELS {
-                let name = names
-                    .as_ref()
-                    .map_or_else(|| j.to_string(), |n| n[j].clone());
+                let name = column_name(names.as_ref(), j);
                 return Err(Error::Csv {
                     path: path.into(),
                     line,
@@ -334,7 +337,7 @@ pub fn read(path: &Path, opts: &CsvOptions) -> Result<Table> {
     let mut data = Vec::new();
     let mut labels = Vec::new();
     let mut n = 0;
-    each_row(path, opts, |line, cells, header| {
+    each_row(path, opts, |line, cells, header, _| {
         if header {
             columns = Some(cells.iter().map(|c| c.to_string()).collect());
             return Ok(());
@@ -352,9 +355,7 @@ pub fn read(path: &Path, opts: &CsvOptions) -> Result<Table> {
                     }
                     if col.numbers {
                         // Numbers and text in one column: a stray marker more likely than a category.
-                        let name = columns
-                            .as_ref()
-                            .map_or_else(|| j.to_string(), |c| c[j].clone());
+                        let name = column_name(columns.as_ref(), j);
                         return Err(Error::Csv {
                             path: path.into(),
                             line: *at,
@@ -365,9 +366,7 @@ pub fn read(path: &Path, opts: &CsvOptions) -> Result<Table> {
                         });
                     }
                     if col.levels.len() > ID_LEVELS && col.levels.len() == col.count {
-                        let name = columns
-                            .as_ref()
-                            .map_or_else(|| j.to_string(), |c| c[j].clone());
+                        let name = column_name(columns.as_ref(), j);
                         return Err(Error::Csv {
                             path: path.into(),
                             line: *at,
@@ -418,9 +417,7 @@ pub fn read(path: &Path, opts: &CsvOptions) -> Result<Table> {
             if let Some(levels) = &l.levels[j] {
                 let at = levels.iter().position(|v| v == cell);
                 if at.is_none() && opts.unknown_levels == UnknownLevels::Error {
-                    let name = columns
-                        .as_ref()
-                        .map_or_else(|| j.to_string(), |c| c[j].clone());
+                    let name = column_name(columns.as_ref(), j);
                     return Err(bad(format!(
                         "`{cell}` is not a level of the categorical column `{name}` ({} levels: {}); unknown-levels zero reads it as a row of zeros",
                         levels.len(),
@@ -467,11 +464,7 @@ pub fn read(path: &Path, opts: &CsvOptions) -> Result<Table> {
             reason: reason.into(),
         });
     }
-    let name = |j: usize| {
-        columns
-            .as_ref()
-            .map_or_else(|| j.to_string(), |c| c[j].clone())
-    };
+    let name = |j: usize| column_name(columns.as_ref(), j);
     let mut categories = BTreeMap::new();
     let mut names = Vec::with_capacity(d);
     for j in (0..layout.ignored.len()).filter(|&j| layout.is_feature(j)) {
@@ -529,7 +522,6 @@ pub fn write_filled(src: &Path, opts: &CsvOptions, dst: &Path, fill: &[f32]) -> 
             got: format!("{} values", fill.len()),
         });
     }
-    let mut reader = open(src, opts)?;
     let mut w = csv::WriterBuilder::new()
         .delimiter(delimiter)
         .from_path(dst)
@@ -545,35 +537,14 @@ pub fn write_filled(src: &Path, opts: &CsvOptions, dst: &Path, fill: &[f32]) -> 
         column: None,
         reason: e.to_string(),
     };
-    let mut record = csv::ByteRecord::new();
-    let (mut row, mut filled, mut first) = (0usize, 0usize, true);
+    let (mut row, mut filled) = (0usize, 0usize);
     let mut layout: Option<Layout> = None;
-    while reader
-        .read_byte_record(&mut record)
-        .map_err(|e| Error::Csv {
-            path: src.into(),
-            line: e.position().map_or(0, |p| p.line() as usize),
-            column: None,
-            reason: e.to_string(),
-        })?
-    {
-        let cells: Vec<&str> = record
-            .iter()
-            .map(|c| std::str::from_utf8(c).unwrap_or_default())
-            .collect();
-        if cells.len() == 1 && cells[0].trim().is_empty() {
-            continue;
-        }
-        let header = first
-            && cells
-                .iter()
-                .any(|c| !is_missing(c.trim()) && c.trim().parse::<f64>().is_err());
-        first = false;
+    // `read` above has checked every row (width, UTF-8), so the cells here are valid text.
+    each_row(src, opts, |_, cells, header, record| {
         if header {
-            let names: Vec<String> = cells.iter().map(|c| c.trim().to_string()).collect();
+            let names: Vec<String> = cells.iter().map(|c| c.to_string()).collect();
             layout = Some(Layout::resolve(src, opts, Some(&names), cells.len())?);
-            w.write_byte_record(&record).map_err(err)?;
-            continue;
+            return w.write_byte_record(record).map_err(err);
         }
         let l = match &layout {
             Some(l) => l,
@@ -584,22 +555,25 @@ pub fn write_filled(src: &Path, opts: &CsvOptions, dst: &Path, fill: &[f32]) -> 
             .iter()
             .enumerate()
             .map(|(j, c)| {
+                let as_read = std::str::from_utf8(&record[j])
+                    .unwrap_or_default()
+                    .to_string();
                 if Some(j) == l.label || l.ignored[j] {
-                    return c.to_string();
+                    return as_read;
                 }
                 let v = fill[row * d + k];
                 k += 1;
-                if is_missing(c.trim()) {
+                if is_missing(c) {
                     filled += 1;
                     v.to_string()
                 } else {
-                    c.to_string()
+                    as_read
                 }
             })
             .collect();
-        w.write_record(&out).map_err(err)?;
         row += 1;
-    }
+        w.write_record(&out).map_err(err)
+    })?;
     w.flush().map_err(|e| Error::io(dst, e))?;
     Ok(filled)
 }

@@ -2,6 +2,7 @@
 //! the observed cells, reconstruct, put the reconstruction into the holes only, repeat.
 use crate::engine::tensor::Tensor;
 use crate::model::Autoencoder;
+use crate::objective::missing::{column_means, fill_in_place};
 use crate::{Error, Result};
 
 /// `x` (`[N, D]` rows in the model's scaled units, NaN where a cell is missing) with its holes
@@ -16,26 +17,10 @@ pub fn impute(model: &Autoencoder, x: &Tensor, iterations: usize) -> Result<Tens
         });
     }
     let missing: Vec<bool> = x.data().iter().map(|v| v.is_nan()).collect();
-    let mut mean = vec![0.0f64; d];
-    let mut seen = vec![0usize; d];
-    for row in x.data().chunks_exact(d) {
-        for (j, &v) in row.iter().enumerate() {
-            if !v.is_nan() {
-                mean[j] += v as f64;
-                seen[j] += 1;
-            }
-        }
-    }
-    for (j, m) in mean.iter_mut().enumerate() {
-        // A column with no observed cell starts at 0.
-        *m /= seen[j].max(1) as f64;
-    }
+    // A column with no observed cell starts at 0.
+    let mean = column_means(x.data(), d);
     let mut filled = x.clone();
-    for (i, v) in filled.data_mut().iter_mut().enumerate() {
-        if v.is_nan() {
-            *v = mean[i % d] as f32;
-        }
-    }
+    fill_in_place(filled.data_mut(), &mean);
     for _ in 0..iterations {
         let rec = model.reconstruct(&filled);
         for ((v, r), &m) in filled.data_mut().iter_mut().zip(rec.data()).zip(&missing) {

@@ -286,6 +286,13 @@ impl AutoencoderTask {
         terms
     }
 
+    /// Fills `x`'s missing cells in place, when the objective allows them (else leaves it).
+    pub fn fill_missing(&self, x: &mut Tensor) {
+        if self.objective.missing.is_some() {
+            super::missing::fill_in_place(x.data_mut(), &self.fill);
+        }
+    }
+
     /// `x` with its missing cells filled (a copy only when it has any), for inference.
     pub fn filled<'a>(&self, x: &'a Tensor) -> std::borrow::Cow<'a, Tensor> {
         if self.objective.missing.is_none() || !x.data().iter().any(|v| v.is_nan()) {

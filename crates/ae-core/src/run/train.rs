@@ -294,7 +294,9 @@ pub fn train(settings: &Checked, data: Samples, options: TrainOptions<'_>) -> Re
             }
         }
     }
-    let val = val.map(|v| task.filled(&v).into_owned());
+    if let Some(v) = val.as_mut() {
+        task.fill_missing(v);
+    }
     let val_scores = match &val {
         Some(v) => {
             let (mut scores, _) = reconstruction_scores(&task.model, v, false);
