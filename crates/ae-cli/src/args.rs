@@ -136,6 +136,53 @@ pub struct ClassifyArgs {
     /// Train the same network from random weights (the baseline pretraining answers to).
     #[arg(long)]
     pub scratch: bool,
+    /// Fine-tune with every training example, labelled or not: the labelled ones' cross-entropy,
+    /// plus the reconstruction of all of them through the same encoder, plus confident
+    /// predictions on them as targets for corrupted copies (pseudo-labels).
+    #[arg(long, conflicts_with_all = ["freeze", "finetune", "scratch"])]
+    pub semi_supervised: bool,
+    /// Semi-supervised: λ, the weight of the reconstruction error (a mean over values).
+    #[arg(long, default_value_t = 30.0)]
+    pub reconstruction_weight: f32,
+    /// Semi-supervised: μ, the weight of the pseudo-label term (0: none).
+    #[arg(long, default_value_t = 1.0)]
+    pub pseudo_label_weight: f32,
+    /// Semi-supervised: the probability a prediction needs to become a pseudo-label.
+    #[arg(long, default_value_t = 0.95)]
+    pub threshold: f32,
+    /// Semi-supervised: epochs over which the pseudo-label weight rises from 0.
+    #[arg(long, default_value_t = 1)]
+    pub ramp_epochs: usize,
+    /// Semi-supervised: epochs over all training examples (default: about 1,500 steps).
+    #[arg(long)]
+    pub unlabelled_epochs: Option<usize>,
+    /// Semi-supervised: unlabelled examples per step.
+    #[arg(long, default_value_t = 256)]
+    pub unlabelled_batch: usize,
+    /// Semi-supervised: images the classifier trains on move by up to this many pixels
+    /// (default: a fourteenth of the smaller side, 2 on 28×28; none on images under 14 pixels).
+    #[arg(long)]
+    pub shift: Option<usize>,
+    /// Semi-supervised: images the classifier trains on are mirrored left to right half the time.
+    #[arg(long)]
+    pub flip: bool,
+    /// Semi-supervised: noise on the inputs the classifier trains on (gaussian:STD, mask:P,
+    /// salt-pepper:P).
+    #[arg(long)]
+    pub augment_noise: Option<Noise>,
+    /// Semi-supervised: the weight of virtual adversarial training on all examples (0: none).
+    #[arg(long, default_value_t = 0.0)]
+    pub vat_weight: f32,
+    /// Semi-supervised: ε, the length (L2, scaled units) of VAT's adversarial move.
+    #[arg(long, default_value_t = 2.0)]
+    pub vat_eps: f32,
+    /// Semi-supervised: ξ, the length of the random nudge VAT finds its direction from.
+    #[arg(long, default_value_t = 0.01)]
+    pub vat_xi: f32,
+    /// Semi-supervised: pseudo-labels come from a mean teacher, an exponential moving average
+    /// of the classifier's weights with this decay (e.g. 0.99); default: the classifier itself.
+    #[arg(long)]
+    pub teacher_decay: Option<f32>,
     /// Units of a hidden ReLU layer in the head (default: none, a linear softmax head).
     #[arg(long)]
     pub head_hidden: Option<usize>,
@@ -162,8 +209,9 @@ pub struct ClassifyArgs {
     /// Seed of the labelled subset, the head and the batches.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Train scratch, frozen and fine-tuned at each of these label counts per class
-    /// (e.g. 10,100,1000,all) and print the table; nothing is saved.
+    /// Train scratch, frozen and fine-tuned (and semi-supervised, with --semi-supervised) at
+    /// each of these label counts per class (e.g. 10,100,1000,all) and print the table; nothing
+    /// is saved.
     #[arg(long)]
     pub sweep: Option<String>,
     /// Seeds per cell of the sweep (--seed, --seed+1, ...); the table shows mean ± std.

@@ -5,8 +5,10 @@ use std::io::Write;
 use std::path::Path;
 
 use ae_core::analysis::classifier::{balanced_subset, Classifier};
-use ae_core::analysis::few_labels::{FewLabels, Mode};
+use ae_core::analysis::few_labels::{FewLabels, Mode, Unlabelled};
+use ae_core::analysis::semi_supervised::{default_shift, Augment, SemiSupervised, Vat};
 use ae_core::model::Autoencoder;
+use ae_core::objective::Objective;
 use ae_core::run::classifier_run::{ClassifierDir, ClassifierMeta};
 use ae_core::run::FORMAT_VERSION;
 use ae_core::Tensor;
@@ -55,24 +57,26 @@ pub fn classify(args: ClassifyArgs) -> Result<()> {
         0.2,
         args.seed,
     )?;
+    let objective = settings.objective();
+    let job = Job {
+        args: &args,
+        splits: &splits,
+        load_ae: &load_ae,
+        objective: &objective,
+    };
     if let Some(sweep) = &args.sweep {
-        return run_sweep(&args, sweep, &splits, &load_ae);
+        return run_sweep(&job, sweep);
     }
-    let mode = if args.scratch {
+    let mode = if args.semi_supervised {
+        Mode::SemiSupervised
+    } else if args.scratch {
         Mode::Scratch
     } else if args.freeze {
         Mode::Frozen
     } else {
         Mode::FineTuned
     };
-    let (model, t) = train_one(
-        &args,
-        &splits,
-        &load_ae,
-        mode,
-        args.labels_per_class,
-        args.seed,
-    )?;
+    let (model, t) = train_one(&job, mode, args.labels_per_class, args.seed)?;
     let out = args
         .out
         .clone()
@@ -128,15 +132,45 @@ fn per_class_text(n: Option<usize>) -> String {
     }
 }
 
+/// What every classifier of one `ae classify` call trains from.
+struct Job<'a> {
+    args: &'a ClassifyArgs,
+    splits: &'a Splits,
+    load_ae: &'a dyn Fn() -> Result<Autoencoder>,
+    /// The autoencoder's objective (semi-supervised training keeps reconstructing with it).
+    objective: &'a Objective,
+}
+
+/// The joint objective's settings from the command line.
+fn semi_supervised(args: &ClassifyArgs, input_shape: &[usize]) -> SemiSupervised {
+    SemiSupervised {
+        reconstruction: args.reconstruction_weight,
+        pseudo_label: args.pseudo_label_weight,
+        threshold: args.threshold,
+        ramp_epochs: args.ramp_epochs,
+        labelled_batch: args.batch_size,
+        augment: Augment {
+            shift: args.shift.unwrap_or_else(|| default_shift(input_shape)),
+            flip: args.flip,
+            noise: args.augment_noise,
+        },
+        vat: (args.vat_weight != 0.0).then_some(Vat {
+            weight: args.vat_weight,
+            eps: args.vat_eps,
+            xi: args.vat_xi,
+        }),
+        teacher: args.teacher_decay,
+    }
+}
+
 /// Trains one classifier in `mode` on `per_class` labelled examples of each class.
 fn train_one(
-    args: &ClassifyArgs,
-    s: &Splits,
-    load_ae: &dyn Fn() -> Result<Autoencoder>,
+    job: &Job<'_>,
     mode: Mode,
     per_class: Option<usize>,
     seed: u64,
 ) -> Result<(Classifier, Trained)> {
+    let (args, s) = (job.args, job.splits);
     let idx = balanced_subset(&s.train.labels, per_class, seed);
     let train = rows(&s.train, &idx);
     let protocol = FewLabels {
@@ -147,9 +181,23 @@ fn train_one(
         batch_size: args.batch_size,
         lr: args.lr,
         weight_decay: args.weight_decay,
+        semi: semi_supervised(args, &s.train.x.shape()[1..]),
     };
-    let (mut model, epochs) =
-        protocol.train(load_ae()?, &train.x, &train.labels, s.classes, mode, seed)?;
+    let unlabelled = Unlabelled {
+        x: &s.train.x,
+        objective: job.objective,
+        batch_size: args.unlabelled_batch,
+        epochs: args.unlabelled_epochs,
+    };
+    let (mut model, epochs) = protocol.train(
+        (job.load_ae)()?,
+        &train.x,
+        &train.labels,
+        s.classes,
+        mode,
+        seed,
+        Some(unlabelled),
+    )?;
     let accuracy = model.accuracy(&s.test.x, &s.test.labels);
     if !args.quiet {
         note!(
@@ -196,24 +244,24 @@ struct Cell {
     std: f64,
 }
 
-fn run_sweep(
-    args: &ClassifyArgs,
-    sweep: &str,
-    s: &Splits,
-    load_ae: &dyn Fn() -> Result<Autoencoder>,
-) -> Result<()> {
+fn run_sweep(job: &Job<'_>, sweep: &str) -> Result<()> {
+    let args = job.args;
     let sizes = parse_sweep(sweep)?;
+    let mut modes = vec![Mode::Scratch, Mode::Frozen, Mode::FineTuned];
+    if args.semi_supervised {
+        modes.push(Mode::SemiSupervised);
+    }
     if args.seeds == 0 {
         bail!("--seeds must be at least 1");
     }
     let mut cells = Vec::new();
     for &size in &sizes {
-        for mode in [Mode::Scratch, Mode::Frozen, Mode::FineTuned] {
+        for &mode in &modes {
             let mut acc = Vec::new();
             let mut examples = 0;
             for i in 0..args.seeds {
                 let seed = args.seed + i as u64;
-                let (_, t) = train_one(args, s, load_ae, mode, size, seed)?;
+                let (_, t) = train_one(job, mode, size, seed)?;
                 acc.push(t.test_accuracy);
                 examples = t.examples;
             }
@@ -234,27 +282,26 @@ fn run_sweep(
         say!("{}", serde_json::to_string_pretty(&cells)?);
         return Ok(());
     }
+    let mut header = format!("{:<14} {:>8}", "labels/class", "examples");
+    for mode in &modes {
+        header += &format!("  {:>16}", mode.to_string());
+    }
     say!(
-        "test accuracy, mean ± std over {} seed(s)\n{:<14} {:>8}  {:>16}  {:>16}  {:>16}",
-        args.seeds,
-        "labels/class",
-        "examples",
-        "scratch",
-        "frozen",
-        "fine-tuned"
+        "test accuracy, mean ± std over {} seed(s)\n{header}",
+        args.seeds
     );
-    for row in cells.chunks(3) {
-        let f = |c: &Cell| format!("{:.4} ± {:.4}", c.mean, c.std);
-        say!(
-            "{:<14} {:>8}  {:>16}  {:>16}  {:>16}",
+    for row in cells.chunks(modes.len()) {
+        let mut line = format!(
+            "{:<14} {:>8}",
             row[0]
                 .labels_per_class
                 .map_or("all".to_string(), |n| n.to_string()),
-            row[0].examples,
-            f(&row[0]),
-            f(&row[1]),
-            f(&row[2])
+            row[0].examples
         );
+        for c in row {
+            line += &format!("  {:>16}", format!("{:.4} ± {:.4}", c.mean, c.std));
+        }
+        say!("{line}");
     }
     Ok(())
 }

@@ -237,6 +237,100 @@ fn a_sweep_runs_every_mode_at_every_size() {
     assert!(err.contains("--encoder-lr-scale"), "{err}");
 }
 
+#[test]
+fn semi_supervised_and_vae_encoders_train_classifiers_that_predict_applies() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = idx_labeled(dir.path(), 240);
+    let run = train(dir.path(), "ae", &spec, &[]);
+    let out = dir.path().join("semi");
+    let o = out.to_str().unwrap();
+    // Ten labels per class, and every training image through the reconstruction and the
+    // pseudo-label terms (the shift is off by default on 8×8 images, whose classes it changes).
+    let t = json(&ok(&[
+        "classify",
+        &run,
+        "--semi-supervised",
+        "--labels-per-class",
+        "10",
+        "--epochs",
+        "60",
+        "--lr",
+        "0.01",
+        "--unlabelled-epochs",
+        "30",
+        "--teacher-decay",
+        "0.9",
+        "--batch-size",
+        "8",
+        "--unlabelled-batch",
+        "32",
+        "--threshold",
+        "0.6",
+        "--flip",
+        "--out",
+        o,
+        "--json",
+        "--quiet",
+    ]));
+    assert_eq!(t["mode"], "semi-supervised");
+    assert_eq!(t["examples"], 30);
+    assert!(t["test_accuracy"].as_f64().unwrap() > 0.8, "{t}");
+    let clf = ae_core::run::io::read_safetensors(&out.join("model.safetensors")).unwrap();
+    assert!(clf.tensors.keys().all(|n| !n.starts_with("decoder.")));
+    assert!(clf.tensors.contains_key("head.0.weight"));
+    let csv = dir.path().join("semi.csv");
+    let said = ok(&["predict", o, "--out", csv.to_str().unwrap()]);
+    assert!(said.contains("accuracy"), "{said}");
+    let err = fails(&["classify", &run, "--semi-supervised", "--threshold", "0"]);
+    assert!(err.contains("threshold"), "{err}");
+    let err = fails(&["classify", &run, "--semi-supervised", "--freeze"]);
+    assert!(err.contains("--freeze"), "{err}");
+    // M1 (Kingma et al., 2014): a classifier on a VAE's latent means.
+    // β = 0.1: at β = 1 this tiny VAE's posterior collapses onto the prior (KL 0.001 nats), and
+    // means that carry nothing classify at chance.
+    let vae = train(
+        dir.path(),
+        "vae",
+        &spec,
+        &["--model", "vae", "--beta", "0.1"],
+    );
+    let out = dir.path().join("m1");
+    let t = json(&ok(&[
+        "classify",
+        &vae,
+        "--freeze",
+        "--labels-per-class",
+        "20",
+        "--epochs",
+        "60",
+        "--lr",
+        "0.01",
+        "--out",
+        out.to_str().unwrap(),
+        "--json",
+        "--quiet",
+    ]));
+    assert!(t["test_accuracy"].as_f64().unwrap() > 0.5, "{t}");
+    let clf = ae_core::run::io::read_safetensors(&out.join("model.safetensors")).unwrap();
+    // The head reads the 6 means, not the 12 means and log-variances.
+    assert_eq!(clf.tensors["head.0.weight"].shape(), [3, 6]);
+    let said = ok(&[
+        "predict",
+        out.to_str().unwrap(),
+        "--out",
+        csv.to_str().unwrap(),
+        "--force",
+    ]);
+    let printed: f64 = said
+        .split("accuracy ")
+        .nth(1)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(printed > 0.5, "{said}");
+}
+
 /// Rows of a scores CSV as (score, flag).
 fn scores(path: &Path) -> (Vec<String>, Vec<Vec<f64>>) {
     let text = std::fs::read_to_string(path).unwrap();

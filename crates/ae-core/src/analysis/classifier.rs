@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::engine::init::Init;
 use crate::engine::layers::activation::{Activation, ActivationLayer};
+use crate::engine::layers::columns::FirstColumns;
 use crate::engine::layers::dense::{Dense, WeightLayout};
 use crate::engine::layers::Mode;
 use crate::engine::loss::softmax_cross_entropy;
@@ -120,6 +121,28 @@ impl ClassifierConfig {
             None => (Params::default(), Sequential::new()),
         };
         let (body_layers, body_params) = (net.len(), params.len());
+        self.push_head(&mut params, &mut net, seed);
+        let out = net.output_shape(&self.input_shape)?;
+        if out != [self.classes] {
+            return Err(Error::Shape {
+                what: "classifier output".into(),
+                expected: vec![self.classes],
+                got: out,
+            });
+        }
+        Ok(Classifier {
+            config: self.clone(),
+            params,
+            net,
+            body_layers,
+            body_params,
+            dlogits: Tensor::default(),
+        })
+    }
+
+    /// Appends the head's layers to `net` and their fresh parameters (drawn from `seed`) to
+    /// `params`: the head reads the output of whatever `net` already holds.
+    pub(crate) fn push_head(&self, params: &mut Params, net: &mut Sequential, seed: u64) {
         let init = self.encoder.as_ref().map_or(Init::Auto, |e| e.init);
         let mut rng = stream(seed, Purpose::Init, 1, 0);
         let layers = self.head_layers();
@@ -155,37 +178,37 @@ impl ClassifierConfig {
                 });
             }
         }
-        let out = net.output_shape(&self.input_shape)?;
-        if out != [self.classes] {
-            return Err(Error::Shape {
-                what: "classifier output".into(),
-                expected: vec![self.classes],
-                got: out,
-            });
-        }
-        Ok(Classifier {
-            config: self.clone(),
-            params,
-            net,
-            body_layers,
-            body_params,
-            dlogits: Tensor::default(),
-        })
     }
 }
 
 /// The encoder layers and their parameters (which [`ModelConfig::build`] creates first) of `ae`.
 fn encoder_of(ae: Autoencoder) -> Result<(Params, Sequential)> {
-    let Autoencoder {
-        mut params, net, ..
-    } = ae;
-    let k = params
+    let seq = encoder_layers(&ae)?;
+    let Autoencoder { mut params, .. } = ae;
+    let k = encoder_params(&params);
+    params.values.truncate(k);
+    params.grads.truncate(k);
+    params.names.truncate(k);
+    params.kinds.truncate(k);
+    params.frozen.truncate(k);
+    Ok((params, seq))
+}
+
+/// How many of `params` (the encoder's come first) belong to the encoder.
+fn encoder_params(params: &Params) -> usize {
+    params
         .names
         .iter()
         .position(|n| !n.starts_with("encoder."))
-        .unwrap_or(params.len());
+        .unwrap_or(params.len())
+}
+
+/// Copies of `ae`'s encoder layers (reading the same parameter ids) that compute its code: a
+/// variational encoder's mean alone.
+pub(crate) fn encoder_layers(ae: &Autoencoder) -> Result<Sequential> {
+    let k = encoder_params(&ae.params);
     let mut seq = Sequential::new();
-    for layer in net.encoder.layers() {
+    for layer in ae.net.encoder.layers() {
         if layer.params().iter().any(|p| p.0 >= k) {
             return Err(Error::config(
                 "encoder",
@@ -194,12 +217,12 @@ fn encoder_of(ae: Autoencoder) -> Result<(Params, Sequential)> {
         }
         seq.push_boxed(layer.clone_box());
     }
-    params.values.truncate(k);
-    params.grads.truncate(k);
-    params.names.truncate(k);
-    params.kinds.truncate(k);
-    params.frozen.truncate(k);
-    Ok((params, seq))
+    if ae.config.variational {
+        seq.push(FirstColumns {
+            keep: ae.config.code_size(),
+        });
+    }
+    Ok(seq)
 }
 
 /// A built classifier: parameters and the buffers of a pass.

@@ -13,4 +13,5 @@ pub mod metrics;
 pub mod pca;
 pub mod probe;
 pub mod ranking;
+pub mod semi_supervised;
 pub mod subspace;

@@ -5,6 +5,7 @@
 //! has an explicit forward and backward pass over reusable buffers: nothing is allocated per step
 //! once the buffers have grown to the batch size.
 pub mod activation;
+pub mod columns;
 pub mod conv;
 pub mod dense;
 mod direct;
