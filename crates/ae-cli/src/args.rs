@@ -156,6 +156,10 @@ pub struct ClassifyArgs {
     /// Semi-supervised: epochs over all training examples (default: about 1,500 steps).
     #[arg(long)]
     pub unlabelled_epochs: Option<usize>,
+    /// Semi-supervised: how the learning rate moves over those epochs (constant, cosine,
+    /// cosine:WARMUP).
+    #[arg(long, default_value = "cosine")]
+    pub unlabelled_lr_schedule: LrSchedule,
     /// Semi-supervised: unlabelled examples per step.
     #[arg(long, default_value_t = 256)]
     pub unlabelled_batch: usize,

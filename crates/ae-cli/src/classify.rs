@@ -97,6 +97,7 @@ pub fn classify(args: ClassifyArgs) -> Result<()> {
             epochs: t.epochs,
             seed: t.seed,
             test_accuracy: Some(t.test_accuracy),
+            settings: Some(settings.clone()),
         },
     )
     .with_context(|| {
@@ -188,6 +189,7 @@ fn train_one(
         objective: job.objective,
         batch_size: args.unlabelled_batch,
         epochs: args.unlabelled_epochs,
+        schedule: args.unlabelled_lr_schedule,
     };
     let (mut model, epochs) = protocol.train(
         (job.load_ae)()?,
@@ -337,7 +339,11 @@ pub fn predict(args: PredictArgs) -> Result<()> {
         SplitArg::Train => Split::Train,
         SplitArg::Test => Split::Test,
     };
-    let mut s = data::load(&spec, args.data_dir.clone(), split, false)?;
+    let csv = match &meta.settings {
+        Some(settings) => settings.csv_options()?,
+        None => Default::default(),
+    };
+    let mut s = data::load_with(&spec, args.data_dir.clone(), split, false, &csv)?;
     if s.features() != meta.config.input_shape.iter().product::<usize>() {
         bail!(
             "{data} has examples of shape {:?} but the classifier in {} takes {:?}",

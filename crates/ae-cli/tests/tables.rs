@@ -105,6 +105,24 @@ fn a_label_column_ids_text_and_semicolons_and_the_commands_that_use_labels() {
     ]))
     .unwrap();
     assert!(one.to_string().contains("auroc"), "{one}");
+    // A classifier keeps the table's reading: `ae predict` on the same file takes the labels
+    // from `class` and leaves `id` and `city` out.
+    let clf = dir.path().join("clf");
+    let c = clf.to_str().unwrap();
+    ok(&["classify", r, "--epochs", "30", "--out", c, "--quiet"]);
+    let labels = dir.path().join("labels.csv");
+    let said = ok(&[
+        "predict",
+        c,
+        "--data",
+        &spec,
+        "--out",
+        labels.to_str().unwrap(),
+    ]);
+    assert!(
+        said.contains("240 predictions") && said.contains("accuracy"),
+        "{said}"
+    );
 
     // A label column that is not there is named with the columns that are.
     let err = fails(&[

@@ -7,11 +7,12 @@ use serde::Serialize;
 
 use crate::analysis::classifier::{Classifier, ClassifierConfig, ClassifierTask};
 use crate::analysis::semi_supervised::{SemiSupervised, SemiSupervisedTask};
-use crate::engine::optim::{Optimizer, OptimizerKind, Schedule};
+use crate::engine::optim::{Optimizer, OptimizerKind};
 use crate::engine::tensor::Tensor;
 use crate::model::Autoencoder;
 use crate::objective::{Examples, Objective, Task, WeightDecay};
 use crate::training::fit::{fit_quietly, LoopConfig};
+use crate::training::settings::LrSchedule;
 use crate::Result;
 
 /// How the encoder is treated.
@@ -79,6 +80,8 @@ pub struct Unlabelled<'a> {
     pub batch_size: usize,
     /// Epochs over them; none: [`default_semi_supervised_epochs`].
     pub epochs: Option<usize>,
+    /// How the learning rate moves over those epochs.
+    pub schedule: LrSchedule,
 }
 
 /// Epochs over the unlabelled examples when none are given: about 1,500 steps of 256, between 3
@@ -177,13 +180,10 @@ impl FewLabels {
         let epochs = u
             .epochs
             .unwrap_or_else(|| default_semi_supervised_epochs(u.x.rows()));
-        // The rate decays by a cosine to zero: with a hundred labels the classifier overfits
-        // them and its pseudo-labels drift if the rate stays high to the end.
         let mut opt = Optimizer::new(OptimizerKind::ADAM, self.lr, task.params());
-        opt.schedule = Some(Schedule {
-            warmup: 0,
-            total: (epochs * u.x.rows().div_ceil(u.batch_size.max(1))) as u64,
-        });
+        opt.schedule = u
+            .schedule
+            .steps(epochs, u.x.rows().div_ceil(u.batch_size.max(1)));
         let lc = LoopConfig {
             epochs,
             batch_size: u.batch_size,
@@ -276,6 +276,7 @@ mod tests {
             objective: &Objective::default(),
             batch_size: 16,
             epochs: Some(2),
+            schedule: LrSchedule::Cosine { warmup: 0 },
         };
         let (semi, _) = protocol
             .train(ae(), &x, &labels, 3, Mode::SemiSupervised, 0, Some(u))

@@ -30,7 +30,7 @@ pub struct ClassifierMeta {
     pub source_run: PathBuf,
     /// The data it was trained on.
     pub data: String,
-    /// `scratch`, `frozen` or `fine-tuned`.
+    /// `scratch`, `frozen`, `fine-tuned` or `semi-supervised`.
     pub mode: String,
     /// Labelled examples per class it saw (none: all).
     pub labels_per_class: Option<usize>,
@@ -42,6 +42,10 @@ pub struct ClassifierMeta {
     pub seed: u64,
     /// Accuracy on the test data, when there was one.
     pub test_accuracy: Option<f64>,
+    /// The autoencoder run's settings, so that data is read as it read it (a table's label,
+    /// ignored and categorical columns, its delimiter); absent in folders written before.
+    #[serde(default)]
+    pub settings: Option<crate::training::settings::Settings>,
 }
 
 /// A classifier folder on disk.
