@@ -280,20 +280,7 @@ impl Classifier {
     /// Copies the head's weights from `other` (same head shape), e.g. a head trained on
     /// precomputed codes into the classifier with the encoder that computes them.
     pub fn copy_head_from(&mut self, other: &Classifier) -> Result<()> {
-        for (i, name) in other.params.names.iter().enumerate() {
-            if !name.starts_with("head.") {
-                continue;
-            }
-            let id = self
-                .params
-                .find(name)
-                .ok_or_else(|| Error::config("head", format!("no parameter `{name}`")))?;
-            if self.params.values[id.0].shape() != other.params.values[i].shape() {
-                return Err(Error::config("head", format!("`{name}` differs in shape")));
-            }
-            self.params.values[id.0] = other.params.values[i].clone();
-        }
-        Ok(())
+        copy_head(&mut self.params, &other.params)
     }
 
     /// The predicted class of every row of `x` and its softmax probability, in batches.
@@ -302,15 +289,7 @@ impl Classifier {
         let classes = self.config.classes;
         x.for_batches(256, |_, batch| {
             self.forward(batch, Mode::Eval);
-            for z in self.logits().data().chunks_exact(classes) {
-                let (best, &top) = z
-                    .iter()
-                    .enumerate()
-                    .max_by(|a, b| a.1.total_cmp(b.1))
-                    .expect("at least two classes");
-                let sum: f32 = z.iter().map(|&v| (v - top).exp()).sum();
-                out.push((best as u32, 1.0 / sum));
-            }
+            out.extend(self.logits().data().chunks_exact(classes).map(top_class));
         });
         out
     }
@@ -325,6 +304,34 @@ impl Classifier {
             .count();
         right as f64 / labels.len().max(1) as f64
     }
+}
+
+/// The most probable class of one row of logits and its softmax probability.
+pub(crate) fn top_class(logits: &[f32]) -> (u32, f32) {
+    let (best, &top) = logits
+        .iter()
+        .enumerate()
+        .max_by(|a, b| a.1.total_cmp(b.1))
+        .expect("at least two classes");
+    let sum: f32 = logits.iter().map(|&v| (v - top).exp()).sum();
+    (best as u32, 1.0 / sum)
+}
+
+/// Copies every `head.*` parameter of `from` into the parameter of the same name in `to`.
+pub(crate) fn copy_head(to: &mut Params, from: &Params) -> Result<()> {
+    for (i, name) in from.names.iter().enumerate() {
+        if !name.starts_with("head.") {
+            continue;
+        }
+        let id = to
+            .find(name)
+            .ok_or_else(|| Error::config("head", format!("no parameter `{name}`")))?;
+        if to.values[id.0].shape() != from.values[i].shape() {
+            return Err(Error::config("head", format!("`{name}` differs in shape")));
+        }
+        to.values[id.0] = from.values[i].clone();
+    }
+    Ok(())
 }
 
 /// A classifier with its objective (softmax cross-entropy plus an optional weight penalty): the

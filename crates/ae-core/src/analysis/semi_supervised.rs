@@ -17,7 +17,9 @@
 use rand::Rng as _;
 use rand_distr::StandardNormal;
 
-use crate::analysis::classifier::{encoder_layers, Classifier, ClassifierConfig};
+use crate::analysis::classifier::{
+    copy_head, encoder_layers, top_class, Classifier, ClassifierConfig,
+};
 use crate::engine::layers::Mode;
 use crate::engine::loss::softmax_cross_entropy;
 use crate::engine::params::Params;
@@ -369,15 +371,10 @@ impl SemiSupervisedTask {
         let mut keep = Vec::new();
         let mut targets = Vec::new();
         for (r, z) in self.net.output().data().chunks_exact(classes).enumerate() {
-            let (best, &top) = z
-                .iter()
-                .enumerate()
-                .max_by(|a, b| a.1.total_cmp(b.1))
-                .expect("at least two classes");
-            let sum: f32 = z.iter().map(|&v| (v - top).exp()).sum();
-            if 1.0 / sum >= tau {
+            let (best, p) = top_class(z);
+            if p >= tau {
                 keep.push(r);
-                targets.push(best as u32);
+                targets.push(best);
             }
         }
         (keep, targets)
@@ -510,23 +507,6 @@ fn move_along(from: &Tensor, to: &mut Tensor, length: f32) {
             *a = b + length * (*a - b) / norm;
         }
     }
-}
-
-/// Copies every `head.*` parameter of `from` into the parameter of the same name in `to`.
-fn copy_head(to: &mut Params, from: &Params) -> Result<()> {
-    for (i, name) in from.names.iter().enumerate() {
-        if !name.starts_with("head.") {
-            continue;
-        }
-        let id = to
-            .find(name)
-            .ok_or_else(|| Error::config("head", format!("no parameter `{name}`")))?;
-        if to.values[id.0].shape() != from.values[i].shape() {
-            return Err(Error::config("head", format!("`{name}` differs in shape")));
-        }
-        to.values[id.0] = from.values[i].clone();
-    }
-    Ok(())
 }
 
 impl Task for SemiSupervisedTask {
