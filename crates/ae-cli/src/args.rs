@@ -69,8 +69,43 @@ pub enum Command {
     /// The autoencoder as an image codec beside JPEG: bits per pixel against PSNR and SSIM, in
     /// domain and out of domain.
     Compress(CompressArgs),
+    /// Write a run's encoder, decoder or both for another runtime (ONNX, with a dynamic batch
+    /// dimension), optionally with the run's input scaling built in.
+    Export(ExportArgs),
     /// List or download the named data sets.
     Datasets(DatasetsArgs),
+}
+
+/// `ae export`.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// The run folder.
+    pub run: PathBuf,
+    /// The format (ONNX, opset 13).
+    #[arg(long, value_enum, default_value_t)]
+    pub format: ExportFormat,
+    /// Which part: encoder (input → code; a VAE's mean and log_variance), decoder (code →
+    /// reconstruction) or autoencoder (input → reconstruction).
+    #[arg(long, default_value = "autoencoder")]
+    pub part: ae_core::export::onnx::Part,
+    /// Take inputs in the units of the data files and give reconstructions in them: the run's
+    /// scaling becomes part of the graph.
+    #[arg(long)]
+    pub with_scaling: bool,
+    /// The file to write.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Replace the file if it exists.
+    #[arg(long)]
+    pub force: bool,
+}
+
+/// Export formats.
+#[derive(Clone, Copy, Debug, Default, ValueEnum)]
+pub enum ExportFormat {
+    /// ONNX (ONNX Runtime, and everything that serves it).
+    #[default]
+    Onnx,
 }
 
 /// `ae anomaly`.

@@ -24,6 +24,7 @@ mod compare;
 mod compress;
 mod data;
 mod eval;
+mod export;
 mod generate;
 mod impute;
 mod labeled;
@@ -80,6 +81,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Eval(a) => eval::eval(a),
         Command::Encode(a) => eval::encode(a),
         Command::Reconstruct(a) => eval::reconstruct(a),
+        Command::Export(a) => export::export(a),
         Command::Denoise(a) => eval::denoise(a),
         Command::Impute(a) => impute::impute(a),
         Command::Pca(a) => pca::pca(a),

@@ -85,6 +85,7 @@
 pub mod analysis;
 pub mod engine;
 pub mod error;
+pub mod export;
 pub mod model;
 pub mod objective;
 pub mod run;

@@ -85,6 +85,23 @@ impl Spec {
     }
 }
 
+/// One layer of a model as an exporter sees it (see [`ModelConfig::layer_ops`]).
+#[derive(Clone, Debug, PartialEq)]
+pub enum LayerOp {
+    /// `y = x·Wᵀ + b`, `W` the parameter `{prefix}.weight` of shape `[out, in]`; tied: `y = x·W`
+    /// with the encoder weight `{tied}.weight`, of shape `[in, out]` here.
+    Dense {
+        /// Name prefix of the layer's own parameters (its bias, and its weight when untied).
+        prefix: String,
+        /// The encoder layer whose weight a tied decoder layer reads.
+        tied_to: Option<String>,
+    },
+    /// An element-wise activation.
+    Activation(Activation),
+    /// A layer no exporter handles yet (convolutions, pooling, layout changes), by kind.
+    Other(&'static str),
+}
+
 /// The layers of one side (`encoder` or `decoder`), each with its name prefix.
 struct Side {
     name: &'static str,
@@ -325,6 +342,31 @@ impl ModelConfig {
             shapes.push((format!("{prefix}.bias"), vec![bias]));
         }
         Ok(shapes)
+    }
+
+    /// The encoder's and the decoder's layers in order, for exporters. The decoder's list ends
+    /// before the output activation, which the model applies (`output_activation`); a VAE's
+    /// encoder ends at `[μ | log σ²]`.
+    pub fn layer_ops(&self) -> Result<(Vec<LayerOp>, Vec<LayerOp>)> {
+        let plan = self.plan()?;
+        let ops = |side: &Side| -> Vec<LayerOp> {
+            side.layers
+                .iter()
+                .map(|(prefix, spec)| match spec {
+                    Spec::Dense { tied_to, .. } => LayerOp::Dense {
+                        prefix: prefix.clone(),
+                        tied_to: tied_to.clone(),
+                    },
+                    Spec::Act(a) => LayerOp::Activation(*a),
+                    Spec::Conv { .. } => LayerOp::Other("convolution"),
+                    Spec::ConvT { .. } => LayerOp::Other("transposed convolution"),
+                    Spec::Pool(_) => LayerOp::Other("max pooling"),
+                    Spec::Up(_) => LayerOp::Other("upsampling"),
+                    Spec::Layout { .. } => LayerOp::Other("layout change"),
+                })
+                .collect()
+        };
+        Ok((ops(&plan.encoder), ops(&plan.decoder)))
     }
 
     /// Builds the model with freshly initialized weights drawn from `seed`.

@@ -1,0 +1,104 @@
+"""`ae export --format onnx`: ONNX Runtime computes what `ae encode` and `ae reconstruct` compute."""
+import os
+import subprocess
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+
+
+def ae_binary():
+    path = os.environ.get("AE_BIN") or os.path.join(ROOT, "target", "release", "ae")
+    if not os.path.exists(path):
+        if os.environ.get("CI"):
+            pytest.fail(f"the ae binary is needed at {path} (build it with cargo build --release)")
+        pytest.skip(f"no ae binary at {path}")
+    return path
+
+
+def run(*args):
+    return subprocess.run([ae_binary(), *map(str, args)], check=True, capture_output=True, text=True).stdout
+
+
+def images(n=150, seed=0):
+    """Small 1×6×6 images in [0, 255] with a little structure, as uint8-valued floats."""
+    rng = np.random.default_rng(seed)
+    base = rng.random((3, 36))
+    x = base[rng.integers(0, 3, n)] * 200 + rng.random((n, 36)) * 55
+    return np.round(x).reshape(n, 1, 6, 6).astype(np.float32)
+
+
+def session(path):
+    onnx.checker.check_model(onnx.load(str(path)), full_check=True)
+    return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+
+
+@pytest.mark.parametrize("flavor", [[], ["--tied"], ["--model", "vae"], ["--activation", "tanh", "--hidden", "10,6,3"]])
+def test_exported_parts_equal_the_program(tmp_path, flavor):
+    x = images()
+    data = tmp_path / "x.npy"
+    np.save(data, x)
+    spec = f"npy:{data}"
+    model = tmp_path / "run"
+    hidden = [] if "--hidden" in flavor else ["--hidden", "12,4"]
+    run("train", "--data", spec, *hidden, *flavor, "--epochs", "3", "--batch-size", "16", "--threads", "1",
+        "--out", model, "--quiet")
+    run("encode", model, "--data", spec, "--out", tmp_path / "codes.npy")
+    codes = np.load(tmp_path / "codes.npy")
+    vae = "vae" in flavor
+
+    # The encoder with the run's scaling takes the file's own values.
+    run("export", model, "--part", "encoder", "--with-scaling", "--out", tmp_path / "enc.onnx")
+    enc = session(tmp_path / "enc.onnx")
+    outs = enc.run(None, {"input": x})
+    assert [o.name for o in enc.get_outputs()] == (["mean", "log_variance"] if vae else ["code"])
+    np.testing.assert_allclose(outs[0], codes, rtol=1e-5, atol=1e-5)
+    # A dynamic batch: any number of rows.
+    assert enc.run(None, {"input": x[:7]})[0].shape == (7, codes.shape[1])
+
+    # Decoder and whole model agree with `ae reconstruct`, which writes the file's own units.
+    run("reconstruct", model, "--data", spec, "--out", tmp_path / "rec.npy")
+    rec = np.load(tmp_path / "rec.npy").reshape(len(x), -1)
+    run("export", model, "--part", "decoder", "--with-scaling", "--out", tmp_path / "dec.onnx")
+    dec = session(tmp_path / "dec.onnx")
+    np.testing.assert_allclose(dec.run(None, {"code": codes})[0], rec, rtol=1e-5, atol=1e-3)
+    run("export", model, "--part", "autoencoder", "--with-scaling", "--out", tmp_path / "ae.onnx")
+    full = session(tmp_path / "ae.onnx").run(None, {"input": x})[0]
+    np.testing.assert_allclose(full, rec, rtol=1e-5, atol=1e-3)
+    # Without the scaling the graph works in the model's own units.
+    run("export", model, "--part", "autoencoder", "--out", tmp_path / "raw.onnx")
+    offset, scale = enc_scaler(model)
+    scaled = ((x.reshape(len(x), -1) - offset) * scale).reshape(x.shape).astype(np.float32)
+    own = session(tmp_path / "raw.onnx").run(None, {"input": scaled})
+    np.testing.assert_allclose(own[0], (rec - offset) * scale, rtol=1e-4, atol=1e-5)
+
+
+def enc_scaler(model):
+    """The run's scaling (offset, scale) from meta.json."""
+    import json
+
+    meta = json.loads((model / "meta.json").read_text())
+    s = meta["scaler"]
+    return np.array(s["offset"], dtype=np.float32), np.array(s["scale"], dtype=np.float32)
+
+
+def test_existing_files_and_conv_models_are_refused(tmp_path):
+    x = images()
+    np.save(tmp_path / "x.npy", x)
+    model = tmp_path / "run"
+    run("train", "--data", f"npy:{tmp_path / 'x.npy'}", "--hidden", "8,3", "--epochs", "1", "--threads", "1",
+        "--out", model, "--quiet")
+    out = tmp_path / "m.onnx"
+    out.write_bytes(b"keep")
+    r = subprocess.run([ae_binary(), "export", str(model), "--out", str(out)], capture_output=True, text=True)
+    assert r.returncode != 0 and "--force" in r.stderr
+    assert out.read_bytes() == b"keep"
+    conv = tmp_path / "conv"
+    run("train", "--data", f"npy:{tmp_path / 'x.npy'}", "--arch", "conv", "--channels", "2", "--epochs", "1",
+        "--threads", "1", "--out", conv, "--quiet")
+    r = subprocess.run([ae_binary(), "export", str(conv), "--out", str(tmp_path / "c.onnx")],
+                       capture_output=True, text=True)
+    assert r.returncode != 0 and "dense models" in r.stderr, r.stderr
