@@ -7,7 +7,8 @@
 //! ..input_shape]`) or `code` (`[batch, code]`, the decoder's); outputs are `code`, or a VAE's
 //! `mean` and `log_variance`, and `reconstruction` (`[batch, features]`). With scaling, the graph
 //! takes data in the units of the files the run read and gives reconstructions in those units.
-//! Dense models (deep, tied, variational) are exported; convolutional ones are refused by name.
+//! Dense (deep, tied, variational) and convolutional models (pooling, upsampling, transposed
+//! convolutions, a dense code) are exported.
 use std::collections::BTreeSet;
 use std::fmt;
 use std::str::FromStr;
@@ -18,9 +19,10 @@ use prost::Message;
 use super::proto::{
     AttributeProto, Dimension, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorProto,
     TensorShapeProto, TensorTypeProto, TypeProto, ValueInfoProto, ATTRIBUTE_FLOAT, ATTRIBUTE_INT,
-    FLOAT, INT64,
+    ATTRIBUTE_INTS, ATTRIBUTE_STRING, FLOAT, INT64,
 };
 use crate::engine::layers::activation::Activation;
+use crate::engine::layers::patches::Geometry;
 use crate::model::plan::LayerOp;
 use crate::model::Autoencoder;
 use crate::{Error, Result};
@@ -69,15 +71,6 @@ impl fmt::Display for Part {
 pub fn export(model: &Autoencoder, scaler: Option<&Scaler>, part: Part) -> Result<Vec<u8>> {
     let config = &model.config;
     let (encoder, decoder) = config.layer_ops()?;
-    if let Some(kind) = encoder.iter().chain(&decoder).find_map(|op| match op {
-        LayerOp::Other(kind) => Some(*kind),
-        _ => None,
-    }) {
-        return Err(Error::config(
-            "export",
-            format!("ONNX export covers dense models so far; this one has a {kind} layer"),
-        ));
-    }
     let scaler = scaler.filter(|s| s.kind != ScalingKind::None);
     let mut g = Graph {
         model,
@@ -103,7 +96,11 @@ pub fn export(model: &Autoencoder, scaler: Option<&Scaler>, part: Part) -> Resul
             x = g.node("Sub", &[&x, &offset], vec![]);
             x = g.node("Mul", &[&x, &scale], vec![]);
         }
-        x = g.flat(&x, config.input_shape.len());
+        if config.conv.is_none() {
+            x = g.flat(&x, config.input_shape.len());
+        } else if scaler.is_some() {
+            x = g.image(&x, conv_chw(config)?);
+        }
         let h = g.layers(&x, &encoder)?;
         if config.variational {
             let mean = g.columns(&h, 0, k, "mean");
@@ -234,6 +231,15 @@ impl Graph<'_> {
         self.node("Flatten", &[x], vec![int_attr("axis", 1)])
     }
 
+    /// `[batch, c·h·w]` rows (or images) as `[batch, c, h, w]` images.
+    fn image(&mut self, x: &str, [c, h, w]: [usize; 3]) -> String {
+        let shape = self.int64s(
+            &format!("image_{c}x{h}x{w}"),
+            vec![-1, c as i64, h as i64, w as i64],
+        );
+        self.node("Reshape", &[x, &shape], vec![])
+    }
+
     /// Columns `from..to` of `x` (`[batch, C]`), named `name`.
     fn columns(&mut self, x: &str, from: usize, to: usize, name: &str) -> String {
         let starts = self.int64s(&format!("{name}.starts"), vec![from as i64]);
@@ -276,12 +282,67 @@ impl Graph<'_> {
                     )
                 }
                 LayerOp::Activation(a) => self.activation(&x, *a),
-                LayerOp::Other(kind) => {
-                    return Err(Error::config(
-                        "export",
-                        format!("no ONNX form for a {kind} layer yet"),
-                    ))
+                LayerOp::Conv {
+                    prefix,
+                    geometry: g,
+                    fused,
+                } => {
+                    let weight = self.param(&format!("{prefix}.weight"))?;
+                    let bias = self.param(&format!("{prefix}.bias"))?;
+                    let y = self.node("Conv", &[&x, &weight, &bias], conv_attrs(*g, None));
+                    self.activation(&y, *fused)
                 }
+                LayerOp::ConvTranspose {
+                    prefix,
+                    geometry: g,
+                } => {
+                    // The engine's transposed convolution doubles the size: output padding is
+                    // what makes (in − 1)·s − 2p + k equal 2·in.
+                    let extra = 2 * g.stride + 2 * g.padding;
+                    let extra = extra
+                        .checked_sub(g.kernel + g.stride)
+                        .filter(|&e| e < g.stride);
+                    let Some(extra) = extra else {
+                        return Err(Error::config(
+                            "export",
+                            format!("no ONNX output padding gives a transposed convolution of kernel {} the engine's size", g.kernel),
+                        ));
+                    };
+                    let weight = self.param(&format!("{prefix}.weight"))?;
+                    let bias = self.param(&format!("{prefix}.bias"))?;
+                    self.node(
+                        "ConvTranspose",
+                        &[&x, &weight, &bias],
+                        conv_attrs(*g, Some(extra)),
+                    )
+                }
+                LayerOp::MaxPool(k) => self.node(
+                    "MaxPool",
+                    &[&x],
+                    vec![
+                        ints_attr("kernel_shape", &[*k, *k]),
+                        ints_attr("strides", &[*k, *k]),
+                    ],
+                ),
+                LayerOp::Upsample(k) => {
+                    let scales = self.constant(
+                        &format!("upsample{k}.scales"),
+                        &[4],
+                        vec![1.0, 1.0, *k as f32, *k as f32],
+                    );
+                    self.node(
+                        "Resize",
+                        &[&x, "", &scales],
+                        vec![string_attr("mode", "nearest")],
+                    )
+                }
+                LayerOp::Reshape {
+                    to_image: true,
+                    chw,
+                } => self.image(&x, *chw),
+                LayerOp::Reshape {
+                    to_image: false, ..
+                } => self.flat(&x, 3),
             };
         }
         Ok(x)
@@ -291,9 +352,51 @@ impl Graph<'_> {
 fn int_attr(name: &str, i: i64) -> AttributeProto {
     AttributeProto {
         name: name.into(),
-        f: 0.0,
         i,
         r#type: ATTRIBUTE_INT,
+        ..Default::default()
+    }
+}
+
+fn ints_attr(name: &str, v: &[usize]) -> AttributeProto {
+    AttributeProto {
+        name: name.into(),
+        ints: v.iter().map(|&x| x as i64).collect(),
+        r#type: ATTRIBUTE_INTS,
+        ..Default::default()
+    }
+}
+
+fn string_attr(name: &str, v: &str) -> AttributeProto {
+    AttributeProto {
+        name: name.into(),
+        s: v.as_bytes().to_vec(),
+        r#type: ATTRIBUTE_STRING,
+        ..Default::default()
+    }
+}
+
+/// Kernel, strides and padding of a convolution (and a transposed one's output padding).
+fn conv_attrs(g: Geometry, output_padding: Option<usize>) -> Vec<AttributeProto> {
+    let mut a = vec![
+        ints_attr("kernel_shape", &[g.kernel, g.kernel]),
+        ints_attr("strides", &[g.stride, g.stride]),
+        ints_attr("pads", &[g.padding; 4]),
+    ];
+    if let Some(p) = output_padding {
+        a.push(ints_attr("output_padding", &[p, p]));
+    }
+    a
+}
+
+/// A convolutional model's input image shape.
+fn conv_chw(config: &crate::model::ModelConfig) -> Result<[usize; 3]> {
+    match config.input_shape[..] {
+        [c, h, w] => Ok([c, h, w]),
+        _ => Err(Error::config(
+            "export",
+            "a convolutional model takes (C, H, W) images",
+        )),
     }
 }
 
@@ -301,8 +404,8 @@ fn float_attr(name: &str, f: f32) -> AttributeProto {
     AttributeProto {
         name: name.into(),
         f,
-        i: 0,
         r#type: ATTRIBUTE_FLOAT,
+        ..Default::default()
     }
 }
 
@@ -410,12 +513,22 @@ mod tests {
         let arch = crate::model::ConvArch {
             channels: vec![2],
             kernel: 3,
-            decoder: crate::model::ConvDecoder::Upsample,
-            code: None,
+            decoder: crate::model::ConvDecoder::Transpose,
+            code: Some(3),
         };
         let conv = ModelConfig::conv(&[1, 8, 8], arch).build(0).unwrap();
-        let err = export(&conv, None, Part::Encoder).unwrap_err().to_string();
-        assert!(err.contains("dense models"), "{err}");
+        let g = decode(&export(&conv, None, Part::Autoencoder).unwrap());
+        let o = ops(&g);
+        for op in [
+            "Conv",
+            "MaxPool",
+            "Flatten",
+            "Gemm",
+            "Reshape",
+            "ConvTranspose",
+        ] {
+            assert!(o.contains(&op), "{op}: {o:?}");
+        }
         assert!("coder".parse::<Part>().is_err());
     }
 }

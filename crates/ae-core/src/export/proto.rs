@@ -55,9 +55,11 @@ pub struct NodeProto {
     pub attribute: Vec<AttributeProto>,
 }
 
-/// `AttributeProto.AttributeType`: FLOAT 1, INT 2.
+/// `AttributeProto.AttributeType`: FLOAT 1, INT 2, STRING 3, INTS 7.
 pub const ATTRIBUTE_FLOAT: i32 = 1;
 pub const ATTRIBUTE_INT: i32 = 2;
+pub const ATTRIBUTE_STRING: i32 = 3;
+pub const ATTRIBUTE_INTS: i32 = 7;
 
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct AttributeProto {
@@ -67,6 +69,10 @@ pub struct AttributeProto {
     pub f: f32,
     #[prost(int64, tag = "3")]
     pub i: i64,
+    #[prost(bytes = "vec", tag = "4")]
+    pub s: Vec<u8>,
+    #[prost(int64, repeated, tag = "8")]
+    pub ints: Vec<i64>,
     #[prost(int32, tag = "20")]
     pub r#type: i32,
 }

@@ -98,8 +98,35 @@ pub enum LayerOp {
     },
     /// An element-wise activation.
     Activation(Activation),
-    /// A layer no exporter handles yet (convolutions, pooling, layout changes), by kind.
-    Other(&'static str),
+    /// A 2-D convolution with PyTorch's `[out, in, k, k]` weight `{prefix}.weight`, then `fused`.
+    Conv {
+        /// Name prefix of the weight and bias.
+        prefix: String,
+        /// Kernel, stride and zero padding.
+        geometry: Geometry,
+        /// The activation applied inside the layer.
+        fused: Activation,
+    },
+    /// A transposed 2-D convolution with PyTorch's `[in, out, k, k]` weight, doubling the size.
+    ConvTranspose {
+        /// Name prefix of the weight and bias.
+        prefix: String,
+        /// Kernel, stride and zero padding.
+        geometry: Geometry,
+    },
+    /// Max pooling over `k × k` windows with stride `k`.
+    MaxPool(usize),
+    /// Nearest-neighbour upsampling by `k`.
+    Upsample(usize),
+    /// A change between flat rows and `(C, H, W)` images as seen from outside (the engine's
+    /// channels-last layout inside a convolutional network is not the exporter's concern):
+    /// `to_image` reshapes rows into `chw` images, otherwise images are flattened.
+    Reshape {
+        /// Rows to images (true) or images to rows.
+        to_image: bool,
+        /// The image's channels, height and width.
+        chw: [usize; 3],
+    },
 }
 
 /// The layers of one side (`encoder` or `decoder`), each with its name prefix.
@@ -358,11 +385,23 @@ impl ModelConfig {
                         tied_to: tied_to.clone(),
                     },
                     Spec::Act(a) => LayerOp::Activation(*a),
-                    Spec::Conv { .. } => LayerOp::Other("convolution"),
-                    Spec::ConvT { .. } => LayerOp::Other("transposed convolution"),
-                    Spec::Pool(_) => LayerOp::Other("max pooling"),
-                    Spec::Up(_) => LayerOp::Other("upsampling"),
-                    Spec::Layout { .. } => LayerOp::Other("layout change"),
+                    Spec::Conv {
+                        geometry, fused, ..
+                    } => LayerOp::Conv {
+                        prefix: prefix.clone(),
+                        geometry: *geometry,
+                        fused: *fused,
+                    },
+                    Spec::ConvT { geometry, .. } => LayerOp::ConvTranspose {
+                        prefix: prefix.clone(),
+                        geometry: *geometry,
+                    },
+                    Spec::Pool(k) => LayerOp::MaxPool(*k),
+                    Spec::Up(k) => LayerOp::Upsample(*k),
+                    Spec::Layout { layout, .. } => LayerOp::Reshape {
+                        to_image: matches!(layout.to, Order::ChannelsLast),
+                        chw: layout.chw,
+                    },
                 })
                 .collect()
         };
