@@ -282,6 +282,23 @@ impl Model {
         self.with(|f| Ok(f.settings.threads))
     }
 
+    /// The model as an ONNX graph (`part`: encoder, decoder or autoencoder), with the data's
+    /// scaling built in when `with_scaling`.
+    fn onnx<'py>(
+        &self,
+        py: Python<'py>,
+        part: &str,
+        with_scaling: bool,
+    ) -> PyResult<Bound<'py, pyo3::types::PyBytes>> {
+        self.with(|f| {
+            let part = part.parse().map_err(to_py)?;
+            let scaler = with_scaling.then_some(&f.meta.scaler);
+            let bytes =
+                ae_core::export::onnx::export(&f.task.model, scaler, part).map_err(to_py)?;
+            Ok(pyo3::types::PyBytes::new(py, &bytes))
+        })
+    }
+
     /// Codes of `x`, (N, code).
     fn transform<'py>(
         &self,

@@ -104,3 +104,24 @@ def test_an_existing_file_is_kept_without_force(tmp_path):
     r = subprocess.run([ae_binary(), "export", str(model), "--out", str(out)], capture_output=True, text=True)
     assert r.returncode != 0 and "--force" in r.stderr
     assert out.read_bytes() == b"keep"
+
+
+def test_the_python_estimator_exports_what_it_computes(tmp_path):
+    from autoencoder import VAE, Autoencoder
+
+    rng = np.random.default_rng(1)
+    X = (rng.normal(size=(200, 3)) @ rng.normal(size=(3, 9)) + 5.0).astype(np.float32)
+    est = Autoencoder(hidden=[8, 3], epochs=5, threads=1).fit(X)
+    enc = ort.InferenceSession(est.to_onnx(tmp_path / "enc.onnx", part="encoder"))
+    assert (tmp_path / "enc.onnx").read_bytes() == est.to_onnx(part="encoder")
+    np.testing.assert_allclose(enc.run(None, {"input": X})[0], est.transform(X), rtol=1e-5, atol=1e-5)
+    full = ort.InferenceSession(est.to_onnx())
+    np.testing.assert_allclose(full.run(None, {"input": X})[0], est.predict(X), rtol=1e-5, atol=1e-4)
+    dec = ort.InferenceSession(est.to_onnx(part="decoder"))
+    Z = est.transform(X)
+    np.testing.assert_allclose(dec.run(None, {"code": Z})[0], est.inverse_transform(Z), rtol=1e-5, atol=1e-4)
+    vae = VAE(hidden=[8, 2], epochs=3, threads=1).fit(X)
+    outs = ort.InferenceSession(vae.to_onnx(part="encoder")).run(None, {"input": X})
+    np.testing.assert_allclose(outs[0], vae.transform(X), rtol=1e-5, atol=1e-5)
+    with pytest.raises(ValueError, match="part"):
+        est.to_onnx(part="middle")

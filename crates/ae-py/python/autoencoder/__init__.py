@@ -158,6 +158,22 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         """The mean of ``score_samples``: minus the mean reconstruction error."""
         return float(np.mean(self.score_samples(X)))
 
+    def to_onnx(self, path=None, part="autoencoder", with_scaling=True):
+        """The model as an ONNX graph for ONNX Runtime (opset 13, any batch size).
+
+        ``part`` is ``"encoder"`` (input ``input`` → output ``code``, or a VAE's ``mean`` and
+        ``log_variance``), ``"decoder"`` (``code`` → ``reconstruction``) or ``"autoencoder"``
+        (``input`` → ``reconstruction``). With ``with_scaling`` the graph takes and gives the
+        data's own units, as ``transform`` and ``predict`` do. Returns the bytes, and writes
+        them to ``path`` when one is given.
+        """
+        check_is_fitted(self)
+        data = self.model_.onnx(part, bool(with_scaling))
+        if path is not None:
+            with open(os.fspath(path), "wb") as fh:
+                fh.write(data)
+        return data
+
     # ----- files and pickles -------------------------------------------------------------------
     def save(self, path, force=False):
         """Writes a run folder that the ``ae`` commands read (``ae eval``, ``ae report``, ...)."""
