@@ -79,15 +79,16 @@ pub enum Command {
 /// `ae export`.
 #[derive(Debug, Args)]
 pub struct ExportArgs {
-    /// The run folder.
+    /// The run folder, or a classifier folder made by `ae classify`.
     pub run: PathBuf,
     /// The format (ONNX, opset 13).
     #[arg(long, value_enum, default_value_t)]
     pub format: ExportFormat,
     /// Which part: encoder (input → code; a VAE's mean and log_variance), decoder (code →
-    /// reconstruction) or autoencoder (input → reconstruction).
-    #[arg(long, default_value = "autoencoder")]
-    pub part: ae_core::export::onnx::Part,
+    /// reconstruction) or autoencoder (input → reconstruction, the default). A classifier
+    /// folder (made by `ae classify`) is exported whole: input → logits and probabilities.
+    #[arg(long)]
+    pub part: Option<ae_core::export::onnx::Part>,
     /// Take inputs in the units of the data files and give reconstructions in them: the run's
     /// scaling becomes part of the graph.
     #[arg(long)]

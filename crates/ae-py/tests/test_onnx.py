@@ -125,3 +125,31 @@ def test_the_python_estimator_exports_what_it_computes(tmp_path):
     np.testing.assert_allclose(outs[0], vae.transform(X), rtol=1e-5, atol=1e-5)
     with pytest.raises(ValueError, match="part"):
         est.to_onnx(part="middle")
+
+
+def test_a_classifier_exports_to_logits_and_probabilities(tmp_path):
+    import struct
+
+    # Three classes of 6×6 images, each around its own pattern, as IDX files with labels.
+    labels = np.repeat(np.arange(3), 80).astype(np.uint8)
+    x = np.clip(images(n=240) * 0.3 + np.repeat(np.eye(3, 36), 80, axis=0).reshape(-1, 1, 6, 6) * 170, 0, 255)
+    x = np.round(x).astype(np.uint8)
+    (tmp_path / "img.idx").write_bytes(struct.pack(">IIII", 0x803, 240, 6, 6) + x.tobytes())
+    (tmp_path / "lab.idx").write_bytes(struct.pack(">II", 0x801, 240) + labels.tobytes())
+    spec = f"idx:{tmp_path / 'img.idx'},{tmp_path / 'lab.idx'}"
+    model = tmp_path / "run"
+    run("train", "--data", spec, "--hidden", "12,4", "--epochs", "3", "--threads", "1", "--out", model, "--quiet")
+    clf = tmp_path / "clf"
+    run("classify", model, "--head-hidden", "5", "--epochs", "20", "--out", clf, "--quiet")
+    run("predict", clf, "--data", spec, "--out", tmp_path / "pred.csv")
+    pred = np.loadtxt(tmp_path / "pred.csv", delimiter=",", skiprows=1)
+    run("export", clf, "--with-scaling", "--out", tmp_path / "clf.onnx")
+    sess = session(tmp_path / "clf.onnx")
+    assert [o.name for o in sess.get_outputs()] == ["logits", "probabilities"]
+    logits, probs = sess.run(None, {"input": x.astype(np.float32)})
+    np.testing.assert_array_equal(probs.argmax(1), pred[:, 1])
+    np.testing.assert_allclose(probs.max(1), pred[:, 2], atol=2e-6)
+    np.testing.assert_allclose(probs.sum(1), 1.0, atol=1e-5)
+    r = subprocess.run([ae_binary(), "export", str(clf), "--part", "encoder", "--out", str(tmp_path / "e.onnx")],
+                       capture_output=True, text=True)
+    assert r.returncode != 0 and "classifier" in r.stderr, r.stderr

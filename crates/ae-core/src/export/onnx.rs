@@ -21,8 +21,10 @@ use super::proto::{
     TensorShapeProto, TensorTypeProto, TypeProto, ValueInfoProto, ATTRIBUTE_FLOAT, ATTRIBUTE_INT,
     ATTRIBUTE_INTS, ATTRIBUTE_STRING, FLOAT, INT64,
 };
+use crate::analysis::classifier::Classifier;
 use crate::engine::layers::activation::Activation;
 use crate::engine::layers::patches::Geometry;
+use crate::engine::params::Params;
 use crate::model::plan::LayerOp;
 use crate::model::Autoencoder;
 use crate::{Error, Result};
@@ -72,35 +74,15 @@ pub fn export(model: &Autoencoder, scaler: Option<&Scaler>, part: Part) -> Resul
     let config = &model.config;
     let (encoder, decoder) = config.layer_ops()?;
     let scaler = scaler.filter(|s| s.kind != ScalingKind::None);
-    let mut g = Graph {
-        model,
-        nodes: Vec::new(),
-        initializers: Vec::new(),
-        added: BTreeSet::new(),
-        next: 0,
-    };
+    let mut g = Graph::new(&model.params);
     let k = config.code_size();
     let features = config.input_features();
     let mut inputs = Vec::new();
     let mut outputs = Vec::new();
     let mut code = None;
     if part != Part::Decoder {
-        let mut dims = vec![None];
-        dims.extend(config.input_shape.iter().map(|&d| Some(d)));
-        inputs.push(value("input", &dims));
-        let mut x = "input".to_string();
-        if let Some(s) = scaler {
-            let offset = g.constant("scaling.offset", &[features], s.offset.clone());
-            let scale = g.constant("scaling.scale", &[features], s.scale.clone());
-            x = g.flat(&x, config.input_shape.len());
-            x = g.node("Sub", &[&x, &offset], vec![]);
-            x = g.node("Mul", &[&x, &scale], vec![]);
-        }
-        if config.conv.is_none() {
-            x = g.flat(&x, config.input_shape.len());
-        } else if scaler.is_some() {
-            x = g.image(&x, conv_chw(config)?);
-        }
+        inputs.push(input_value(&config.input_shape));
+        let x = g.scaled_input(config, scaler)?;
         let h = g.layers(&x, &encoder)?;
         if config.variational {
             let mean = g.columns(&h, 0, k, "mean");
@@ -111,8 +93,7 @@ pub fn export(model: &Autoencoder, scaler: Option<&Scaler>, part: Part) -> Resul
             }
             code = Some(mean);
         } else if part == Part::Encoder {
-            let c = g.node("Identity", &[&h], vec![]);
-            g.rename_last(&c, "code");
+            g.output(&h, "code");
             outputs.push(value("code", &[None, Some(k)]));
         } else {
             code = Some(h);
@@ -130,40 +111,148 @@ pub fn export(model: &Autoencoder, scaler: Option<&Scaler>, part: Part) -> Resul
             y = g.node("Div", &[&y, &scale], vec![]);
             y = g.node("Add", &[&y, &offset], vec![]);
         }
-        let r = g.node("Identity", &[&y], vec![]);
-        g.rename_last(&r, "reconstruction");
+        g.output(&y, "reconstruction");
         outputs.push(value("reconstruction", &[None, Some(features)]));
     }
-    let proto = ModelProto {
-        ir_version: 8,
-        producer_name: "ae".into(),
-        producer_version: env!("CARGO_PKG_VERSION").into(),
-        doc_string: format!("the {part} of an autoencoder trained with ae"),
-        graph: Some(GraphProto {
-            node: g.nodes,
-            name: format!("ae_{part}"),
-            initializer: g.initializers,
-            input: inputs,
-            output: outputs,
-        }),
-        opset_import: vec![OperatorSetIdProto {
-            domain: String::new(),
-            version: OPSET,
-        }],
+    Ok(g.finish(&format!("{part}"), inputs, outputs))
+}
+
+/// The ONNX model of a classifier made by `ae classify`: `input` → `logits` and
+/// `probabilities` (softmax), `[batch, classes]`; with `scaler`, inputs in the data's units.
+pub fn export_classifier(model: &Classifier, scaler: Option<&Scaler>) -> Result<Vec<u8>> {
+    let scaler = scaler.filter(|s| s.kind != ScalingKind::None);
+    let config = &model.config;
+    let mut g = Graph::new(&model.params);
+    let mut x = match &config.encoder {
+        Some(enc) => {
+            let (encoder, _) = enc.layer_ops()?;
+            let x = g.scaled_input(enc, scaler)?;
+            let h = g.layers(&x, &encoder)?;
+            if enc.variational {
+                g.columns(&h, 0, enc.code_size(), "mean")
+            } else {
+                h
+            }
+        }
+        None => {
+            let plain = crate::model::ModelConfig::dense(&config.input_shape, &[]);
+            g.scaled_input(&plain, scaler)?
+        }
     };
-    Ok(proto.encode_to_vec())
+    let head = match config.head_hidden {
+        Some(_) => vec!["head.0", "head.2"],
+        None => vec!["head.0"],
+    };
+    for (i, prefix) in head.iter().enumerate() {
+        if i > 0 {
+            x = g.activation(&x, Activation::Relu);
+        }
+        x = g.layers(
+            &x,
+            &[LayerOp::Dense {
+                prefix: prefix.to_string(),
+                tied_to: None,
+            }],
+        )?;
+    }
+    let c = config.classes;
+    let p = g.node("Softmax", &[&x], vec![int_attr("axis", 1)]);
+    g.output(&x, "logits");
+    g.rename(&p, "probabilities");
+    let outputs = vec![
+        value("logits", &[None, Some(c)]),
+        value("probabilities", &[None, Some(c)]),
+    ];
+    Ok(g.finish(
+        "classifier",
+        vec![input_value(&config.input_shape)],
+        outputs,
+    ))
+}
+
+/// The `input` value: `[batch, ..shape]`.
+fn input_value(shape: &[usize]) -> ValueInfoProto {
+    let mut dims = vec![None];
+    dims.extend(shape.iter().map(|&d| Some(d)));
+    value("input", &dims)
 }
 
 /// A graph being written: nodes, initializers (each added once) and fresh value names.
 struct Graph<'a> {
-    model: &'a Autoencoder,
+    params: &'a Params,
     nodes: Vec<NodeProto>,
     initializers: Vec<TensorProto>,
     added: BTreeSet<String>,
     next: usize,
 }
 
-impl Graph<'_> {
+impl<'a> Graph<'a> {
+    fn new(params: &'a Params) -> Self {
+        Graph {
+            params,
+            nodes: Vec::new(),
+            initializers: Vec::new(),
+            added: BTreeSet::new(),
+            next: 0,
+        }
+    }
+
+    /// The serialized model of this graph.
+    fn finish(
+        self,
+        what: &str,
+        input: Vec<ValueInfoProto>,
+        output: Vec<ValueInfoProto>,
+    ) -> Vec<u8> {
+        ModelProto {
+            ir_version: 8,
+            producer_name: "ae".into(),
+            producer_version: env!("CARGO_PKG_VERSION").into(),
+            doc_string: format!("the {what} of an autoencoder trained with ae"),
+            graph: Some(GraphProto {
+                node: self.nodes,
+                name: format!("ae_{what}"),
+                initializer: self.initializers,
+                input,
+                output,
+            }),
+            opset_import: vec![OperatorSetIdProto {
+                domain: String::new(),
+                version: OPSET,
+            }],
+        }
+        .encode_to_vec()
+    }
+
+    /// `input`, scaled when a scaler is given, in the shape the encoder of `config` reads.
+    fn scaled_input(
+        &mut self,
+        config: &crate::model::ModelConfig,
+        scaler: Option<&Scaler>,
+    ) -> Result<String> {
+        let features = config.input_features();
+        let mut x = "input".to_string();
+        if let Some(s) = scaler {
+            let offset = self.constant("scaling.offset", &[features], s.offset.clone());
+            let scale = self.constant("scaling.scale", &[features], s.scale.clone());
+            x = self.flat(&x, config.input_shape.len());
+            x = self.node("Sub", &[&x, &offset], vec![]);
+            x = self.node("Mul", &[&x, &scale], vec![]);
+        }
+        if config.conv.is_none() {
+            x = self.flat(&x, config.input_shape.len());
+        } else if scaler.is_some() {
+            x = self.image(&x, conv_chw(config)?);
+        }
+        Ok(x)
+    }
+
+    /// Makes `x` the graph output `name` (through an Identity node).
+    fn output(&mut self, x: &str, name: &str) {
+        let out = self.node("Identity", &[x], vec![]);
+        self.rename(&out, name);
+    }
+
     /// Adds a node of `op` on `inputs`; returns the name of its output.
     fn node(&mut self, op: &str, inputs: &[&str], attribute: Vec<AttributeProto>) -> String {
         self.next += 1;
@@ -178,11 +267,14 @@ impl Graph<'_> {
         out
     }
 
-    /// Gives the last node's output (`was`) the name of a graph output.
-    fn rename_last(&mut self, was: &str, name: &str) {
-        let last = self.nodes.last_mut().expect("a node was just added");
-        debug_assert_eq!(last.output[0], was);
-        last.output[0] = name.into();
+    /// Gives the node whose output is `was` the output name `name`.
+    fn rename(&mut self, was: &str, name: &str) {
+        let node = self
+            .nodes
+            .iter_mut()
+            .find(|n| n.output[0] == was)
+            .expect("a node of this graph");
+        node.output[0] = name.into();
     }
 
     /// A float initializer named `name` (added once), returning its name.
@@ -215,11 +307,10 @@ impl Graph<'_> {
     /// A model parameter as an initializer of the same name.
     fn param(&mut self, name: &str) -> Result<String> {
         let id = self
-            .model
             .params
             .find(name)
             .ok_or_else(|| Error::config("export", format!("the model has no `{name}`")))?;
-        let t = &self.model.params.values[id.0];
+        let t = &self.params.values[id.0];
         Ok(self.constant(name, t.shape(), t.data().to_vec()))
     }
 
@@ -246,7 +337,7 @@ impl Graph<'_> {
         let ends = self.int64s(&format!("{name}.ends"), vec![to as i64]);
         let axes = self.int64s(&format!("{name}.axes"), vec![1]);
         let out = self.node("Slice", &[x, &starts, &ends, &axes], vec![]);
-        self.rename_last(&out, name);
+        self.rename(&out, name);
         name.into()
     }
 
@@ -482,6 +573,15 @@ mod tests {
         let g = decode(&export(&ae, None, Part::Encoder).unwrap());
         assert_eq!(ops(&g), ["Flatten", "Gemm", "Relu", "Gemm", "Identity"]);
         assert_eq!(g.output[0].name, "code");
+        // A classifier: the encoder, the head, logits and their softmax.
+        let clf = Classifier::on_encoder(ae, Some(5), 4, 0).unwrap();
+        let g = decode(&export_classifier(&clf, None).unwrap());
+        assert_eq!(
+            ops(&g),
+            ["Flatten", "Gemm", "Relu", "Gemm", "Gemm", "Relu", "Gemm", "Softmax", "Identity"]
+        );
+        let outs: Vec<&str> = g.output.iter().map(|v| v.name.as_str()).collect();
+        assert_eq!(outs, ["logits", "probabilities"]);
     }
 
     #[test]
