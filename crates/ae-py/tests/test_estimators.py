@@ -1,5 +1,4 @@
 """The Python package against scikit-learn's and PyOD's contracts, and against the `ae` program."""
-import os
 import pickle
 import subprocess
 import sys
@@ -12,9 +11,8 @@ from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from _cli import ae_binary
 from autoencoder import VAE, Autoencoder, AutoencoderDetector
-
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 
 
 def table(n=240, d=10, seed=0):
@@ -157,15 +155,6 @@ def test_detector_contract_and_planted_outliers():
     assert np.array_equal(conf, conf2)
     with pytest.raises(ValueError, match="contamination"):
         AutoencoderDetector(contamination=0.9).fit(X)
-
-
-def ae_binary():
-    path = os.environ.get("AE_BIN") or os.path.join(ROOT, "target", "release", "ae")
-    if not os.path.exists(path):
-        if os.environ.get("CI"):
-            pytest.fail(f"the ae binary is needed at {path} (build it with cargo build --release)")
-        pytest.skip(f"no ae binary at {path}")
-    return path
 
 
 def test_codes_and_scores_equal_the_cli_for_the_same_settings(tmp_path):

@@ -1,5 +1,4 @@
 """`ae export --format onnx`: ONNX Runtime computes what `ae encode` and `ae reconstruct` compute."""
-import os
 import subprocess
 
 import numpy as np
@@ -7,16 +6,7 @@ import onnx
 import onnxruntime as ort
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
-
-
-def ae_binary():
-    path = os.environ.get("AE_BIN") or os.path.join(ROOT, "target", "release", "ae")
-    if not os.path.exists(path):
-        if os.environ.get("CI"):
-            pytest.fail(f"the ae binary is needed at {path} (build it with cargo build --release)")
-        pytest.skip(f"no ae binary at {path}")
-    return path
+from _cli import ae_binary
 
 
 def run(*args):

@@ -29,6 +29,7 @@ use crate::engine::tensor::Tensor;
 use crate::model::Autoencoder;
 use crate::objective::noise::Noise;
 use crate::objective::{AutoencoderTask, Examples, Objective, Task, Terms};
+use crate::training::trainer::gather;
 use crate::{Error, Result};
 
 /// Random corruption of inputs: shifts and mirror images of images, then noise.
@@ -244,6 +245,8 @@ pub struct SemiSupervisedTask {
     seed: u64,
     /// The mean teacher's weights, when the settings ask for one.
     teacher: Option<Params>,
+    /// Rows gathered for a step (labelled, or confidently predicted), before corruption.
+    clean: Tensor,
     batch: Tensor,
     batch_labels: Vec<u32>,
     corrupted: Tensor,
@@ -305,6 +308,7 @@ impl SemiSupervisedTask {
             settings,
             seed,
             teacher,
+            clean: Tensor::default(),
             batch: Tensor::default(),
             batch_labels: Vec::new(),
             corrupted: Tensor::default(),
@@ -348,18 +352,17 @@ impl SemiSupervisedTask {
     /// Draws the step's labelled batch (with replacement) into `self.batch`, corrupted.
     fn draw_labelled(&mut self, rng: &mut Rng) {
         let n = self.labelled.x.rows();
-        let k = self.settings.labelled_batch;
-        let c = self.labelled.x.cols();
-        let mut shape = self.labelled.x.shape().to_vec();
-        shape[0] = k;
-        let mut clean = Tensor::zeros(&shape);
-        self.batch_labels.clear();
-        for r in 0..k {
-            let i = rng.random_range(0..n);
-            clean.data_mut()[r * c..(r + 1) * c].copy_from_slice(self.labelled.x.row(i));
-            self.batch_labels.push(self.labelled.labels[i]);
-        }
-        self.settings.augment.apply(&clean, &mut self.batch, rng);
+        let idx: Vec<usize> = (0..self.settings.labelled_batch)
+            .map(|_| rng.random_range(0..n))
+            .collect();
+        let labelled = Examples {
+            x: &self.labelled.x,
+            labels: &self.labelled.labels,
+        };
+        gather(labelled, &idx, &mut self.clean, &mut self.batch_labels);
+        self.settings
+            .augment
+            .apply(&self.clean, &mut self.batch, rng);
     }
 
     /// The rows of `x` whose predicted class has a probability of at least τ, and those classes.
@@ -388,15 +391,12 @@ impl SemiSupervisedTask {
         if keep.is_empty() {
             return 0.0;
         }
-        let c = x.cols();
-        let mut shape = x.shape().to_vec();
-        shape[0] = keep.len();
-        let mut chosen = Tensor::zeros(&shape);
-        for (j, &r) in keep.iter().enumerate() {
-            chosen.data_mut()[j * c..(j + 1) * c].copy_from_slice(x.row(r));
-        }
+        let mut no_labels = Vec::new();
+        gather(Examples::new(x), &keep, &mut self.clean, &mut no_labels);
         let mut corrupted = std::mem::take(&mut self.corrupted);
-        self.settings.augment.apply(&chosen, &mut corrupted, rng);
+        self.settings
+            .augment
+            .apply(&self.clean, &mut corrupted, rng);
         let share = keep.len() as f32 / x.rows() as f32;
         let loss = self.classify_step(&corrupted, &targets, mu * share);
         self.corrupted = corrupted;

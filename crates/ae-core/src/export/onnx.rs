@@ -82,7 +82,7 @@ pub fn export(model: &Autoencoder, scaler: Option<&Scaler>, part: Part) -> Resul
     let mut code = None;
     if part != Part::Decoder {
         inputs.push(input_value(&config.input_shape));
-        let x = g.scaled_input(config, scaler)?;
+        let x = g.scaled_input(&config.input_shape, config.conv.is_none(), scaler);
         let h = g.layers(&x, &encoder)?;
         if config.variational {
             let mean = g.columns(&h, 0, k, "mean");
@@ -126,7 +126,7 @@ pub fn export_classifier(model: &Classifier, scaler: Option<&Scaler>) -> Result<
     let mut x = match &config.encoder {
         Some(enc) => {
             let (encoder, _) = enc.layer_ops()?;
-            let x = g.scaled_input(enc, scaler)?;
+            let x = g.scaled_input(&enc.input_shape, enc.conv.is_none(), scaler);
             let h = g.layers(&x, &encoder)?;
             if enc.variational {
                 g.columns(&h, 0, enc.code_size(), "mean")
@@ -134,10 +134,7 @@ pub fn export_classifier(model: &Classifier, scaler: Option<&Scaler>) -> Result<
                 h
             }
         }
-        None => {
-            let plain = crate::model::ModelConfig::dense(&config.input_shape, &[]);
-            g.scaled_input(&plain, scaler)?
-        }
+        None => g.scaled_input(&config.input_shape, true, scaler),
     };
     let head = match config.head_hidden {
         Some(_) => vec!["head.0", "head.2"],
@@ -224,27 +221,26 @@ impl<'a> Graph<'a> {
         .encode_to_vec()
     }
 
-    /// `input`, scaled when a scaler is given, in the shape the encoder of `config` reads.
+    /// `input` (`[batch, ..input_shape]`), flat when `flat` or when a scaler is given, then
+    /// scaled. A convolutional encoder's first layer reshapes flat rows into images.
     fn scaled_input(
         &mut self,
-        config: &crate::model::ModelConfig,
+        input_shape: &[usize],
+        flat: bool,
         scaler: Option<&Scaler>,
-    ) -> Result<String> {
-        let features = config.input_features();
+    ) -> String {
         let mut x = "input".to_string();
+        if flat || scaler.is_some() {
+            x = self.flat(&x, input_shape.len());
+        }
         if let Some(s) = scaler {
+            let features = input_shape.iter().product();
             let offset = self.constant("scaling.offset", &[features], s.offset.clone());
             let scale = self.constant("scaling.scale", &[features], s.scale.clone());
-            x = self.flat(&x, config.input_shape.len());
             x = self.node("Sub", &[&x, &offset], vec![]);
             x = self.node("Mul", &[&x, &scale], vec![]);
         }
-        if config.conv.is_none() {
-            x = self.flat(&x, config.input_shape.len());
-        } else if scaler.is_some() {
-            x = self.image(&x, conv_chw(config)?);
-        }
-        Ok(x)
+        x
     }
 
     /// Makes `x` the graph output `name` (through an Identity node).
@@ -478,17 +474,6 @@ fn conv_attrs(g: Geometry, output_padding: Option<usize>) -> Vec<AttributeProto>
         a.push(ints_attr("output_padding", &[p, p]));
     }
     a
-}
-
-/// A convolutional model's input image shape.
-fn conv_chw(config: &crate::model::ModelConfig) -> Result<[usize; 3]> {
-    match config.input_shape[..] {
-        [c, h, w] => Ok([c, h, w]),
-        _ => Err(Error::config(
-            "export",
-            "a convolutional model takes (C, H, W) images",
-        )),
-    }
 }
 
 fn float_attr(name: &str, f: f32) -> AttributeProto {

@@ -82,7 +82,7 @@ impl Trainer for CpuTrainer<'_> {
 }
 
 /// Batches examples (and their labels, if any) by index into reusable buffers.
-fn gather(data: Examples<'_>, idx: &[usize], out: &mut Tensor, labels: &mut Vec<u32>) {
+pub(crate) fn gather(data: Examples<'_>, idx: &[usize], out: &mut Tensor, labels: &mut Vec<u32>) {
     let mut shape = data.x.shape().to_vec();
     shape[0] = idx.len();
     out.resize(&shape);
