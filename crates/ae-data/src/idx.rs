@@ -206,6 +206,105 @@ fn read_idx(path: &Path) -> Result<Idx> {
     Ok(Idx { dims, elem, values })
 }
 
+/// Where an uncompressed IDX images file keeps its values, for reading rows in place
+/// ([`crate::stream`]): the example shape, the row count, where the values start and how one
+/// becomes an f32, checked against the file's size. A gzipped file cannot be read in place.
+pub(crate) fn layout(path: &Path) -> Result<crate::stream::FileLayout> {
+    use crate::npy::Elem as N;
+    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let file_len = file.metadata().map_err(|e| Error::io(path, e))?.len();
+    let mut raw = BufReader::new(file);
+    let mut head = [0u8; 4];
+    read_exact_at(&mut raw, &mut head, path, 0, "IDX header")?;
+    if head[0] == 0x1f && head[1] == 0x8b {
+        return Err(Error::format(
+            path,
+            Some(0),
+            "a gzipped IDX file cannot be streamed (its rows cannot be read in place); gunzip it first",
+        ));
+    }
+    if head[0] != 0 || head[1] != 0 {
+        return Err(Error::format(
+            path,
+            Some(0),
+            format!(
+                "not an IDX file: magic starts with {:02x} {:02x}, expected 00 00",
+                head[0], head[1]
+            ),
+        ));
+    }
+    let elem = Elem::from_code(head[2]).ok_or_else(|| {
+        Error::format(
+            path,
+            Some(2),
+            format!("unknown IDX type code 0x{:02x}", head[2]),
+        )
+    })?;
+    let ndims = head[3] as usize;
+    if !(2..=4).contains(&ndims) {
+        return Err(Error::format(
+            path,
+            Some(3),
+            format!("an images file has 2 to 4 dimensions, this one {ndims}"),
+        ));
+    }
+    let mut dims = Vec::with_capacity(ndims);
+    for i in 0..ndims {
+        let mut b = [0u8; 4];
+        let at = 4 + 4 * i as u64;
+        read_exact_at(&mut raw, &mut b, path, at, "IDX dimensions")?;
+        dims.push(u32::from_be_bytes(b) as usize);
+    }
+    let header_len = 4 + 4 * ndims as u64;
+    // At most four u32 dimensions and 8-byte values: the product fits in u128.
+    let payload = dims.iter().map(|&d| d as u128).product::<u128>() * elem.size() as u128;
+    let available = file_len.saturating_sub(header_len);
+    if payload != available as u128 {
+        return Err(Error::format(
+            path,
+            Some(header_len),
+            format!("header {dims:?} claims {payload} bytes of data but the file has {available}"),
+        ));
+    }
+    let example = match dims.as_slice() {
+        [_, h, w] => vec![1, *h, *w],
+        [_, c, h, w] => vec![*c, *h, *w],
+        [_, d] => vec![*d],
+        _ => unreachable!("2 to 4 dimensions, checked above"),
+    };
+    if dims[0] == 0 || example.contains(&0) {
+        return Err(Error::format(
+            path,
+            Some(4),
+            format!("the file holds no values: dimensions {dims:?}"),
+        ));
+    }
+    let (elem, source, name) = match elem {
+        Elem::U8 => (N::U8, SourceType::U8, "u8"),
+        Elem::I8 => (N::I8, SourceType::Int, "i8"),
+        Elem::I16 => (N::I16, SourceType::Int, "i16"),
+        Elem::I32 => (N::I32, SourceType::Int, "i32"),
+        Elem::F32 => (N::F32, SourceType::F32, "f32"),
+        Elem::F64 => (N::F64, SourceType::F64, "f64"),
+    };
+    Ok(crate::stream::FileLayout {
+        path: path.to_path_buf(),
+        data_offset: header_len,
+        rows: dims[0],
+        example,
+        elem,
+        size: match elem {
+            N::U8 | N::I8 => 1,
+            N::I16 => 2,
+            N::I32 | N::F32 => 4,
+            _ => 8,
+        },
+        big: true,
+        source,
+        dtype: format!("IDX {name}"),
+    })
+}
+
 /// Reads an images file: (N, H, W) becomes examples of shape `[1, H, W]`, (N, C, H, W) gives
 /// `[C, H, W]`, and (N, D) gives plain vectors `[D]`. The file may be gzipped (told by its first
 /// two bytes, not its name). Values become f32 unchanged (no scaling here).

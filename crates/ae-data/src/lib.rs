@@ -12,5 +12,6 @@ pub mod npy;
 pub mod samples;
 pub mod scaling;
 pub mod spec;
+pub mod stream;
 
 pub use error::{Error, Result};

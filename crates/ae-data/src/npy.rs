@@ -156,7 +156,7 @@ fn shown(text: &str) -> String {
 
 /// How one stored value becomes an f32.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Elem {
+pub(crate) enum Elem {
     Bool,
     U8,
     I8,
@@ -226,7 +226,7 @@ fn f16_to_f32(h: u16) -> f32 {
 /// values) cannot all be held exactly: `as f32` rounds them to the nearest f32 (ties to even), a
 /// relative error of at most 2^-24. f8 values past f32's range become infinite, and are then
 /// refused as non-finite like any other. Booleans are 0 or 1 (any non-zero byte counts as true).
-fn convert(elem: Elem, big: bool, bytes: &[u8], out: &mut Vec<f32>) {
+pub(crate) fn convert(elem: Elem, big: bool, bytes: &[u8], out: &mut Vec<f32>) {
     macro_rules! each {
         ($t:ty, $n:literal, $f:expr) => {
             out.extend(bytes.chunks_exact($n).map(|c| {
@@ -301,15 +301,34 @@ impl FortranWalk {
     }
 }
 
-/// Reads an array of examples: `(N, D)` gives examples of shape `[D]`, `(N, H, W)` gives
-/// `[1, H, W]` and `(N, C, H, W)` gives `[C, H, W]`.
-///
-/// Values become f32; integers past 2^24 (= 16 777 216) in magnitude are rounded to the nearest
-/// f32. Fortran-ordered arrays (as `np.asfortranarray` gives, and pandas' `DataFrame.to_numpy()`
-/// for a frame of one dtype: `np.save(f, df.to_numpy())` writes `'fortran_order': True`) are
-/// transposed to row-major order as they are read. The dtypes read are bool, signed and unsigned
-/// integers of 1 to 8 bytes and floats of 2, 4 and 8 bytes, in either byte order.
-pub fn read(path: &Path) -> Result<Samples> {
+/// Where an `.npy` file's values are and how to read them, from its checked header.
+#[derive(Clone, Debug)]
+pub(crate) struct Layout {
+    /// Where the data starts.
+    pub data_offset: u64,
+    /// How one stored value becomes an f32.
+    pub elem: Elem,
+    /// Big-endian values.
+    pub big: bool,
+    /// Stored in Fortran order (the first axis fastest).
+    pub fortran: bool,
+    /// The array's shape.
+    pub shape: Vec<usize>,
+    /// The shape of one example.
+    pub example: Vec<usize>,
+    /// Values in all.
+    pub count: usize,
+    /// Bytes per value.
+    pub size: usize,
+    /// What the file holds.
+    pub source: SourceType,
+    /// The dtype as NumPy writes it (`|u1`, `<f4`).
+    pub dtype: String,
+}
+
+/// Opens an `.npy` file and checks its header against its size (see [`read`]); the reader is
+/// left at the first value.
+pub(crate) fn open(path: &Path) -> Result<(Layout, BufReader<File>)> {
     let file = File::open(path).map_err(|e| Error::io(path, e))?;
     let file_len = file.metadata().map_err(|e| Error::io(path, e))?.len();
     let mut f = BufReader::new(file);
@@ -390,6 +409,45 @@ pub fn read(path: &Path) -> Result<Samples> {
             format!("each example is empty: shape {shape:?}"),
         ));
     }
+    Ok((
+        Layout {
+            data_offset: hlen,
+            elem,
+            big,
+            fortran,
+            shape,
+            example,
+            count,
+            size,
+            source,
+            dtype: ty.to_string(),
+        },
+        f,
+    ))
+}
+
+/// Reads an array of examples: `(N, D)` gives examples of shape `[D]`, `(N, H, W)` gives
+/// `[1, H, W]` and `(N, C, H, W)` gives `[C, H, W]`.
+///
+/// Values become f32; integers past 2^24 (= 16 777 216) in magnitude are rounded to the nearest
+/// f32. Fortran-ordered arrays (as `np.asfortranarray` gives, and pandas' `DataFrame.to_numpy()`
+/// for a frame of one dtype: `np.save(f, df.to_numpy())` writes `'fortran_order': True`) are
+/// transposed to row-major order as they are read. The dtypes read are bool, signed and unsigned
+/// integers of 1 to 8 bytes and floats of 2, 4 and 8 bytes, in either byte order.
+pub fn read(path: &Path) -> Result<Samples> {
+    let (layout, mut f) = open(path)?;
+    let Layout {
+        data_offset: hlen,
+        elem,
+        big,
+        fortran,
+        shape,
+        example,
+        count,
+        size,
+        source,
+        ..
+    } = layout;
     // From here on every allocation is bounded by the file's size, checked just above: `count`
     // values of at least one byte each are in the file.
     let io = |e: std::io::Error| Error::format(path, Some(hlen), format!("cannot read data: {e}"));

@@ -65,80 +65,14 @@ impl Scaler {
     /// Fits `kind` on `s`; NaN cells (missing values) are ignored. A constant feature (or one with
     /// no values) gets scale 1, so nothing is divided by zero.
     pub fn fit(kind: ScalingKind, s: &Samples) -> Result<Scaler> {
-        let d = s.features();
-        if d == 0 && kind != ScalingKind::None {
-            return Err(Error::Shape {
-                what: "data to scale".into(),
-                expected: "at least 1 feature".into(),
-                got: "0".into(),
-            });
+        let mut fit = ScalerFit::new(kind, s.source, s.features())?;
+        for pass in 0..fit.passes() {
+            if pass > 0 {
+                fit.next_pass();
+            }
+            fit.add(&s.data);
         }
-        let (offset, scale) = match kind {
-            ScalingKind::None => (Vec::new(), Vec::new()),
-            ScalingKind::Unit => {
-                if s.source != SourceType::U8 {
-                    return Err(Error::Scaling {
-                        reason: "unit scaling divides by 255 and is meant for 8-bit data; use minmax or standardize".into(),
-                    });
-                }
-                (vec![0.0; d], vec![1.0 / 255.0; d])
-            }
-            ScalingKind::MinMax => {
-                let (lo, hi) = min_max(s, d);
-                let offset = lo
-                    .iter()
-                    .map(|&l| if l.is_finite() { l } else { 0.0 })
-                    .collect();
-                let scale = lo
-                    .iter()
-                    .zip(&hi)
-                    .map(|(&l, &h)| reciprocal_or_one(h as f64 - l as f64))
-                    .collect();
-                (offset, scale)
-            }
-            ScalingKind::Standardize => {
-                // Two passes (mean, then squared deviations) in f64: the one-pass E[x²] − E[x]²
-                // loses every digit when a feature's mean is large against its spread.
-                let (lo, hi) = min_max(s, d);
-                let mut sum = vec![0.0f64; d];
-                let mut cnt = vec![0usize; d];
-                for r in s.data.chunks_exact(d) {
-                    for (j, &x) in r.iter().enumerate().filter(|(_, x)| !x.is_nan()) {
-                        sum[j] += x as f64;
-                        cnt[j] += 1;
-                    }
-                }
-                let mean: Vec<f64> = sum
-                    .iter()
-                    .zip(&cnt)
-                    .map(|(&t, &c)| if c > 0 { t / c as f64 } else { 0.0 })
-                    .collect();
-                let mut sq = vec![0.0f64; d];
-                for r in s.data.chunks_exact(d) {
-                    for (j, &x) in r.iter().enumerate().filter(|(_, x)| !x.is_nan()) {
-                        sq[j] += (x as f64 - mean[j]).powi(2);
-                    }
-                }
-                let scale = (0..d)
-                    .map(|j| {
-                        // Constant is told by min == max: a computed variance of a constant
-                        // column can be a rounding crumb whose reciprocal is huge.
-                        if cnt[j] == 0 || lo[j] == hi[j] {
-                            1.0
-                        } else {
-                            // Population variance (divide by n), as NumPy's std and scikit-learn.
-                            reciprocal_or_one((sq[j] / cnt[j] as f64).sqrt())
-                        }
-                    })
-                    .collect();
-                (mean.iter().map(|&m| m as f32).collect(), scale)
-            }
-        };
-        Ok(Scaler {
-            kind,
-            offset,
-            scale,
-        })
+        Ok(fit.finish())
     }
 
     /// Scales `s` in place; its feature count must match the fitted one. NaN cells stay NaN.
@@ -186,17 +120,146 @@ impl Scaler {
     }
 }
 
-/// Per-feature minimum and maximum over the non-NaN cells (∞ and −∞ where a feature has none).
-fn min_max(s: &Samples, d: usize) -> (Vec<f32>, Vec<f32>) {
-    let mut lo = vec![f32::INFINITY; d];
-    let mut hi = vec![f32::NEG_INFINITY; d];
-    for r in s.data.chunks_exact(d) {
-        for (j, &x) in r.iter().enumerate().filter(|(_, x)| !x.is_nan()) {
-            lo[j] = lo[j].min(x);
-            hi[j] = hi[j].max(x);
+/// A scaling fitted on rows that arrive in chunks, for data that does not fit in memory: pass
+/// every row to [`ScalerFit::add`] once per [`ScalerFit::passes`] (calling
+/// [`ScalerFit::next_pass`] between passes), then [`ScalerFit::finish`]. Rows in the same order
+/// give the same scaling as [`Scaler::fit`] on all of them at once, bit for bit: it is the same
+/// code, and the sums run row after row either way.
+#[derive(Clone, Debug)]
+pub struct ScalerFit {
+    kind: ScalingKind,
+    d: usize,
+    pass: usize,
+    lo: Vec<f32>,
+    hi: Vec<f32>,
+    sum: Vec<f64>,
+    cnt: Vec<usize>,
+    mean: Vec<f64>,
+    sq: Vec<f64>,
+}
+
+impl ScalerFit {
+    /// Starts fitting `kind` on data of `source` type with `d` features per row.
+    pub fn new(kind: ScalingKind, source: SourceType, d: usize) -> Result<ScalerFit> {
+        if d == 0 && kind != ScalingKind::None {
+            return Err(Error::Shape {
+                what: "data to scale".into(),
+                expected: "at least 1 feature".into(),
+                got: "0".into(),
+            });
+        }
+        if kind == ScalingKind::Unit && source != SourceType::U8 {
+            return Err(Error::Scaling {
+                reason: "unit scaling divides by 255 and is meant for 8-bit data; use minmax or standardize".into(),
+            });
+        }
+        Ok(ScalerFit {
+            kind,
+            d,
+            pass: 0,
+            lo: vec![f32::INFINITY; d],
+            hi: vec![f32::NEG_INFINITY; d],
+            sum: vec![0.0; d],
+            cnt: vec![0; d],
+            mean: Vec::new(),
+            sq: vec![0.0; d],
+        })
+    }
+
+    /// How many times every row must be seen: two for standardization (mean, then squared
+    /// deviations in f64: the one-pass E[x²] − E[x]² loses every digit when a feature's mean is
+    /// large against its spread), else one.
+    pub fn passes(&self) -> usize {
+        match self.kind {
+            ScalingKind::Standardize => 2,
+            _ => 1,
         }
     }
-    (lo, hi)
+
+    /// Takes whole rows (a multiple of the feature count; a trailing partial row is ignored).
+    pub fn add(&mut self, rows: &[f32]) {
+        let d = self.d.max(1);
+        if self.pass == 0 {
+            for r in rows.chunks_exact(d) {
+                for (j, &x) in r.iter().enumerate().filter(|(_, x)| !x.is_nan()) {
+                    self.lo[j] = self.lo[j].min(x);
+                    self.hi[j] = self.hi[j].max(x);
+                    self.sum[j] += x as f64;
+                    self.cnt[j] += 1;
+                }
+            }
+        } else {
+            for r in rows.chunks_exact(d) {
+                for (j, &x) in r.iter().enumerate().filter(|(_, x)| !x.is_nan()) {
+                    self.sq[j] += (x as f64 - self.mean[j]).powi(2);
+                }
+            }
+        }
+    }
+
+    /// Ends a pass over the rows.
+    pub fn next_pass(&mut self) {
+        if self.pass == 0 {
+            self.mean = self
+                .sum
+                .iter()
+                .zip(&self.cnt)
+                .map(|(&t, &c)| if c > 0 { t / c as f64 } else { 0.0 })
+                .collect();
+        }
+        self.pass += 1;
+    }
+
+    /// Each feature's smallest and largest value seen (∞ and −∞ where a feature had none).
+    pub fn range(&self) -> (&[f32], &[f32]) {
+        (&self.lo, &self.hi)
+    }
+
+    /// The fitted scaling.
+    pub fn finish(mut self) -> Scaler {
+        if self.pass == 0 {
+            self.next_pass();
+        }
+        let d = self.d;
+        let (offset, scale) = match self.kind {
+            ScalingKind::None => (Vec::new(), Vec::new()),
+            ScalingKind::Unit => (vec![0.0; d], vec![1.0 / 255.0; d]),
+            ScalingKind::MinMax => {
+                let offset = self
+                    .lo
+                    .iter()
+                    .map(|&l| if l.is_finite() { l } else { 0.0 })
+                    .collect();
+                let scale = self
+                    .lo
+                    .iter()
+                    .zip(&self.hi)
+                    .map(|(&l, &h)| reciprocal_or_one(h as f64 - l as f64))
+                    .collect();
+                (offset, scale)
+            }
+            ScalingKind::Standardize => {
+                let scale = (0..d)
+                    .map(|j| {
+                        // Constant is told by min == max: a computed variance of a constant
+                        // column can be a rounding crumb whose reciprocal is huge.
+                        if self.cnt[j] == 0 || self.lo[j] == self.hi[j] {
+                            1.0
+                        } else {
+                            // Population variance (divide by n), as NumPy's std and scikit-learn.
+                            reciprocal_or_one((self.sq[j] / self.cnt[j] as f64).sqrt())
+                        }
+                    })
+                    .collect();
+                (self.mean.iter().map(|&m| m as f32).collect(), scale)
+            }
+        };
+        Scaler {
+            kind: self.kind,
+            offset,
+            scale,
+        }
+    }
 }
 
 /// `1 / spread` as f32, or 1 where that is not a positive finite number (constant or empty
@@ -383,5 +446,30 @@ mod tests {
         ] {
             assert_eq!(ScalingKind::default_for(other), ScalingKind::MinMax);
         }
+    }
+
+    #[test]
+    fn fitting_in_chunks_equals_fitting_at_once() {
+        let data: Vec<f32> = (0..600)
+            .map(|i| ((i * 37 % 101) as f32) * 1e3 + 5e6)
+            .collect();
+        let s = table(data.clone(), 6, SourceType::F32);
+        for kind in [
+            ScalingKind::MinMax,
+            ScalingKind::Standardize,
+            ScalingKind::None,
+        ] {
+            let mut fit = ScalerFit::new(kind, SourceType::F32, 6).unwrap();
+            for pass in 0..fit.passes() {
+                if pass > 0 {
+                    fit.next_pass();
+                }
+                for chunk in data.chunks(6 * 7) {
+                    fit.add(chunk);
+                }
+            }
+            assert_eq!(fit.finish(), Scaler::fit(kind, &s).unwrap(), "{kind:?}");
+        }
+        assert!(ScalerFit::new(ScalingKind::Unit, SourceType::F32, 6).is_err());
     }
 }

@@ -1,0 +1,367 @@
+//! Data read in place, a block of rows at a time, for data sets larger than memory: one `.npy`
+//! file, a folder of `.npy` shards, or an uncompressed IDX images file. Opening reads only the
+//! headers and checks each against its file's size; [`RowSource::read`] then reads the rows asked
+//! for with positioned reads and converts them to f32, so memory holds only what the caller keeps.
+//!
+//! Positioned reads rather than a memory map: the pages of a mapped file count in the process's
+//! resident memory until the kernel drops them, so an epoch over a 12 GB map looks like 12 GB
+//! resident; a read into a reused buffer keeps the figure at the buffer's size, and costs one copy
+//! that is small beside the arithmetic of a training step.
+use std::fs::File;
+use std::ops::Range;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+use crate::npy::{self, Elem};
+use crate::samples::{Samples, SourceType};
+
+/// Where one file keeps its rows and how its values become f32.
+#[derive(Clone, Debug)]
+pub struct FileLayout {
+    pub(crate) path: PathBuf,
+    pub(crate) data_offset: u64,
+    pub(crate) rows: usize,
+    pub(crate) example: Vec<usize>,
+    pub(crate) elem: Elem,
+    pub(crate) size: usize,
+    pub(crate) big: bool,
+    pub(crate) source: SourceType,
+    pub(crate) dtype: String,
+}
+
+impl FileLayout {
+    fn row_bytes(&self) -> u64 {
+        (self.example.iter().product::<usize>() * self.size) as u64
+    }
+}
+
+/// Rows of one or more files, numbered across them in order, read on demand.
+#[derive(Clone, Debug)]
+pub struct RowSource {
+    files: Vec<FileLayout>,
+    /// The global index of each file's first row, and the total at the end.
+    starts: Vec<usize>,
+}
+
+impl RowSource {
+    /// Opens `path`: a folder (every `*.npy` file in it, in name order, one shard each), an
+    /// `.npy` file (told by its magic) or an uncompressed IDX images file. Every shard must hold
+    /// examples of the same shape and dtype, in C order.
+    pub fn open(path: &Path) -> Result<RowSource> {
+        let files = if path.is_dir() {
+            let mut names: Vec<PathBuf> = std::fs::read_dir(path)
+                .map_err(|e| Error::io(path, e))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "npy"))
+                .collect();
+            names.sort();
+            if names.is_empty() {
+                return Err(Error::format(path, None, "the folder holds no .npy files"));
+            }
+            names
+                .iter()
+                .map(|p| npy_layout(p))
+                .collect::<Result<Vec<_>>>()?
+        } else {
+            vec![file_layout(path)?]
+        };
+        let first = &files[0];
+        for f in &files[1..] {
+            if f.example != first.example || f.dtype != first.dtype {
+                return Err(Error::format(
+                    &f.path,
+                    Some(0),
+                    format!(
+                        "this shard holds examples of shape {:?} and dtype {}, but {} holds {:?} of {}; every shard must match",
+                        f.example,
+                        f.dtype,
+                        first.path.display(),
+                        first.example,
+                        first.dtype
+                    ),
+                ));
+            }
+        }
+        let mut starts = vec![0];
+        for f in &files {
+            starts.push(starts.last().unwrap() + f.rows);
+        }
+        Ok(RowSource { files, starts })
+    }
+
+    /// Rows in all.
+    pub fn rows(&self) -> usize {
+        *self.starts.last().unwrap()
+    }
+
+    /// The shape of one example (`[D]`, or `[C, H, W]` for images).
+    pub fn shape(&self) -> &[usize] {
+        &self.files[0].example
+    }
+
+    /// Values per example.
+    pub fn features(&self) -> usize {
+        self.shape().iter().product()
+    }
+
+    /// What the files hold (it picks the default scaling).
+    pub fn source(&self) -> SourceType {
+        self.files[0].source
+    }
+
+    /// The files, in row order.
+    pub fn paths(&self) -> impl Iterator<Item = &Path> {
+        self.files.iter().map(|f| f.path.as_path())
+    }
+
+    /// Consecutive ranges of at most `max_rows` rows covering every row in order; none crosses
+    /// from one file into the next.
+    pub fn blocks(&self, max_rows: usize) -> Vec<Range<usize>> {
+        let max_rows = max_rows.max(1);
+        let mut out = Vec::new();
+        for w in self.starts.windows(2) {
+            let mut a = w[0];
+            while a < w[1] {
+                let b = (a + max_rows).min(w[1]);
+                out.push(a..b);
+                a = b;
+            }
+        }
+        out
+    }
+
+    /// Appends rows `rows` (global indices) to `out` as f32, row-major. A file that went missing
+    /// or shrank since it was opened, or a value that is not finite, is an error naming the file.
+    pub fn read(&self, rows: Range<usize>, out: &mut Vec<f32>) -> Result<()> {
+        if rows.end > self.rows() {
+            return Err(Error::Shape {
+                what: "rows to read".into(),
+                expected: format!("at most {}", self.rows()),
+                got: format!("{rows:?}"),
+            });
+        }
+        let mut raw = Vec::new();
+        let mut at = rows.start;
+        while at < rows.end {
+            // The file holding row `at`: the last whose first row is at or before it.
+            let k = self.starts.partition_point(|&s| s <= at) - 1;
+            let f = &self.files[k];
+            let local = at - self.starts[k];
+            let take = (rows.end - at).min(f.rows - local);
+            let offset = f.data_offset + local as u64 * f.row_bytes();
+            raw.resize(take * f.row_bytes() as usize, 0);
+            let file = File::open(&f.path).map_err(|e| Error::io(&f.path, e))?;
+            file.read_exact_at(&mut raw, offset).map_err(|e| {
+                Error::format(
+                    &f.path,
+                    Some(offset),
+                    format!(
+                        "cannot read rows {local}..{} of this file: {e} (was it truncated or replaced after it was opened?)",
+                        local + take
+                    ),
+                )
+            })?;
+            let before = out.len();
+            npy::convert(f.elem, f.big, &raw, out);
+            if let Some(i) = out[before..].iter().position(|v| !v.is_finite()) {
+                let d = self.features();
+                return Err(Error::NonFinite {
+                    path: f.path.clone(),
+                    index: local * d + i,
+                    value: out[before + i] as f64,
+                });
+            }
+            at += take;
+        }
+        Ok(())
+    }
+
+    /// Rows `rows` as samples of this source's shape and type.
+    pub fn samples(&self, rows: Range<usize>) -> Result<Samples> {
+        let mut data = Vec::with_capacity(rows.len() * self.features());
+        let n = rows.len();
+        self.read(rows, &mut data)?;
+        Ok(Samples {
+            data,
+            n,
+            shape: self.shape().to_vec(),
+            labels: None,
+            source: self.source(),
+        })
+    }
+}
+
+/// An `.npy` file or an IDX file, told by the first bytes.
+fn file_layout(path: &Path) -> Result<FileLayout> {
+    let mut magic = [0u8; 6];
+    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let n = file
+        .read_at(&mut magic, 0)
+        .map_err(|e| Error::io(path, e))?;
+    if n == 6 && &magic == b"\x93NUMPY" {
+        npy_layout(path)
+    } else {
+        crate::idx::layout(path)
+    }
+}
+
+fn npy_layout(path: &Path) -> Result<FileLayout> {
+    let (l, _) = npy::open(path)?;
+    if l.fortran && l.shape.len() > 1 {
+        return Err(Error::format(
+            path,
+            Some(8),
+            "a Fortran-order array cannot be streamed row by row (its rows are not contiguous); \
+             save it in C order (np.save(f, np.ascontiguousarray(a))) or read it without --stream",
+        ));
+    }
+    Ok(FileLayout {
+        path: path.to_path_buf(),
+        data_offset: l.data_offset,
+        rows: l.shape[0],
+        example: l.example,
+        elem: l.elem,
+        size: l.size,
+        big: l.big,
+        source: l.source,
+        dtype: l.dtype,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn save_u8(path: &Path, rows: usize, cols: usize, first: u8) -> Vec<f32> {
+        let data: Vec<u8> = (0..rows * cols)
+            .map(|i| first.wrapping_add((i % 251) as u8))
+            .collect();
+        let header =
+            format!("{{'descr': '|u1', 'fortran_order': False, 'shape': ({rows}, {cols}), }}");
+        let mut h = header.into_bytes();
+        while (10 + h.len() + 1) % 64 != 0 {
+            h.push(b' ');
+        }
+        h.push(b'\n');
+        let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+        bytes.extend_from_slice(&(h.len() as u16).to_le_bytes());
+        bytes.extend_from_slice(&h);
+        bytes.extend_from_slice(&data);
+        std::fs::write(path, bytes).unwrap();
+        data.iter().map(|&b| f32::from(b)).collect()
+    }
+
+    #[test]
+    fn shards_read_as_one_array_across_their_boundaries() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut all = save_u8(&dir.path().join("a.npy"), 5, 3, 0);
+        all.extend(save_u8(&dir.path().join("b.npy"), 4, 3, 100));
+        std::fs::write(dir.path().join("notes.txt"), "not a shard").unwrap();
+        let src = RowSource::open(dir.path()).unwrap();
+        assert_eq!((src.rows(), src.features()), (9, 3));
+        assert_eq!(src.source(), SourceType::U8);
+        let mut out = Vec::new();
+        src.read(3..8, &mut out).unwrap();
+        assert_eq!(out, all[9..24]);
+        assert_eq!(src.blocks(2), vec![0..2, 2..4, 4..5, 5..7, 7..9]);
+        let whole = src.samples(0..9).unwrap();
+        assert_eq!(
+            whole.data,
+            crate::npy::read(&dir.path().join("a.npy"))
+                .unwrap()
+                .data
+                .into_iter()
+                .chain(crate::npy::read(&dir.path().join("b.npy")).unwrap().data)
+                .collect::<Vec<_>>()
+        );
+    }
+
+    #[test]
+    fn idx_files_stream_and_gzipped_ones_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut bytes = vec![0, 0, 0x08, 3, 0, 0, 0, 4, 0, 0, 0, 2, 0, 0, 0, 3];
+        bytes.extend((0..24u8).collect::<Vec<_>>());
+        let p = dir.path().join("images-idx3-ubyte");
+        std::fs::write(&p, &bytes).unwrap();
+        let src = RowSource::open(&p).unwrap();
+        assert_eq!((src.rows(), src.shape()), (4, &[1, 2, 3][..]));
+        let mut out = Vec::new();
+        src.read(1..3, &mut out).unwrap();
+        assert_eq!(out, (6..18).map(|v| v as f32).collect::<Vec<_>>());
+        assert_eq!(
+            src.samples(0..4).unwrap().data,
+            crate::idx::read_images(&p).unwrap().data
+        );
+
+        let gz = dir.path().join("images.gz");
+        let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        std::io::Write::write_all(&mut e, &bytes).unwrap();
+        std::fs::write(&gz, e.finish().unwrap()).unwrap();
+        let err = RowSource::open(&gz).unwrap_err().to_string();
+        assert!(err.contains("images.gz") && err.contains("gunzip"), "{err}");
+    }
+
+    #[test]
+    fn bad_shards_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        save_u8(&dir.path().join("a.npy"), 5, 3, 0);
+        save_u8(&dir.path().join("b.npy"), 4, 2, 0);
+        let err = RowSource::open(dir.path()).unwrap_err().to_string();
+        assert!(
+            err.contains("b.npy") && err.contains("[2]") && err.contains("[3]"),
+            "{err}"
+        );
+
+        // Truncated before opening: the header's claim is checked against the size.
+        save_u8(&dir.path().join("b.npy"), 4, 3, 0);
+        let b = dir.path().join("b.npy");
+        let len = std::fs::metadata(&b).unwrap().len();
+        let f = std::fs::OpenOptions::new().write(true).open(&b).unwrap();
+        f.set_len(len - 2).unwrap();
+        let err = RowSource::open(dir.path()).unwrap_err().to_string();
+        assert!(
+            err.contains("b.npy") && err.contains("needs 12 bytes"),
+            "{err}"
+        );
+
+        // Truncated or removed after opening: the read names the file.
+        f.set_len(len).unwrap();
+        let src = RowSource::open(dir.path()).unwrap();
+        f.set_len(len - 4).unwrap();
+        let err = src.read(0..9, &mut Vec::new()).unwrap_err().to_string();
+        assert!(err.contains("b.npy") && err.contains("truncated"), "{err}");
+        std::fs::remove_file(&b).unwrap();
+        let err = src.read(6..7, &mut Vec::new()).unwrap_err().to_string();
+        assert!(err.contains("b.npy"), "{err}");
+        // Rows of the first shard still read.
+        src.read(0..5, &mut Vec::new()).unwrap();
+
+        let empty = tempfile::tempdir().unwrap();
+        let err = RowSource::open(empty.path()).unwrap_err().to_string();
+        assert!(err.contains("no .npy files"), "{err}");
+    }
+
+    #[test]
+    fn fortran_order_and_non_finite_values_are_refused_by_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("f.npy");
+        crate::npy::write_f32(&p, &[2, 2], &[1.0, f32::NAN, 3.0, 4.0]).unwrap();
+        let src = RowSource::open(&p).unwrap();
+        let err = src.read(0..2, &mut Vec::new()).unwrap_err().to_string();
+        assert!(err.contains("f.npy"), "{err}");
+
+        let h = "{'descr': '<f4', 'fortran_order': True, 'shape': (2, 2), }";
+        let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+        bytes.extend_from_slice(&(h.len() as u16).to_le_bytes());
+        bytes.extend_from_slice(h.as_bytes());
+        bytes.extend_from_slice(&[0u8; 16]);
+        let q = dir.path().join("fortran.npy");
+        std::fs::write(&q, bytes).unwrap();
+        let err = RowSource::open(&q).unwrap_err().to_string();
+        assert!(
+            err.contains("fortran.npy") && err.contains("C order"),
+            "{err}"
+        );
+    }
+}
