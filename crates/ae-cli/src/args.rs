@@ -665,6 +665,15 @@ pub struct TrainArgs {
     #[arg(long)]
     #[serde(skip)]
     pub eval_test: bool,
+    /// Read the data from its files as training goes instead of loading it, so memory stays
+    /// constant in the data's size: npy:FILE, npy:FOLDER (every .npy shard in it, in name order)
+    /// or idx:IMAGES (uncompressed). Validation rows are chosen by a seeded hash of the row index;
+    /// rows are shuffled within windows of --shuffle-buffer rows (docs/streaming.md).
+    #[arg(long, num_args = 0..=1, default_missing_value = "true")]
+    pub stream: Option<bool>,
+    /// With --stream: rows shuffled together in memory (default: as many as fit in 96 MB).
+    #[arg(long)]
+    pub shuffle_buffer: Option<usize>,
     /// Continue the run in --out from its last checkpoint.
     #[arg(long)]
     #[serde(skip)]

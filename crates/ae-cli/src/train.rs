@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use ae_core::run::{Destination, RunDir, TrainOptions};
 use ae_core::training::fit::Outcome;
-use ae_core::training::settings::{MissingCells, Settings};
+use ae_core::training::settings::{Checked, MissingCells, Settings};
 use ae_data::datasets::Split;
 use ae_data::spec::DataSpec;
 use anyhow::{bail, Context, Result};
@@ -22,6 +22,9 @@ pub fn run(args: TrainArgs) -> Result<()> {
     let (settings, epochs_given) = resolve(&args, &out)?;
     let mut settings = settings.check().map_err(flag_error)?;
     let spec = data::parse_spec(&settings.data)?;
+    if settings.stream {
+        return streamed(&args, &settings, &spec, &out);
+    }
     let csv = settings.csv_options().map_err(flag_error)?;
     let samples = match &spec {
         // A table's text columns become categories; their levels are recorded with the run.
@@ -50,18 +53,9 @@ pub fn run(args: TrainArgs) -> Result<()> {
         ),
         false => None,
     };
-    let destination = match args.resume {
-        true => Destination::Resume(out.clone()),
-        false => Destination::Folder {
-            path: out.clone(),
-            force: args.force,
-        },
-    };
+    let destination = destination(&args, &out);
     let mut progress = CliProgress::new(args.quiet);
-    progress.unit = match samples.shape.len() {
-        1 => "rows/s",
-        _ => "img/s",
-    };
+    progress.unit = unit(&samples.shape);
     progress.stop_on_ctrl_c();
     let options = TrainOptions {
         destination,
@@ -71,6 +65,66 @@ pub fn run(args: TrainArgs) -> Result<()> {
     let trained = ae_core::run::train(&settings, samples, options).map_err(flag_error);
     progress.bar.finish_and_clear();
     let trained = trained?;
+    finish(&trained, &out)?;
+    if let Some(mut raw) = test {
+        trained.meta.scaler.transform(&mut raw)?;
+        let x = data::to_tensor(raw);
+        crate::eval::report_test(&RunDir::open(&out)?, &settings.data, &x)?;
+    }
+    note!(
+        "done: {} (evaluate again with `ae eval {}`)",
+        out.display(),
+        out.display()
+    );
+    Ok(())
+}
+
+/// `ae train --stream`: the rows are read from their files as training goes.
+fn streamed(args: &TrainArgs, settings: &Checked, spec: &DataSpec, out: &Path) -> Result<()> {
+    let path = match spec {
+        DataSpec::Npy(p) => p,
+        DataSpec::Idx { images, .. } => images,
+        other => bail!(
+            "--stream reads npy:FILE, npy:FOLDER of .npy shards or idx:IMAGES (uncompressed), not {other}; \
+             train on it without --stream"
+        ),
+    };
+    let source = ae_data::stream::RowSource::open(path)?;
+    let mut progress = CliProgress::new(args.quiet);
+    progress.unit = unit(source.shape());
+    progress.stop_on_ctrl_c();
+    let options = TrainOptions {
+        destination: destination(args, out),
+        test: None,
+        progress: Some(&mut progress),
+    };
+    let trained = ae_core::run::train_streamed(settings, source, options).map_err(flag_error);
+    progress.bar.finish_and_clear();
+    let trained = trained?;
+    finish(&trained, out)?;
+    note!("done: {}", out.display());
+    Ok(())
+}
+
+fn destination(args: &TrainArgs, out: &Path) -> Destination {
+    match args.resume {
+        true => Destination::Resume(out.to_path_buf()),
+        false => Destination::Folder {
+            path: out.to_path_buf(),
+            force: args.force,
+        },
+    }
+}
+
+fn unit(shape: &[usize]) -> &'static str {
+    match shape.len() {
+        1 => "rows/s",
+        _ => "img/s",
+    }
+}
+
+/// What every finished training says: an interruption (exits 130) or a code-health warning.
+fn finish(trained: &ae_core::run::Trained, out: &Path) -> Result<()> {
     if trained.outcome == Outcome::Interrupted {
         note!(
             "interrupted at epoch {}, step {}: checkpoint saved; continue with `ae train --out {} --resume`",
@@ -83,16 +137,6 @@ pub fn run(args: TrainArgs) -> Result<()> {
     if let Some(what) = trained.code_health.as_ref().and_then(|h| h.describe()) {
         note!("warning: {what}; a linear code (--code-activation linear), a smaller --lr or another --seed usually avoids this");
     }
-    if let Some(mut raw) = test {
-        trained.meta.scaler.transform(&mut raw)?;
-        let x = data::to_tensor(raw);
-        crate::eval::report_test(&RunDir::open(&out)?, &settings.data, &x)?;
-    }
-    note!(
-        "done: {} (evaluate again with `ae eval {}`)",
-        out.display(),
-        out.display()
-    );
     Ok(())
 }
 

@@ -97,12 +97,21 @@ impl Scaler {
                 got: d.to_string(),
             });
         }
-        for r in s.data.chunks_exact_mut(d) {
+        self.apply(&mut s.data);
+        Ok(())
+    }
+
+    /// Scales rows of values in place (row after row of the fitted feature count; a trailing
+    /// partial row is left as it is): what [`Scaler::transform`] does once it has checked shapes.
+    pub fn apply(&self, data: &mut [f32]) {
+        if self.kind == ScalingKind::None || self.offset.is_empty() {
+            return;
+        }
+        for r in data.chunks_exact_mut(self.offset.len()) {
             for ((x, o), k) in r.iter_mut().zip(&self.offset).zip(&self.scale) {
                 *x = (*x - o) * k;
             }
         }
-        Ok(())
     }
 
     /// Undoes the scaling on rows of values (back to the data's own units), row after row of the

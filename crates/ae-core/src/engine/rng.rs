@@ -21,6 +21,8 @@ pub enum Purpose {
     Step = 4,
     /// Anything a command needs outside training (picking examples to show, ...).
     Misc = 5,
+    /// The order of a streamed data set's blocks in an epoch.
+    Blocks = 6,
 }
 
 /// A stream for `purpose` at position (`a`, `b`) of the run seeded with `seed`.

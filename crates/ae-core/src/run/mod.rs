@@ -11,5 +11,6 @@ mod observer;
 mod train;
 
 pub use train::{
-    split_validation, to_tensor, train, Destination, Progress, Quiet, TrainOptions, Trained,
+    split_validation, to_tensor, train, train_streamed, Destination, Progress, Quiet, TrainOptions,
+    Trained,
 };

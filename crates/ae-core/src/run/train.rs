@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 
 use ae_data::samples::Samples;
 use ae_data::scaling::{Scaler, ScalingKind};
+use ae_data::stream::RowSource;
+use std::sync::Arc;
 
 use super::observer::{RunObserver, StageLog};
 use crate::analysis::anomaly::reconstruction_scores;
@@ -17,9 +19,12 @@ use crate::model::vae::binarized;
 use crate::model::CodeHealth;
 use crate::objective::{AutoencoderTask, Examples, Terms};
 use crate::run::{RunDir, RunMeta, ValScores, FORMAT_VERSION};
-use crate::training::fit::{fit, EpochRecord, Outcome, StepInfo, TrainState};
+use crate::training::fit::{fit_feeds, fit_with, EpochRecord, Feed, Outcome, StepInfo, TrainState};
 use crate::training::pretrain::{greedy, StageSettings};
+use crate::training::settings::MissingCells;
 use crate::training::settings::{Checked, Settings};
+use crate::training::stream::{default_window_rows, fit_scaling, Part, StreamFeed, SAMPLE_ROWS};
+use crate::training::trainer::CpuTrainer;
 use crate::training::{configure_threads, prepare};
 use crate::{Error, Result};
 
@@ -120,24 +125,10 @@ const HEALTH_ROWS: usize = 10_000;
 /// [`Error::NonFinite`] and keeps the last good checkpoint. Products and passes use
 /// `settings.threads` threads.
 pub fn train(settings: &Checked, data: Samples, options: TrainOptions<'_>) -> Result<Trained> {
-    let TrainOptions {
-        destination,
-        test,
-        progress,
-    } = options;
-    let mut quiet = Quiet;
-    let progress: &mut dyn Progress = match progress {
-        Some(p) => p,
-        None => &mut quiet,
-    };
     // Sizes left to the data are fixed now, and recorded so in the run folder.
     let resolved = settings.resolved_for(&data.shape);
     let s: &Settings = &resolved;
-    configure_threads(s.threads);
-    let resumed = open_resumed(&destination, s)?;
-    if let Destination::Folder { path, force } = &destination {
-        RunDir::check_free(path, *force)?;
-    }
+    let resumed = begin(s, &options.destination)?;
 
     let mut data = data;
     let (mut train, mut val) = split_validation(&mut data, s.val_fraction, s.seed);
@@ -152,7 +143,7 @@ pub fn train(settings: &Checked, data: Samples, options: TrainOptions<'_>) -> Re
     if let Some(v) = val.as_mut() {
         scale(&scaler, v)?;
     }
-    check_targets(s, &train)?;
+    check_targets(s, crate::model::vae::first_outside_unit(&train.data))?;
     let input_shape = train.shape.clone();
     let train = to_tensor(train);
     let mut val = val.map(to_tensor);
@@ -160,7 +151,157 @@ pub fn train(settings: &Checked, data: Samples, options: TrainOptions<'_>) -> Re
         // Validation scores a fixed binarized copy, as the test split is scored.
         val = val.map(|v| binarized(&v)).transpose()?;
     }
+    run(
+        s,
+        options,
+        resumed,
+        input_shape,
+        scaler,
+        Feeds::Memory { train, val },
+    )
+}
 
+/// Trains an autoencoder as `settings` say on rows read from `source` as training goes, for
+/// data larger than memory: memory holds a few windows of rows ([`crate::training::stream`]),
+/// whatever the data's size.
+///
+/// As [`train`], but the validation rows are chosen by a seeded hash of each row's index
+/// ([`crate::training::stream::held_out`], about `val_fraction` of them, not the in-memory
+/// split's rows), scaling is fitted in streaming passes, and the validation scores and the
+/// code-health check look at the first [`SAMPLE_ROWS`] validation rows. With `val_fraction` 0 and
+/// a shuffle buffer that holds every row, the weights equal [`train`]'s on the same rows.
+/// Greedy pretraining, missing cells, binarization and class filters need the data in memory and
+/// are refused.
+pub fn train_streamed(
+    settings: &Checked,
+    source: RowSource,
+    options: TrainOptions<'_>,
+) -> Result<Trained> {
+    let resolved = settings.resolved_for(source.shape());
+    let s: &Settings = &resolved;
+    let refused = [
+        (s.pretrain.is_some(), "pretrain", "greedy pretraining"),
+        (
+            s.missing != MissingCells::Refuse,
+            "missing",
+            "missing cells",
+        ),
+        (s.binarize, "binarize", "binarization"),
+        (!s.classes.is_empty(), "classes", "a class filter"),
+    ];
+    if let Some((_, field, what)) = refused.iter().find(|r| r.0) {
+        return Err(Error::config(
+            field,
+            format!("{what} needs the data in memory; train without --stream"),
+        ));
+    }
+    let resumed = begin(s, &options.destination)?;
+    let d = source.features();
+    let kind = s
+        .scaling
+        .unwrap_or_else(|| ScalingKind::default_for(source.source()));
+    let window = s.shuffle_buffer.unwrap_or_else(|| default_window_rows(d));
+    let fit = fit_scaling(&source, kind, s.seed, s.val_fraction, (window / 16).max(1))?;
+    let (lo, hi) = fit.range();
+    let (lo, hi) = (lo.to_vec(), hi.to_vec());
+    let scaler = fit.finish();
+    // The scaled data's extremes are its features' extremes, scaled: scaling is monotone.
+    let (mut lo, mut hi) = (lo, hi);
+    scaler.apply(&mut lo);
+    scaler.apply(&mut hi);
+    let outside = lo
+        .iter()
+        .chain(&hi)
+        .copied()
+        .find(|v| v.is_finite() && !(0.0..=1.0).contains(v));
+    check_targets(s, outside)?;
+    let input_shape = source.shape().to_vec();
+    let source = Arc::new(source);
+    let shared = Arc::new(scaler.clone());
+    let feed = |part| {
+        StreamFeed::new(
+            source.clone(),
+            shared.clone(),
+            part,
+            s.seed,
+            s.val_fraction,
+            window,
+        )
+    };
+    let train = feed(Part::Train)?;
+    let val = match s.val_fraction > 0.0 {
+        true => Some(feed(Part::Validation)?).filter(|v| v.rows() > 0),
+        false => None,
+    };
+    run(
+        s,
+        options,
+        resumed,
+        input_shape,
+        scaler,
+        Feeds::Stream { train, val },
+    )
+}
+
+/// The training and validation examples of a run: in memory (scaled) or streamed.
+enum Feeds {
+    Memory {
+        train: Tensor,
+        val: Option<Tensor>,
+    },
+    Stream {
+        train: StreamFeed,
+        val: Option<StreamFeed>,
+    },
+}
+
+impl Feeds {
+    fn train_rows(&self) -> usize {
+        match self {
+            Feeds::Memory { train, .. } => train.rows(),
+            Feeds::Stream { train, .. } => train.rows(),
+        }
+    }
+
+    fn val_rows(&self) -> usize {
+        match self {
+            Feeds::Memory { val, .. } => val.as_ref().map_or(0, |v| v.rows()),
+            Feeds::Stream { val, .. } => val.as_ref().map_or(0, |v| v.rows()),
+        }
+    }
+}
+
+/// What both entry points do before the data is touched: threads, and the run folder checked
+/// (free, or resumable as configured).
+fn begin(s: &Settings, destination: &Destination) -> Result<Option<RunDir>> {
+    configure_threads(s.threads);
+    let resumed = open_resumed(destination, s)?;
+    if let Destination::Folder { path, force } = destination {
+        RunDir::check_free(path, *force)?;
+    }
+    Ok(resumed)
+}
+
+/// Everything after the data is ready: the model, the run folder, the loop, the best weights,
+/// the validation scores and the code-health check.
+fn run(
+    s: &Settings,
+    options: TrainOptions<'_>,
+    resumed: Option<RunDir>,
+    input_shape: Vec<usize>,
+    scaler: Scaler,
+    mut feeds: Feeds,
+) -> Result<Trained> {
+    let TrainOptions {
+        destination,
+        test,
+        progress,
+    } = options;
+    let mut quiet = Quiet;
+    let progress: &mut dyn Progress = match progress {
+        Some(p) => p,
+        None => &mut quiet,
+    };
     let config = s.model_config(&input_shape);
     // A resumed run's weights are checked against its config before anything is built (a
     // config that lies about sizes must not allocate them); a new run's model is built before
@@ -169,7 +310,7 @@ pub fn train(settings: &Checked, data: Samples, options: TrainOptions<'_>) -> Re
         run.check_checkpoint(&config)?;
     }
     let (mut task, mut optimizer) = prepare(s, &input_shape)?;
-    if task.objective.missing.is_some() {
+    if let (Some(_), Feeds::Memory { train, .. }) = (&task.objective.missing, &feeds) {
         task.fill = crate::objective::missing::column_means(train.data(), train.cols());
     }
     let run = match (&destination, resumed) {
@@ -193,7 +334,7 @@ pub fn train(settings: &Checked, data: Samples, options: TrainOptions<'_>) -> Re
     };
     optimizer.schedule = s
         .lr_schedule
-        .steps(s.epochs, train.rows().div_ceil(s.batch_size.max(1)));
+        .steps(s.epochs, feeds.train_rows().div_ceil(s.batch_size.max(1)));
     let mut state = TrainState::default();
     match (&run, resuming) {
         (Some(run), true) => {
@@ -220,15 +361,15 @@ pub fn train(settings: &Checked, data: Samples, options: TrainOptions<'_>) -> Re
         }
         None => None,
     };
-    if let (Some(p), false) = (s.pretrain, resuming) {
-        pretrain(run.as_ref(), &mut task, s, p, &train, progress)?;
+    if let (Some(p), false, Feeds::Memory { train, .. }) = (s.pretrain, resuming, &feeds) {
+        pretrain(run.as_ref(), &mut task, s, p, train, progress)?;
     }
     progress.note(&format!(
         "training {} on {} ({} train, {} validation examples), {} parameters, {} threads{}",
         s.describe(&input_shape),
         s.data,
-        train.rows(),
-        val.as_ref().map_or(0, |v| v.rows()),
+        feeds.train_rows(),
+        feeds.val_rows(),
         task.model.params.count(),
         s.threads,
         destination
@@ -246,15 +387,25 @@ pub fn train(settings: &Checked, data: Samples, options: TrainOptions<'_>) -> Re
         keep_best: keep_best && run.is_none(),
         history: Vec::new(),
     };
-    let outcome = fit(
-        &mut task,
-        &mut optimizer,
-        &mut state,
-        &s.loop_config(),
-        Examples::new(&train),
-        val.as_ref().map(Examples::new),
-        &mut observer,
-    )?;
+    let mut trainer = CpuTrainer::new(&mut task, &mut optimizer);
+    let outcome = match &mut feeds {
+        Feeds::Memory { train, val } => fit_with(
+            &mut trainer,
+            &mut state,
+            &s.loop_config(),
+            Examples::new(train),
+            val.as_ref().map(Examples::new),
+            &mut observer,
+        )?,
+        Feeds::Stream { train, val } => fit_feeds(
+            &mut trainer,
+            &mut state,
+            &s.loop_config(),
+            train,
+            val.as_mut().map(|v| v as &mut dyn Feed),
+            &mut observer,
+        )?,
+    };
     let RunObserver {
         meta,
         progress,
@@ -294,9 +445,28 @@ pub fn train(settings: &Checked, data: Samples, options: TrainOptions<'_>) -> Re
             }
         }
     }
-    if let Some(v) = val.as_mut() {
-        task.fill_missing(v);
-    }
+    // The validation rows scored (all in memory; the first ones when streamed), and the rows the
+    // code-health check looks at.
+    let (val, seen) = match feeds {
+        Feeds::Memory { train, val } => {
+            let val = val.map(|mut v| {
+                task.fill_missing(&mut v);
+                v
+            });
+            let seen = match &val {
+                Some(_) => None,
+                None => Some(
+                    task.filled(&train.first_rows(HEALTH_ROWS.min(train.rows())))
+                        .into_owned(),
+                ),
+            };
+            (val, seen)
+        }
+        Feeds::Stream { train, val } => match val {
+            Some(v) => (Some(v.first_rows(SAMPLE_ROWS.min(v.rows()))?), None),
+            None => (None, Some(train.first_rows(SAMPLE_ROWS.min(train.rows()))?)),
+        },
+    };
     let val_scores = match &val {
         Some(v) => {
             let (mut scores, _) = reconstruction_scores(&task.model, v, false);
@@ -311,11 +481,10 @@ pub fn train(settings: &Checked, data: Samples, options: TrainOptions<'_>) -> Re
         }
         None => None,
     };
-    let seen = match &val {
-        Some(v) => task.model.codes(v),
-        None => task
-            .model
-            .codes(&task.filled(&train.first_rows(HEALTH_ROWS.min(train.rows())))),
+    let seen = match (&val, seen) {
+        (_, Some(rows)) => task.model.codes(&rows),
+        (Some(v), None) => task.model.codes(v),
+        (None, None) => unreachable!("rows are seen when there is no validation"),
     };
     let code_health = Some(CodeHealth::of(&seen));
     Ok(Trained {
@@ -480,8 +649,8 @@ pub fn split_validation(s: &mut Samples, fraction: f32, seed: u64) -> (Samples, 
 
 /// BCE and binarization need targets in [0, 1]; say so before training rather than train on
 /// nonsense.
-fn check_targets(s: &Settings, train: &Samples) -> Result<()> {
-    let outside = || crate::model::vae::first_outside_unit(&train.data);
+fn check_targets(s: &Settings, outside: Option<f32>) -> Result<()> {
+    let outside = || outside;
     if s.binarize {
         if let Some(v) = outside() {
             return Err(Error::config(

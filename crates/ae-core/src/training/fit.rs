@@ -181,12 +181,7 @@ pub fn fit(
 }
 
 /// The loop: trains on `train` (examples along the first axis) from `state` until `cfg.epochs`,
-/// whatever device `trainer` computes on.
-///
-/// Divergence (a NaN or infinite term) returns [`Error::NonFinite`] before the optimizer applies
-/// the bad step, and before the observer writes anything: the last checkpoint stays good. A model
-/// that gives the same output for every input after an epoch returns [`Error::Collapsed`], its
-/// epoch unsaved.
+/// whatever device `trainer` computes on ([`fit_feeds`] with the examples in memory).
 pub fn fit_with(
     trainer: &mut dyn Trainer,
     state: &mut TrainState,
@@ -195,16 +190,120 @@ pub fn fit_with(
     val: Option<Examples<'_>>,
     observer: &mut dyn Observer,
 ) -> Result<Outcome> {
+    let mut val = val.map(MemoryFeed::new);
+    fit_feeds(
+        trainer,
+        state,
+        cfg,
+        &mut MemoryFeed::new(train),
+        val.as_mut().map(|v| v as &mut dyn Feed),
+        observer,
+    )
+}
+
+/// Where the loop's examples come from, batch by batch: memory ([`MemoryFeed`]) or a stream
+/// read from files as it goes ([`crate::training::stream::StreamFeed`]).
+pub trait Feed {
+    /// Examples in one epoch.
+    fn rows(&self) -> usize;
+    /// Gets epoch `epoch` (0-based) of a run seeded with `seed` ready, in batches of
+    /// `batch_size`, its first `skip` batches already trained (a resumed epoch).
+    fn start_epoch(
+        &mut self,
+        seed: u64,
+        epoch: usize,
+        batch_size: usize,
+        skip: usize,
+    ) -> Result<()>;
+    /// The trainer's next step of the epoch: its loss terms and how many examples it took.
+    fn step(
+        &mut self,
+        trainer: &mut dyn Trainer,
+        epoch: usize,
+        step: usize,
+    ) -> Result<(Terms, usize)>;
+    /// Mean loss terms over every example, in batches of `batch_size`, without updates.
+    fn evaluate(&mut self, trainer: &mut dyn Trainer, batch_size: usize) -> Result<Terms>;
+    /// Examples in memory for the collapse check and the diagnostics: all, or the first ones.
+    fn sample(&self) -> Examples<'_>;
+}
+
+/// Examples in memory, shuffled whole every epoch.
+pub struct MemoryFeed<'a> {
+    data: Examples<'a>,
+    order: Vec<usize>,
+    batch_size: usize,
+}
+
+impl<'a> MemoryFeed<'a> {
+    /// Feeds `data`.
+    pub fn new(data: Examples<'a>) -> Self {
+        MemoryFeed {
+            data,
+            order: Vec::new(),
+            batch_size: 1,
+        }
+    }
+}
+
+impl Feed for MemoryFeed<'_> {
+    fn rows(&self) -> usize {
+        self.data.len()
+    }
+
+    fn start_epoch(&mut self, seed: u64, epoch: usize, batch_size: usize, _: usize) -> Result<()> {
+        self.order = (0..self.data.len()).collect();
+        self.order
+            .shuffle(&mut stream(seed, Purpose::Shuffle, epoch as u64, 0));
+        self.batch_size = batch_size;
+        Ok(())
+    }
+
+    fn step(
+        &mut self,
+        trainer: &mut dyn Trainer,
+        epoch: usize,
+        step: usize,
+    ) -> Result<(Terms, usize)> {
+        let n = self.order.len();
+        let idx =
+            &self.order[(step * self.batch_size).min(n)..((step + 1) * self.batch_size).min(n)];
+        Ok((trainer.step(self.data, idx, epoch, step), idx.len()))
+    }
+
+    fn evaluate(&mut self, trainer: &mut dyn Trainer, batch_size: usize) -> Result<Terms> {
+        Ok(trainer.evaluate(self.data, batch_size))
+    }
+
+    fn sample(&self) -> Examples<'_> {
+        self.data
+    }
+}
+
+/// The loop: trains on the examples `train` feeds from `state` until `cfg.epochs`, whatever
+/// device `trainer` computes on and wherever the examples come from.
+///
+/// Divergence (a NaN or infinite term) returns [`Error::NonFinite`] before the optimizer applies
+/// the bad step, and before the observer writes anything: the last checkpoint stays good. A model
+/// that gives the same output for every input after an epoch returns [`Error::Collapsed`], its
+/// epoch unsaved. A feed that fails (a file gone mid-epoch) returns its error, likewise unsaved.
+pub fn fit_feeds(
+    trainer: &mut dyn Trainer,
+    state: &mut TrainState,
+    cfg: &LoopConfig,
+    train: &mut dyn Feed,
+    mut val: Option<&mut dyn Feed>,
+    observer: &mut dyn Observer,
+) -> Result<Outcome> {
     cfg.validate()?;
-    let n = train.len();
+    let n = train.rows();
     if n == 0 {
         return Err(Error::config("data", "the training set is empty"));
     }
     let steps = n.div_ceil(cfg.batch_size);
     while state.epoch < cfg.epochs && !state.finished {
         let epoch = state.epoch; // 0-based
-        let mut order: Vec<usize> = (0..n).collect();
-        order.shuffle(&mut stream(cfg.seed, Purpose::Shuffle, epoch as u64, 0));
+        train.start_epoch(cfg.seed, epoch, cfg.batch_size, state.step)?;
         let started = Instant::now() - std::time::Duration::from_secs_f64(state.partial_seconds);
         for step in state.step..steps {
             if observer.stop_requested() {
@@ -213,9 +312,8 @@ pub fn fit_with(
                 observer.on_interrupt(params, optimizer, state)?;
                 return Ok(Outcome::Interrupted);
             }
-            let idx = &order[step * cfg.batch_size..((step + 1) * cfg.batch_size).min(n)];
             // The trainer applies the update only when every term is finite.
-            let terms = trainer.step(train, idx, epoch, step);
+            let (terms, taken) = train.step(trainer, epoch, step)?;
             if let Some((term, value)) = terms.non_finite() {
                 return Err(Error::NonFinite {
                     epoch: epoch + 1,
@@ -224,8 +322,8 @@ pub fn fit_with(
                     value,
                 });
             }
-            state.partial.add_weighted(&terms, idx.len() as f64);
-            state.partial_examples += idx.len();
+            state.partial.add_weighted(&terms, taken as f64);
+            state.partial_examples += taken;
             state.step = step + 1;
             let secs = started.elapsed().as_secs_f64();
             observer.on_step(&StepInfo {
@@ -241,7 +339,10 @@ pub fn fit_with(
             .partial
             .scaled(1.0 / state.partial_examples.max(1) as f64);
         // In training-sized batches: a conv model's activations for 1,024 examples take over 300 MB.
-        let val_terms = val.map(|v| trainer.evaluate(v, cfg.batch_size));
+        let val_terms = match val.as_deref_mut() {
+            Some(v) => Some(v.evaluate(trainer, cfg.batch_size)?),
+            None => None,
+        };
         let monitored = val_terms.as_ref().unwrap_or(&train_terms).total();
         if let Some((term, value)) = val_terms.as_ref().and_then(Terms::non_finite) {
             return Err(Error::NonFinite {
@@ -251,8 +352,12 @@ pub fn fit_with(
                 value,
             });
         }
+        let seen = match val.as_deref() {
+            Some(v) => v.sample(),
+            None => train.sample(),
+        };
         // A collapsed model gets no useful gradient again: stop before its epoch is saved.
-        if let Some(what) = trainer.collapse(val.unwrap_or(train)) {
+        if let Some(what) = trainer.collapse(seen) {
             return Err(Error::Collapsed {
                 epoch: epoch + 1,
                 what,
@@ -266,7 +371,7 @@ pub fn fit_with(
         } else {
             state.bad_epochs += 1;
         }
-        let diagnostics = trainer.diagnostics(val.unwrap_or(train));
+        let diagnostics = trainer.diagnostics(seen);
         let record = EpochRecord {
             epoch: epoch + 1,
             train: train_terms,

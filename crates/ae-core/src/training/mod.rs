@@ -5,6 +5,7 @@ pub mod fit;
 pub mod presets;
 pub mod pretrain;
 pub mod settings;
+pub mod stream;
 pub mod trainer;
 
 use crate::engine::optim::Optimizer;

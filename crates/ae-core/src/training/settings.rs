@@ -321,6 +321,13 @@ pub struct Settings {
     /// at each step, which the model learns to rebuild from the rest.
     #[serde(default = "default_missing_hide")]
     pub missing_hide: f32,
+    /// Read the training data from its files as training goes rather than load it
+    /// ([`crate::run::train_streamed`]): for `.npy` files, folders of `.npy` shards and raw IDX.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub stream: bool,
+    /// Streaming: rows shuffled together in memory (a window); unset: as many as fit in 96 MB.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shuffle_buffer: Option<usize>,
 }
 
 /// The dense sizes when `hidden` is left empty: 256 units, then a code as wide as the input but
@@ -386,6 +393,8 @@ impl Default for Settings {
             classes: Vec::new(),
             missing: MissingCells::Refuse,
             missing_hide: default_missing_hide(),
+            stream: false,
+            shuffle_buffer: None,
         }
     }
 }
