@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use ae_data::samples::Samples;
-use ae_data::scaling::{Scaler, ScalingKind};
+use ae_data::scaling::{Scaler, ScalerFit, ScalingKind};
 use ae_data::stream::RowSource;
 use std::sync::Arc;
 
@@ -201,20 +201,35 @@ pub fn train_streamed(
         .scaling
         .unwrap_or_else(|| ScalingKind::default_for(source.source()));
     let window = s.shuffle_buffer.unwrap_or_else(|| default_window_rows(d));
-    let fit = fit_scaling(&source, kind, s.seed, s.val_fraction, (window / 16).max(1))?;
-    let (lo, hi) = fit.range();
-    let (lo, hi) = (lo.to_vec(), hi.to_vec());
-    let scaler = fit.finish();
-    // The scaled data's extremes are its features' extremes, scaled: scaling is monotone.
-    let (mut lo, mut hi) = (lo, hi);
-    scaler.apply(&mut lo);
-    scaler.apply(&mut hi);
-    let outside = lo
-        .iter()
-        .chain(&hi)
-        .copied()
-        .find(|v| v.is_finite() && !(0.0..=1.0).contains(v));
-    check_targets(s, outside)?;
+    // 8-bit data divided by 255 needs no pass over the data: the scaling is fixed and its values
+    // lie in [0, 1]. Unscaled data is read once only when the loss needs to know its range.
+    let needs_pass = match kind {
+        ScalingKind::Unit => false,
+        ScalingKind::None => s.loss == crate::engine::loss::LossKind::Bce,
+        ScalingKind::MinMax | ScalingKind::Standardize => true,
+    };
+    let scaler = if needs_pass {
+        let fit = fit_scaling(&source, kind, s.seed, s.val_fraction, (window / 16).max(1))?;
+        let (mut lo, mut hi) = (fit.range().0.to_vec(), fit.range().1.to_vec());
+        let scaler = fit.finish();
+        // The scaled data's extremes are its features' extremes, scaled: scaling is monotone.
+        scaler.apply(&mut lo);
+        scaler.apply(&mut hi);
+        let outside = lo
+            .iter()
+            .chain(&hi)
+            .copied()
+            .find(|v| v.is_finite() && !(0.0..=1.0).contains(v));
+        check_targets(s, outside)?;
+        scaler
+    } else {
+        ScalerFit::new(kind, source.source(), d)
+            .map_err(|e| Error::Data {
+                context: format!("cannot fit {kind:?} scaling on {}", s.data),
+                source: e,
+            })?
+            .finish()
+    };
     let input_shape = source.shape().to_vec();
     let source = Arc::new(source);
     let shared = Arc::new(scaler.clone());
@@ -228,9 +243,9 @@ pub fn train_streamed(
             window,
         )
     };
-    let train = feed(Part::Train)?;
+    let train = Box::new(feed(Part::Train)?);
     let val = match s.val_fraction > 0.0 {
-        true => Some(feed(Part::Validation)?).filter(|v| v.rows() > 0),
+        true => Some(Box::new(feed(Part::Validation)?)).filter(|v| v.rows() > 0),
         false => None,
     };
     run(
@@ -250,8 +265,8 @@ enum Feeds {
         val: Option<Tensor>,
     },
     Stream {
-        train: StreamFeed,
-        val: Option<StreamFeed>,
+        train: Box<StreamFeed>,
+        val: Option<Box<StreamFeed>>,
     },
 }
 
@@ -401,8 +416,8 @@ fn run(
             &mut trainer,
             &mut state,
             &s.loop_config(),
-            train,
-            val.as_mut().map(|v| v as &mut dyn Feed),
+            train.as_mut(),
+            val.as_deref_mut().map(|v| v as &mut dyn Feed),
             &mut observer,
         )?,
     };
