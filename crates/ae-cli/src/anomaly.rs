@@ -30,6 +30,9 @@ pub fn anomaly(args: AnomalyArgs) -> Result<()> {
         args.input.data.as_deref(),
         args.force,
     )?;
+    if args.stream {
+        return crate::streamed::anomaly(&args, out);
+    }
     let loaded = crate::eval::load(&args.input)?;
     let (scores, features) = reconstruction_scores(&loaded.task.model, &loaded.x, args.per_feature);
     let (threshold, how) = threshold(&args, &scores)?;
@@ -47,38 +50,15 @@ pub fn anomaly(args: AnomalyArgs) -> Result<()> {
 }
 
 /// The score above which an example is flagged, and how it was set.
-fn threshold(args: &AnomalyArgs, scores: &[f32]) -> Result<(f32, String)> {
-    let check = |p: f64, flag: &str| -> Result<f64> {
-        if !(p > 0.0 && p < 1.0) {
-            bail!("{flag} is a share between 0 and 1 (exclusive), got {p}");
-        }
-        Ok(p)
-    };
+pub fn threshold(args: &AnomalyArgs, scores: &[f32]) -> Result<(f32, String)> {
     if let Some(p) = args.contamination {
-        let p = check(p, "--contamination")?;
+        let p = share(p, "--contamination")?;
         let t = quantile(scores, 1.0 - p).context("no examples to score")?;
         return Ok((t, format!("contamination {p}: the top {p} of these scores")));
     }
-    let run = RunDir::open(&args.input.run)?;
-    let val = run.read_val_scores()?;
-    match (args.fpr, val) {
-        (fpr, Some(v)) if !v.scores.is_empty() => {
-            let p = check(fpr.unwrap_or(0.05), "--fpr")?;
-            let t = quantile(&v.scores, 1.0 - p).expect("not empty");
-            Ok((
-                t,
-                format!(
-                    "false-positive rate {p} on the run's {} clean validation examples",
-                    v.scores.len()
-                ),
-            ))
-        }
-        (Some(_), _) => bail!(
-            "{} kept no validation scores (it was trained without a validation split, or by an \
-             older ae); retrain with --val-fraction, or use --contamination P",
-            args.input.run.display()
-        ),
-        (None, _) => {
+    match validation_threshold(args)? {
+        Some(t) => Ok(t),
+        None => {
             let t = quantile(scores, 0.9).context("no examples to score")?;
             Ok((
                 t,
@@ -86,6 +66,40 @@ fn threshold(args: &AnomalyArgs, scores: &[f32]) -> Result<(f32, String)> {
             ))
         }
     }
+}
+
+/// The threshold set by `--fpr` (default 0.05) on the run's clean validation scores, when it has
+/// them: known before any example is scored. None when the run kept none and `--fpr` was not
+/// asked for.
+pub fn validation_threshold(args: &AnomalyArgs) -> Result<Option<(f32, String)>> {
+    let run = RunDir::open(&args.input.run)?;
+    let val = run.read_val_scores()?;
+    match (args.fpr, val) {
+        (fpr, Some(v)) if !v.scores.is_empty() => {
+            let p = share(fpr.unwrap_or(0.05), "--fpr")?;
+            let t = quantile(&v.scores, 1.0 - p).expect("not empty");
+            Ok(Some((
+                t,
+                format!(
+                    "false-positive rate {p} on the run's {} clean validation examples",
+                    v.scores.len()
+                ),
+            )))
+        }
+        (Some(_), _) => bail!(
+            "{} kept no validation scores (it was trained without a validation split, or by an \
+             older ae); retrain with --val-fraction, or use --contamination P",
+            args.input.run.display()
+        ),
+        (None, _) => Ok(None),
+    }
+}
+
+fn share(p: f64, flag: &str) -> Result<f64> {
+    if !(p > 0.0 && p < 1.0) {
+        bail!("{flag} is a share between 0 and 1 (exclusive), got {p}");
+    }
+    Ok(p)
 }
 
 /// Writes `index,score[,anomaly][,label][,error_0,…]`, atomically.

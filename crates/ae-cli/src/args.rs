@@ -147,6 +147,10 @@ pub struct AnomalyArgs {
     /// No progress lines on stderr.
     #[arg(long)]
     pub quiet: bool,
+    /// Score rows read from their files a window at a time, writing index,score,anomaly as they
+    /// come (npy:FILE, npy:FOLDER of .npy shards or idx:IMAGES); not with --per-feature.
+    #[arg(long, conflicts_with_all = ["normal_class", "all_classes", "per_feature"])]
+    pub stream: bool,
 }
 
 /// `ae classify`.
@@ -668,7 +672,7 @@ pub struct TrainArgs {
     /// Read the data from its files as training goes instead of loading it, so memory stays
     /// constant in the data's size: npy:FILE, npy:FOLDER (every .npy shard in it, in name order)
     /// or idx:IMAGES (uncompressed). Validation rows are chosen by a seeded hash of the row index;
-    /// rows are shuffled within windows of --shuffle-buffer rows (docs/streaming.md).
+    /// rows are shuffled within windows of --shuffle-buffer rows (README, "Data larger than memory").
     #[arg(long, num_args = 0..=1, default_missing_value = "true")]
     pub stream: Option<bool>,
     /// With --stream: rows shuffled together in memory (default: as many as fit in 96 MB).
@@ -784,6 +788,11 @@ pub struct EncodeArgs {
     /// VAE: write the log-variances after the means (columns mu_*, logvar_*).
     #[arg(long)]
     pub with_variance: bool,
+    /// Read the data from its files a window at a time and write the results as they come, so
+    /// memory stays constant in the data's size: npy:FILE, npy:FOLDER of .npy shards or
+    /// idx:IMAGES (uncompressed).
+    #[arg(long)]
+    pub stream: bool,
 }
 
 /// `ae sample`.
@@ -844,6 +853,11 @@ pub struct ReconstructArgs {
     /// How many examples to draw in a PNG (from the start of the data).
     #[arg(long, default_value_t = 16)]
     pub n: usize,
+    /// Read the data from its files a window at a time and write the results as they come, so
+    /// memory stays constant in the data's size: npy:FILE, npy:FOLDER of .npy shards or
+    /// idx:IMAGES (uncompressed).
+    #[arg(long)]
+    pub stream: bool,
 }
 
 /// `ae denoise`.

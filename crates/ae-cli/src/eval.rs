@@ -3,7 +3,9 @@ use std::path::Path;
 
 use ae_core::engine::layers::Mode;
 use ae_core::model::{Autoencoder, CodeHealth};
+use ae_core::objective::AutoencoderTask;
 use ae_core::run::RunDir;
+use ae_core::training::settings::Settings;
 use ae_core::Tensor;
 use ae_data::datasets::Split;
 use anyhow::{bail, Context, Result};
@@ -16,6 +18,19 @@ pub use ae_core::run::Loaded;
 /// Opens the run and loads and scales the data.
 pub fn load(input: &RunData) -> Result<Loaded> {
     Ok(load_rows(input, Rows::All)?.0)
+}
+
+/// Says so when the run in `path` stopped before its last epoch.
+pub fn note_unfinished(path: &Path, meta: &ae_core::run::RunMeta, settings: &Settings) {
+    if !meta.finished {
+        note!(
+            "note: {} is unfinished: {} of {} epochs trained (continue it with `ae train --out {} --resume`)",
+            path.display(),
+            meta.epoch,
+            settings.epochs,
+            path.display()
+        );
+    }
 }
 
 /// Which rows of a run's own data (one without a test split) a command scores.
@@ -35,15 +50,7 @@ pub fn load_rows(input: &RunData, rows: Rows) -> Result<(Loaded, String)> {
     let (settings, meta, task) = run
         .load()
         .with_context(|| format!("cannot load the model in {}", input.run.display()))?;
-    if !meta.finished {
-        note!(
-            "note: {} is unfinished: {} of {} epochs trained (continue it with `ae train --out {} --resume`)",
-            input.run.display(),
-            meta.epoch,
-            settings.epochs,
-            input.run.display()
-        );
-    }
+    note_unfinished(&input.run, &meta, &settings);
     ae_core::training::configure_threads(input.threads.unwrap_or(settings.threads));
     let name = input.data.as_deref().unwrap_or(&settings.data);
     let spec = data::parse_spec(name)?;
@@ -80,8 +87,17 @@ pub fn load_rows(input: &RunData, rows: Rows) -> Result<(Loaded, String)> {
         format!("the {} examples of the {part} split of {name}", raw.n)
     } else if rows == Rows::HeldOut && input.data.is_none() && settings.val_fraction > 0.0 {
         let total = raw.n;
-        let (_, val) =
-            ae_core::run::split_validation(&mut raw, settings.val_fraction, settings.seed);
+        let val = if settings.stream {
+            // A streamed run held out rows by a hash of their index.
+            let held: Vec<usize> = (0..total)
+                .filter(|&i| {
+                    ae_core::training::stream::held_out(settings.seed, settings.val_fraction, i)
+                })
+                .collect();
+            (!held.is_empty()).then(|| raw.subset(&held))
+        } else {
+            ae_core::run::split_validation(&mut raw, settings.val_fraction, settings.seed).1
+        };
         let Some(val) = val else {
             bail!("{name} has too few rows ({total}) to hold any out");
         };
@@ -334,39 +350,65 @@ pub fn encode(args: EncodeArgs) -> Result<()> {
         args.input.data.as_deref(),
         args.force,
     )?;
+    if args.stream {
+        return crate::streamed::encode(&args);
+    }
     let mut l = load(&args.input)?;
-    let k = l.task.model.config.code_size();
-    let variational = l.task.model.config.variational;
-    if args.with_variance && !variational {
+    let (header, width) = code_columns(&l.task, args.with_variance, &args.input)?;
+    let codes = codes_of(&mut l.task, &l.x, args.with_variance, width);
+    write_table(&args.out, &header, l.x.rows(), width, &codes)?;
+    note!(
+        "wrote {} codes of size {} to {}",
+        l.x.rows(),
+        l.task.model.config.code_size(),
+        args.out.display()
+    );
+    Ok(())
+}
+
+/// The columns `ae encode` writes (`code_*`, or a VAE's `mu_*` and with `with_variance` its
+/// `logvar_*`) and how many.
+pub fn code_columns(
+    task: &AutoencoderTask,
+    with_variance: bool,
+    input: &RunData,
+) -> Result<(Vec<String>, usize)> {
+    let k = task.model.config.code_size();
+    let variational = task.model.config.variational;
+    if with_variance && !variational {
         bail!(
             "--with-variance needs a VAE (trained with --model vae); {} is a deterministic autoencoder",
-            args.input.run.display()
+            input.run.display()
         );
     }
-    // A VAE's encoder output is [μ | log σ²]: all of it with --with-variance, else μ.
-    let width = if args.with_variance { 2 * k } else { k };
-    let mut codes = Vec::with_capacity(l.x.rows() * width);
-    for_batches(&mut l.task.model, &l.x, |_, m| {
-        let c = if args.with_variance {
+    let mut header: Vec<String> = (0..k)
+        .map(|j| format!("{}_{j}", if variational { "mu" } else { "code" }))
+        .collect();
+    if with_variance {
+        header.extend((0..k).map(|j| format!("logvar_{j}")));
+    }
+    let width = header.len();
+    Ok((header, width))
+}
+
+/// The codes of `x`, `width` values a row: a VAE's encoder output is [μ | log σ²], all of it
+/// with `with_variance`, else μ.
+pub fn codes_of(
+    task: &mut AutoencoderTask,
+    x: &Tensor,
+    with_variance: bool,
+    width: usize,
+) -> Vec<f32> {
+    let mut codes = Vec::with_capacity(x.rows() * width);
+    for_batches(&mut task.model, x, |_, m| {
+        let c = if with_variance {
             m.net.encoder.output()
         } else {
             m.code()
         };
         codes.extend_from_slice(c.data())
     });
-    let mut header: Vec<String> = (0..k)
-        .map(|j| format!("{}_{j}", if variational { "mu" } else { "code" }))
-        .collect();
-    if args.with_variance {
-        header.extend((0..k).map(|j| format!("logvar_{j}")));
-    }
-    write_table(&args.out, &header, l.x.rows(), width, &codes)?;
-    note!(
-        "wrote {} codes of size {k} to {}",
-        l.x.rows(),
-        args.out.display()
-    );
-    Ok(())
+    codes
 }
 
 /// Runs `ae reconstruct`.
@@ -377,6 +419,12 @@ pub fn reconstruct(args: ReconstructArgs) -> Result<()> {
         args.input.data.as_deref(),
         args.force,
     )?;
+    if args.stream {
+        if extension(&args.out) == "png" {
+            bail!("--stream writes every reconstruction to .npy or .csv; a PNG of the first --n examples needs no --stream");
+        }
+        return crate::streamed::reconstruct(&args);
+    }
     let mut l = load(&args.input)?;
     if extension(&args.out) == "png" {
         let fig = ae_viz::figures::reconstructions(&mut l, args.n)?;

@@ -33,6 +33,7 @@ mod pca;
 mod probe;
 mod progress;
 mod report;
+mod streamed;
 mod train;
 mod visualize;
 

@@ -51,6 +51,11 @@ impl DataSpec {
                 labels: None,
             } => idx::read_images(images),
             DataSpec::Csv(p) => Ok(csv_table::read(p, csv)?.samples),
+            // A folder of shards (as `ae train --stream` reads them), here read whole.
+            DataSpec::Npy(p) if p.is_dir() => {
+                let shards = crate::stream::RowSource::open(p)?;
+                shards.samples(0..shards.rows())
+            }
             DataSpec::Npy(p) => npy::read(p),
             DataSpec::Images { dir, options } => image_folder::read(dir, options),
             DataSpec::Cifar10(dir) => cifar10::read(dir, split),

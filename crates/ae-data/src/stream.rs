@@ -134,6 +134,19 @@ impl RowSource {
     /// Appends rows `rows` (global indices) to `out` as f32, row-major. A file that went missing
     /// or shrank since it was opened, or a value that is not finite, is an error naming the file.
     pub fn read(&self, rows: Range<usize>, out: &mut Vec<f32>) -> Result<()> {
+        self.read_where(rows, |_| true, out, |_| {})
+    }
+
+    /// As [`RowSource::read`], but only the rows whose global index `keep` accepts, each passed to
+    /// `each` as soon as it is converted (while it is still in cache): one pass over the values
+    /// where a read, a filter and a transform would take three.
+    pub fn read_where(
+        &self,
+        rows: Range<usize>,
+        mut keep: impl FnMut(usize) -> bool,
+        out: &mut Vec<f32>,
+        mut each: impl FnMut(&mut [f32]),
+    ) -> Result<()> {
         if rows.end > self.rows() {
             return Err(Error::Shape {
                 what: "rows to read".into(),
@@ -141,6 +154,7 @@ impl RowSource {
                 got: format!("{rows:?}"),
             });
         }
+        let d = self.features();
         let mut raw = Vec::new();
         let mut at = rows.start;
         while at < rows.end {
@@ -162,15 +176,24 @@ impl RowSource {
                     ),
                 )
             })?;
-            let before = out.len();
-            npy::convert(f.elem, f.big, &raw, out);
-            if let Some(i) = out[before..].iter().position(|v| !v.is_finite()) {
-                let d = self.features();
-                return Err(Error::NonFinite {
-                    path: f.path.clone(),
-                    index: local * d + i,
-                    value: out[before + i] as f64,
-                });
+            let floats = matches!(f.elem, Elem::F16 | Elem::F32 | Elem::F64);
+            for (r, bytes) in raw.chunks_exact(f.row_bytes() as usize).enumerate() {
+                if !keep(at + r) {
+                    continue;
+                }
+                let before = out.len();
+                npy::convert(f.elem, f.big, bytes, out);
+                let row = &mut out[before..];
+                if floats {
+                    if let Some(i) = row.iter().position(|v| !v.is_finite()) {
+                        return Err(Error::NonFinite {
+                            path: f.path.clone(),
+                            index: (local + r) * d + i,
+                            value: row[i] as f64,
+                        });
+                    }
+                }
+                each(row);
             }
             at += take;
         }

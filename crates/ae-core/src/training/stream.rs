@@ -106,20 +106,16 @@ pub fn fit_scaling(
         seed,
         fraction,
     };
-    let (mut block, mut rows) = (Vec::new(), Vec::new());
+    let mut rows = Vec::new();
     for pass in 0..fit.passes() {
         if pass > 0 {
             fit.next_pass();
         }
         for r in source.blocks(block_rows) {
-            block.clear();
-            source.read(r.clone(), &mut block).map_err(data_error)?;
             rows.clear();
-            for (k, row) in block.chunks_exact(d).enumerate() {
-                if keep.keeps(r.start + k) {
-                    rows.extend_from_slice(row);
-                }
-            }
+            source
+                .read_where(r, |i| keep.keeps(i), &mut rows, |_| {})
+                .map_err(data_error)?;
             fit.add(&rows);
         }
     }
@@ -140,34 +136,58 @@ fn spawn_reader(
     std::thread::spawn(move || {
         let d = source.features();
         let full = window_rows * d;
-        let mut block = Vec::new();
-        let mut window = Vec::with_capacity(full);
+        // Room for a window and the block that overflows it, so the vector never doubles.
+        let longest = blocks.iter().map(|b| b.len()).max().unwrap_or(0);
+        let room = full + longest * d;
+        let mut window = Vec::with_capacity(room);
         for r in blocks {
-            block.clear();
-            if let Err(e) = source.read(r.clone(), &mut block) {
+            let read =
+                source.read_where(r, |i| keep.keeps(i), &mut window, |row| scaler.apply(row));
+            if let Err(e) = read {
                 let _ = tx.send(Err(e));
                 return;
             }
-            for (k, row) in block.chunks_exact(d).enumerate() {
-                if !keep.keeps(r.start + k) {
-                    continue;
-                }
-                window.extend_from_slice(row);
-                if window.len() == full {
-                    scaler.apply(&mut window);
-                    let next = std::mem::replace(&mut window, Vec::with_capacity(full));
-                    if tx.send(Ok(next)).is_err() {
-                        return;
-                    }
+            while window.len() >= full {
+                let mut next = Vec::with_capacity(room);
+                next.extend_from_slice(&window[full..]);
+                window.truncate(full);
+                if tx.send(Ok(std::mem::replace(&mut window, next))).is_err() {
+                    return;
                 }
             }
         }
         if !window.is_empty() {
-            scaler.apply(&mut window);
             let _ = tx.send(Ok(window));
         }
     });
     rx
+}
+
+/// Every row of `source` in file order, scaled, as tensors of at most `window_rows` examples read
+/// one window ahead on a thread of their own: for commands that encode, reconstruct or score data
+/// larger than memory, writing as they go.
+pub fn scaled_windows(
+    source: Arc<RowSource>,
+    scaler: Arc<Scaler>,
+    window_rows: usize,
+) -> impl Iterator<Item = Result<Tensor>> {
+    let mut shape = vec![0];
+    shape.extend(source.shape());
+    let d = source.features().max(1);
+    let window_rows = window_rows.max(1);
+    let blocks = source.blocks((window_rows / 16).max(1));
+    let every = Keep {
+        part: Part::Train,
+        seed: 0,
+        fraction: 0.0,
+    };
+    spawn_reader(source, scaler, every, blocks, window_rows)
+        .into_iter()
+        .map(move |w| {
+            let w = w.map_err(data_error)?;
+            shape[0] = w.len() / d;
+            Ok(Tensor::from_vec(&shape, w))
+        })
 }
 
 /// One part of a streamed data set as the loop's [`Feed`]: scaled as it is read, in windows
@@ -182,14 +202,12 @@ pub struct StreamFeed {
     sample: Tensor,
     // The epoch under way.
     rx: Option<Receiver<ae_data::Result<Vec<f32>>>>,
-    window: Vec<f32>,
+    window: Tensor,
     perm: Vec<usize>,
     pos: usize,
     rng: Option<Rng>,
     consumed: usize,
     batch_size: usize,
-    batch: Tensor,
-    iota: Vec<usize>,
 }
 
 impl StreamFeed {
@@ -221,14 +239,12 @@ impl StreamFeed {
             block_rows,
             sample: Tensor::default(),
             rx: None,
-            window: Vec::new(),
+            window: Tensor::default(),
             perm: Vec::new(),
             pos: 0,
             rng: None,
             consumed: 0,
             batch_size: 1,
-            batch: Tensor::default(),
-            iota: Vec::new(),
         };
         feed.sample = feed.first_rows(SAMPLE_ROWS.min(rows))?;
         Ok(feed)
@@ -245,22 +261,20 @@ impl StreamFeed {
     pub fn first_rows(&self, n: usize) -> Result<Tensor> {
         let d = self.source.features();
         let mut data = Vec::with_capacity(n * d);
-        let mut block = Vec::new();
         for r in self.source.blocks(self.block_rows) {
-            if data.len() == n * d {
+            if data.len() >= n * d {
                 break;
             }
-            block.clear();
             self.source
-                .read(r.clone(), &mut block)
+                .read_where(
+                    r,
+                    |i| self.keep.keeps(i),
+                    &mut data,
+                    |row| self.scaler.apply(row),
+                )
                 .map_err(data_error)?;
-            for (k, row) in block.chunks_exact(d).enumerate() {
-                if data.len() < n * d && self.keep.keeps(r.start + k) {
-                    data.extend_from_slice(row);
-                }
-            }
         }
-        self.scaler.apply(&mut data);
+        data.truncate(n * d);
         let got = data.len() / d.max(1);
         Ok(Tensor::from_vec(&self.shape_of(got), data))
     }
@@ -285,7 +299,7 @@ impl StreamFeed {
             }
         };
         let m = window.len() / self.source.features().max(1);
-        self.window = window;
+        self.window = Tensor::from_vec(&self.shape_of(m), window);
         self.perm = (0..m).collect();
         self.perm
             .shuffle(self.rng.as_mut().expect("an epoch was started"));
@@ -308,9 +322,13 @@ impl Feed for StreamFeed {
     ) -> Result<()> {
         // The last epoch's reader stops when it finds its receiver gone.
         self.rx = None;
-        self.window = Vec::new();
+        self.window = Tensor::default();
+        self.batch_size = batch_size.max(1);
+        // Whole batches in a window: a batch never straddles two, so the trainer gathers it from
+        // the window itself.
+        let window_rows = (self.window_rows / self.batch_size).max(1) * self.batch_size;
         let mut blocks = self.source.blocks(self.block_rows);
-        if self.rows > self.window_rows {
+        if self.rows > window_rows {
             blocks.shuffle(&mut stream(seed, Purpose::Blocks, epoch as u64, 0));
         }
         self.rx = Some(spawn_reader(
@@ -318,13 +336,12 @@ impl Feed for StreamFeed {
             self.scaler.clone(),
             self.keep,
             blocks,
-            self.window_rows,
+            window_rows,
         ));
         self.rng = Some(stream(seed, Purpose::Shuffle, epoch as u64, 0));
         self.perm.clear();
         self.pos = 0;
         self.consumed = 0;
-        self.batch_size = batch_size.max(1);
         // A resumed epoch: pass over the rows its first steps took, drawing the same windows.
         let mut left = (skip * self.batch_size).min(self.rows);
         while left > 0 {
@@ -344,25 +361,27 @@ impl Feed for StreamFeed {
         step: usize,
     ) -> Result<(Terms, usize)> {
         let take = self.batch_size.min(self.rows - self.consumed);
-        let d = self.source.features();
-        self.batch.resize(&self.shape_of(take));
-        for r in 0..take {
-            self.refill()?;
-            let i = self.perm[self.pos];
-            self.batch.data_mut()[r * d..(r + 1) * d]
-                .copy_from_slice(&self.window[i * d..(i + 1) * d]);
-            self.pos += 1;
+        self.refill()?;
+        if self.perm.len() - self.pos < take {
+            // Windows hold whole batches: only files that changed under the reader get here.
+            return Err(Error::Data {
+                context: "cannot stream the data".into(),
+                source: ae_data::Error::Shape {
+                    what: "rows left in the window for a batch".into(),
+                    expected: take.to_string(),
+                    got: (self.perm.len() - self.pos).to_string(),
+                },
+            });
         }
+        let idx = &self.perm[self.pos..self.pos + take];
+        let terms = trainer.step(Examples::new(&self.window), idx, epoch, step);
+        self.pos += take;
         self.consumed += take;
         if self.consumed == self.rows {
             // Validation and the next epoch's reader get the memory.
-            self.window = Vec::new();
+            self.window = Tensor::default();
             self.rx = None;
         }
-        if self.iota.len() < take {
-            self.iota = (0..take).collect();
-        }
-        let terms = trainer.step(Examples::new(&self.batch), &self.iota[..take], epoch, step);
         Ok((terms, take))
     }
 
