@@ -7,7 +7,7 @@
 #     one pixel more), one epoch of the default dense model with --stream: peak resident memory
 #     (target under 1 GB) and training examples per second, beside the in-memory path's on the
 #     first 600,000 rows (target: at least 90% of it). The big file is deleted at the end.
-#   bench/stream.sh [GB=12] [FOLDER=a temporary folder on the same disk as this checkout]
+#   bench/stream.sh [GB=12] [PARTS="1 2"] [FOLDER=a temporary folder on the same disk as this checkout]
 # Needs bench/setup-venv.sh's environment (.venv: numpy) and Fashion-MNIST installed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,7 +15,8 @@ py=.venv/bin/python
 cargo build --release -q --bin ae
 ae=target/release/ae
 gb=${1:-12}
-work=${2:-$(mktemp -d -p "$PWD/target")}
+parts=${2:-1 2}
+work=${3:-$(mktemp -d -p "$PWD/target")}
 mkdir -p "$work"
 trap 'rm -rf "$work"' EXIT
 threads=$(nproc)
@@ -43,6 +44,7 @@ print(f"wrote {rows} rows ({rows * 784 / 1e9:.1f} GB) to big.npy")
 PY
 
 mse() { "$ae" eval "$1" --data fashion-mnist --json | "$py" -c "import json,sys; print(json.load(sys.stdin)['mse'])"; }
+if [[ " $parts " == *" 1 "* ]]; then
 echo "== 1. Fashion-MNIST in 20 shards, 5 epochs, default dense model, seeds 0-2, $threads threads"
 for seed in 0 1 2; do
   "$ae" train --data "npy:$work/shards" --stream --epochs 5 --seed $seed --threads "$threads" --quiet --out "$work/streamed$seed" 2>/dev/null
@@ -55,12 +57,15 @@ rows = [list(map(float, re.findall(r"[0-9]+\.[0-9]+", l))) for l in open(sys.arg
 s = sum(r[0] for r in rows) / len(rows); m = sum(r[1] for r in rows) / len(rows)
 print(f"mean test MSE: streamed {s:.5f}, in memory {m:.5f}, ratio {s / m:.4f} (target <= 1.01)")
 PY
+fi
 
+[[ " $parts " == *" 2 "* ]] || exit 0
 echo "== 2. one epoch of the default dense model, $threads threads"
 peak() { # log-file command...: runs it, prints peak RSS in MB and the epoch's examples per second
   local log=$1; shift
-  /usr/bin/time -f "%M" -o "$log.rss" "$@" > "$log" 2>&1
-  echo "$(( $(cat "$log.rss") / 1024 )) $(grep -oE '[0-9]+ (img|rows)/s' "$log" | tail -1 | cut -d' ' -f1) $(grep -oE '\([0-9]+ train' "$log" | tr -d '(' | cut -d' ' -f1)"
+  /usr/bin/time -f "%M %e %U %S" -o "$log.rss" "$@" > "$log" 2>&1
+  echo "wall, user, system seconds: $(cut -d' ' -f2- "$log.rss") ($*)" >&2
+  echo "$(( $(cut -d' ' -f1 "$log.rss") / 1024 )) $(grep -oE '[0-9]+ (img|rows)/s' "$log" | tail -1 | cut -d' ' -f1) $(grep -oE '\([0-9]+ train' "$log" | tr -d '(' | cut -d' ' -f1)"
 }
 read -r srss sps srows < <(peak "$work/big.log" "$ae" train --data "npy:$work/big.npy" --stream --epochs 1 --threads "$threads" --out "$work/big")
 read -r mrss mps mrows < <(peak "$work/sub.log" "$ae" train --data "npy:$work/subset.npy" --epochs 1 --threads "$threads" --out "$work/sub")

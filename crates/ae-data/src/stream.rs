@@ -155,7 +155,22 @@ impl RowSource {
             });
         }
         let d = self.features();
-        let mut raw = Vec::new();
+        // One scratch buffer a thread, grown once: a fresh one per block would be fresh pages.
+        thread_local! {
+            static RAW: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+        }
+        RAW.with_borrow_mut(|raw| self.read_into(rows, &mut keep, out, &mut each, raw, d))
+    }
+
+    fn read_into(
+        &self,
+        rows: Range<usize>,
+        keep: &mut impl FnMut(usize) -> bool,
+        out: &mut Vec<f32>,
+        each: &mut impl FnMut(&mut [f32]),
+        raw: &mut Vec<u8>,
+        d: usize,
+    ) -> Result<()> {
         let mut at = rows.start;
         while at < rows.end {
             // The file holding row `at`: the last whose first row is at or before it.
@@ -166,7 +181,7 @@ impl RowSource {
             let offset = f.data_offset + local as u64 * f.row_bytes();
             raw.resize(take * f.row_bytes() as usize, 0);
             let file = File::open(&f.path).map_err(|e| Error::io(&f.path, e))?;
-            file.read_exact_at(&mut raw, offset).map_err(|e| {
+            file.read_exact_at(raw, offset).map_err(|e| {
                 Error::format(
                     &f.path,
                     Some(offset),

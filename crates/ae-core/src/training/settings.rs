@@ -575,6 +575,21 @@ impl Settings {
     /// Checks values that no type rules out; errors name the field and the value.
     pub fn validate(&self) -> Result<()> {
         self.csv_options()?;
+        match (self.stream, self.shuffle_buffer) {
+            (_, Some(0)) => {
+                return Err(Error::config(
+                    "shuffle-buffer",
+                    "must be at least 1 row, got 0",
+                ))
+            }
+            (false, Some(_)) => {
+                return Err(Error::config(
+                    "shuffle-buffer",
+                    "sets the rows shuffled together when the data is streamed; add --stream",
+                ))
+            }
+            _ => {}
+        }
         if !(0.0..1.0).contains(&self.missing_hide) {
             return Err(Error::config(
                 "missing-hide",

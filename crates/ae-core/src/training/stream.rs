@@ -14,7 +14,7 @@
 //! training row the blocks stay in file order and the order is exactly the in-memory loop's, so
 //! the same seed gives the same weights.
 use std::ops::Range;
-use std::sync::mpsc::{sync_channel, Receiver};
+use std::sync::mpsc::{sync_channel, Receiver, SyncSender};
 use std::sync::Arc;
 
 use ae_data::scaling::{Scaler, ScalerFit, ScalingKind};
@@ -122,6 +122,21 @@ pub fn fit_scaling(
     Ok(fit)
 }
 
+/// The two ends of a reader thread: windows come on `windows`; a window's vector sent back on
+/// `spent` is filled again rather than a new one allocated (a fresh 96 MB vector is fresh pages
+/// that the kernel zeroes and faults in, a fifth of the reader's cost).
+struct Reader {
+    windows: Receiver<ae_data::Result<Vec<f32>>>,
+    spent: SyncSender<Vec<f32>>,
+}
+
+impl Reader {
+    /// Hands a used window back (dropped if the reader has enough).
+    fn give_back(&self, window: Tensor) {
+        let _ = self.spent.try_send(window.into_vec());
+    }
+}
+
 /// Reads the rows `keep` takes from `blocks` in that order, scales them and sends them in
 /// windows of `window_rows` rows (the last one shorter) on a thread of its own, one window ahead.
 /// It stops at the first error, which it sends, or when the receiver is dropped.
@@ -131,15 +146,22 @@ fn spawn_reader(
     keep: Keep,
     blocks: Vec<Range<usize>>,
     window_rows: usize,
-) -> Receiver<ae_data::Result<Vec<f32>>> {
-    let (tx, rx) = sync_channel(1);
+) -> Reader {
+    let (tx, windows) = sync_channel(1);
+    let (spent, back) = sync_channel::<Vec<f32>>(2);
     std::thread::spawn(move || {
         let d = source.features();
         let full = window_rows * d;
         // Room for a window and the block that overflows it, so the vector never doubles.
         let longest = blocks.iter().map(|b| b.len()).max().unwrap_or(0);
         let room = full + longest * d;
-        let mut window = Vec::with_capacity(room);
+        let fresh = || {
+            let mut v = back.try_recv().unwrap_or_default();
+            v.clear();
+            v.reserve(room);
+            v
+        };
+        let mut window = fresh();
         for r in blocks {
             let read =
                 source.read_where(r, |i| keep.keeps(i), &mut window, |row| scaler.apply(row));
@@ -148,7 +170,7 @@ fn spawn_reader(
                 return;
             }
             while window.len() >= full {
-                let mut next = Vec::with_capacity(room);
+                let mut next = fresh();
                 next.extend_from_slice(&window[full..]);
                 window.truncate(full);
                 if tx.send(Ok(std::mem::replace(&mut window, next))).is_err() {
@@ -160,7 +182,7 @@ fn spawn_reader(
             let _ = tx.send(Ok(window));
         }
     });
-    rx
+    Reader { windows, spent }
 }
 
 /// Every row of `source` in file order, scaled, as tensors of at most `window_rows` examples read
@@ -182,6 +204,7 @@ pub fn scaled_windows(
         fraction: 0.0,
     };
     spawn_reader(source, scaler, every, blocks, window_rows)
+        .windows
         .into_iter()
         .map(move |w| {
             let w = w.map_err(data_error)?;
@@ -201,7 +224,7 @@ pub struct StreamFeed {
     block_rows: usize,
     sample: Tensor,
     // The epoch under way.
-    rx: Option<Receiver<ae_data::Result<Vec<f32>>>>,
+    reader: Option<Reader>,
     window: Tensor,
     perm: Vec<usize>,
     pos: usize,
@@ -238,7 +261,7 @@ impl StreamFeed {
             window_rows,
             block_rows,
             sample: Tensor::default(),
-            rx: None,
+            reader: None,
             window: Tensor::default(),
             perm: Vec::new(),
             pos: 0,
@@ -284,7 +307,10 @@ impl StreamFeed {
         if self.pos < self.perm.len() {
             return Ok(());
         }
-        let got = self.rx.as_ref().and_then(|rx| rx.recv().ok());
+        let Some(reader) = self.reader.as_ref() else {
+            return Err(Error::config("data", "no epoch of the stream was started"));
+        };
+        let got = reader.windows.recv().ok();
         let window = match got {
             Some(w) => w.map_err(data_error)?,
             None => {
@@ -299,7 +325,9 @@ impl StreamFeed {
             }
         };
         let m = window.len() / self.source.features().max(1);
-        self.window = Tensor::from_vec(&self.shape_of(m), window);
+        let shape = self.shape_of(m);
+        let spent = std::mem::replace(&mut self.window, Tensor::from_vec(&shape, window));
+        reader.give_back(spent);
         self.perm = (0..m).collect();
         self.perm
             .shuffle(self.rng.as_mut().expect("an epoch was started"));
@@ -321,7 +349,7 @@ impl Feed for StreamFeed {
         skip: usize,
     ) -> Result<()> {
         // The last epoch's reader stops when it finds its receiver gone.
-        self.rx = None;
+        self.reader = None;
         self.window = Tensor::default();
         self.batch_size = batch_size.max(1);
         // Whole batches in a window: a batch never straddles two, so the trainer gathers it from
@@ -331,7 +359,7 @@ impl Feed for StreamFeed {
         if self.rows > window_rows {
             blocks.shuffle(&mut stream(seed, Purpose::Blocks, epoch as u64, 0));
         }
-        self.rx = Some(spawn_reader(
+        self.reader = Some(spawn_reader(
             self.source.clone(),
             self.scaler.clone(),
             self.keep,
@@ -380,13 +408,13 @@ impl Feed for StreamFeed {
         if self.consumed == self.rows {
             // Validation and the next epoch's reader get the memory.
             self.window = Tensor::default();
-            self.rx = None;
+            self.reader = None;
         }
         Ok((terms, take))
     }
 
     fn evaluate(&mut self, trainer: &mut dyn Trainer, batch_size: usize) -> Result<Terms> {
-        let rx = spawn_reader(
+        let reader = spawn_reader(
             self.source.clone(),
             self.scaler.clone(),
             self.keep,
@@ -395,13 +423,14 @@ impl Feed for StreamFeed {
         );
         let d = self.source.features().max(1);
         let (mut sum, mut seen) = (Terms::default(), 0usize);
-        for window in rx {
+        while let Ok(window) = reader.windows.recv() {
             let window = window.map_err(data_error)?;
             let m = window.len() / d;
             let x = Tensor::from_vec(&self.shape_of(m), window);
             let t = trainer.evaluate(Examples::new(&x), batch_size);
             sum.add_weighted(&t, m as f64);
             seen += m;
+            reader.give_back(x);
         }
         Ok(sum.scaled(1.0 / seen.max(1) as f64))
     }
