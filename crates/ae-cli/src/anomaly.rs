@@ -102,8 +102,37 @@ fn share(p: f64, flag: &str) -> Result<f64> {
     Ok(p)
 }
 
-/// Writes `index,score[,anomaly][,label][,error_0,…]`, atomically.
-fn write_scores(
+/// Writes `index,score[,anomaly][,label][,error_0,…]`, atomically: CSV, or Parquet for a
+/// `.parquet` file (every column f32 but the index).
+pub fn write_scores(
+    path: &Path,
+    scores: &[f32],
+    flags: Option<&[bool]>,
+    labels: Option<&[u32]>,
+    features: Option<&[f32]>,
+) -> Result<()> {
+    if crate::eval::extension(path) != "parquet" {
+        return write_scores_csv(path, scores, flags, labels, features);
+    }
+    let d = features.map_or(0, |f| f.len() / scores.len().max(1));
+    let mut header = vec!["score".to_string()];
+    header.extend(flags.map(|_| "anomaly".to_string()));
+    header.extend(labels.map(|_| "label".to_string()));
+    header.extend((0..d).map(|j| format!("error_{j}")));
+    let mut rows = Vec::with_capacity(scores.len() * header.len());
+    for (i, &s) in scores.iter().enumerate() {
+        rows.push(s);
+        rows.extend(flags.map(|f| f32::from(u8::from(f[i]))));
+        rows.extend(labels.map(|l| l[i] as f32));
+        rows.extend(features.iter().flat_map(|f| &f[i * d..(i + 1) * d]));
+    }
+    let mut w = ae_data::rows_out::RowWriter::create(path, &header, scores.len())?;
+    w.write(&rows)?;
+    w.finish()?;
+    Ok(())
+}
+
+fn write_scores_csv(
     path: &Path,
     scores: &[f32],
     flags: Option<&[bool]>,

@@ -462,8 +462,14 @@ pub fn write_table(
     match extension(path).as_str() {
         "npy" => ae_data::npy::write_f32(path, &[rows, cols], data)?,
         "csv" => ae_data::csv_table::write(path, Some(header), rows, cols, data)?,
+        "parquet" => {
+            // With an `index` column: each row's place in the input.
+            let mut w = ae_data::rows_out::RowWriter::create(path, header, rows)?;
+            w.write(data)?;
+            w.finish()?;
+        }
         other => bail!(
-            "{}: unsupported output format `.{other}`; use .npy or .csv",
+            "{}: unsupported output format `.{other}`; use .npy, .csv or .parquet",
             path.display()
         ),
     }

@@ -10,7 +10,7 @@ use anyhow::{bail, Result};
 fn spec_files(spec: &str) -> Vec<PathBuf> {
     match spec.parse::<DataSpec>() {
         Ok(DataSpec::Idx { images, labels }) => std::iter::once(images).chain(labels).collect(),
-        Ok(DataSpec::Csv(p) | DataSpec::Npy(p)) => vec![p],
+        Ok(DataSpec::Csv(p) | DataSpec::Npy(p) | DataSpec::Parquet(p)) => vec![p],
         Ok(DataSpec::Images { dir, .. } | DataSpec::Cifar10(dir)) => vec![dir],
         _ => Vec::new(),
     }

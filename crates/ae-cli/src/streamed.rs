@@ -13,7 +13,6 @@ use ae_core::run::{RunDir, RunMeta};
 use ae_core::training::stream::scaled_windows;
 use ae_core::Tensor;
 use ae_data::rows_out::{PartialFile, RowWriter};
-use ae_data::spec::DataSpec;
 use ae_data::stream::RowSource;
 use anyhow::{bail, Context, Result};
 
@@ -49,18 +48,11 @@ fn open(input: &RunData) -> Result<Opened> {
     crate::eval::note_unfinished(&input.run, &meta, &settings);
     ae_core::training::configure_threads(input.threads.unwrap_or(settings.threads));
     let name = input.data.as_deref().unwrap_or(&settings.data);
-    let path = match crate::data::parse_spec(name)? {
-        DataSpec::Npy(p) => p,
-        DataSpec::Idx { images, .. } => images,
-        other => bail!(
-            "--stream reads npy:FILE, npy:FOLDER of .npy shards or idx:IMAGES (uncompressed), not {other}; \
-             leave out --stream to read it into memory"
-        ),
-    };
+    let spec = crate::data::parse_spec(name)?;
     if input.classes.as_ref().is_some_and(|c| !c.is_empty()) {
         bail!("--classes needs labels, which streamed data does not carry; leave out --stream");
     }
-    let source = RowSource::open(&path)?;
+    let source = crate::data::open_stream(&spec, &settings.csv_options()?)?;
     if source.features() != meta.input_shape.iter().product::<usize>() {
         bail!(
             "{name} has examples of shape {:?} but the model in {} takes {:?}",
@@ -125,6 +117,9 @@ pub fn anomaly(args: &AnomalyArgs, out: &Path) -> Result<()> {
         Some(_) => None,
         None => crate::anomaly::validation_threshold(args)?,
     };
+    if crate::eval::extension(out) == "parquet" {
+        return anomaly_parquet(&o, args, out, known);
+    }
     let mut file = PartialFile::create(out)?;
     let io = |e| anyhow::anyhow!("cannot write {}: {e}", out.display());
     writeln!(file, "index,score,anomaly").map_err(io)?;
@@ -160,6 +155,55 @@ pub fn anomaly(args: &AnomalyArgs, out: &Path) -> Result<()> {
         "{seen} examples scored → {}; threshold {threshold:.6} ({how}); {flagged} flagged ({:.2}%)",
         out.display(),
         100.0 * flagged as f64 / seen.max(1) as f64
+    );
+    Ok(())
+}
+
+/// `ae anomaly --stream --out FILE.parquet`: columns `index`, `score`, `anomaly` (0 or 1).
+fn anomaly_parquet(
+    o: &Opened,
+    args: &AnomalyArgs,
+    out: &Path,
+    known: Option<(f32, String)>,
+) -> Result<()> {
+    let header = vec!["score".to_string(), "anomaly".to_string()];
+    let n = o.source.rows();
+    let mut kept = Vec::new();
+    let (mut flagged, mut w) = (0usize, None);
+    if known.is_some() {
+        w = Some(RowWriter::create(out, &header, n)?);
+    }
+    for x in o.windows() {
+        let (scores, _) = reconstruction_scores(&o.task.model, &x?, false);
+        match (&known, w.as_mut()) {
+            (Some((t, _)), Some(w)) => {
+                let rows: Vec<f32> = scores
+                    .iter()
+                    .flat_map(|&s| [s, f32::from(u8::from(s > *t))])
+                    .collect();
+                flagged += scores.iter().filter(|&&s| s > *t).count();
+                w.write(&rows)?;
+            }
+            _ => kept.extend(scores),
+        }
+    }
+    let (threshold, how) = match (known, w) {
+        (Some(k), Some(w)) => {
+            w.finish()?;
+            k
+        }
+        _ => {
+            let (t, how) = crate::anomaly::threshold(args, &kept)?;
+            let flags: Vec<bool> = kept.iter().map(|&s| s > t).collect();
+            flagged = flags.iter().filter(|&&f| f).count();
+            crate::anomaly::write_scores(out, &kept, Some(&flags), None, None)?;
+            (t, how)
+        }
+    };
+    say!(
+        "{n} examples scored → {}; threshold {threshold:.6} ({how}); {flagged} flagged ({:.2}%)",
+        out.display(),
+        100.0 * flagged as f64 / n.max(1) as f64
     );
     Ok(())
 }

@@ -81,15 +81,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
 
 /// `ae train --stream`: the rows are read from their files as training goes.
 fn streamed(args: &TrainArgs, settings: &Checked, spec: &DataSpec, out: &Path) -> Result<()> {
-    let path = match spec {
-        DataSpec::Npy(p) => p,
-        DataSpec::Idx { images, .. } => images,
-        other => bail!(
-            "--stream reads npy:FILE, npy:FOLDER of .npy shards or idx:IMAGES (uncompressed), not {other}; \
-             train on it without --stream"
-        ),
-    };
-    let source = ae_data::stream::RowSource::open(path)?;
+    let source = data::open_stream(spec, &settings.csv_options().map_err(flag_error)?)?;
     let mut progress = CliProgress::new(args.quiet);
     progress.unit = unit(source.shape());
     progress.stop_on_ctrl_c();

@@ -9,6 +9,7 @@ pub mod error;
 pub mod idx;
 pub mod image_folder;
 pub mod npy;
+pub mod parquet;
 pub mod rows_out;
 pub mod samples;
 pub mod scaling;

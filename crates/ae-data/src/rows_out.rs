@@ -1,9 +1,17 @@
 //! Output written as it is computed, for data larger than memory: a file that appears under its
-//! name only once complete ([`PartialFile`]), and rows of f32 as `.npy` or `.csv`
+//! name only once complete ([`PartialFile`]), and rows of f32 as `.npy`, `.csv` or `.parquet`
 //! ([`RowWriter`]) whose row count is known from the start.
 use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
+
+use std::sync::Arc;
+
+use arrow_array::{ArrayRef, Float32Array, RecordBatch, UInt64Array};
+use arrow_schema::{DataType, Field, Schema};
+use parquet::arrow::ArrowWriter;
+use parquet::basic::Compression;
+use parquet::file::properties::WriterProperties;
 
 use crate::error::{Error, Result};
 
@@ -60,11 +68,21 @@ impl Drop for PartialFile {
     }
 }
 
-/// Rows of `cols` f32 values written to `.npy` (little-endian f32, C order) or `.csv` (with a
-/// header), chosen by the file's extension, as they come.
+/// Where a [`RowWriter`]'s rows go.
+enum Sink {
+    Npy(PartialFile),
+    Csv(PartialFile),
+    /// A column `index` (the row's place in the input) and one f32 column per name.
+    Parquet(Box<ArrowWriter<PartialFile>>, Arc<Schema>),
+}
+
+/// Rows of `cols` f32 values written to `.npy` (little-endian f32, C order), `.csv` (with a
+/// header) or `.parquet` (an `index` column of the rows' places in the input, then the named
+/// columns; Snappy-compressed, one row group per write), chosen by the file's extension, as they
+/// come.
 pub struct RowWriter {
-    out: PartialFile,
-    csv: bool,
+    path: PathBuf,
+    sink: Sink,
     cols: usize,
     rows: usize,
     written: usize,
@@ -78,38 +96,60 @@ impl RowWriter {
             .and_then(|e| e.to_str())
             .unwrap_or("")
             .to_ascii_lowercase();
-        let csv = match ext.as_str() {
-            "csv" => true,
-            "npy" => false,
+        let cols = header.len();
+        let io = |e| Error::io(path, e);
+        let sink = match ext.as_str() {
+            "csv" => {
+                let mut out = PartialFile::create(path)?;
+                writeln!(out, "{}", header.join(",")).map_err(io)?;
+                Sink::Csv(out)
+            }
+            "npy" => {
+                let mut out = PartialFile::create(path)?;
+                // Format version 1: the header, padded with spaces to a multiple of 64 bytes with
+                // its magic and length, ends in a newline.
+                let mut h = format!(
+                    "{{'descr': '<f4', 'fortran_order': False, 'shape': ({rows}, {cols}), }}"
+                );
+                while (10 + h.len() + 1) % 64 != 0 {
+                    h.push(' ');
+                }
+                h.push('\n');
+                out.write_all(b"\x93NUMPY\x01\x00").map_err(io)?;
+                out.write_all(&(h.len() as u16).to_le_bytes()).map_err(io)?;
+                out.write_all(h.as_bytes()).map_err(io)?;
+                Sink::Npy(out)
+            }
+            "parquet" => {
+                let mut fields = vec![Field::new("index", DataType::UInt64, false)];
+                fields.extend(
+                    header
+                        .iter()
+                        .map(|h| Field::new(h, DataType::Float32, false)),
+                );
+                let schema = Arc::new(Schema::new(fields));
+                let props = WriterProperties::builder()
+                    .set_compression(Compression::SNAPPY)
+                    .build();
+                let w = ArrowWriter::try_new(
+                    PartialFile::create(path)?,
+                    schema.clone(),
+                    Some(props),
+                )
+                .map_err(|e| Error::format(path, None, format!("cannot write Parquet: {e}")))?;
+                Sink::Parquet(Box::new(w), schema)
+            }
             other => {
                 return Err(Error::format(
                     path,
                     None,
-                    format!("unsupported output format `.{other}`; use .npy or .csv"),
+                    format!("unsupported output format `.{other}`; use .npy, .csv or .parquet"),
                 ))
             }
         };
-        let mut out = PartialFile::create(path)?;
-        let cols = header.len();
-        let io = |e| Error::io(path, e);
-        if csv {
-            writeln!(out, "{}", header.join(",")).map_err(io)?;
-        } else {
-            // Format version 1: the header, padded with spaces to a multiple of 64 bytes with
-            // its magic and length, ends in a newline.
-            let mut h =
-                format!("{{'descr': '<f4', 'fortran_order': False, 'shape': ({rows}, {cols}), }}");
-            while (10 + h.len() + 1) % 64 != 0 {
-                h.push(' ');
-            }
-            h.push('\n');
-            out.write_all(b"\x93NUMPY\x01\x00").map_err(io)?;
-            out.write_all(&(h.len() as u16).to_le_bytes()).map_err(io)?;
-            out.write_all(h.as_bytes()).map_err(io)?;
-        }
         Ok(RowWriter {
-            out,
-            csv,
+            path: path.to_path_buf(),
+            sink,
             cols,
             rows,
             written: 0,
@@ -121,7 +161,7 @@ impl RowWriter {
         let n = values.len() / self.cols.max(1);
         if n * self.cols != values.len() || self.written + n > self.rows {
             return Err(Error::Shape {
-                what: format!("rows to write to {}", self.out.path.display()),
+                what: format!("rows to write to {}", self.path.display()),
                 expected: format!(
                     "whole rows of {} values, {} rows in all",
                     self.cols, self.rows
@@ -129,21 +169,42 @@ impl RowWriter {
                 got: format!("{} values after {} rows", values.len(), self.written),
             });
         }
-        let path = self.out.path.clone();
+        let path = self.path.clone();
         let io = |e| Error::io(&path, e);
-        if self.csv {
-            for r in values.chunks_exact(self.cols.max(1)) {
-                for (j, v) in r.iter().enumerate() {
-                    if j > 0 {
-                        self.out.write_all(b",").map_err(io)?;
+        match &mut self.sink {
+            Sink::Csv(out) => {
+                for r in values.chunks_exact(self.cols.max(1)) {
+                    for (j, v) in r.iter().enumerate() {
+                        if j > 0 {
+                            out.write_all(b",").map_err(io)?;
+                        }
+                        write!(out, "{v}").map_err(io)?;
                     }
-                    write!(self.out, "{v}").map_err(io)?;
+                    out.write_all(b"\n").map_err(io)?;
                 }
-                self.out.write_all(b"\n").map_err(io)?;
             }
-        } else {
-            for v in values {
-                self.out.write_all(&v.to_le_bytes()).map_err(io)?;
+            Sink::Npy(out) => {
+                for v in values {
+                    out.write_all(&v.to_le_bytes()).map_err(io)?;
+                }
+            }
+            Sink::Parquet(w, schema) => {
+                let start = self.written as u64;
+                let mut columns: Vec<ArrayRef> = vec![Arc::new(UInt64Array::from_iter_values(
+                    start..start + n as u64,
+                ))];
+                for j in 0..self.cols {
+                    columns.push(Arc::new(Float32Array::from_iter_values(
+                        values.iter().skip(j).step_by(self.cols).copied(),
+                    )));
+                }
+                let parquet = |e: &dyn std::fmt::Display| {
+                    Error::format(&path, None, format!("cannot write Parquet: {e}"))
+                };
+                let batch =
+                    RecordBatch::try_new(schema.clone(), columns).map_err(|e| parquet(&e))?;
+                w.write(&batch).map_err(|e| parquet(&e))?;
+                w.flush().map_err(|e| parquet(&e))?;
             }
         }
         self.written += n;
@@ -154,12 +215,18 @@ impl RowWriter {
     pub fn finish(self) -> Result<()> {
         if self.written != self.rows {
             return Err(Error::Shape {
-                what: format!("rows written to {}", self.out.path.display()),
+                what: format!("rows written to {}", self.path.display()),
                 expected: self.rows.to_string(),
                 got: self.written.to_string(),
             });
         }
-        self.out.commit()
+        match self.sink {
+            Sink::Csv(out) | Sink::Npy(out) => out.commit(),
+            Sink::Parquet(w, _) => w
+                .into_inner()
+                .map_err(|e| Error::format(&self.path, None, format!("cannot write Parquet: {e}")))?
+                .commit(),
+        }
     }
 }
 
@@ -210,10 +277,13 @@ mod tests {
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
         let mut w = RowWriter::create(&p, &header, 1).unwrap();
         assert!(w.write(&[1.0, 2.0]).is_err(), "more rows than announced");
-        let err = RowWriter::create(&dir.path().join("x.parquet"), &header, 1)
+        let err = RowWriter::create(&dir.path().join("x.feather"), &header, 1)
             .err()
             .unwrap()
             .to_string();
-        assert!(err.contains(".parquet"), "{err}");
+        assert!(
+            err.contains(".feather") && err.contains(".parquet"),
+            "{err}"
+        );
     }
 }

@@ -26,6 +26,8 @@ pub enum DataSpec {
     Csv(PathBuf),
     /// `npy:PATH`.
     Npy(PathBuf),
+    /// `parquet:PATH` (a file, or a folder of `.parquet` files).
+    Parquet(PathBuf),
     /// `images:DIR[,WxH][,gray|rgb]`.
     Images {
         /// The folder.
@@ -57,6 +59,7 @@ impl DataSpec {
                 shards.samples(0..shards.rows())
             }
             DataSpec::Npy(p) => npy::read(p),
+            DataSpec::Parquet(p) => crate::parquet::read(p, csv),
             DataSpec::Images { dir, options } => image_folder::read(dir, options),
             DataSpec::Cifar10(dir) => cifar10::read(dir, split),
         }
@@ -74,7 +77,7 @@ impl FromStr for DataSpec {
         let bad = |reason: &str| {
             Error::Spec {
             spec: s.into(),
-            reason: format!("{reason}; expected fashion-mnist, mnist, idx:IMAGES[,LABELS], csv:PATH, npy:PATH, images:DIR[,WxH][,gray|rgb] or cifar10:DIR"),
+            reason: format!("{reason}; expected fashion-mnist, mnist, idx:IMAGES[,LABELS], csv:PATH, npy:PATH, parquet:PATH, images:DIR[,WxH][,gray|rgb] or cifar10:DIR"),
         }
         };
         if let Some(n) = Named::parse_name(s) {
@@ -94,6 +97,7 @@ impl FromStr for DataSpec {
             }
             "csv" => Ok(DataSpec::Csv(rest.into())),
             "npy" => Ok(DataSpec::Npy(rest.into())),
+            "parquet" => Ok(DataSpec::Parquet(rest.into())),
             "cifar10" => Ok(DataSpec::Cifar10(rest.into())),
             "images" => {
                 let mut parts = rest.split(',');
@@ -124,6 +128,7 @@ impl fmt::Display for DataSpec {
             } => write!(f, "idx:{}", images.display()),
             DataSpec::Csv(p) => write!(f, "csv:{}", p.display()),
             DataSpec::Npy(p) => write!(f, "npy:{}", p.display()),
+            DataSpec::Parquet(p) => write!(f, "parquet:{}", p.display()),
             DataSpec::Cifar10(p) => write!(f, "cifar10:{}", p.display()),
             DataSpec::Images { dir, options } => {
                 write!(f, "images:{}", dir.display())?;
@@ -153,6 +158,7 @@ mod tests {
             "idx:a",
             "csv:x/y.csv",
             "npy:z.npy",
+            "parquet:t/",
             "csv:C:/data/x.csv",
             "cifar10:data/cifar",
             "images:photos",
@@ -173,7 +179,7 @@ mod tests {
             assert!(
                 e.contains(&format!("`{s}`"))
                     && e.contains(
-                        "expected fashion-mnist, mnist, idx:IMAGES[,LABELS], csv:PATH, npy:PATH, images:DIR[,WxH][,gray|rgb] or cifar10:DIR"
+                        "expected fashion-mnist, mnist, idx:IMAGES[,LABELS], csv:PATH, npy:PATH, parquet:PATH, images:DIR[,WxH][,gray|rgb] or cifar10:DIR"
                     ),
                 "{e}"
             );

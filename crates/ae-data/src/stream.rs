@@ -16,6 +16,11 @@ use crate::error::{Error, Result};
 use crate::npy::{self, Elem};
 use crate::samples::{Samples, SourceType};
 
+thread_local! {
+    /// One scratch buffer a thread, grown once: a fresh one per block would be fresh pages.
+    static RAW: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 /// Where one file keeps its rows and how its values become f32.
 #[derive(Clone, Debug)]
 pub struct FileLayout {
@@ -36,12 +41,38 @@ impl FileLayout {
     }
 }
 
-/// Rows of one or more files, numbered across them in order, read on demand.
+/// A run of rows read in one piece: a raw file, or a row group of a Parquet file.
+#[derive(Clone, Debug)]
+enum Part {
+    Raw(FileLayout),
+    Table(crate::parquet::Group),
+}
+
+impl Part {
+    fn rows(&self) -> usize {
+        match self {
+            Part::Raw(f) => f.rows,
+            Part::Table(g) => g.rows,
+        }
+    }
+
+    fn path(&self) -> &Path {
+        match self {
+            Part::Raw(f) => &f.path,
+            Part::Table(g) => &g.path,
+        }
+    }
+}
+
+/// Rows of one or more files (or Parquet row groups), numbered across them in order, read on
+/// demand.
 #[derive(Clone, Debug)]
 pub struct RowSource {
-    files: Vec<FileLayout>,
-    /// The global index of each file's first row, and the total at the end.
+    parts: Vec<Part>,
+    /// The global index of each part's first row, and the total at the end.
     starts: Vec<usize>,
+    shape: Vec<usize>,
+    source: SourceType,
 }
 
 impl RowSource {
@@ -83,11 +114,37 @@ impl RowSource {
                 ));
             }
         }
+        let (shape, source) = (first.example.clone(), first.source);
+        Ok(RowSource::of(
+            files.into_iter().map(Part::Raw).collect(),
+            shape,
+            source,
+        ))
+    }
+
+    /// Opens a Parquet table (a file, or a folder of `.parquet` files): its numeric columns but
+    /// the label and ignored ones ([`crate::parquet`]), one part per row group.
+    pub fn open_parquet(path: &Path, opts: &crate::csv_table::CsvOptions) -> Result<RowSource> {
+        let (groups, source) = crate::parquet::open(path, opts)?;
+        let shape = vec![groups[0].features()];
+        Ok(RowSource::of(
+            groups.into_iter().map(Part::Table).collect(),
+            shape,
+            source,
+        ))
+    }
+
+    fn of(parts: Vec<Part>, shape: Vec<usize>, source: SourceType) -> RowSource {
         let mut starts = vec![0];
-        for f in &files {
-            starts.push(starts.last().unwrap() + f.rows);
+        for p in &parts {
+            starts.push(starts.last().unwrap() + p.rows());
         }
-        Ok(RowSource { files, starts })
+        RowSource {
+            parts,
+            starts,
+            shape,
+            source,
+        }
     }
 
     /// Rows in all.
@@ -97,7 +154,7 @@ impl RowSource {
 
     /// The shape of one example (`[D]`, or `[C, H, W]` for images).
     pub fn shape(&self) -> &[usize] {
-        &self.files[0].example
+        &self.shape
     }
 
     /// Values per example.
@@ -107,16 +164,24 @@ impl RowSource {
 
     /// What the files hold (it picks the default scaling).
     pub fn source(&self) -> SourceType {
-        self.files[0].source
+        self.source
     }
 
-    /// The files, in row order.
+    /// The file of each part, in row order.
     pub fn paths(&self) -> impl Iterator<Item = &Path> {
-        self.files.iter().map(|f| f.path.as_path())
+        self.parts.iter().map(Part::path)
+    }
+
+    /// The feature columns' names, for a table.
+    pub fn column_names(&self) -> Option<&[String]> {
+        match &self.parts[0] {
+            Part::Table(g) => Some(g.names()),
+            Part::Raw(_) => None,
+        }
     }
 
     /// Consecutive ranges of at most `max_rows` rows covering every row in order; none crosses
-    /// from one file into the next.
+    /// from one part (file or row group) into the next.
     pub fn blocks(&self, max_rows: usize) -> Vec<Range<usize>> {
         let max_rows = max_rows.max(1);
         let mut out = Vec::new();
@@ -155,16 +220,14 @@ impl RowSource {
             });
         }
         let d = self.features();
-        // One scratch buffer a thread, grown once: a fresh one per block would be fresh pages.
-        thread_local! {
-            static RAW: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
-        }
-        RAW.with_borrow_mut(|raw| self.read_into(rows, &mut keep, out, &mut each, raw, d))
+        RAW.with_borrow_mut(|raw| self.read_into(rows, false, &mut keep, out, &mut each, raw, d))
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn read_into(
         &self,
         rows: Range<usize>,
+        missing: bool,
         keep: &mut impl FnMut(usize) -> bool,
         out: &mut Vec<f32>,
         each: &mut impl FnMut(&mut [f32]),
@@ -173,11 +236,25 @@ impl RowSource {
     ) -> Result<()> {
         let mut at = rows.start;
         while at < rows.end {
-            // The file holding row `at`: the last whose first row is at or before it.
+            // The part holding row `at`: the last whose first row is at or before it.
             let k = self.starts.partition_point(|&s| s <= at) - 1;
-            let f = &self.files[k];
             let local = at - self.starts[k];
-            let take = (rows.end - at).min(f.rows - local);
+            let take = (rows.end - at).min(self.parts[k].rows() - local);
+            let f = match &self.parts[k] {
+                Part::Raw(f) => f,
+                Part::Table(g) => {
+                    g.read_where(
+                        local..local + take,
+                        self.starts[k],
+                        missing,
+                        keep,
+                        out,
+                        each,
+                    )?;
+                    at += take;
+                    continue;
+                }
+            };
             let offset = f.data_offset + local as u64 * f.row_bytes();
             raw.resize(take * f.row_bytes() as usize, 0);
             let file = File::open(&f.path).map_err(|e| Error::io(&f.path, e))?;
@@ -220,13 +297,48 @@ impl RowSource {
         let mut data = Vec::with_capacity(rows.len() * self.features());
         let n = rows.len();
         self.read(rows, &mut data)?;
-        Ok(Samples {
+        Ok(self.wrap(data, n))
+    }
+
+    /// As [`RowSource::samples`], but a table's nulls and NaN are read as missing cells (NaN)
+    /// rather than refused.
+    pub fn samples_with_missing(&self, rows: Range<usize>) -> Result<Samples> {
+        let mut data = Vec::with_capacity(rows.len() * self.features());
+        let n = rows.len();
+        let d = self.features();
+        RAW.with_borrow_mut(|raw| {
+            self.read_into(rows, true, &mut |_| true, &mut data, &mut |_| {}, raw, d)
+        })?;
+        Ok(self.wrap(data, n))
+    }
+
+    fn wrap(&self, data: Vec<f32>, n: usize) -> Samples {
+        Samples {
             data,
             n,
             shape: self.shape().to_vec(),
             labels: None,
             source: self.source(),
-        })
+        }
+    }
+
+    /// The labels of rows `rows`, for a table read with a label column.
+    pub fn labels(&self, rows: Range<usize>) -> Result<Option<Vec<u32>>> {
+        let mut out = Vec::new();
+        for (k, part) in self.parts.iter().enumerate() {
+            let Part::Table(g) = part else {
+                return Ok(None);
+            };
+            if !g.has_labels() {
+                return Ok(None);
+            }
+            let (a, b) = (self.starts[k], self.starts[k + 1]);
+            let (lo, hi) = (rows.start.max(a), rows.end.min(b));
+            if lo < hi {
+                out.extend(g.labels(lo - a..hi - a, a)?);
+            }
+        }
+        Ok(Some(out))
     }
 }
 
