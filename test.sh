@@ -21,7 +21,7 @@ if [ ! -x "$venv/bin/python" ]; then
   python3 -m venv "$venv"
 fi
 "$venv/bin/pip" install -q --upgrade pip
-"$venv/bin/pip" install -q maturin numpy scipy scikit-learn pandas pytest onnx onnxruntime pyarrow
+"$venv/bin/pip" install -q maturin numpy scipy scikit-learn pandas pytest onnx onnxruntime pyarrow torch safetensors
 "$venv/bin/pip" install -q --force-reinstall --no-deps ./crates/ae-py
 py_status=0
 (cd crates/ae-py && AE_BIN="$PWD/../../target/release/ae" "../../$venv/bin/python" -m pytest -q tests) 2>&1 | tee "$log" || py_status=$?

@@ -81,7 +81,8 @@ pub enum Command {
 pub struct ExportArgs {
     /// The run folder, or a classifier folder made by `ae classify`.
     pub run: PathBuf,
-    /// The format (ONNX, opset 13).
+    /// The format: onnx (opset 13), or pytorch (OUT is a `.py` module defining the model with
+    /// torch.nn, written beside OUT with `.safetensors` for its weights).
     #[arg(long, value_enum, default_value_t)]
     pub format: ExportFormat,
     /// Which part: encoder (input → code; a VAE's mean and log_variance), decoder (code →
@@ -107,6 +108,8 @@ pub enum ExportFormat {
     /// ONNX (ONNX Runtime, and everything that serves it).
     #[default]
     Onnx,
+    /// A PyTorch module (`.py`, torch.nn) and its weights (`.safetensors`), to go on training.
+    Pytorch,
 }
 
 /// `ae anomaly`.
@@ -148,7 +151,8 @@ pub struct AnomalyArgs {
     #[arg(long)]
     pub quiet: bool,
     /// Score rows read from their files a window at a time, writing index,score,anomaly as they
-    /// come (npy:FILE, npy:FOLDER of .npy shards or idx:IMAGES); not with --per-feature.
+    /// come (npy:FILE, npy:FOLDER of .npy shards, idx:IMAGES, parquet:PATH or images:DIR); not
+    /// with --per-feature.
     #[arg(long, conflicts_with_all = ["normal_class", "all_classes", "per_feature"])]
     pub stream: bool,
 }
@@ -502,7 +506,8 @@ pub struct PcaArgs {
 #[serde(rename_all = "kebab-case")]
 #[command(allow_negative_numbers = true)]
 pub struct TrainArgs {
-    /// Data: fashion-mnist, mnist, idx:IMAGES[,LABELS], csv:PATH, npy:PATH,
+    /// Data: fashion-mnist, mnist, idx:IMAGES[,LABELS], csv:PATH, npy:PATH (a file or a folder
+    /// of .npy shards), parquet:PATH (a file or a folder of .parquet files),
     /// images:DIR[,WxH][,gray|rgb] (subfolders are classes) or cifar10:DIR (binary version).
     #[arg(long)]
     pub data: Option<String>,
@@ -670,8 +675,9 @@ pub struct TrainArgs {
     #[serde(skip)]
     pub eval_test: bool,
     /// Read the data from its files as training goes instead of loading it, so memory stays
-    /// constant in the data's size: npy:FILE, npy:FOLDER (every .npy shard in it, in name order)
-    /// or idx:IMAGES (uncompressed). Validation rows are chosen by a seeded hash of the row index;
+    /// constant in the data's size: npy:FILE, npy:FOLDER (every .npy shard in it, in name order),
+    /// idx:IMAGES (uncompressed), parquet:PATH (row group by row group) or images:DIR (decoded
+    /// on worker threads as windows are read ahead). Validation rows are chosen by a seeded hash of the row index;
     /// rows are shuffled within windows of --shuffle-buffer rows (README, "Data larger than memory").
     #[arg(long, num_args = 0..=1, default_missing_value = "true")]
     pub stream: Option<bool>,
@@ -789,8 +795,8 @@ pub struct EncodeArgs {
     #[arg(long)]
     pub with_variance: bool,
     /// Read the data from its files a window at a time and write the results as they come, so
-    /// memory stays constant in the data's size: npy:FILE, npy:FOLDER of .npy shards or
-    /// idx:IMAGES (uncompressed).
+    /// memory stays constant in the data's size: npy:FILE, npy:FOLDER of .npy shards,
+    /// idx:IMAGES (uncompressed), parquet:PATH or images:DIR.
     #[arg(long)]
     pub stream: bool,
 }
@@ -854,8 +860,8 @@ pub struct ReconstructArgs {
     #[arg(long, default_value_t = 16)]
     pub n: usize,
     /// Read the data from its files a window at a time and write the results as they come, so
-    /// memory stays constant in the data's size: npy:FILE, npy:FOLDER of .npy shards or
-    /// idx:IMAGES (uncompressed).
+    /// memory stays constant in the data's size: npy:FILE, npy:FOLDER of .npy shards,
+    /// idx:IMAGES (uncompressed), parquet:PATH or images:DIR.
     #[arg(long)]
     pub stream: bool,
 }

@@ -64,17 +64,10 @@ pub fn load_with(
 }
 
 /// Opens the data behind `spec` for reading as it goes (`--stream`): an `.npy` file or a folder
-/// of shards, a raw IDX images file, or a Parquet table read with the table options of `csv`.
+/// of shards, a raw IDX images file, a Parquet table read with the table options of `csv`, or a
+/// folder of images.
 pub fn open_stream(spec: &DataSpec, csv: &CsvOptions) -> Result<ae_data::stream::RowSource> {
-    Ok(match spec {
-        DataSpec::Npy(p) => ae_data::stream::RowSource::open(p)?,
-        DataSpec::Idx { images, .. } => ae_data::stream::RowSource::open(images)?,
-        DataSpec::Parquet(p) => ae_data::stream::RowSource::open_parquet(p, csv)?,
-        other => anyhow::bail!(
-            "--stream reads npy:FILE, npy:FOLDER of .npy shards, idx:IMAGES (uncompressed) or \
-             parquet:PATH, not {other}; leave out --stream to read it into memory"
-        ),
-    })
+    Ok(spec.stream(csv)?)
 }
 
 /// Downloads a named data set into `dir` (default: the cache folder) with a progress bar.

@@ -213,3 +213,54 @@ fn what_streaming_cannot_do_is_refused_by_name() {
     assert!(err.contains("[5]") && err.contains("[1, 6, 6]"), "{err}");
     assert!(!dir.path().join("c.npy").exists());
 }
+
+#[test]
+fn a_folder_of_images_trains_streamed_as_in_memory_and_encodes_as_it_goes() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("imgs");
+    for (class, n) in [("a", 30u32), ("b", 26)] {
+        std::fs::create_dir_all(root.join(class)).unwrap();
+        for k in 0..n {
+            image::GrayImage::from_fn(7, 6, |x, y| {
+                image::Luma([((x * 31 + y * 17 + k * 13) % 256) as u8])
+            })
+            .save(root.join(class).join(format!("{k:03}.png")))
+            .unwrap();
+        }
+    }
+    let spec = format!("images:{}", root.display());
+    let d = |p: &str| dir.path().join(p).display().to_string();
+    let common = [
+        "--data",
+        &spec,
+        "--hidden",
+        "8,3",
+        "--epochs",
+        "2",
+        "--batch-size",
+        "8",
+        "--threads",
+        "1",
+        "--val-fraction",
+        "0",
+        "--quiet",
+    ];
+    let (s, m) = (d("streamed"), d("memory"));
+    let mut a = vec!["train", "--stream", "--shuffle-buffer", "1000", "--out", &s];
+    a.extend(common);
+    ok(&a);
+    let mut b = vec!["train", "--out", &m];
+    b.extend(common);
+    ok(&b);
+    assert_eq!(
+        std::fs::read(dir.path().join("streamed/model.safetensors")).unwrap(),
+        std::fs::read(dir.path().join("memory/model.safetensors")).unwrap()
+    );
+    let (cs, cm) = (d("codes-s.npy"), d("codes-m.npy"));
+    ok(&["encode", &s, "--data", &spec, "--stream", "--out", &cs]);
+    ok(&["encode", &m, "--data", &spec, "--out", &cm]);
+    assert_eq!(
+        read_npy(dir.path().join("codes-s.npy").as_path()),
+        read_npy(dir.path().join("codes-m.npy").as_path())
+    );
+}

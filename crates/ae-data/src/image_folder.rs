@@ -89,8 +89,8 @@ fn decode(path: &Path) -> Result<DynamicImage> {
         .map_err(|e| format_error(path, format!("cannot decode the image: {e}")))
 }
 
-/// Reads the folder.
-pub fn read(dir: &Path, opts: &FolderOptions) -> Result<Samples> {
+/// The image files of `dir` in order, and their labels when it holds class subfolders.
+fn files_and_labels(dir: &Path) -> Result<(Vec<PathBuf>, Option<Vec<u32>>)> {
     let (files, dirs) = list(dir)?;
     let (files, labels): (Vec<PathBuf>, Option<Vec<u32>>) = match (files.is_empty(), dirs.len()) {
         (false, 0) => (files, None),
@@ -120,6 +120,52 @@ pub fn read(dir: &Path, opts: &FolderOptions) -> Result<Samples> {
             "its class folders hold no PNG or JPEG image".into(),
         ));
     }
+    Ok((files, labels))
+}
+
+/// Appends `img`'s pixels to `out` as channels-first f32 values of `color`.
+fn pixels(img: &DynamicImage, color: Color, out: &mut Vec<f32>) {
+    match color {
+        Color::Gray => out.extend(img.to_luma8().as_raw().iter().map(|&v| v as f32)),
+        Color::Rgb => {
+            let rgb = img.to_rgb8();
+            let raw = rgb.as_raw();
+            for ch in 0..3 {
+                out.extend(raw.iter().skip(ch).step_by(3).map(|&v| v as f32));
+            }
+        }
+    }
+}
+
+/// `img` at `size`: resized when `resize`, else an error naming `path` if it differs.
+fn sized(
+    img: DynamicImage,
+    path: &Path,
+    dir: &Path,
+    (w, h): (u32, u32),
+    resize: bool,
+) -> Result<DynamicImage> {
+    if (img.width(), img.height()) == (w, h) {
+        return Ok(img);
+    }
+    if !resize {
+        return Err(format_error(
+            path,
+            format!(
+                "is {}×{} but the first image is {w}×{h}; give a size to resize \
+                 every image, e.g. images:{},{w}x{h}",
+                img.width(),
+                img.height(),
+                dir.display()
+            ),
+        ));
+    }
+    Ok(img.resize_exact(w, h, FilterType::Triangle))
+}
+
+/// Reads the folder.
+pub fn read(dir: &Path, opts: &FolderOptions) -> Result<Samples> {
+    let (files, labels) = files_and_labels(dir)?;
     let mut images = Vec::with_capacity(files.len());
     let mut size = opts.size;
     // Decoded images are held until all are read: bound what they take as they come, so that a
@@ -128,22 +174,7 @@ pub fn read(dir: &Path, opts: &FolderOptions) -> Result<Samples> {
     for f in &files {
         let img = decode(f)?;
         let img = match size {
-            Some((w, h)) if (img.width(), img.height()) != (w, h) => {
-                if opts.size.is_none() {
-                    return Err(format_error(
-                        f,
-                        format!(
-                            "is {}×{} but the first image is {w}×{h}; give a size to resize \
-                             every image, e.g. images:{},{w}x{h}",
-                            img.width(),
-                            img.height(),
-                            dir.display()
-                        ),
-                    ));
-                }
-                img.resize_exact(w, h, FilterType::Triangle)
-            }
-            Some(_) => img,
+            Some(wh) => sized(img, f, dir, wh, opts.size.is_some())?,
             None => {
                 size = Some((img.width(), img.height()));
                 img
@@ -185,16 +216,7 @@ pub fn read(dir: &Path, opts: &FolderOptions) -> Result<Samples> {
     }
     let mut data = Vec::with_capacity((per as usize) * images.len());
     for img in &images {
-        match color {
-            Color::Gray => data.extend(img.to_luma8().as_raw().iter().map(|&v| v as f32)),
-            Color::Rgb => {
-                let rgb = img.to_rgb8();
-                let raw = rgb.as_raw();
-                for ch in 0..3 {
-                    data.extend(raw.iter().skip(ch).step_by(3).map(|&v| v as f32));
-                }
-            }
-        }
+        pixels(img, color, &mut data);
     }
     Ok(Samples {
         data,
@@ -203,6 +225,121 @@ pub fn read(dir: &Path, opts: &FolderOptions) -> Result<Samples> {
         labels,
         source: SourceType::U8,
     })
+}
+
+/// A folder's images listed, not decoded: what streaming reads, an image at a time, on the
+/// threads of rayon's pool. Size and colour are settled when it is opened (from the options, or
+/// from the files' headers: the first image's size, RGB if any image has colour), so every read
+/// gives rows of one shape, as [`read`] would.
+#[derive(Clone, Debug)]
+pub struct Listing {
+    dir: PathBuf,
+    files: Vec<PathBuf>,
+    labels: Option<Vec<u32>>,
+    size: (u32, u32),
+    resize: bool,
+    color: Color,
+}
+
+/// The size and colour of `path`'s image, from its header.
+fn header(path: &Path) -> Result<((u32, u32), bool)> {
+    let io = |source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let decoder = ImageReader::open(path)
+        .map_err(io)?
+        .with_guessed_format()
+        .map_err(io)?
+        .into_decoder()
+        .map_err(|e| format_error(path, format!("cannot read the image's header: {e}")))?;
+    use image::ImageDecoder;
+    Ok((decoder.dimensions(), decoder.color_type().has_color()))
+}
+
+impl Listing {
+    /// Lists `dir` and settles the images' size and colour.
+    pub fn open(dir: &Path, opts: &FolderOptions) -> Result<Listing> {
+        use rayon::prelude::*;
+        let (files, labels) = files_and_labels(dir)?;
+        let size = match opts.size {
+            Some(s) => s,
+            None => header(&files[0])?.0,
+        };
+        let color = match opts.color {
+            Some(c) => c,
+            None => {
+                let colours = files
+                    .par_iter()
+                    .map(|f| header(f).map(|(_, colour)| colour))
+                    .collect::<Result<Vec<bool>>>()?;
+                if colours.contains(&true) {
+                    Color::Rgb
+                } else {
+                    Color::Gray
+                }
+            }
+        };
+        let per = match color {
+            Color::Gray => 1,
+            Color::Rgb => 3,
+        } * size.0 as u64
+            * size.1 as u64;
+        if per > MAX_VALUES {
+            return Err(format_error(
+                dir,
+                format!("one image of {}×{} is too large", size.0, size.1),
+            ));
+        }
+        Ok(Listing {
+            dir: dir.to_path_buf(),
+            files,
+            labels,
+            size,
+            resize: opts.size.is_some(),
+            color,
+        })
+    }
+
+    /// The folder.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Images in all.
+    pub fn len(&self) -> usize {
+        self.files.len()
+    }
+
+    /// Whether the folder holds no image (never, once opened).
+    pub fn is_empty(&self) -> bool {
+        self.files.is_empty()
+    }
+
+    /// `[C, H, W]` of every row.
+    pub fn shape(&self) -> Vec<usize> {
+        let c = match self.color {
+            Color::Gray => 1,
+            Color::Rgb => 3,
+        };
+        vec![c, self.size.1 as usize, self.size.0 as usize]
+    }
+
+    /// The labels of images `rows`, when the folder has class subfolders.
+    pub fn labels(&self, rows: std::ops::Range<usize>) -> Option<Vec<u32>> {
+        self.labels.as_ref().map(|l| l[rows].to_vec())
+    }
+
+    /// Decodes image `i` into `out` (`C·H·W` values): an image that cannot be read, or of another
+    /// size when no size was given, is an error naming its file.
+    pub fn fill(&self, i: usize, out: &mut [f32]) -> Result<()> {
+        let path = &self.files[i];
+        let img = sized(decode(path)?, path, &self.dir, self.size, self.resize)?;
+        let mut values = Vec::with_capacity(out.len());
+        pixels(&img, self.color, &mut values);
+        out.copy_from_slice(&values);
+        Ok(())
+    }
 }
 
 /// Parses the options after `images:DIR`: `WxH` and `gray` / `rgb`, comma-separated, any order.

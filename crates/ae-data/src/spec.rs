@@ -65,6 +65,26 @@ impl DataSpec {
         }
     }
 
+    /// Opens the data for reading as it goes (`--stream`): an `.npy` file or a folder of shards,
+    /// a raw IDX images file, a Parquet table (read with the table options of `csv`) or a folder
+    /// of images. Other kinds are an error saying which are streamed.
+    pub fn stream(&self, csv: &CsvOptions) -> Result<crate::stream::RowSource> {
+        use crate::stream::RowSource;
+        match self {
+            DataSpec::Npy(p) => RowSource::open(p),
+            DataSpec::Idx { images, .. } => RowSource::open(images),
+            DataSpec::Parquet(p) => RowSource::open_parquet(p, csv),
+            DataSpec::Images { dir, options } => RowSource::open_images(dir, options),
+            other => Err(Error::Spec {
+                spec: other.to_string(),
+                reason: "--stream reads npy:FILE, npy:FOLDER of .npy shards, idx:IMAGES \
+                         (uncompressed), parquet:PATH or images:DIR; leave out --stream to read \
+                         it into memory"
+                    .into(),
+            }),
+        }
+    }
+
     /// True for named data sets, which have a separate test split.
     pub fn has_test_split(&self) -> bool {
         matches!(self, DataSpec::Named(_) | DataSpec::Cifar10(_))

@@ -46,6 +46,7 @@ impl FileLayout {
 enum Part {
     Raw(FileLayout),
     Table(crate::parquet::Group),
+    Images(crate::image_folder::Listing),
 }
 
 impl Part {
@@ -53,6 +54,7 @@ impl Part {
         match self {
             Part::Raw(f) => f.rows,
             Part::Table(g) => g.rows,
+            Part::Images(l) => l.len(),
         }
     }
 
@@ -60,6 +62,7 @@ impl Part {
         match self {
             Part::Raw(f) => &f.path,
             Part::Table(g) => &g.path,
+            Part::Images(l) => l.dir(),
         }
     }
 }
@@ -134,6 +137,18 @@ impl RowSource {
         ))
     }
 
+    /// Opens a folder of PNG or JPEG images (`images:DIR`, subfolders as classes): listed now,
+    /// each image decoded when its row is read, the rows of a block on rayon's threads.
+    pub fn open_images(dir: &Path, opts: &crate::image_folder::FolderOptions) -> Result<RowSource> {
+        let listing = crate::image_folder::Listing::open(dir, opts)?;
+        let shape = listing.shape();
+        Ok(RowSource::of(
+            vec![Part::Images(listing)],
+            shape,
+            SourceType::U8,
+        ))
+    }
+
     fn of(parts: Vec<Part>, shape: Vec<usize>, source: SourceType) -> RowSource {
         let mut starts = vec![0];
         for p in &parts {
@@ -176,7 +191,7 @@ impl RowSource {
     pub fn column_names(&self) -> Option<&[String]> {
         match &self.parts[0] {
             Part::Table(g) => Some(g.names()),
-            Part::Raw(_) => None,
+            Part::Raw(_) | Part::Images(_) => None,
         }
     }
 
@@ -254,6 +269,11 @@ impl RowSource {
                     at += take;
                     continue;
                 }
+                Part::Images(l) => {
+                    read_images(l, local, self.starts[k], take, keep, out, each)?;
+                    at += take;
+                    continue;
+                }
             };
             let offset = f.data_offset + local as u64 * f.row_bytes();
             raw.resize(take * f.row_bytes() as usize, 0);
@@ -323,7 +343,7 @@ impl RowSource {
             .iter()
             .map(|p| match p {
                 Part::Table(g) => Some(g),
-                Part::Raw(_) => None,
+                Part::Raw(_) | Part::Images(_) => None,
             })
             .collect()
     }
@@ -360,8 +380,12 @@ impl RowSource {
         }
     }
 
-    /// The labels of rows `rows`, for a table read with a label column.
+    /// The labels of rows `rows`, for a table read with a label column or a folder of images
+    /// with class subfolders.
     pub fn labels(&self, rows: Range<usize>) -> Result<Option<Vec<u32>>> {
+        if let [Part::Images(l)] = self.parts.as_slice() {
+            return Ok(l.labels(rows));
+        }
         let mut out = Vec::new();
         for (k, part) in self.parts.iter().enumerate() {
             let Part::Table(g) = part else {
@@ -378,6 +402,32 @@ impl RowSource {
         }
         Ok(Some(out))
     }
+}
+
+/// Images `local..local + take` of `l` whose row index (`first` plus the image's place) `keep`
+/// accepts, decoded in parallel straight into their rows of `out`, then each passed to `each`.
+fn read_images(
+    l: &crate::image_folder::Listing,
+    local: usize,
+    first: usize,
+    take: usize,
+    keep: &mut impl FnMut(usize) -> bool,
+    out: &mut Vec<f32>,
+    each: &mut impl FnMut(&mut [f32]),
+) -> Result<()> {
+    use rayon::prelude::*;
+    let d: usize = l.shape().iter().product();
+    let kept: Vec<usize> = (local..local + take).filter(|&i| keep(first + i)).collect();
+    let before = out.len();
+    out.resize(before + kept.len() * d, 0.0);
+    out[before..]
+        .par_chunks_mut(d)
+        .zip(kept.par_iter())
+        .try_for_each(|(row, &i)| l.fill(i, row))?;
+    for row in out[before..].chunks_exact_mut(d) {
+        each(row);
+    }
+    Ok(())
 }
 
 /// An `.npy` file or an IDX file, told by the first bytes.
@@ -570,5 +620,60 @@ mod tests {
             "{err}"
         );
     }
-}
 
+    #[test]
+    fn a_folder_of_images_streams_as_it_reads_whole() {
+        use crate::image_folder::{read, Color, FolderOptions};
+        use image::{Rgb, RgbImage};
+        let d = tempfile::tempdir().unwrap();
+        for (class, n) in [("cat", 5u8), ("dog", 4)] {
+            std::fs::create_dir(d.path().join(class)).unwrap();
+            for k in 0..n {
+                let (w, h) = (6 + (k % 2) as u32, 5);
+                RgbImage::from_fn(w, h, |x, y| Rgb([k * 20, x as u8 * 30, y as u8 * 40 + n]))
+                    .save(d.path().join(class).join(format!("{k}.png")))
+                    .unwrap();
+            }
+        }
+        let opts = FolderOptions {
+            size: Some((6, 5)),
+            color: None,
+        };
+        let whole = read(d.path(), &opts).unwrap();
+        let s = RowSource::open_images(d.path(), &opts).unwrap();
+        assert_eq!((s.rows(), s.shape()), (9, &[3usize, 5, 6][..]));
+        assert_eq!(s.source(), SourceType::U8);
+        assert_eq!(s.samples(0..9).unwrap().data, whole.data);
+        assert_eq!(s.labels(2..7).unwrap(), Some(vec![0, 0, 0, 1, 1]));
+        // Rows as a block: only the kept ones, each passed on.
+        let (mut out, mut seen) = (Vec::new(), 0);
+        s.read_where(3..8, |i| i % 2 == 1, &mut out, |_| seen += 1)
+            .unwrap();
+        let d3 = 90;
+        assert_eq!(seen, 3);
+        for (k, row) in out.chunks(d3).enumerate() {
+            let i = 3 + 2 * k;
+            assert_eq!(row, &whole.data[i * d3..(i + 1) * d3], "row {i}");
+        }
+        // Grey when asked; sizes that differ without a size asked are named.
+        let gray = FolderOptions {
+            color: Some(Color::Gray),
+            ..opts.clone()
+        };
+        let g = RowSource::open_images(d.path(), &gray).unwrap();
+        assert_eq!(
+            g.samples(0..9).unwrap().data,
+            read(d.path(), &gray).unwrap().data
+        );
+        let free = RowSource::open_images(d.path(), &FolderOptions::default()).unwrap();
+        let e = free.samples(0..9).unwrap_err().to_string();
+        assert!(e.contains("1.png") && e.contains("7×5"), "{e}");
+        // A file that is no image, or vanished since the folder was listed, is named.
+        std::fs::write(d.path().join("dog/2.png"), b"not a png").unwrap();
+        let e = s.samples(0..9).unwrap_err().to_string();
+        assert!(e.contains("2.png") && e.contains("decode"), "{e}");
+        std::fs::remove_file(d.path().join("dog/2.png")).unwrap();
+        let e = s.samples(0..9).unwrap_err().to_string();
+        assert!(e.contains("2.png"), "{e}");
+    }
+}

@@ -299,6 +299,30 @@ impl Model {
         })
     }
 
+    /// The model as a PyTorch module: (Python source, safetensors bytes of its weights), the
+    /// module named `name`, with the data's scaling built in when `with_scaling`.
+    fn pytorch<'py>(
+        &self,
+        py: Python<'py>,
+        name: &str,
+        with_scaling: bool,
+    ) -> PyResult<(String, Bound<'py, pyo3::types::PyBytes>)> {
+        self.with(|f| {
+            let scaler = with_scaling.then_some(&f.meta.scaler);
+            let e = ae_core::export::pytorch::export(
+                &f.task.model,
+                scaler,
+                "a model trained with the autoencoder package",
+                name,
+            )
+            .map_err(to_py)?;
+            let named: Vec<_> = e.tensors.iter().map(|(n, t)| (n.clone(), t)).collect();
+            let bytes =
+                ae_core::run::io::to_safetensors(&named, Default::default()).map_err(to_py)?;
+            Ok((e.source, pyo3::types::PyBytes::new(py, &bytes)))
+        })
+    }
+
     /// Codes of `x`, (N, code).
     fn transform<'py>(
         &self,

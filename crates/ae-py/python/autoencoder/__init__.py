@@ -174,6 +174,25 @@ class Autoencoder(TransformerMixin, BaseEstimator):
                 fh.write(data)
         return data
 
+    def to_pytorch(self, path, with_scaling=True):
+        """Writes the model as a PyTorch module: ``path`` (a ``.py`` file defining it with
+        ``torch.nn``) and its weights beside it (same name, ``.safetensors``), to go on training
+        it with PyTorch. ``import`` the module and call its ``load()``; it has ``encode``,
+        ``decode`` and ``forward``. With ``with_scaling`` it takes and gives the data's own units,
+        as ``transform`` and ``predict`` do. Returns the weights' path.
+        """
+        check_is_fitted(self)
+        path = os.fspath(path)
+        stem, ext = os.path.splitext(path)
+        if ext != ".py":
+            raise ValueError(f"to_pytorch writes a Python module: path must end in .py, got {path!r}")
+        source, weights = self.model_.pytorch(os.path.basename(stem), bool(with_scaling))
+        with open(stem + ".safetensors", "wb") as fh:
+            fh.write(weights)
+        with open(path, "w", encoding="utf-8") as fh:
+            fh.write(source)
+        return stem + ".safetensors"
+
     # ----- files and pickles -------------------------------------------------------------------
     def save(self, path, force=False):
         """Writes a run folder that the ``ae`` commands read (``ae eval``, ``ae report``, ...)."""
