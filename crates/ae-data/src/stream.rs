@@ -76,6 +76,10 @@ pub struct RowSource {
     starts: Vec<usize>,
     shape: Vec<usize>,
     source: SourceType,
+    /// Whether pages read are dropped from the page cache at once: for raw files together
+    /// larger than half the machine's memory, which the cache cannot keep anyway. Left to the
+    /// kernel, reclaiming them takes a core from training (`kswapd`) as the epoch goes.
+    drop_behind: bool,
 }
 
 impl RowSource {
@@ -154,11 +158,19 @@ impl RowSource {
         for p in &parts {
             starts.push(starts.last().unwrap() + p.rows());
         }
+        let raw_bytes: u64 = parts
+            .iter()
+            .map(|p| match p {
+                Part::Raw(f) => f.rows as u64 * f.row_bytes(),
+                _ => 0,
+            })
+            .sum();
         RowSource {
             parts,
             starts,
             shape,
             source,
+            drop_behind: raw_bytes > memory_bytes() / 2,
         }
     }
 
@@ -238,6 +250,28 @@ impl RowSource {
         RAW.with_borrow_mut(|raw| self.read_into(rows, false, &mut keep, out, &mut each, raw, d))
     }
 
+    /// Tells the kernel that rows `rows` will be read soon, so that the disk reads them while
+    /// the caller converts the rows before them. Only advice: nothing is read here.
+    pub fn will_need(&self, rows: Range<usize>) {
+        if rows.is_empty() || rows.end > self.rows() {
+            return;
+        }
+        let k = self.starts.partition_point(|&s| s <= rows.start) - 1;
+        if let Part::Raw(f) = &self.parts[k] {
+            let local = rows.start - self.starts[k];
+            let take = (rows.end - rows.start).min(f.rows - local);
+            if let Ok(file) = File::open(&f.path) {
+                let offset = f.data_offset + local as u64 * f.row_bytes();
+                advise(
+                    &file,
+                    offset,
+                    take * f.row_bytes() as usize,
+                    libc::POSIX_FADV_WILLNEED,
+                );
+            }
+        }
+    }
+
     #[allow(clippy::too_many_arguments)]
     fn read_into(
         &self,
@@ -288,6 +322,9 @@ impl RowSource {
                     ),
                 )
             })?;
+            if self.drop_behind {
+                advise(&file, offset, raw.len(), libc::POSIX_FADV_DONTNEED);
+            }
             let floats = matches!(f.elem, Elem::F16 | Elem::F32 | Elem::F64);
             for (r, bytes) in raw.chunks_exact(f.row_bytes() as usize).enumerate() {
                 if !keep(at + r) {
@@ -465,6 +502,35 @@ fn npy_layout(path: &Path) -> Result<FileLayout> {
         source: l.source,
         dtype: l.dtype,
     })
+}
+
+/// Page-cache advice on `len` bytes of `file` from `offset`; ignored where refused.
+fn advise(file: &File, offset: u64, len: usize, advice: libc::c_int) {
+    use std::os::fd::AsRawFd;
+    // SAFETY: a plain system call on a descriptor we hold open; it reads no memory of ours.
+    unsafe {
+        libc::posix_fadvise(
+            file.as_raw_fd(),
+            offset as libc::off_t,
+            len as libc::off_t,
+            advice,
+        );
+    }
+}
+
+/// The machine's physical memory in bytes (u64::MAX where it cannot be told).
+fn memory_bytes() -> u64 {
+    // SAFETY: sysconf reads system settings and touches no memory of ours.
+    let (pages, size) = unsafe {
+        (
+            libc::sysconf(libc::_SC_PHYS_PAGES),
+            libc::sysconf(libc::_SC_PAGESIZE),
+        )
+    };
+    if pages <= 0 || size <= 0 {
+        return u64::MAX;
+    }
+    pages as u64 * size as u64
 }
 
 /// Asks the kernel to back `data`'s untouched pages with 2 MB pages where it can: a gigabyte of

@@ -162,7 +162,10 @@ fn spawn_reader(
             v
         };
         let mut window = fresh();
-        for r in blocks {
+        for (i, r) in blocks.iter().cloned().enumerate() {
+            if let Some(next) = blocks.get(i + 1) {
+                source.will_need(next.clone());
+            }
             let read =
                 source.read_where(r, |i| keep.keeps(i), &mut window, |row| scaler.apply(row));
             if let Err(e) = read {
