@@ -539,6 +539,10 @@ pub struct TrainArgs {
     /// features: ids, dates, text.
     #[arg(long, value_delimiter = ',')]
     pub ignore_columns: Option<Vec<String>>,
+    /// Tables (CSV, Parquet): the only columns read as features (header names or 0-based
+    /// indices, comma-separated; kept in the file's order); the label column is read as well.
+    #[arg(long, value_delimiter = ',', conflicts_with = "ignore_columns")]
+    pub columns: Option<Vec<String>>,
     /// CSV: what a value of a categorical (text) column that training did not see becomes:
     /// error (default) or zero (a row of zeros in its one-hot block).
     #[arg(long)]

@@ -415,3 +415,60 @@ fn a_fortran_order_int64_array_as_pandas_saves_it_trains_like_the_same_table_in_
         "the Fortran int64 array was read differently from its C-order float copy"
     );
 }
+
+#[test]
+fn columns_picks_the_features_and_later_commands_read_the_same_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("t.csv");
+    table(&path, ",");
+    let spec = format!("csv:{}", path.display());
+    let run = dir.path().join("run");
+    let r = run.to_str().unwrap();
+    // Only b, c and e (the id and the text column are never read, so need no --ignore-columns).
+    train(
+        &spec,
+        &run,
+        &[
+            "--columns",
+            "e,b,c",
+            "--label-column",
+            "class",
+            "--hidden",
+            "2",
+        ],
+    );
+    let config = std::fs::read_to_string(run.join("config.toml")).unwrap();
+    let listed: String = config
+        .split("\ncolumns = [")
+        .nth(1)
+        .and_then(|rest| rest.split(']').next())
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    assert_eq!(listed, "\"e\",\"b\",\"c\",", "{config}");
+    let rec = dir.path().join("rec.csv");
+    ok(&["reconstruct", r, "--out", rec.to_str().unwrap()]);
+    let text = std::fs::read_to_string(&rec).unwrap();
+    let header = text.lines().next().unwrap();
+    assert_eq!(
+        header.split(',').filter(|c| !c.is_empty()).count(),
+        3,
+        "{header}"
+    );
+    // With --ignore-columns it is refused, naming both.
+    let err = fails(&[
+        "train",
+        "--data",
+        &spec,
+        "--columns",
+        "a",
+        "--ignore-columns",
+        "id",
+        "--out",
+        dir.path().join("x").to_str().unwrap(),
+    ]);
+    assert!(
+        err.contains("--columns") && err.contains("--ignore-columns"),
+        "{err}"
+    );
+}

@@ -17,6 +17,9 @@ pub struct CsvOptions {
     pub delimiter: Option<u8>,
     /// Columns (header names or 0-based indices) left out of the features.
     pub ignore_columns: Vec<String>,
+    /// When not empty, the only columns (header names or 0-based indices) read as features, in
+    /// the file's order; every other column but the label is left out.
+    pub columns: Vec<String>,
     /// Categorical columns (header name or 0-based index) with their levels, in the order of
     /// their one-hot columns. A column holding text that is not listed gets its levels fitted:
     /// the distinct values, sorted.
@@ -146,6 +149,15 @@ impl Layout {
         let mut ignored = vec![false; width];
         for c in &opts.ignore_columns {
             ignored[find(c, "column to ignore")?] = true;
+        }
+        if !opts.columns.is_empty() {
+            let mut used = vec![false; width];
+            for c in &opts.columns {
+                used[find(c, "column")?] = true;
+            }
+            for (j, u) in used.into_iter().enumerate() {
+                ignored[j] |= !u;
+            }
         }
         if let Some(l) = label {
             ignored[l] = false;
@@ -850,6 +862,23 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("no label column `3`"));
+        // Only some columns, by name or index, in the file's order; the label read too.
+        let (_d, p) = file(b"a,b,c,y\n1,2,3,0\n4,5,6,1\n");
+        let only = CsvOptions {
+            columns: vec!["c".into(), "0".into()],
+            label_column: Some("y".into()),
+            ..CsvOptions::default()
+        };
+        let t = read(&p, &only).unwrap();
+        assert_eq!(t.samples.data, vec![1.0, 3.0, 4.0, 6.0]);
+        assert_eq!(t.columns, Some(vec!["a".into(), "c".into()]));
+        assert_eq!(t.samples.labels, Some(vec![0, 1]));
+        let unknown = CsvOptions {
+            columns: vec!["q".into()],
+            ..CsvOptions::default()
+        };
+        let e = read(&p, &unknown).unwrap_err().to_string();
+        assert!(e.contains("no column `q`"), "{e}");
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Parquet tables (`parquet:PATH`, one file or a folder of `.parquet` files read in name order),
 //! through the arrow-rs crates. Numeric and boolean columns are the features, as f32; a null (or
-//! a NaN) is a missing cell; `label_column` holds the labels and `ignore_columns` leaves columns
-//! out, as for CSV. Each row group is a part of a [`crate::stream::RowSource`], so a table is read
+//! a NaN) is a missing cell; `label_column` holds the labels, `ignore_columns` leaves columns
+//! out and `columns` keeps only those named, as for CSV; only the columns used are decoded. Each row group is a part of a [`crate::stream::RowSource`], so a table is read
 //! one row group (or a slice of one) at a time, whole into memory or streamed.
 use std::fs::File;
 use std::ops::Range;
@@ -164,10 +164,16 @@ fn pick(path: &Path, schema: &arrow_schema::Schema, opts: &CsvOptions) -> Result
         .iter()
         .map(|c| find(c))
         .collect::<Result<Vec<_>>>()?;
+    let used = opts
+        .columns
+        .iter()
+        .map(|c| find(c))
+        .collect::<Result<Vec<_>>>()?;
     let mut features = Vec::new();
     let mut names = Vec::new();
     for (i, f) in schema.fields().iter().enumerate() {
-        if Some(i) == label || ignored.contains(&i) {
+        let unused = !used.is_empty() && !used.contains(&i);
+        if Some(i) == label || ignored.contains(&i) || unused {
             continue;
         }
         if !numeric(f.data_type()) {
@@ -592,6 +598,24 @@ mod tests {
         // By index too: column 4 is y.
         let s = read(&p, &opts(Some("4"), &["3"])).unwrap();
         assert_eq!(s.labels.unwrap()[..4], [0, 1, 2, 0]);
+        // Only the columns asked for (in the file's order), the text column never read.
+        let only = CsvOptions {
+            columns: vec!["flag".into(), "a".into()],
+            ..opts(Some("y"), &[])
+        };
+        let s = read(&p, &only).unwrap();
+        assert_eq!(s.shape, vec![2]);
+        let want: Vec<f32> = (0..12)
+            .flat_map(|i| [expected(i)[0], expected(i)[2]])
+            .collect();
+        assert!(same(&s.data, &want));
+        assert_eq!(s.labels.unwrap()[..3], [0, 1, 2]);
+        let bad = CsvOptions {
+            columns: vec!["a".into(), "zz".into()],
+            ..CsvOptions::default()
+        };
+        let err = read(&p, &bad).unwrap_err().to_string();
+        assert!(err.contains("no column `zz`"), "{err}");
 
         let other = dir.path().join("u.parquet");
         let batch = RecordBatch::try_from_iter([(

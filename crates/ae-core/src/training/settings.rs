@@ -302,6 +302,10 @@ pub struct Settings {
     /// CSV: columns (header names or 0-based indices) left out of the features.
     #[serde(default)]
     pub ignore_columns: Vec<String>,
+    /// Tables: when not empty, the only columns (header names or 0-based indices) read as
+    /// features, in the file's order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub columns: Vec<String>,
     /// CSV: categorical columns with their levels (one 0/1 feature per level). Text columns not
     /// listed are fitted when a run starts (their distinct values, sorted) and recorded here, so
     /// later data is encoded the same way.
@@ -388,6 +392,7 @@ impl Default for Settings {
             label_column: None,
             delimiter: None,
             ignore_columns: Vec::new(),
+            columns: Vec::new(),
             categories: Default::default(),
             unknown_levels: Default::default(),
             classes: Vec::new(),
@@ -470,6 +475,7 @@ impl Settings {
             label_column: self.label_column.clone(),
             delimiter,
             ignore_columns: self.ignore_columns.clone(),
+            columns: self.columns.clone(),
             categories: self.categories.clone(),
             unknown_levels: self.unknown_levels,
         })
