@@ -158,6 +158,31 @@ impl Model {
     }
 }
 
+impl Model {
+    /// The model a training run gave, or `KeyboardInterrupt` if it was stopped.
+    fn of(trained: ae_core::Trained, settings: &ae_core::Checked) -> PyResult<Model> {
+        if trained.outcome == Outcome::Interrupted {
+            return Err(PyKeyboardInterrupt::new_err(format!(
+                "training stopped at epoch {}, step {}",
+                trained.state.epoch + 1,
+                trained.state.step
+            )));
+        }
+        Ok(Model {
+            inner: Mutex::new(Fitted {
+                settings: settings.resolved_for(&trained.meta.input_shape),
+                meta: trained.meta,
+                task: trained.task,
+                warnings: trained
+                    .code_health
+                    .and_then(|h| h.describe())
+                    .into_iter()
+                    .collect(),
+            }),
+        })
+    }
+}
+
 #[pymethods]
 impl Model {
     /// Trains a model on `x` with the settings in `settings_json` (keys as `ae train`'s flags,
@@ -205,25 +230,58 @@ impl Model {
                 ae_core::train(&settings, data, options)
             })
             .map_err(to_py)?;
-        if trained.outcome == Outcome::Interrupted {
-            return Err(PyKeyboardInterrupt::new_err(format!(
-                "training stopped at epoch {}, step {}",
-                trained.state.epoch + 1,
-                trained.state.step
-            )));
-        }
-        Ok(Model {
-            inner: Mutex::new(Fitted {
-                settings: settings.resolved_for(&trained.meta.input_shape),
-                meta: trained.meta,
-                task: trained.task,
-                warnings: trained
-                    .code_health
-                    .and_then(|h| h.describe())
-                    .into_iter()
-                    .collect(),
-            }),
-        })
+        Model::of(trained, &settings)
+    }
+
+    /// Trains a model on data read from its files as training goes (`ae train --stream`), so
+    /// memory stays constant in the data's size: `data` is a spec (`npy:FILE`, `npy:FOLDER` of
+    /// shards, `idx:IMAGES`, `parquet:PATH`, `images:DIR`); settings as for `fit`.
+    #[staticmethod]
+    #[pyo3(signature = (data, settings_json, preset=None, verbose=false))]
+    fn fit_stream(
+        py: Python<'_>,
+        data: &str,
+        settings_json: &str,
+        preset: Option<&str>,
+        verbose: bool,
+    ) -> PyResult<Model> {
+        let table: toml::Table = serde_json::from_str(settings_json)
+            .map_err(|e| PyValueError::new_err(format!("settings: {e}")))?;
+        let mut settings = match preset {
+            Some(name) => name
+                .parse::<ae_core::training::presets::Preset>()
+                .map_err(to_py)?
+                .settings(),
+            None => Settings::default(),
+        };
+        settings.data = data.into();
+        settings.stream = true;
+        let settings = settings
+            .overlay(&table)
+            .and_then(Settings::check)
+            .map_err(to_py)?;
+        let read = |e: ae_core::ae_data::Error| {
+            to_py(ae_core::Error::Data {
+                context: format!("cannot read {data}: {e}"),
+                source: e,
+            })
+        };
+        let spec: ae_core::ae_data::spec::DataSpec = data.parse().map_err(read)?;
+        let source = spec
+            .stream(&settings.csv_options().map_err(to_py)?)
+            .map_err(read)?;
+        let trained = py
+            .detach(|| {
+                let mut progress = PyProgress { verbose };
+                let options = TrainOptions {
+                    destination: Destination::Memory,
+                    test: None,
+                    progress: Some(&mut progress),
+                };
+                ae_core::run::train_streamed(&settings, source, options)
+            })
+            .map_err(to_py)?;
+        Model::of(trained, &settings)
     }
 
     /// Reads a run folder written by `ae train` (or by `save`).

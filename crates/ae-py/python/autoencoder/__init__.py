@@ -28,7 +28,7 @@ _SETTINGS = [
     "code_activation", "output_activation", "tied", "linear", "init", "loss", "optimizer", "lr", "lr_schedule",
     "momentum", "batch_size", "epochs", "threads", "weight_decay", "sparsity", "noise",
     "contractive", "pretrain", "val_fraction", "early_stopping", "scaling", "beta", "kl_warmup",
-    "free_bits", "binarize", "learned_variance", "missing", "missing_hide",
+    "free_bits", "binarize", "learned_variance", "missing", "missing_hide", "columns", "ignore_columns",
 ]
 _FILES = ("config.toml", "meta.json", "model.safetensors")
 
@@ -116,6 +116,23 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         )
         self.input_shape_ = tuple(self.model_.input_shape())
         self.n_components_ = self.model_.code_size()
+        for text in self.model_.warnings():
+            warnings.warn(text, RuntimeWarning, stacklevel=2)
+        return self
+
+    def fit_stream(self, data, shuffle_buffer=None):
+        """Trains on data read from its files as training goes, so memory stays constant in the
+        data's size (as ``ae train --stream``): ``data`` is a spec such as ``"npy:shards/"`` (a
+        folder of ``.npy`` shards), ``"npy:big.npy"``, ``"parquet:table/"``, ``"images:photos/"``
+        or ``"idx:FILE"``. Rows are shuffled within windows of ``shuffle_buffer`` rows (default:
+        96 MB of them), filled from blocks taken in a new random order each epoch; validation rows
+        are chosen by a seeded hash of each row's index. Returns the estimator, fitted as ``fit``
+        leaves it.
+        """
+        settings = self._settings()
+        if shuffle_buffer is not None:
+            settings["shuffle-buffer"] = int(shuffle_buffer)
+        self._adopt(_core.Model.fit_stream(os.fspath(data), json.dumps(settings), self.preset, bool(self.verbose)))
         for text in self.model_.warnings():
             warnings.warn(text, RuntimeWarning, stacklevel=2)
         return self
