@@ -1,8 +1,9 @@
 //! Parquet tables (`parquet:PATH`, one file or a folder of `.parquet` files read in name order),
 //! through the arrow-rs crates. Numeric and boolean columns are the features, as f32; a null (or
 //! a NaN) is a missing cell; `label_column` holds the labels, `ignore_columns` leaves columns
-//! out and `columns` keeps only those named, as for CSV; only the columns used are decoded. Each row group is a part of a [`crate::stream::RowSource`], so a table is read
-//! one row group (or a slice of one) at a time, whole into memory or streamed.
+//! out and `columns` keeps only those named, as for CSV; only the columns used are decoded.
+//! Each row group is a part of a [`crate::stream::RowSource`], so a table is read one row group
+//! (or a slice of one) at a time, whole into memory or streamed.
 use std::fs::File;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -79,9 +80,9 @@ fn files(path: &Path) -> Result<Vec<PathBuf>> {
 }
 
 /// Opens the table at `path` (a file or a folder) and lists its row groups, with the columns
-/// `opts` picks: every numeric or boolean column but the label and the ignored ones. A text
-/// column that is not ignored is an error naming it; so is a file whose columns differ from the
-/// first file's.
+/// `opts` picks: the columns it lists (`columns`), else every numeric or boolean column but the
+/// label and the ignored ones. A text column among them is an error naming it; so is a file whose
+/// columns differ from the first file's.
 pub(crate) fn open(path: &Path, opts: &CsvOptions) -> Result<(Vec<Group>, SourceType)> {
     let mut groups = Vec::new();
     let mut first: Option<(Vec<String>, Arc<Columns>, PathBuf)> = None;
@@ -177,14 +178,18 @@ fn pick(path: &Path, schema: &arrow_schema::Schema, opts: &CsvOptions) -> Result
             continue;
         }
         if !numeric(f.data_type()) {
+            let way_out = if used.is_empty() {
+                format!("leave it out with --ignore-columns {}", f.name())
+            } else {
+                "leave it out of --columns".to_string()
+            };
             return Err(Error::format(
                 path,
                 None,
                 format!(
-                    "column `{}` holds {} values, not numbers; leave it out with --ignore-columns {}",
+                    "column `{}` holds {} values, not numbers; {way_out}",
                     f.name(),
                     f.data_type(),
-                    f.name()
                 ),
             ));
         }
@@ -387,6 +392,15 @@ impl Group {
                 });
             }
             at += n;
+        }
+        if at != self.rows {
+            return Err(err(
+                &self.path,
+                format!(
+                    "a row group decoded {at} rows where its metadata says {}",
+                    self.rows
+                ),
+            ));
         }
         Ok(())
     }

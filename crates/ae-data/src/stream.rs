@@ -262,12 +262,7 @@ impl RowSource {
             let take = (rows.end - rows.start).min(f.rows - local);
             if let Ok(file) = File::open(&f.path) {
                 let offset = f.data_offset + local as u64 * f.row_bytes();
-                advise(
-                    &file,
-                    offset,
-                    take * f.row_bytes() as usize,
-                    libc::POSIX_FADV_WILLNEED,
-                );
+                advise(&file, offset, take * f.row_bytes() as usize, WILL_NEED);
             }
         }
     }
@@ -323,7 +318,7 @@ impl RowSource {
                 )
             })?;
             if self.drop_behind {
-                advise(&file, offset, raw.len(), libc::POSIX_FADV_DONTNEED);
+                advise(&file, offset, raw.len(), DONT_NEED);
             }
             let floats = matches!(f.elem, Elem::F16 | Elem::F32 | Elem::F64);
             for (r, bytes) in raw.chunks_exact(f.row_bytes() as usize).enumerate() {
@@ -504,8 +499,21 @@ fn npy_layout(path: &Path) -> Result<FileLayout> {
     })
 }
 
+/// A page-cache advice (`posix_fadvise`'s), a plain number so that callers need no platform
+/// gate.
+type Advice = i32;
+#[cfg(target_os = "linux")]
+const WILL_NEED: Advice = libc::POSIX_FADV_WILLNEED;
+#[cfg(target_os = "linux")]
+const DONT_NEED: Advice = libc::POSIX_FADV_DONTNEED;
+#[cfg(not(target_os = "linux"))]
+const WILL_NEED: Advice = 0;
+#[cfg(not(target_os = "linux"))]
+const DONT_NEED: Advice = 0;
+
 /// Page-cache advice on `len` bytes of `file` from `offset`; ignored where refused.
-fn advise(file: &File, offset: u64, len: usize, advice: libc::c_int) {
+#[cfg(target_os = "linux")]
+fn advise(file: &File, offset: u64, len: usize, advice: Advice) {
     use std::os::fd::AsRawFd;
     // SAFETY: a plain system call on a descriptor we hold open; it reads no memory of ours.
     unsafe {
@@ -517,6 +525,10 @@ fn advise(file: &File, offset: u64, len: usize, advice: libc::c_int) {
         );
     }
 }
+
+/// Elsewhere the advice is not given.
+#[cfg(not(target_os = "linux"))]
+fn advise(_: &File, _: u64, _: usize, _: Advice) {}
 
 /// The machine's physical memory in bytes (u64::MAX where it cannot be told).
 fn memory_bytes() -> u64 {
@@ -536,6 +548,7 @@ fn memory_bytes() -> u64 {
 /// Asks the kernel to back `data`'s untouched pages with 2 MB pages where it can: a gigabyte of
 /// 4 KB pages is a quarter of a million page faults on first write, which cost more than the
 /// writing itself on a virtual machine. Only advice: where refused, nothing changes.
+#[cfg(target_os = "linux")]
 pub(crate) fn huge_pages(data: &mut [f32]) {
     const HUGE: usize = 2 << 20;
     let start = data.as_mut_ptr() as usize;
@@ -550,6 +563,10 @@ pub(crate) fn huge_pages(data: &mut [f32]) {
         }
     }
 }
+
+/// Elsewhere pages stay as the system gives them.
+#[cfg(not(target_os = "linux"))]
+pub(crate) fn huge_pages(_: &mut [f32]) {}
 
 #[cfg(test)]
 mod tests {

@@ -41,7 +41,8 @@ CONV = ["--arch", "conv", "--channels", "3,2"]
 
 
 @pytest.mark.parametrize("flavor", [
-    [], ["--tied"], ["--model", "vae"], ["--activation", "tanh", "--hidden", "10,6,3"],
+    [], ["--tied"], ["--model", "vae"], ["--model", "vae", "--loss", "mse", "--learned-variance"],
+    ["--activation", "tanh", "--hidden", "10,6,3"],
     ["--activation", "leaky-relu"], CONV, CONV + ["--code", "4", "--decoder", "transpose"],
     CONV + ["--model", "vae", "--code", "3"],
 ])
@@ -165,3 +166,4 @@ def test_the_python_estimator_writes_the_same_module(tmp_path):
                                        rtol=1e-5, atol=1e-4)
     with pytest.raises(ValueError, match=".py"):
         est.to_pytorch(tmp_path / "est.pt")
+

@@ -44,3 +44,11 @@ def test_a_parquet_table_streams_and_bad_specs_are_value_errors(tmp_path):
         Autoencoder(epochs=1).fit_stream(f"npy:{tmp_path / 'nowhere'}")
     with pytest.raises(ValueError, match="stream"):
         Autoencoder(epochs=1).fit_stream("csv:whatever.csv")
+
+
+def test_the_detector_does_not_stream_and_says_what_to_do(tmp_path):
+    from autoencoder import AutoencoderDetector
+
+    _, folder = shards(tmp_path)
+    with pytest.raises(NotImplementedError, match="ae anomaly RUN --stream"):
+        AutoencoderDetector().fit_stream(f"npy:{folder}")

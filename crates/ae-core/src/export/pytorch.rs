@@ -100,6 +100,18 @@ pub fn export(
         ),
         None => ("x", "x"),
     };
+    // Parameters outside the two sides (a Gaussian decoder's learned log-variance) are used by
+    // the training objective, not by `forward`; they are kept so that the weights load whole.
+    for (n, t) in model.params.names.iter().zip(&model.params.values) {
+        if !(n.starts_with("encoder.") || n.starts_with("decoder.")) {
+            writeln!(
+                modules,
+                "        self.{n} = nn.Parameter(torch.zeros({}))  # used by the training objective, not by forward",
+                python_tuple(t.shape())
+            )
+            .unwrap();
+        }
+    }
     if scaler.is_some() {
         writeln!(
             modules,
@@ -143,10 +155,12 @@ pub fn export(
         "The reconstruction of `x`: `[batch, FEATURES]`."
     };
     let units = if scaler.is_some() {
-        "Inputs and reconstructions are in the units of the data files the run read: the run's scaling\nis part of the module (buffers `scaling_offset` and `scaling_scale`)."
+        "Inputs and reconstructions are in the units of the data files the run read: the run's scaling\nis part of the module (buffers `scaling_offset` and `scaling_scale`).".to_string()
     } else {
         "Inputs and reconstructions are in the model's own units, after the run's scaling."
+            .to_string()
     };
+
     let mut tensors: Vec<(String, Tensor)> = model
         .params
         .names
@@ -173,7 +187,8 @@ pub fn export(
     reconstruction = model.decode(code)  # [batch, FEATURES]
 
 {units}
-Parameter names are the run's own, so `net.state_dict()` saves back to the same names.
+Inputs must be complete: a missing cell (NaN) spreads to the whole row; fill it first (`ae impute`).
+Parameter names are the run's own, so `model.state_dict()` saves back to the same names.
 """
 import os
 
@@ -404,5 +419,21 @@ mod tests {
             .contains("x / self.scaling_scale + self.scaling_offset"));
         let plain = export(&model, None, "a test run", "model").unwrap();
         assert!(!plain.source.contains("scaling_offset"));
+    }
+
+    #[test]
+    fn a_learned_variance_is_carried() {
+        let mut model = dense(false, false);
+        model.params.add(
+            "decoder_logvar",
+            crate::engine::params::ParamKind::Bias,
+            Tensor::zeros(&[1]),
+        );
+        let e = export(&model, None, "a test run", "model").unwrap();
+        assert!(e
+            .source
+            .contains("self.decoder_logvar = nn.Parameter(torch.zeros((1,)))"));
+        let names: Vec<_> = e.tensors.iter().map(|(n, _)| n.as_str()).collect();
+        assert!(names.contains(&"decoder_logvar"));
     }
 }

@@ -326,7 +326,8 @@ pub struct Settings {
     #[serde(default = "default_missing_hide")]
     pub missing_hide: f32,
     /// Read the training data from its files as training goes rather than load it
-    /// ([`crate::run::train_streamed`]): for `.npy` files, folders of `.npy` shards and raw IDX.
+    /// ([`crate::run::train_streamed`]): for `.npy` files, folders of `.npy` shards, raw IDX,
+    /// Parquet tables and folders of images.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub stream: bool,
     /// Streaming: rows shuffled together in memory (a window); unset: as many as fit in 96 MB.
@@ -581,6 +582,12 @@ impl Settings {
     /// Checks values that no type rules out; errors name the field and the value.
     pub fn validate(&self) -> Result<()> {
         self.csv_options()?;
+        if !self.columns.is_empty() && !self.ignore_columns.is_empty() {
+            return Err(Error::config(
+                "columns",
+                "--columns names the features to read; leave --ignore-columns out beside it",
+            ));
+        }
         match (self.stream, self.shuffle_buffer) {
             (_, Some(0)) => {
                 return Err(Error::config(
@@ -818,6 +825,28 @@ mod tests {
         assert!(text.contains("batch-size = 256"), "{text}");
         let back: Settings = toml::from_str(&text).unwrap();
         assert_eq!(back, s);
+    }
+
+    #[test]
+    fn columns_and_ignored_columns_together_are_refused_wherever_they_come_from() {
+        let s = Settings {
+            columns: vec!["a".into()],
+            ignore_columns: vec!["b".into()],
+            ..Settings::default()
+        };
+        let e = s.validate().unwrap_err().to_string();
+        assert!(
+            e.contains("columns") && e.contains("--ignore-columns"),
+            "{e}"
+        );
+        let one = Settings {
+            columns: vec!["a".into()],
+            ..Settings::default()
+        };
+        one.validate().unwrap();
+        // Not written when empty: configs of runs without it are unchanged.
+        assert!(!Settings::default().to_toml().contains("\ncolumns"));
+        assert!(one.to_toml().contains("\ncolumns = ["));
     }
 
     #[test]

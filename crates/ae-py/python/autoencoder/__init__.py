@@ -224,6 +224,8 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         return est
 
     def _adopt(self, model):
+        # What a fit on a DataFrame recorded does not describe a model trained on files.
+        self.__dict__.pop("feature_names_in_", None)
         self.model_ = model
         self.input_shape_ = tuple(model.input_shape())
         self.n_components_ = model.code_size()
@@ -304,6 +306,15 @@ class AutoencoderDetector(Autoencoder):
         self.threshold_ = float(np.percentile(self.decision_scores_, 100.0 * (1.0 - self.contamination)))
         self.labels_ = (self.decision_scores_ > self.threshold_).astype(int)
         return self
+
+    def fit_stream(self, data, shuffle_buffer=None):
+        """Not for the detector: its threshold needs every training score. Train an
+        ``Autoencoder`` with ``fit_stream``, ``save`` it, and score files with
+        ``ae anomaly RUN --stream``."""
+        raise NotImplementedError(
+            "AutoencoderDetector.fit_stream: the threshold needs every training score; use "
+            "Autoencoder.fit_stream, save the run, and score with `ae anomaly RUN --stream`"
+        )
 
     def decision_function(self, X):
         """Anomaly scores: each example's reconstruction error (higher is more abnormal)."""
