@@ -67,23 +67,8 @@ fn read_exact_at(
     })
 }
 
-fn read_idx(path: &Path) -> Result<Idx> {
-    let file = File::open(path).map_err(|e| Error::io(path, e))?;
-    let file_len = file.metadata().map_err(|e| Error::io(path, e))?.len();
-    let mut raw = BufReader::new(file);
-    let mut head = [0u8; 4];
-    read_exact_at(&mut raw, &mut head, path, 0, "IDX header")?;
-    let gz = head[0] == 0x1f && head[1] == 0x8b;
-    let mut reader: Box<dyn Read> = if gz {
-        // Put the four bytes already read back in front of the stream. A multi-member decoder,
-        // because `cat a.gz b.gz` and parallel compressors make valid files of several members.
-        let chained = std::io::Cursor::new(head.to_vec()).chain(raw);
-        let mut d = MultiGzDecoder::new(chained);
-        read_exact_at(&mut d, &mut head, path, 0, "IDX header (after gunzip)")?;
-        Box::new(d)
-    } else {
-        Box::new(raw)
-    };
+/// The element type and the number of dimensions an IDX header's first four bytes give.
+fn magic(path: &Path, head: &[u8; 4]) -> Result<(Elem, usize)> {
     if head[0] != 0 || head[1] != 0 {
         return Err(Error::format(
             path,
@@ -101,7 +86,27 @@ fn read_idx(path: &Path) -> Result<Idx> {
             format!("unknown IDX type code 0x{:02x}", head[2]),
         )
     })?;
-    let ndims = head[3] as usize;
+    Ok((elem, head[3] as usize))
+}
+
+fn read_idx(path: &Path) -> Result<Idx> {
+    let file = File::open(path).map_err(|e| Error::io(path, e))?;
+    let file_len = file.metadata().map_err(|e| Error::io(path, e))?.len();
+    let mut raw = BufReader::new(file);
+    let mut head = [0u8; 4];
+    read_exact_at(&mut raw, &mut head, path, 0, "IDX header")?;
+    let gz = head[0] == 0x1f && head[1] == 0x8b;
+    let mut reader: Box<dyn Read> = if gz {
+        // Put the four bytes already read back in front of the stream. A multi-member decoder,
+        // because `cat a.gz b.gz` and parallel compressors make valid files of several members.
+        let chained = std::io::Cursor::new(head.to_vec()).chain(raw);
+        let mut d = MultiGzDecoder::new(chained);
+        read_exact_at(&mut d, &mut head, path, 0, "IDX header (after gunzip)")?;
+        Box::new(d)
+    } else {
+        Box::new(raw)
+    };
+    let (elem, ndims) = magic(path, &head)?;
     if ndims == 0 {
         return Err(Error::format(
             path,
@@ -223,24 +228,7 @@ pub(crate) fn layout(path: &Path) -> Result<crate::stream::FileLayout> {
             "a gzipped IDX file cannot be streamed (its rows cannot be read in place); gunzip it first",
         ));
     }
-    if head[0] != 0 || head[1] != 0 {
-        return Err(Error::format(
-            path,
-            Some(0),
-            format!(
-                "not an IDX file: magic starts with {:02x} {:02x}, expected 00 00",
-                head[0], head[1]
-            ),
-        ));
-    }
-    let elem = Elem::from_code(head[2]).ok_or_else(|| {
-        Error::format(
-            path,
-            Some(2),
-            format!("unknown IDX type code 0x{:02x}", head[2]),
-        )
-    })?;
-    let ndims = head[3] as usize;
+    let (elem, ndims) = magic(path, &head)?;
     if !(2..=4).contains(&ndims) {
         return Err(Error::format(
             path,

@@ -123,15 +123,23 @@ fn files_and_labels(dir: &Path) -> Result<(Vec<PathBuf>, Option<Vec<u32>>)> {
     Ok((files, labels))
 }
 
-/// Appends `img`'s pixels to `out` as channels-first f32 values of `color`.
-fn pixels(img: &DynamicImage, color: Color, out: &mut Vec<f32>) {
+/// Writes `img`'s pixels into `out` (`C·H·W` values) as channels-first f32 values of `color`.
+fn pixels(img: &DynamicImage, color: Color, out: &mut [f32]) {
     match color {
-        Color::Gray => out.extend(img.to_luma8().as_raw().iter().map(|&v| v as f32)),
+        Color::Gray => {
+            for (o, &v) in out.iter_mut().zip(img.to_luma8().as_raw()) {
+                *o = v as f32;
+            }
+        }
         Color::Rgb => {
             let rgb = img.to_rgb8();
             let raw = rgb.as_raw();
+            let plane = raw.len() / 3;
             for ch in 0..3 {
-                out.extend(raw.iter().skip(ch).step_by(3).map(|&v| v as f32));
+                let dst = &mut out[ch * plane..(ch + 1) * plane];
+                for (o, &v) in dst.iter_mut().zip(raw.iter().skip(ch).step_by(3)) {
+                    *o = v as f32;
+                }
             }
         }
     }
@@ -216,7 +224,9 @@ pub fn read(dir: &Path, opts: &FolderOptions) -> Result<Samples> {
     }
     let mut data = Vec::with_capacity((per as usize) * images.len());
     for img in &images {
-        pixels(img, color, &mut data);
+        let start = data.len();
+        data.resize(start + per as usize, 0.0);
+        pixels(img, color, &mut data[start..]);
     }
     Ok(Samples {
         data,
@@ -335,9 +345,7 @@ impl Listing {
     pub fn fill(&self, i: usize, out: &mut [f32]) -> Result<()> {
         let path = &self.files[i];
         let img = sized(decode(path)?, path, &self.dir, self.size, self.resize)?;
-        let mut values = Vec::with_capacity(out.len());
-        pixels(&img, self.color, &mut values);
-        out.copy_from_slice(&values);
+        pixels(&img, self.color, out);
         Ok(())
     }
 }

@@ -314,6 +314,15 @@ impl Group {
             .map_err(|e| err(&self.path, e))
     }
 
+    /// The columns of `batch` as f32 arrays (a float32 column as it is, others cast).
+    fn floats(&self, batch: &RecordBatch) -> Result<Vec<arrow_array::ArrayRef>> {
+        batch
+            .columns()
+            .iter()
+            .map(|c| arrow_cast::cast(c, &DataType::Float32).map_err(|e| err(&self.path, e)))
+            .collect()
+    }
+
     /// Appends rows `local` of this group whose index (`first` plus the row's place in the
     /// group) `keep` accepts, as f32 rows, each passed to `each`. Nulls and NaN become NaN when
     /// `missing` allows them, else they are an error naming the row.
@@ -331,11 +340,7 @@ impl Group {
         let mut kept = Vec::new();
         for batch in self.batches(local, &self.columns.features)? {
             // The projection keeps schema order, which is the order of `features`.
-            let cols = batch
-                .columns()
-                .iter()
-                .map(|c| arrow_cast::cast(c, &DataType::Float32).map_err(|e| err(&self.path, e)))
-                .collect::<Result<Vec<_>>>()?;
+            let cols = self.floats(&batch)?;
             let cols: Vec<_> = cols
                 .iter()
                 .map(|c| c.as_primitive::<Float32Type>())
@@ -368,11 +373,7 @@ impl Group {
         let d = self.features();
         let mut at = 0;
         for batch in self.batches(0..self.rows, &self.columns.features)? {
-            let cols = batch
-                .columns()
-                .iter()
-                .map(|c| arrow_cast::cast(c, &DataType::Float32).map_err(|e| err(&self.path, e)))
-                .collect::<Result<Vec<_>>>()?;
+            let cols = self.floats(&batch)?;
             let cols: Vec<_> = cols
                 .iter()
                 .map(|c| c.as_primitive::<Float32Type>())

@@ -158,6 +158,39 @@ impl Model {
     }
 }
 
+/// Settings from a preset (or the defaults), `adjust`ed, then overlaid with the JSON table of
+/// keyword settings and checked; the table comes back too.
+fn checked(
+    settings_json: &str,
+    preset: Option<&str>,
+    adjust: impl FnOnce(&mut Settings),
+) -> PyResult<(ae_core::Checked, toml::Table)> {
+    let table: toml::Table = serde_json::from_str(settings_json)
+        .map_err(|e| PyValueError::new_err(format!("settings: {e}")))?;
+    let mut settings = match preset {
+        Some(name) => name
+            .parse::<ae_core::training::presets::Preset>()
+            .map_err(to_py)?
+            .settings(),
+        None => Settings::default(),
+    };
+    adjust(&mut settings);
+    let settings = settings
+        .overlay(&table)
+        .and_then(Settings::check)
+        .map_err(to_py)?;
+    Ok((settings, table))
+}
+
+/// Options of a training run kept in memory, reporting to `progress`.
+fn in_memory(progress: &mut PyProgress) -> TrainOptions<'_> {
+    TrainOptions {
+        destination: Destination::Memory,
+        test: None,
+        progress: Some(progress),
+    }
+}
+
 impl Model {
     /// The model a training run gave, or `KeyboardInterrupt` if it was stopped.
     fn of(trained: ae_core::Trained, settings: &ae_core::Checked) -> PyResult<Model> {
@@ -197,20 +230,7 @@ impl Model {
         preset: Option<&str>,
         verbose: bool,
     ) -> PyResult<Model> {
-        let table: toml::Table = serde_json::from_str(settings_json)
-            .map_err(|e| PyValueError::new_err(format!("settings: {e}")))?;
-        let mut settings = match preset {
-            Some(name) => name
-                .parse::<ae_core::training::presets::Preset>()
-                .map_err(to_py)?
-                .settings(),
-            None => Settings::default(),
-        };
-        settings.data = "array".into();
-        let settings = settings
-            .overlay(&table)
-            .and_then(Settings::check)
-            .map_err(to_py)?;
+        let (settings, table) = checked(settings_json, preset, |s| s.data = "array".into())?;
         let data = samples(&x, source)?;
         let settings = if settings.missing == MissingCells::Allow && !table.contains_key("epochs") {
             let mut s = settings.into_inner();
@@ -220,15 +240,7 @@ impl Model {
             settings
         };
         let trained = py
-            .detach(|| {
-                let mut progress = PyProgress { verbose };
-                let options = TrainOptions {
-                    destination: Destination::Memory,
-                    test: None,
-                    progress: Some(&mut progress),
-                };
-                ae_core::train(&settings, data, options)
-            })
+            .detach(|| ae_core::train(&settings, data, in_memory(&mut PyProgress { verbose })))
             .map_err(to_py)?;
         Model::of(trained, &settings)
     }
@@ -245,21 +257,10 @@ impl Model {
         preset: Option<&str>,
         verbose: bool,
     ) -> PyResult<Model> {
-        let table: toml::Table = serde_json::from_str(settings_json)
-            .map_err(|e| PyValueError::new_err(format!("settings: {e}")))?;
-        let mut settings = match preset {
-            Some(name) => name
-                .parse::<ae_core::training::presets::Preset>()
-                .map_err(to_py)?
-                .settings(),
-            None => Settings::default(),
-        };
-        settings.data = data.into();
-        settings.stream = true;
-        let settings = settings
-            .overlay(&table)
-            .and_then(Settings::check)
-            .map_err(to_py)?;
+        let (settings, _) = checked(settings_json, preset, |s| {
+            s.data = data.into();
+            s.stream = true;
+        })?;
         let read = |e: ae_core::ae_data::Error| {
             to_py(ae_core::Error::Data {
                 context: format!("cannot read {data}: {e}"),
@@ -272,13 +273,11 @@ impl Model {
             .map_err(read)?;
         let trained = py
             .detach(|| {
-                let mut progress = PyProgress { verbose };
-                let options = TrainOptions {
-                    destination: Destination::Memory,
-                    test: None,
-                    progress: Some(&mut progress),
-                };
-                ae_core::run::train_streamed(&settings, source, options)
+                ae_core::run::train_streamed(
+                    &settings,
+                    source,
+                    in_memory(&mut PyProgress { verbose }),
+                )
             })
             .map_err(to_py)?;
         Model::of(trained, &settings)

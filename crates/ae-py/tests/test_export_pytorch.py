@@ -1,13 +1,12 @@
 """`ae export --format pytorch`: the written torch.nn module, loaded with its weights, computes what
 `ae encode` and `ae reconstruct` compute, and trains on."""
 import importlib.util
-import json
 import subprocess
 
 import numpy as np
 import pytest
 
-from _cli import ae_binary
+from _cli import ae_binary, images, run, run_scaler
 
 torch = pytest.importorskip("torch", reason="PyTorch is not installed: the PyTorch export is not checked")
 pytest.importorskip("safetensors", reason="safetensors is not installed")
@@ -16,17 +15,6 @@ from safetensors.numpy import load_file  # noqa: E402
 torch.set_num_threads(1)
 
 
-def run(*args):
-    return subprocess.run([ae_binary(), *map(str, args)], check=True, capture_output=True, text=True).stdout
-
-
-def images(n=150, seed=0, side=6, channels=1):
-    """Small images in [0, 255] with a little structure, as uint8-valued floats."""
-    rng = np.random.default_rng(seed)
-    d = channels * side * side
-    base = rng.random((3, d))
-    x = base[rng.integers(0, 3, n)] * 200 + rng.random((n, d)) * 55
-    return np.round(x).reshape(n, channels, side, side).astype(np.float32)
 
 
 def module(path):
@@ -89,7 +77,7 @@ def test_the_module_computes_what_the_program_computes(tmp_path, flavor):
     # Without the scaling the module works in the model's own units.
     run("export", model, "--format", "pytorch", "--out", tmp_path / "raw.py")
     raw = module(tmp_path / "raw.py").load().eval()
-    offset, scale = scaler(model)
+    offset, scale = run_scaler(model)
     scaled = torch.from_numpy(((x.reshape(len(x), -1) - offset) * scale).astype(np.float32))
     with torch.no_grad():
         own_units = raw(scaled)
@@ -120,11 +108,6 @@ def test_the_module_computes_what_the_program_computes(tmp_path, flavor):
         assert not any(k.startswith("decoder.") and k.endswith(".weight") for k in raw.state_dict())
 
 
-def scaler(model):
-    """The run's scaling (offset, scale) from meta.json."""
-    meta = json.loads((model / "meta.json").read_text())
-    s = meta["scaler"]
-    return np.array(s["offset"], dtype=np.float32), np.array(s["scale"], dtype=np.float32)
 
 
 def test_bad_requests_are_refused_and_nothing_is_written(tmp_path):

@@ -6,20 +6,9 @@ import onnx
 import onnxruntime as ort
 import pytest
 
-from _cli import ae_binary
+from _cli import ae_binary, images, run, run_scaler
 
 
-def run(*args):
-    return subprocess.run([ae_binary(), *map(str, args)], check=True, capture_output=True, text=True).stdout
-
-
-def images(n=150, seed=0, side=6, channels=1):
-    """Small images in [0, 255] with a little structure, as uint8-valued floats."""
-    rng = np.random.default_rng(seed)
-    d = channels * side * side
-    base = rng.random((3, d))
-    x = base[rng.integers(0, 3, n)] * 200 + rng.random((n, d)) * 55
-    return np.round(x).reshape(n, channels, side, side).astype(np.float32)
 
 
 CONV = ["--arch", "conv", "--channels", "3,2"]
@@ -68,19 +57,12 @@ def test_exported_parts_equal_the_program(tmp_path, flavor):
     np.testing.assert_allclose(full, rec, rtol=1e-5, atol=1e-3)
     # Without the scaling the graph works in the model's own units.
     run("export", model, "--part", "autoencoder", "--out", tmp_path / "raw.onnx")
-    offset, scale = enc_scaler(model)
+    offset, scale = run_scaler(model)
     scaled = ((x.reshape(len(x), -1) - offset) * scale).reshape(x.shape).astype(np.float32)
     own = session(tmp_path / "raw.onnx").run(None, {"input": scaled})
     np.testing.assert_allclose(own[0], (rec - offset) * scale, rtol=1e-4, atol=1e-5)
 
 
-def enc_scaler(model):
-    """The run's scaling (offset, scale) from meta.json."""
-    import json
-
-    meta = json.loads((model / "meta.json").read_text())
-    s = meta["scaler"]
-    return np.array(s["offset"], dtype=np.float32), np.array(s["scale"], dtype=np.float32)
 
 
 def test_an_existing_file_is_kept_without_force(tmp_path):

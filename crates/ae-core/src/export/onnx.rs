@@ -383,13 +383,7 @@ impl<'a> Graph<'a> {
                     prefix,
                     geometry: g,
                 } => {
-                    // The engine's transposed convolution doubles the size: output padding is
-                    // what makes (in − 1)·s − 2p + k equal 2·in.
-                    let extra = 2 * g.stride + 2 * g.padding;
-                    let extra = extra
-                        .checked_sub(g.kernel + g.stride)
-                        .filter(|&e| e < g.stride);
-                    let Some(extra) = extra else {
+                    let Some(extra) = g.doubling_output_padding() else {
                         return Err(Error::config(
                             "export",
                             format!("no ONNX output padding gives a transposed convolution of kernel {} the engine's size", g.kernel),

@@ -327,18 +327,15 @@ fn activation(a: Activation) -> Option<String> {
 
 /// The output padding that makes a transposed convolution double its input, as the engine's does.
 fn output_padding(g: &crate::engine::layers::patches::Geometry) -> Result<usize> {
-    (2 * g.stride + 2 * g.padding)
-        .checked_sub(g.kernel + g.stride)
-        .filter(|&e| e < g.stride)
-        .ok_or_else(|| {
-            Error::config(
-                "export",
-                format!(
-                    "no output padding gives a transposed convolution of kernel {} the engine's size",
-                    g.kernel
-                ),
-            )
-        })
+    g.doubling_output_padding().ok_or_else(|| {
+        Error::config(
+            "export",
+            format!(
+                "no output padding gives a transposed convolution of kernel {} the engine's size",
+                g.kernel
+            ),
+        )
+    })
 }
 
 fn python_tuple(v: &[usize]) -> String {

@@ -25,6 +25,15 @@ impl Geometry {
             .checked_sub(self.kernel)
             .map(|v| v / self.stride.max(1) + 1)
     }
+
+    /// The output padding that makes a transposed convolution of this geometry double its input
+    /// ((in − 1)·s − 2p + k + extra = 2·in), as the engine's does; `None` when no padding below
+    /// the stride does. Exporters write it as PyTorch's and ONNX's `output_padding`.
+    pub fn doubling_output_padding(&self) -> Option<usize> {
+        (2 * self.stride + 2 * self.padding)
+            .checked_sub(self.kernel + self.stride)
+            .filter(|&e| e < self.stride)
+    }
 }
 
 /// Where the patches of one convolution lie: a channels-last image of `h × w × c` seen through
