@@ -552,14 +552,19 @@ pub struct TrainArgs {
     #[arg(long, value_delimiter = ',')]
     pub classes: Option<Vec<u32>>,
     /// Missing cells (empty, NaN, NA in a CSV file): refuse (default), or allow: every row
-    /// trains, its missing cells filled with column means for the input and left out of the loss
-    /// (what `ae impute` wants).
+    /// trains, its missing cells left out of the loss and shown to the model as missing (what
+    /// `ae impute` wants).
     #[arg(long)]
     pub missing: Option<MissingCells>,
     /// With --missing allow: the share of observed cells hidden at each step, which the model
-    /// learns to rebuild from the rest (default 0.25).
+    /// learns to rebuild from the rest (default 0.1).
     #[arg(long)]
     pub missing_hide: Option<f32>,
+    /// With --missing allow: a dense, untied encoder also reads one indicator per feature saying
+    /// whether the cell is missing (default true; false: missing cells are only filled with
+    /// column means).
+    #[arg(long, num_args = 0..=1, default_missing_value = "true")]
+    pub missing_indicator: Option<bool>,
     /// Network kind: dense (--hidden) or conv (--channels, --kernel, --decoder, --code).
     #[arg(long)]
     pub arch: Option<ArchName>,

@@ -1,5 +1,6 @@
-//! `ae impute`: fills the missing cells (empty or NaN) of a user's table by iterated reconstruction:
-//! start from column means, reconstruct, put the reconstruction into the missing cells only, repeat.
+//! `ae impute`: fills the missing cells (empty or NaN) of a user's table with the model's
+//! reconstruction: in one pass for a run that reads missing-cell indicators, else by iterated
+//! reconstruction from column means ([`ae_core::analysis::impute`]).
 use ae_core::run::RunDir;
 use ae_core::training::settings::MissingCells;
 use ae_core::Tensor;
@@ -43,6 +44,14 @@ pub fn impute(args: ImputeArgs) -> Result<()> {
     // pass; feeding its own output back drifts away from what it learned (RMSE on breast cancer
     // at 10% missing: 0.066 after 1 pass, 0.073 after 3, 0.090 after 10; BENCHMARKS.md).
     let hiding = settings.missing == MissingCells::Allow && settings.missing_hide > 0.0;
+    let indicator = task.model.config.missing_indicator;
+    if indicator && args.iterations.is_some_and(|n| n != 1) {
+        bail!(
+            "the model in {} sees which cells are missing and fills them in one pass; \
+             --iterations is for runs without missing-cell indicators",
+            args.run.display()
+        );
+    }
     let iterations = args.iterations.unwrap_or(if hiding { 1 } else { 10 });
     let x = ae_core::analysis::impute::impute(&task.model, &x, iterations)?;
     let mut out = x.into_vec();

@@ -80,6 +80,7 @@ fn main() {
             code: None,
         }),
         variational: false,
+        missing_indicator: false,
     };
     let model = cfg.build(0).unwrap();
     let mut task = AutoencoderTask::new(

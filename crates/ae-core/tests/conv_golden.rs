@@ -67,6 +67,7 @@ fn case(
             code,
         }),
         variational: false,
+        missing_indicator: false,
     };
     let mut model = cfg.build(0).unwrap();
     // Names and shapes, in state_dict order.

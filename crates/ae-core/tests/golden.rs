@@ -126,6 +126,7 @@ fn tiny_with(tied: bool, code_activation: Activation, objective: Objective) -> A
         init: Init::GlorotUniform,
         conv: None,
         variational: false,
+        missing_indicator: false,
     };
     let mut model = cfg.build(0).unwrap();
     let set = |p: &mut Params, name: &str, t: Tensor| {

@@ -72,6 +72,7 @@ fn cfg(hidden: &[usize], act: Activation, out: Activation, tied: bool) -> ModelC
         init: Init::GlorotUniform,
         conv: None,
         variational: false,
+        missing_indicator: false,
     }
 }
 
@@ -331,6 +332,7 @@ fn conv_cfg(
             code,
         }),
         variational: false,
+        missing_indicator: false,
     }
 }
 

@@ -125,3 +125,37 @@ def test_a_classifier_exports_to_logits_and_probabilities(tmp_path):
     r = subprocess.run([ae_binary(), "export", str(clf), "--part", "encoder", "--out", str(tmp_path / "e.onnx")],
                        capture_output=True, text=True)
     assert r.returncode != 0 and "classifier" in r.stderr, r.stderr
+
+
+def test_a_run_on_incomplete_rows_reads_nan_as_missing_in_onnx_and_pytorch(tmp_path):
+    """A `--missing allow` run's missing-cell indicators are part of the exported graph and module:
+    given NaN where a cell is missing, both rebuild the values `ae impute` fills it with."""
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(120, 3)) @ rng.normal(size=(3, 6)) * 4.0 + 10.0
+    holes = rng.random(x.shape) < 0.15
+    holes[holes.all(1), 0] = False
+    x[holes] = np.nan
+    src = tmp_path / "t.csv"
+    np.savetxt(src, x, delimiter=",", header=",".join(f"f{j}" for j in range(6)), comments="", fmt="%.6g")
+    x = np.loadtxt(src, delimiter=",", skiprows=1).astype(np.float32)
+    model = tmp_path / "run"
+    run("train", "--data", f"csv:{src}", "--missing", "allow", "--hidden", "16,4", "--epochs", "30",
+        "--threads", "1", "--out", model, "--quiet")
+    run("impute", model, "--data", f"csv:{src}", "--out", tmp_path / "filled.csv")
+    filled = np.loadtxt(tmp_path / "filled.csv", delimiter=",", skiprows=1)
+    assert not np.isnan(filled).any()
+
+    run("export", model, "--part", "autoencoder", "--with-scaling", "--out", tmp_path / "ae.onnx")
+    rec = session(tmp_path / "ae.onnx").run(None, {"input": x})[0]
+    assert not np.isnan(rec).any()
+    np.testing.assert_allclose(rec[holes], filled[holes], rtol=1e-4, atol=1e-4)
+
+    torch = pytest.importorskip("torch", reason="PyTorch is not installed: its export is not checked")
+    import importlib.util
+    run("export", model, "--format", "pytorch", "--with-scaling", "--out", tmp_path / "net.py")
+    spec = importlib.util.spec_from_file_location("net", tmp_path / "net.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    with torch.no_grad():
+        out = mod.load().eval()(torch.from_numpy(x)).numpy()
+    np.testing.assert_allclose(out[holes], filled[holes], rtol=1e-4, atol=1e-4)

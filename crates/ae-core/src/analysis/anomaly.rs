@@ -82,6 +82,7 @@ mod tests {
             init: Init::GlorotUniform,
             conv: None,
             variational: false,
+            missing_indicator: false,
         };
         let mut m = cfg.build(0).unwrap();
         // More rows than one batch, so batching is exercised.

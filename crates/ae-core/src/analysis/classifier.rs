@@ -444,6 +444,7 @@ mod tests {
             init: Init::GlorotUniform,
             conv: None,
             variational: false,
+            missing_indicator: false,
         }
     }
 

@@ -1,12 +1,14 @@
-//! Filling missing cells by iterated reconstruction: start each hole at its column's mean over
-//! the observed cells, reconstruct, put the reconstruction into the holes only, repeat.
+//! Filling missing cells. A model with missing-cell indicators fills them in one pass; one without
+//! by iterated reconstruction: start each hole at its column's mean over the observed cells,
+//! reconstruct, put the reconstruction into the holes only, repeat.
 use crate::engine::tensor::Tensor;
 use crate::model::Autoencoder;
 use crate::objective::missing::{column_means, fill_in_place};
 use crate::{Error, Result};
 
 /// `x` (`[N, D]` rows in the model's scaled units, NaN where a cell is missing) with its holes
-/// filled after `iterations` rounds; observed cells are kept as they are.
+/// filled after `iterations` rounds (one for a model with indicators); observed cells are kept as
+/// they are.
 pub fn impute(model: &Autoencoder, x: &Tensor, iterations: usize) -> Result<Tensor> {
     let d = model.config.input_features();
     if x.cols() != d {
@@ -17,6 +19,18 @@ pub fn impute(model: &Autoencoder, x: &Tensor, iterations: usize) -> Result<Tens
         });
     }
     let missing: Vec<bool> = x.data().iter().map(|v| v.is_nan()).collect();
+    if model.config.missing_indicator {
+        // The model sees which cells are missing and was trained to fill them from the rest: one
+        // pass (feeding its own values back would present them as observed).
+        let rec = model.reconstruct(x);
+        let mut filled = x.clone();
+        for ((v, r), &m) in filled.data_mut().iter_mut().zip(rec.data()).zip(&missing) {
+            if m {
+                *v = *r;
+            }
+        }
+        return Ok(filled);
+    }
     // A column with no observed cell starts at 0.
     let mean = column_means(x.data(), d);
     let mut filled = x.clone();

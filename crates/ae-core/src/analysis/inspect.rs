@@ -106,6 +106,7 @@ mod tests {
                 init: Init::GlorotUniform,
                 conv: None,
                 variational: false,
+                missing_indicator: false,
             };
             let mut m = cfg.build(5).unwrap();
             let x = maximize_units(&mut m, &[0, 2], 2.0, 300, 1);

@@ -301,6 +301,7 @@ impl Pca {
             init: Init::Auto,
             conv: None,
             variational: false,
+            missing_indicator: false,
         };
         let mut model = config.build(0)?;
         let set = |model: &mut Autoencoder, name: &str, f: &dyn Fn(usize) -> f64| {

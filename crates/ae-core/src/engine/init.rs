@@ -14,7 +14,8 @@ use crate::{Error, Result};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Init {
-    /// He-uniform before ReLU-like activations, Glorot-uniform elsewhere; zero biases.
+    /// He-uniform before ReLU-like activations, Glorot-uniform elsewhere; zero biases (a model
+    /// with missing-cell indicators: [`Init::Torch`], see `ModelConfig::initialization`).
     Auto,
     /// Glorot & Bengio (2010) uniform, bound √(6/(fan_in+fan_out)); zero biases (Keras' default).
     GlorotUniform,

@@ -397,6 +397,14 @@ impl<'a> Graph<'a> {
                         conv_attrs(*g, Some(extra)),
                     )
                 }
+                LayerOp::MissingIndicator => {
+                    // Where(IsNaN(x), 0, x) beside Cast(IsNaN(x)): values, then indicators.
+                    let missing = self.node("IsNaN", &[&x], vec![]);
+                    let zero = self.constant("missing.zero", &[], vec![0.0]);
+                    let values = self.node("Where", &[&missing, &zero, &x], vec![]);
+                    let flags = self.node("Cast", &[&missing], vec![int_attr("to", FLOAT as i64)]);
+                    self.node("Concat", &[&values, &flags], vec![int_attr("axis", 1)])
+                }
                 LayerOp::MaxPool(k) => self.node(
                     "MaxPool",
                     &[&x],

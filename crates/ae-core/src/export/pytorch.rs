@@ -161,6 +161,11 @@ pub fn export(
             .to_string()
     };
 
+    let missing = if config.missing_indicator {
+        "A missing cell is NaN: the encoder sees which cells are missing, as it did in training."
+    } else {
+        "Inputs must be complete: a missing cell (NaN) spreads to the whole row; fill it first (`ae impute`)."
+    };
     let mut tensors: Vec<(String, Tensor)> = model
         .params
         .names
@@ -187,7 +192,7 @@ pub fn export(
     reconstruction = model.decode(code)  # [batch, FEATURES]
 
 {units}
-Inputs must be complete: a missing cell (NaN) spreads to the whole row; fill it first (`ae impute`).
+{missing}
 Parameter names are the run's own, so `model.state_dict()` saves back to the same names.
 """
 import os
@@ -299,6 +304,10 @@ fn steps(ops: &[LayerOp]) -> Result<String> {
                 }
             }
             LayerOp::ConvTranspose { prefix, .. } => format!("{}[{:?}](x)", side(prefix), key(op)),
+            LayerOp::MissingIndicator => {
+                "torch.cat([torch.where(torch.isnan(x), torch.zeros_like(x), x), torch.isnan(x).to(x.dtype)], 1)"
+                    .to_string()
+            }
             LayerOp::MaxPool(k) => format!("F.max_pool2d(x, {k})"),
             LayerOp::Upsample(k) => format!("F.interpolate(x, scale_factor={k}, mode=\"nearest\")"),
             LayerOp::Reshape {

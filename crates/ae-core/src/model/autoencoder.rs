@@ -387,6 +387,7 @@ mod tests {
                 init: Init::Auto,
                 conv: None,
                 variational: false,
+                missing_indicator: false,
             };
             let model = cfg.build(0).unwrap();
             let built: Vec<(String, Vec<usize>)> = model

@@ -39,6 +39,10 @@ pub struct ModelConfig {
     /// (linear, twice the code size) and the decoder reads a sample (see [`crate::model::vae`]).
     #[serde(default)]
     pub variational: bool,
+    /// A dense encoder reads which cells are missing (`NaN`) beside the values (see
+    /// [`crate::engine::layers::indicator`]): its first layer takes twice the features.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub missing_indicator: bool,
 }
 
 fn default_init() -> Init {
@@ -60,6 +64,7 @@ impl ModelConfig {
             init: Init::Auto,
             conv: None,
             variational: false,
+            missing_indicator: false,
         }
     }
 
@@ -122,6 +127,12 @@ impl ModelConfig {
             return Err(Error::config(
                 "input_shape",
                 format!("must have at least one feature, got {:?}", self.input_shape),
+            ));
+        }
+        if self.missing_indicator && (self.conv.is_some() || self.tied || self.variational) {
+            return Err(Error::config(
+                "missing-indicator",
+                "missing-cell indicators go in front of a dense, untied, non-variational encoder",
             ));
         }
         if let Some(arch) = &self.conv {

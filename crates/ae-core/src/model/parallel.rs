@@ -302,6 +302,7 @@ mod tests {
             init: Init::GlorotUniform,
             conv: None,
             variational: false,
+            missing_indicator: false,
         };
         let x = Tensor::from_vec(
             &[100, 20],

@@ -6,9 +6,11 @@
 //! (`encoder.3.weight` is the weight of the encoder's fourth layer, activations and pooling
 //! counted), so `model.safetensors` loads into that module with `load_state_dict`. The layout
 //! changes at the edges of a convolutional network have no PyTorch counterpart and are not counted.
+use crate::engine::init::Init;
 use crate::engine::layers::activation::{Activation, ActivationLayer};
 use crate::engine::layers::conv::{Conv2d, ConvTranspose2d};
 use crate::engine::layers::dense::{Dense, WeightLayout};
+use crate::engine::layers::indicator::MissingIndicator;
 use crate::engine::layers::patches::Geometry;
 use crate::engine::layers::spatial::{Layout, MaxPool2d, Order, Upsample};
 use crate::engine::params::{ParamId, ParamKind, Params};
@@ -46,6 +48,8 @@ enum Spec {
     },
     Pool(usize),
     Up(usize),
+    /// Missing-cell indicators of this many features (doubles them); not counted in names.
+    Indicator(usize),
     /// A layout change; `visible` ones are PyTorch's `Flatten` / `Unflatten` and count in names.
     Layout {
         layout: Layout,
@@ -55,7 +59,10 @@ enum Spec {
 
 impl Spec {
     fn counts(&self) -> bool {
-        !matches!(self, Spec::Layout { visible: false, .. })
+        !matches!(
+            self,
+            Spec::Layout { visible: false, .. } | Spec::Indicator(_)
+        )
     }
 
     /// The shape of the layer's own weight (none when it reads a shared one) and the length of
@@ -118,6 +125,10 @@ pub enum LayerOp {
     MaxPool(usize),
     /// Nearest-neighbour upsampling by `k`.
     Upsample(usize),
+    /// `[N, D]` rows with NaN for missing cells → `[N, 2·D]`: the rows with NaN as 0, then 1 for
+    /// each missing cell and 0 for each observed one
+    /// ([`crate::engine::layers::indicator::MissingIndicator`]).
+    MissingIndicator,
     /// A change between flat rows and `(C, H, W)` images as seen from outside (the engine's
     /// channels-last layout inside a convolutional network is not the exporter's concern):
     /// `to_image` reshapes rows into `chw` images, otherwise images are flattened.
@@ -201,6 +212,9 @@ impl ModelConfig {
         let mut enc = Side::new("encoder");
         let mut dec = Side::new("decoder");
         let mut enc_names = Vec::new();
+        if self.missing_indicator {
+            enc.push(Spec::Indicator(sizes[0]));
+        }
         for (i, w) in sizes.windows(2).enumerate() {
             let last = i + 2 == sizes.len();
             let act = match (last, self.variational) {
@@ -215,8 +229,13 @@ impl ModelConfig {
                 w[1]
             };
             enc_names.push(format!("encoder.{}", enc.next_index));
+            let inputs = if i == 0 && self.missing_indicator {
+                2 * w[0]
+            } else {
+                w[0]
+            };
             let spec = Spec::Dense {
-                inputs: w[0],
+                inputs,
                 outputs,
                 next: act,
                 tied_to: None,
@@ -398,6 +417,7 @@ impl ModelConfig {
                     },
                     Spec::Pool(k) => LayerOp::MaxPool(*k),
                     Spec::Up(k) => LayerOp::Upsample(*k),
+                    Spec::Indicator(_) => LayerOp::MissingIndicator,
                     Spec::Layout { layout, .. } => LayerOp::Reshape {
                         to_image: matches!(layout.to, Order::ChannelsLast),
                         chw: layout.chw,
@@ -526,6 +546,9 @@ impl ModelConfig {
             Spec::Act(a) => seq.push(ActivationLayer { activation: *a }),
             Spec::Pool(s) => seq.push(MaxPool2d::new(*s)),
             Spec::Up(f) => seq.push(Upsample { factor: *f }),
+            Spec::Indicator(features) => seq.push(MissingIndicator {
+                features: *features,
+            }),
             Spec::Layout { layout, .. } => seq.push(layout.clone()),
         }
         Ok(())
@@ -533,6 +556,17 @@ impl ModelConfig {
 }
 
 impl ModelConfig {
+    /// The scheme weights start from: `init`, except that `auto` in a model with missing-cell
+    /// indicators starts as PyTorch's `nn.Linear` does (uniform in ±1/√fan_in, biases too). Its
+    /// smaller first steps fill cells better: RMSE of `ae impute` on breast cancer at 10%
+    /// missing, 3 seeds, 0.0518 against 0.0559 with He/Glorot (BENCHMARKS.md).
+    pub fn initialization(&self) -> Init {
+        match self.init {
+            Init::Auto if self.missing_indicator => Init::Torch,
+            other => other,
+        }
+    }
+
     /// Adds `{prefix}.weight` (unless `shape` is none: a shared weight) and `{prefix}.bias` of
     /// `outs` values, initialized for a layer with `fans` = (fan_in, fan_out) followed by `next`.
     #[allow(clippy::too_many_arguments)]
@@ -549,7 +583,7 @@ impl ModelConfig {
         let mut bias = Tensor::zeros(&[outs]);
         let weight = shape.map(|s| {
             let mut w = Tensor::zeros(&s);
-            self.init.fill(
+            self.initialization().fill(
                 w.data_mut(),
                 Some(bias.data_mut()),
                 fan_in,
@@ -560,7 +594,7 @@ impl ModelConfig {
             params.add(format!("{prefix}.weight"), ParamKind::Weight, w)
         });
         if weight.is_none() {
-            self.init
+            self.initialization()
                 .fill(&mut [], Some(bias.data_mut()), fan_in, fan_out, next, rng);
         }
         let b = params.add(format!("{prefix}.bias"), ParamKind::Bias, bias);

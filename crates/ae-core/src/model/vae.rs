@@ -500,6 +500,7 @@ mod tests {
             init: Init::GlorotUniform,
             conv: None,
             variational: true,
+            missing_indicator: false,
         };
         let mut m = cfg.build(7).unwrap();
         let x = Tensor::from_vec(&[2, 4], vec![1.0, 0.0, 1.0, 1.0, 0.0, 0.0, 1.0, 0.0]);

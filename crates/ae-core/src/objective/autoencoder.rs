@@ -252,11 +252,26 @@ impl AutoencoderTask {
             epoch as u64,
             (step as u64) | (3 << 40),
         );
-        super::missing::fill_input(x.data(), &self.fill, hide, &mut rng, input.data_mut());
+        // A model with indicators reads hidden cells as missing (NaN) and fills them itself.
+        let indicator = self.model.config.missing_indicator;
+        let nan_fill;
+        let fill = if indicator {
+            nan_fill = vec![f32::NAN; x.cols()];
+            &nan_fill
+        } else {
+            &self.fill
+        };
+        super::missing::fill_input(x.data(), fill, hide, &mut rng, input.data_mut());
         if let Some(noise) = self.objective.noise {
             let filled = input.clone();
             let mut rng = stream(self.seed, Purpose::Step, epoch as u64, step as u64);
             noise.corrupt(filled.data(), input.data_mut(), &mut rng);
+            // Noise corrupts what the model sees; a missing cell stays missing.
+            for (v, &f) in input.data_mut().iter_mut().zip(filled.data()) {
+                if f.is_nan() {
+                    *v = f32::NAN;
+                }
+            }
         }
         self.model.forward(&input, Mode::Train);
         let mut target = std::mem::take(&mut self.target);
@@ -286,16 +301,21 @@ impl AutoencoderTask {
         terms
     }
 
-    /// Fills `x`'s missing cells in place, when the objective allows them (else leaves it).
+    /// Fills `x`'s missing cells in place, when the objective allows them and the model does not
+    /// read them itself through indicators (else leaves it).
     pub fn fill_missing(&self, x: &mut Tensor) {
-        if self.objective.missing.is_some() {
+        if self.objective.missing.is_some() && !self.model.config.missing_indicator {
             super::missing::fill_in_place(x.data_mut(), &self.fill);
         }
     }
 
-    /// `x` with its missing cells filled (a copy only when it has any), for inference.
+    /// `x` with its missing cells filled (a copy only when it has any), for inference. A model
+    /// with indicators reads missing cells as they are.
     pub fn filled<'a>(&self, x: &'a Tensor) -> std::borrow::Cow<'a, Tensor> {
-        if self.objective.missing.is_none() || !x.data().iter().any(|v| v.is_nan()) {
+        if self.objective.missing.is_none()
+            || self.model.config.missing_indicator
+            || !x.data().iter().any(|v| v.is_nan())
+        {
             return std::borrow::Cow::Borrowed(x);
         }
         let mut t = x.clone();
@@ -453,6 +473,7 @@ mod tests {
             init: Init::GlorotUniform,
             conv: None,
             variational: false,
+            missing_indicator: false,
         };
         let objective = Objective {
             loss: LossKind::Mse,

@@ -122,6 +122,7 @@ mod tests {
                 init: Init::GlorotUniform,
                 conv: None,
                 variational: true,
+                missing_indicator: false,
             };
             vae_fd(cfg, loss, learned);
         }
@@ -131,6 +132,7 @@ mod tests {
     fn a_conv_vae_matches_finite_differences_with_the_sample_fixed() {
         let cfg = ModelConfig {
             variational: true,
+            missing_indicator: false,
             activation: Activation::Tanh,
             ..ModelConfig::conv(
                 &[1, 4, 4],
@@ -229,6 +231,7 @@ mod tests {
             init: Init::GlorotUniform,
             conv: None,
             variational: true,
+            missing_indicator: false,
         };
         let kl = crate::model::vae::KlTerm {
             beta: 0.5,

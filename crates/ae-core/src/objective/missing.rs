@@ -96,6 +96,12 @@ mod tests {
 
     #[test]
     fn the_step_on_incomplete_rows_follows_the_observed_loss_by_finite_differences() {
+        for indicator in [false, true] {
+            step_follows_observed_loss(indicator);
+        }
+    }
+
+    fn step_follows_observed_loss(indicator: bool) {
         use crate::engine::tensor::Tensor;
         use crate::model::ModelConfig;
         use crate::objective::{AutoencoderTask, Examples, Objective, Task};
@@ -108,7 +114,17 @@ mod tests {
             missing: Some(0.0),
             ..Objective::default()
         };
-        let model = ModelConfig::dense(&[3], &[4, 2]).build(5).unwrap();
+        let model = ModelConfig {
+            missing_indicator: indicator,
+            ..ModelConfig::dense(&[3], &[4, 2])
+        }
+        .build(5)
+        .unwrap();
+        // With indicators the first layer reads 3 values and 3 flags.
+        assert_eq!(
+            model.params.values[0].shape(),
+            &[4, 3 + 3 * indicator as usize]
+        );
         let mut task = AutoencoderTask::new(model, objective).unwrap();
         task.fill = column_means(x.data(), 3);
         task.params_mut().zero_grads();
@@ -130,7 +146,7 @@ mod tests {
                 task.params_mut().values[p].data_mut()[i] = base;
                 assert!(
                     (g - fd * scale).abs() <= 2e-3 * (fd.abs() * scale + 1e-2),
-                    "param {p}[{i}]: step {g}, finite differences {}",
+                    "indicator {indicator}, param {p}[{i}]: step {g}, finite differences {}",
                     fd * scale
                 );
                 checked += 1;

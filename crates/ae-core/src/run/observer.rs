@@ -45,7 +45,17 @@ pub(super) struct RunObserver<'a, 'p> {
     pub(super) best: Option<Vec<Tensor>>,
     pub(super) keep_best: bool,
     pub(super) history: Vec<EpochRecord>,
+    /// When the folder's weights were last written, and the best epoch's weights if they
+    /// improved since (written with the next save).
+    pub(super) saved_at: Option<std::time::Instant>,
+    pub(super) unsaved_best: Option<Vec<Tensor>>,
 }
+
+/// Epochs shorter than this share one save of the weights: a table of a few hundred rows trains
+/// thousands of epochs of a few milliseconds, and writing four files with `fsync` after each took
+/// 9 ms of every 10 (breast cancer, 5,000 epochs: 44 s). A kill loses at most this much work;
+/// metrics are still written every epoch, and a resume trims them back to the checkpoint.
+const SAVE_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
 impl Observer for RunObserver<'_, '_> {
     fn on_step(&mut self, info: &StepInfo<'_>) {
@@ -81,17 +91,24 @@ impl Observer for RunObserver<'_, '_> {
                 .collect();
             run.append_metrics(r, &extra)?;
             if r.improved {
-                run.save_best(params)?;
+                self.unsaved_best = Some(params.values.clone());
             }
-            run.save_checkpoint(params, opt, state)?;
-            run.save_model(params)?;
         }
         self.meta.epoch = state.epoch;
         self.meta.best_loss = state.best_loss;
         self.meta.best_epoch = state.best_epoch;
         self.meta.finished = state.finished;
-        if let Some(run) = self.run {
+        let due = state.finished || self.saved_at.is_none_or(|t| t.elapsed() >= SAVE_EVERY);
+        if let (Some(run), true) = (self.run, due) {
+            if let Some(best) = self.unsaved_best.take() {
+                let mut at_best = params.clone();
+                at_best.values = best;
+                run.save_best(&at_best)?;
+            }
+            run.save_checkpoint(params, opt, state)?;
+            run.save_model(params)?;
             run.write_meta(&self.meta)?;
+            self.saved_at = Some(std::time::Instant::now());
         }
         self.history.push(r.clone());
         self.progress.epoch(r, &test);
@@ -99,10 +116,13 @@ impl Observer for RunObserver<'_, '_> {
     }
 
     fn on_interrupt(&mut self, params: &Params, opt: &Optimizer, state: &TrainState) -> Result<()> {
-        match self.run {
-            Some(run) => run.save_checkpoint(params, opt, state),
-            None => Ok(()),
+        let Some(run) = self.run else { return Ok(()) };
+        if let Some(best) = self.unsaved_best.take() {
+            let mut at_best = params.clone();
+            at_best.values = best;
+            run.save_best(&at_best)?;
         }
+        run.save_checkpoint(params, opt, state)
     }
 
     fn stop_requested(&self) -> bool {

@@ -120,8 +120,9 @@ const HEALTH_ROWS: usize = 10_000;
 /// Trains an autoencoder as `settings` say on `data` (the training examples, unscaled).
 ///
 /// A seeded share of `data` (`val_fraction`) is held out for validation; scaling is fitted on the
-/// rest. With a run folder, each epoch writes metrics, best weights, a checkpoint, the model and
-/// metadata in an order that survives a kill at any point. A diverging run stops with
+/// rest. With a run folder, each epoch writes its metrics, and best weights, a checkpoint, the
+/// model and metadata follow in an order that survives a kill at any point (after each epoch, or
+/// once a second when epochs are shorter, and at the end). A diverging run stops with
 /// [`Error::NonFinite`] and keeps the last good checkpoint. Products and passes use
 /// `settings.threads` threads.
 pub fn train(settings: &Checked, data: Samples, options: TrainOptions<'_>) -> Result<Trained> {
@@ -401,6 +402,8 @@ fn run(
         best: None,
         keep_best: keep_best && run.is_none(),
         history: Vec::new(),
+        saved_at: None,
+        unsaved_best: None,
     };
     let mut trainer = CpuTrainer::new(&mut task, &mut optimizer);
     let outcome = match &mut feeds {

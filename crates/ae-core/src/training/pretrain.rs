@@ -132,6 +132,7 @@ pub fn greedy<'a>(
             init: cfg.init,
             conv: None,
             variational: false,
+            missing_indicator: false,
         };
         let loss = if l == 0 {
             s.objective.loss
@@ -244,6 +245,7 @@ mod tests {
                 init: Init::GlorotUniform,
                 conv: None,
                 variational: false,
+                missing_indicator: false,
             };
             let objective = Objective {
                 loss: LossKind::Mse,

@@ -325,6 +325,11 @@ pub struct Settings {
     /// at each step, which the model learns to rebuild from the rest.
     #[serde(default = "default_missing_hide")]
     pub missing_hide: f32,
+    /// With missing cells allowed: a dense, untied encoder also reads which cells are missing
+    /// (one indicator per feature; [`crate::engine::layers::indicator`]), so it can tell a missing
+    /// cell from an observed one. Off: missing cells are filled with column means only.
+    #[serde(default = "yes", skip_serializing_if = "is_yes")]
+    pub missing_indicator: bool,
     /// Read the training data from its files as training goes rather than load it
     /// ([`crate::run::train_streamed`]): for `.npy` files, folders of `.npy` shards, raw IDX,
     /// Parquet tables and folders of images.
@@ -343,8 +348,16 @@ pub fn auto_hidden(features: usize) -> Vec<usize> {
     vec![256, features.clamp(1, 64)]
 }
 
+fn yes() -> bool {
+    true
+}
+
+fn is_yes(v: &bool) -> bool {
+    *v
+}
+
 fn default_missing_hide() -> f32 {
-    0.25
+    0.1
 }
 
 impl Default for Settings {
@@ -399,6 +412,7 @@ impl Default for Settings {
             classes: Vec::new(),
             missing: MissingCells::Refuse,
             missing_hide: default_missing_hide(),
+            missing_indicator: true,
             stream: false,
             shuffle_buffer: None,
         }
@@ -444,16 +458,16 @@ impl Settings {
     }
 
     /// Epochs for training on incomplete rows (`missing = allow`) when none were asked for: enough
-    /// for about 3,000 steps on `rows` examples (at least `epochs`, at most 1,000). Learning to
+    /// for about 10,000 steps on `rows` examples (at least `epochs`, at most 10,000). Learning to
     /// rebuild hidden cells takes far longer than the 20 epochs a data set of images needs: on
-    /// breast cancer's 569 rows, 20 epochs are 40 steps and fill cells 2.9× worse than
-    /// scikit-learn's IterativeImputer, 3,000 steps 1.26× (BENCHMARKS.md).
+    /// breast cancer's 569 rows at 10% missing, 20 epochs are 40 steps and fill cells 2.9× worse
+    /// than scikit-learn's IterativeImputer; 10,000 steps 0.95× (with indicators; BENCHMARKS.md).
     pub fn epochs_for_incomplete(&self, rows: usize) -> usize {
         let train = (rows as f64 * (1.0 - self.val_fraction as f64)).ceil() as usize;
         let steps = train.div_ceil(self.batch_size.max(1)).max(1);
-        3000usize
+        10_000usize
             .div_ceil(steps)
-            .clamp(self.epochs, 1000.max(self.epochs))
+            .clamp(self.epochs, 10_000.max(self.epochs))
     }
 
     /// How a CSV file of these settings is read (label column, delimiter, ignored columns).
@@ -756,7 +770,18 @@ impl Settings {
             tied: self.tied,
             init: self.init,
             variational: self.model == ModelName::Vae,
+            missing_indicator: self.uses_missing_indicator(),
         }
+    }
+
+    /// Whether the model reads missing-cell indicators: with missing cells allowed, for a dense,
+    /// untied autoencoder, unless turned off.
+    pub fn uses_missing_indicator(&self) -> bool {
+        self.missing == MissingCells::Allow
+            && self.missing_indicator
+            && self.arch != ArchName::Conv
+            && !self.tied
+            && self.model != ModelName::Vae
     }
 
     /// The KL term of a VAE.

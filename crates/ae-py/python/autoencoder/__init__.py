@@ -28,7 +28,8 @@ _SETTINGS = [
     "code_activation", "output_activation", "tied", "linear", "init", "loss", "optimizer", "lr", "lr_schedule",
     "momentum", "batch_size", "epochs", "threads", "weight_decay", "sparsity", "noise",
     "contractive", "pretrain", "val_fraction", "early_stopping", "scaling", "beta", "kl_warmup",
-    "free_bits", "binarize", "learned_variance", "missing", "missing_hide", "columns", "ignore_columns",
+    "free_bits", "binarize", "learned_variance", "missing", "missing_hide", "missing_indicator",
+    "columns", "ignore_columns",
 ]
 _FILES = ("config.toml", "meta.json", "model.safetensors")
 

@@ -9,6 +9,7 @@ pub mod columns;
 pub mod conv;
 pub mod dense;
 mod direct;
+pub mod indicator;
 pub mod patches;
 pub mod spatial;
 
