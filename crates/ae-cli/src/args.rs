@@ -37,7 +37,7 @@ pub enum Command {
     /// Corrupt some data, reconstruct it, and write clean / noisy / denoised rows (PNG) or the
     /// denoised data (NPY, CSV).
     Denoise(DenoiseArgs),
-    /// Fill the missing cells (empty or NaN) of a CSV table by iterated reconstruction.
+    /// Fill the missing cells (empty or NaN) of a CSV table with the model's reconstruction.
     Impute(ImputeArgs),
     /// Fit PCA (exact, on the training split) and save it as a run: a linear autoencoder that
     /// eval, encode and reconstruct read; pca.json holds the explained variance per component.

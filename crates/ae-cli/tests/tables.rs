@@ -472,3 +472,102 @@ fn columns_picks_the_features_and_later_commands_read_the_same_ones() {
         "{err}"
     );
 }
+
+/// The shape of `name` in a safetensors file, from its header.
+fn tensor_shape(path: &Path, name: &str) -> Vec<u64> {
+    let bytes = std::fs::read(path).unwrap();
+    let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + n]).unwrap();
+    header[name]["shape"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no tensor {name} in {}", path.display()))
+        .iter()
+        .map(|v| v.as_u64().unwrap())
+        .collect()
+}
+
+#[test]
+fn missing_allow_shows_a_dense_encoder_which_cells_are_missing_unless_turned_off() {
+    let dir = tempfile::tempdir().unwrap();
+    let full = dir.path().join("full.csv");
+    table(&full, ",");
+    let gappy: String = std::fs::read_to_string(&full)
+        .unwrap()
+        .lines()
+        .enumerate()
+        .map(|(i, line)| {
+            let mut cells: Vec<&str> = line.split(',').collect();
+            if i > 0 {
+                cells[1 + (i * 5) % 6] = "";
+            }
+            cells.join(",") + "\n"
+        })
+        .collect();
+    let src = dir.path().join("gappy.csv");
+    std::fs::write(&src, gappy).unwrap();
+    let spec = format!("csv:{}", src.display());
+    let flags = [
+        "--label-column",
+        "class",
+        "--ignore-columns",
+        "id,city",
+        "--missing",
+        "allow",
+    ];
+    let (with, without) = (dir.path().join("with"), dir.path().join("without"));
+    train(&spec, &with, &flags);
+    train(
+        &spec,
+        &without,
+        &[&flags[..], &["--missing-indicator", "false"]].concat(),
+    );
+    // Six feature columns: with indicators the first layer reads six values and six flags.
+    let first = |run: &Path| tensor_shape(&run.join("model.safetensors"), "encoder.0.weight");
+    assert_eq!(first(&with), vec![16, 12]);
+    assert_eq!(first(&without), vec![16, 6]);
+    let config = std::fs::read_to_string(without.join("config.toml")).unwrap();
+    assert!(config.contains("missing-indicator = false"), "{config}");
+
+    // A run with indicators fills in one pass and says so when asked for more; one without
+    // iterates from column means.
+    let out = dir.path().join("filled.csv");
+    let o = out.to_str().unwrap();
+    let w = with.to_str().unwrap();
+    let err = fails(&[
+        "impute",
+        w,
+        "--data",
+        &spec,
+        "--out",
+        o,
+        "--iterations",
+        "3",
+    ]);
+    assert!(
+        err.contains("one pass") && err.contains("--iterations"),
+        "{err}"
+    );
+    assert!(!out.exists());
+    ok(&["impute", w, "--data", &spec, "--out", o]);
+    let filled = std::fs::read_to_string(&out).unwrap();
+    assert!(
+        !filled.lines().skip(1).any(|l| l.contains(",,")),
+        "{filled}"
+    );
+    let wo = without.to_str().unwrap();
+    ok(&[
+        "impute",
+        wo,
+        "--data",
+        &spec,
+        "--out",
+        o,
+        "--iterations",
+        "3",
+        "--force",
+    ]);
+    // Indicators go in front of dense, untied encoders only.
+    let tied = dir.path().join("tied");
+    train(&spec, &tied, &[&flags[..], &["--tied"]].concat());
+    assert_eq!(first(&tied), vec![16, 6]);
+}
