@@ -20,6 +20,13 @@ pub fn load(input: &RunData) -> Result<Loaded> {
     Ok(load_rows(input, Rows::All)?.0)
 }
 
+/// As [`load`], but a run whose model reads missing-cell indicators (trained with `--missing
+/// allow`) also takes rows with missing cells, as it did in training (for codes and
+/// reconstructions; scores need complete rows).
+pub fn load_incomplete(input: &RunData) -> Result<Loaded> {
+    Ok(load_rows_as(input, Rows::All, true)?.0)
+}
+
 /// Says so when the run in `path` stopped before its last epoch.
 pub fn note_unfinished(path: &Path, meta: &ae_core::run::RunMeta, settings: &Settings) {
     if !meta.finished {
@@ -46,6 +53,10 @@ pub enum Rows {
 /// without a test split, only the rows the run held out. Also returns which rows these are, in
 /// words.
 pub fn load_rows(input: &RunData, rows: Rows) -> Result<(Loaded, String)> {
+    load_rows_as(input, rows, false)
+}
+
+fn load_rows_as(input: &RunData, rows: Rows, incomplete: bool) -> Result<(Loaded, String)> {
     let run = RunDir::open(&input.run)?;
     let (settings, meta, task) = run
         .load()
@@ -133,6 +144,11 @@ pub fn load_rows(input: &RunData, rows: Rows) -> Result<(Loaded, String)> {
             "the {} complete rows of {which} ({} have missing cells)",
             raw.n,
             n - raw.n
+        )
+    } else if incomplete && settings.uses_missing_indicator() {
+        format!(
+            "{which}; {} of them with missing cells, which the model reads as missing",
+            raw.n - complete.len()
         )
     } else {
         bail!(
@@ -353,7 +369,7 @@ pub fn encode(args: EncodeArgs) -> Result<()> {
     if args.stream {
         return crate::streamed::encode(&args);
     }
-    let mut l = load(&args.input)?;
+    let mut l = load_incomplete(&args.input)?;
     let (header, width) = code_columns(&l.task, args.with_variance, &args.input)?;
     let codes = codes_of(&mut l.task, &l.x, args.with_variance, width);
     write_table(&args.out, &header, l.x.rows(), width, &codes)?;
@@ -425,8 +441,13 @@ pub fn reconstruct(args: ReconstructArgs) -> Result<()> {
         }
         return crate::streamed::reconstruct(&args);
     }
-    let mut l = load(&args.input)?;
-    if extension(&args.out) == "png" {
+    let png = extension(&args.out) == "png";
+    let mut l = if png {
+        load(&args.input)?
+    } else {
+        load_incomplete(&args.input)?
+    };
+    if png {
         let fig = ae_viz::figures::reconstructions(&mut l, args.n)?;
         ae_core::run::io::write_atomic(&args.out, &fig.png)?;
         note!("wrote {} to {}", fig.caption, args.out.display());

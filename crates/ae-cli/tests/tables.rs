@@ -566,6 +566,30 @@ fn missing_allow_shows_a_dense_encoder_which_cells_are_missing_unless_turned_off
         "3",
         "--force",
     ]);
+    // Codes and reconstructions of the incomplete rows, which only a run with indicators takes.
+    let codes = dir.path().join("codes.csv");
+    let c = codes.to_str().unwrap();
+    ok(&["encode", w, "--data", &spec, "--out", c]);
+    let text = std::fs::read_to_string(&codes).unwrap();
+    assert_eq!(text.lines().count(), 241);
+    for line in text.lines().skip(1) {
+        assert!(
+            line.split(',')
+                .all(|v| v.parse::<f64>().unwrap().is_finite()),
+            "{line}"
+        );
+    }
+    ok(&["reconstruct", w, "--data", &spec, "--out", c, "--force"]);
+    let text = std::fs::read_to_string(&codes).unwrap();
+    assert!(text
+        .lines()
+        .skip(1)
+        .all(|l| l.split(',').count() == 6 && !l.contains("NaN")));
+    let err = fails(&["encode", wo, "--data", &spec, "--out", c, "--force"]);
+    assert!(
+        err.contains("missing cells") && err.contains("ae impute"),
+        "{err}"
+    );
     // Indicators go in front of dense, untied encoders only.
     let tied = dir.path().join("tied");
     train(&spec, &tied, &[&flags[..], &["--tied"]].concat());
