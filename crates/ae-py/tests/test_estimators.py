@@ -271,7 +271,7 @@ def test_missing_allow_learns_from_incomplete_rows():
     with pytest.raises(ValueError):
         Autoencoder(**SMALL).fit(gappy)  # NaN refused by default
     ae = Autoencoder(**{**SMALL, "epochs": None}, missing="allow").fit(gappy)
-    # Epochs left unset: raised to about 3,000 steps for incomplete rows.
+    # Epochs left unset: raised to about 10,000 steps for incomplete rows.
     assert "epochs = " in ae.model_.settings_toml()
     epochs = int(ae.model_.settings_toml().split("epochs = ")[1].split()[0])
     assert epochs > 100, epochs

@@ -1,8 +1,9 @@
-//! Training on incomplete rows: a missing cell (NaN in the scaled data) is filled with its column's
-//! mean for the input and left out of the loss, so every row teaches the model what it has. A share
-//! of the observed cells is also hidden the same way at each step and must be rebuilt from the
-//! rest (a denoising autoencoder whose corruption is "missing", as in Gondara & Wang's MIDA,
-//! 2018): what `ae impute` then asks of the model.
+//! Training on incomplete rows: a missing cell (NaN in the scaled data) is left out of the loss, so
+//! every row teaches the model what it has. A dense, untied model sees it as missing through
+//! indicators ([`crate::engine::layers::indicator`]); others get it filled with its column's mean.
+//! A share of the observed cells is also hidden the same way at each step and must be rebuilt
+//! from the rest (a denoising autoencoder whose corruption is "missing", as in Gondara & Wang's
+//! MIDA, 2018): what `ae impute` then asks of the model.
 use rand::Rng as _;
 
 use crate::engine::loss::LossKind;

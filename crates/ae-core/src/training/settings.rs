@@ -119,8 +119,8 @@ pub enum MissingCells {
     /// Refuse the data, naming the first missing cell.
     #[default]
     Refuse,
-    /// Train on every row: missing cells are filled with column means for the input and left
-    /// out of the loss ([`crate::objective::missing`]).
+    /// Train on every row: missing cells are left out of the loss and shown to the model as
+    /// missing, through indicators or filled with column means ([`crate::objective::missing`]).
     Allow,
 }
 
