@@ -52,7 +52,9 @@ pub fn impute(args: ImputeArgs) -> Result<()> {
             args.run.display()
         );
     }
-    let iterations = args.iterations.unwrap_or(if hiding { 1 } else { 10 });
+    let iterations = args
+        .iterations
+        .unwrap_or(if hiding || indicator { 1 } else { 10 });
     let x = ae_core::analysis::impute::impute(&task.model, &x, iterations)?;
     let mut out = x.into_vec();
     meta.scaler.inverse(&mut out);

@@ -590,6 +590,25 @@ fn missing_allow_shows_a_dense_encoder_which_cells_are_missing_unless_turned_off
         err.contains("missing cells") && err.contains("ae impute"),
         "{err}"
     );
+    // Validation scores (anomaly thresholds) are of complete rows, so they are numbers.
+    let scores: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(with.join("val_scores.json")).unwrap())
+            .unwrap();
+    assert!(scores["scores"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|v| v.as_f64().is_some_and(f64::is_finite)));
+    let config = std::fs::read_to_string(with.join("config.toml")).unwrap();
+    assert!(config.contains("missing-indicator = true"), "{config}");
+    // A run from before indicators existed has no key: it reads back as without them.
+    let config = std::fs::read_to_string(without.join("config.toml")).unwrap();
+    std::fs::write(
+        without.join("config.toml"),
+        config.replace("missing-indicator = false\n", ""),
+    )
+    .unwrap();
+    ok(&["impute", wo, "--data", &spec, "--out", o, "--force"]);
     // Indicators go in front of dense, untied encoders only.
     let tied = dir.path().join("tied");
     train(&spec, &tied, &[&flags[..], &["--tied"]].concat());

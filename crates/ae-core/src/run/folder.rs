@@ -272,6 +272,12 @@ impl RunDir {
                 table.insert("code-activation".into(), a);
             }
         }
+        // Runs trained on incomplete rows before missing-cell indicators existed had none.
+        if table.get("missing").and_then(|v| v.as_str()) == Some("allow")
+            && !table.contains_key("missing-indicator")
+        {
+            table.insert("missing-indicator".into(), toml::Value::Boolean(false));
+        }
         table
             .try_into()
             .map_err(|e: toml::de::Error| Error::format(&p, e.to_string()))

@@ -487,6 +487,23 @@ fn run(
     };
     let val_scores = match &val {
         Some(v) => {
+            // A model with indicators reads validation rows with missing cells as they are; their
+            // scores would be NaN, so the scores (anomaly thresholds) are of complete rows.
+            let complete;
+            let v = if v.data().iter().any(|x| x.is_nan()) {
+                let d = v.cols().max(1);
+                let rows: Vec<f32> = v
+                    .data()
+                    .chunks_exact(d)
+                    .filter(|r| !r.iter().any(|x| x.is_nan()))
+                    .flatten()
+                    .copied()
+                    .collect();
+                complete = Tensor::from_vec(&[rows.len() / d, d], rows);
+                &complete
+            } else {
+                v
+            };
             let (mut scores, _) = reconstruction_scores(&task.model, v, false);
             scores.sort_by(f32::total_cmp);
             if let Some(run) = &run {

@@ -830,7 +830,16 @@ impl Settings {
 
     /// TOML text of these settings.
     pub fn to_toml(&self) -> String {
-        toml::to_string_pretty(self).expect("settings always serialize")
+        let mut table = toml::Table::try_from(self).expect("settings always serialize");
+        // With missing cells allowed the indicator choice is always written: runs from before
+        // indicators existed have no key and read back as `false` (`RunDir::read_settings`).
+        if self.missing == MissingCells::Allow {
+            table.insert(
+                "missing-indicator".into(),
+                toml::Value::Boolean(self.missing_indicator),
+            );
+        }
+        toml::to_string_pretty(&table).expect("settings always serialize")
     }
 }
 
