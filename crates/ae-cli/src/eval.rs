@@ -132,9 +132,7 @@ fn load_rows_as(input: &RunData, rows: Rows, incomplete: bool) -> Result<(Loaded
         format!("all {} rows of {name}", raw.n)
     };
     let d = raw.features().max(1);
-    let complete: Vec<usize> = (0..raw.n)
-        .filter(|&i| !raw.data[i * d..(i + 1) * d].iter().any(|v| v.is_nan()))
-        .collect();
+    let complete = ae_core::objective::missing::complete_rows(&raw.data, d);
     let which = if complete.len() == raw.n {
         which
     } else if rows == Rows::HeldOut && !complete.is_empty() {

@@ -4,7 +4,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{csv_data, fails, metrics, npy_images, ok};
+use common::{csv_data, fails, metrics, npy_images, ok, tensor_shapes};
 
 fn train_conv(data: &Path, run: &Path, extra: &[&str]) {
     let spec = format!("npy:{}", data.display());
@@ -32,18 +32,6 @@ fn train_conv(data: &Path, run: &Path, extra: &[&str]) {
     ];
     args.extend_from_slice(extra);
     ok(&args);
-}
-
-fn tensor_shapes(path: &Path) -> Vec<(String, Vec<usize>)> {
-    let bytes = std::fs::read(path).unwrap();
-    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
-    let mut v: Vec<(String, Vec<usize>)> = st
-        .tensors()
-        .into_iter()
-        .map(|(n, t)| (n.to_string(), t.shape().to_vec()))
-        .collect();
-    v.sort();
-    v
 }
 
 fn npy_shape(path: &Path) -> String {

@@ -473,19 +473,6 @@ fn columns_picks_the_features_and_later_commands_read_the_same_ones() {
     );
 }
 
-/// The shape of `name` in a safetensors file, from its header.
-fn tensor_shape(path: &Path, name: &str) -> Vec<u64> {
-    let bytes = std::fs::read(path).unwrap();
-    let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
-    let header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + n]).unwrap();
-    header[name]["shape"]
-        .as_array()
-        .unwrap_or_else(|| panic!("no tensor {name} in {}", path.display()))
-        .iter()
-        .map(|v| v.as_u64().unwrap())
-        .collect()
-}
-
 #[test]
 fn missing_allow_shows_a_dense_encoder_which_cells_are_missing_unless_turned_off() {
     let dir = tempfile::tempdir().unwrap();
@@ -522,7 +509,14 @@ fn missing_allow_shows_a_dense_encoder_which_cells_are_missing_unless_turned_off
         &[&flags[..], &["--missing-indicator", "false"]].concat(),
     );
     // Six feature columns: with indicators the first layer reads six values and six flags.
-    let first = |run: &Path| tensor_shape(&run.join("model.safetensors"), "encoder.0.weight");
+    let first = |run: &Path| {
+        let shapes = common::tensor_shapes(&run.join("model.safetensors"));
+        let (_, shape) = shapes
+            .into_iter()
+            .find(|(n, _)| n == "encoder.0.weight")
+            .unwrap();
+        shape
+    };
     assert_eq!(first(&with), vec![16, 12]);
     assert_eq!(first(&without), vec![16, 6]);
     let config = std::fs::read_to_string(without.join("config.toml")).unwrap();

@@ -174,3 +174,16 @@ pub fn skip(test: &str, reason: &str) {
         }
     }
 }
+
+/// The name and shape of every tensor in a safetensors file, sorted by name.
+pub fn tensor_shapes(path: &Path) -> Vec<(String, Vec<usize>)> {
+    let bytes = std::fs::read(path).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+    let mut v: Vec<(String, Vec<usize>)> = st
+        .tensors()
+        .into_iter()
+        .map(|(n, t)| (n.to_string(), t.shape().to_vec()))
+        .collect();
+    v.sort();
+    v
+}

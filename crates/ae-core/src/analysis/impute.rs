@@ -19,22 +19,16 @@ pub fn impute(model: &Autoencoder, x: &Tensor, iterations: usize) -> Result<Tens
         });
     }
     let missing: Vec<bool> = x.data().iter().map(|v| v.is_nan()).collect();
-    if model.config.missing_indicator {
-        // The model sees which cells are missing and was trained to fill them from the rest: one
-        // pass (feeding its own values back would present them as observed).
-        let rec = model.reconstruct(x);
-        let mut filled = x.clone();
-        for ((v, r), &m) in filled.data_mut().iter_mut().zip(rec.data()).zip(&missing) {
-            if m {
-                *v = *r;
-            }
-        }
-        return Ok(filled);
-    }
-    // A column with no observed cell starts at 0.
-    let mean = column_means(x.data(), d);
     let mut filled = x.clone();
-    fill_in_place(filled.data_mut(), &mean);
+    let iterations = if model.config.missing_indicator {
+        // The model sees which cells are missing (NaN) and was trained to fill them from the
+        // rest: one pass (feeding its own values back would present them as observed).
+        1
+    } else {
+        // A column with no observed cell starts at 0.
+        fill_in_place(filled.data_mut(), &column_means(x.data(), d));
+        iterations
+    };
     for _ in 0..iterations {
         let rec = model.reconstruct(&filled);
         for ((v, r), &m) in filled.data_mut().iter_mut().zip(rec.data()).zip(&missing) {

@@ -253,14 +253,7 @@ impl AutoencoderTask {
             (step as u64) | (3 << 40),
         );
         // A model with indicators reads hidden cells as missing (NaN) and fills them itself.
-        let indicator = self.model.config.missing_indicator;
-        let nan_fill;
-        let fill = if indicator {
-            nan_fill = vec![f32::NAN; x.cols()];
-            &nan_fill
-        } else {
-            &self.fill
-        };
+        let fill = (!self.model.config.missing_indicator).then_some(&self.fill[..]);
         super::missing::fill_input(x.data(), fill, hide, &mut rng, input.data_mut());
         if let Some(noise) = self.objective.noise {
             let filled = input.clone();

@@ -26,13 +26,26 @@ pub fn column_means(data: &[f32], d: usize) -> Vec<f32> {
 }
 
 /// The model's input for rows `x`: missing cells and, with probability `hide`, observed ones set to
-/// their column's `fill`.
-pub fn fill_input(x: &[f32], fill: &[f32], hide: f32, rng: &mut Rng, out: &mut [f32]) {
-    let d = fill.len().max(1);
+/// their column's `fill`, or to NaN without one (a model with indicators fills them itself).
+pub fn fill_input(x: &[f32], fill: Option<&[f32]>, hide: f32, rng: &mut Rng, out: &mut [f32]) {
+    let d = fill.map_or(1, |f| f.len().max(1));
     for (i, (o, &v)) in out.iter_mut().zip(x).enumerate() {
         let hidden = v.is_nan() || (hide > 0.0 && rng.random::<f32>() < hide);
-        *o = if hidden { fill[i % d] } else { v };
+        *o = match (hidden, fill) {
+            (false, _) => v,
+            (true, Some(f)) => f[i % d],
+            (true, None) => f32::NAN,
+        };
     }
+}
+
+/// The indices of the rows of `data` (`[N, d]`) with no missing (NaN) cell.
+pub fn complete_rows(data: &[f32], d: usize) -> Vec<usize> {
+    data.chunks_exact(d.max(1))
+        .enumerate()
+        .filter(|(_, r)| !r.iter().any(|v| v.is_nan()))
+        .map(|(i, _)| i)
+        .collect()
 }
 
 /// Missing cells replaced by their column's `fill`, in place (for inference on incomplete rows).
@@ -86,8 +99,9 @@ mod tests {
         assert_eq!(column_means(&x, 2), vec![2.0, 4.0]);
         let mut out = [0.0; 6];
         let mut rng = stream(0, Purpose::Step, 0, 0);
-        fill_input(&x, &[2.0, 4.0], 0.0, &mut rng, &mut out);
+        fill_input(&x, Some(&[2.0, 4.0]), 0.0, &mut rng, &mut out);
         assert_eq!(out, [1.0, 4.0, 3.0, 4.0, 2.0, 4.0]);
+        assert_eq!(complete_rows(&x, 2), vec![1]);
         let recon = [0.5; 6];
         target(&x, &recon, &mut out);
         assert_eq!(out, [1.0, 0.5, 3.0, 4.0, 0.5, 0.5]);
@@ -161,7 +175,7 @@ mod tests {
         let x = vec![1.0f32; 10_000];
         let mut out = vec![0.0; 10_000];
         let mut rng = stream(3, Purpose::Step, 0, 0);
-        fill_input(&x, &[0.0], 0.25, &mut rng, &mut out);
+        fill_input(&x, Some(&[0.0]), 0.25, &mut rng, &mut out);
         let hidden = out.iter().filter(|&&v| v == 0.0).count();
         assert!((2300..2700).contains(&hidden), "{hidden}");
     }

@@ -57,6 +57,19 @@ pub(super) struct RunObserver<'a, 'p> {
 /// metrics are still written every epoch, and a resume trims them back to the checkpoint.
 const SAVE_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 
+impl RunObserver<'_, '_> {
+    /// Writes the best epoch's weights if they improved since the last save; before a checkpoint,
+    /// so that a kill between the two leaves a resume to redo the epochs after it.
+    fn save_unsaved_best(&mut self, run: &RunDir, params: &Params) -> Result<()> {
+        let Some(best) = self.unsaved_best.take() else {
+            return Ok(());
+        };
+        let mut at_best = params.clone();
+        at_best.values = best;
+        run.save_best(&at_best)
+    }
+}
+
 impl Observer for RunObserver<'_, '_> {
     fn on_step(&mut self, info: &StepInfo<'_>) {
         self.progress.step(info);
@@ -100,11 +113,7 @@ impl Observer for RunObserver<'_, '_> {
         self.meta.finished = state.finished;
         let due = state.finished || self.saved_at.is_none_or(|t| t.elapsed() >= SAVE_EVERY);
         if let (Some(run), true) = (self.run, due) {
-            if let Some(best) = self.unsaved_best.take() {
-                let mut at_best = params.clone();
-                at_best.values = best;
-                run.save_best(&at_best)?;
-            }
+            self.save_unsaved_best(run, params)?;
             run.save_checkpoint(params, opt, state)?;
             run.save_model(params)?;
             run.write_meta(&self.meta)?;
@@ -117,11 +126,7 @@ impl Observer for RunObserver<'_, '_> {
 
     fn on_interrupt(&mut self, params: &Params, opt: &Optimizer, state: &TrainState) -> Result<()> {
         let Some(run) = self.run else { return Ok(()) };
-        if let Some(best) = self.unsaved_best.take() {
-            let mut at_best = params.clone();
-            at_best.values = best;
-            run.save_best(&at_best)?;
-        }
+        self.save_unsaved_best(run, params)?;
         run.save_checkpoint(params, opt, state)
     }
 

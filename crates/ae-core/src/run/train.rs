@@ -490,16 +490,15 @@ fn run(
             // A model with indicators reads validation rows with missing cells as they are; their
             // scores would be NaN, so the scores (anomaly thresholds) are of complete rows.
             let complete;
-            let v = if v.data().iter().any(|x| x.is_nan()) {
-                let d = v.cols().max(1);
-                let rows: Vec<f32> = v
-                    .data()
-                    .chunks_exact(d)
-                    .filter(|r| !r.iter().any(|x| x.is_nan()))
-                    .flatten()
+            let d = v.cols().max(1);
+            let keep = crate::objective::missing::complete_rows(v.data(), d);
+            let v = if keep.len() < v.rows() {
+                let rows: Vec<f32> = keep
+                    .iter()
+                    .flat_map(|&i| &v.data()[i * d..(i + 1) * d])
                     .copied()
                     .collect();
-                complete = Tensor::from_vec(&[rows.len() / d, d], rows);
+                complete = Tensor::from_vec(&[keep.len(), d], rows);
                 &complete
             } else {
                 v
