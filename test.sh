@@ -10,18 +10,25 @@ log=$(mktemp)
 export AE_SKIP_LOG="$PWD/target/skipped.log"
 mkdir -p target && : > "$AE_SKIP_LOG"
 trap 'rm -f "$log"' EXIT
-status=0
-cargo test --release --workspace 2>&1 | tee "$log" || status=$?
-read -r rust_passed rust_failed < <(awk '/^test result:/ { p += $4; f += $6 } END { print p + 0, f + 0 }' "$log")
-
-# The Python package: a virtual environment of its own under target/ (made once), the package
-# installed from crates/ae-py (maturin builds it with cargo), then pytest.
+# The Python package's tests get a virtual environment of their own under target/ (made once).
+# It is made first: PyTorch's CUDA wheels in it bring NVRTC, with which the Rust tests compile the
+# GPU kernels (no GPU needed for that; tests that need one say they did not run).
 venv=target/py-venv
 if [ ! -x "$venv/bin/python" ]; then
   python3 -m venv "$venv"
 fi
 "$venv/bin/pip" install -q --upgrade pip
 "$venv/bin/pip" install -q maturin numpy scipy scikit-learn pandas pytest onnx onnxruntime pyarrow torch safetensors
+nvrtc=$(ls -d "$venv"/lib/python3*/site-packages/nvidia/cu*/lib 2>/dev/null | head -1 || true)
+if [ -n "$nvrtc" ]; then
+  export LD_LIBRARY_PATH="$PWD/$nvrtc${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+fi
+
+status=0
+cargo test --release --workspace 2>&1 | tee "$log" || status=$?
+read -r rust_passed rust_failed < <(awk '/^test result:/ { p += $4; f += $6 } END { print p + 0, f + 0 }' "$log")
+
+# The package installed from crates/ae-py (maturin builds it with cargo), then pytest.
 "$venv/bin/pip" install -q --force-reinstall --no-deps ./crates/ae-py
 py_status=0
 (cd crates/ae-py && AE_BIN="$PWD/../../target/release/ae" "../../$venv/bin/python" -m pytest -q tests) 2>&1 | tee "$log" || py_status=$?

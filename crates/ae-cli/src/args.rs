@@ -683,6 +683,13 @@ pub struct TrainArgs {
     #[arg(long)]
     #[serde(skip)]
     pub eval_test: bool,
+    /// Where the steps compute: cpu, cuda, cuda:N (a GPU by number) or auto (the first GPU when a
+    /// driver and a GPU are found and the GPU backend trains this model, else the CPU). The GPU
+    /// backend trains dense models with mse or bce, adam or sgd, and no penalty or noise so far.
+    /// A run folder is the same on every device: resume or evaluate it anywhere.
+    #[arg(long, default_value = "cpu")]
+    #[serde(skip)]
+    pub device: ae_core::training::device::Device,
     /// Read the data from its files as training goes instead of loading it, so memory stays
     /// constant in the data's size: npy:FILE, npy:FOLDER (every .npy shard in it, in name order),
     /// idx:IMAGES (uncompressed), parquet:PATH (row group by row group) or images:DIR (decoded

@@ -61,6 +61,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         destination,
         test: args.eval_test.then(|| test.clone()).flatten(),
         progress: Some(&mut progress),
+        device: args.device,
     };
     let trained = ae_core::run::train(&settings, samples, options).map_err(flag_error);
     progress.bar.finish_and_clear();
@@ -89,6 +90,7 @@ fn streamed(args: &TrainArgs, settings: &Checked, spec: &DataSpec, out: &Path) -
         destination: destination(args, out),
         test: None,
         progress: Some(&mut progress),
+        device: args.device,
     };
     let trained = ae_core::run::train_streamed(settings, source, options).map_err(flag_error);
     progress.bar.finish_and_clear();

@@ -75,6 +75,14 @@ pub enum Error {
         /// The folder.
         path: PathBuf,
     },
+    /// A GPU could not be used, or failed while computing (out of memory, a driver error).
+    #[error("{device}: {reason}")]
+    Device {
+        /// The device as the user named it (`cuda:0`).
+        device: String,
+        /// What went wrong, and what to try.
+        reason: String,
+    },
 }
 
 /// Result with the engine's error.
@@ -92,6 +100,13 @@ impl Error {
     pub fn format(path: impl Into<PathBuf>, reason: impl Into<String>) -> Self {
         Error::Format {
             path: path.into(),
+            reason: reason.into(),
+        }
+    }
+    /// A device error on `device`.
+    pub fn device(device: impl Into<String>, reason: impl Into<String>) -> Self {
+        Error::Device {
+            device: device.into(),
             reason: reason.into(),
         }
     }

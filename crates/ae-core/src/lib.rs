@@ -78,11 +78,13 @@
 //! | [`model`] | architectures as data, the plan that builds them, the built autoencoder, the VAE bottleneck |
 //! | [`objective`] | the step contract of the loop and what each step minimizes, one file per term |
 //! | [`training`] | the loop and its device seam (`Trainer`), the settings of a run, presets, greedy pretraining |
+//! | [`cuda`] | the GPU backend: a `Trainer` whose steps run on an NVIDIA GPU (cuBLAS and kernels of our own) |
 //! | [`analysis`] | PCA, k-NN, ranking, anomaly scores, classifiers, what drives a code unit |
 //! | [`run`] | the run folder on disk, weights as safetensors, and [`train`], the one call that trains a run |
 #![warn(missing_docs)]
 
 pub mod analysis;
+pub mod cuda;
 pub mod engine;
 pub mod error;
 pub mod export;

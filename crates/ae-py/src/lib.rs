@@ -9,6 +9,7 @@ use ae_core::ae_data::samples::{Samples, SourceType};
 use ae_core::analysis::anomaly::reconstruction_scores;
 use ae_core::objective::AutoencoderTask;
 use ae_core::run::{Destination, Progress, RunDir, RunMeta, TrainOptions};
+use ae_core::training::device::Device;
 use ae_core::training::fit::{EpochRecord, Outcome};
 use ae_core::training::settings::{MissingCells, Settings};
 use ae_core::Tensor;
@@ -21,9 +22,9 @@ use pyo3::prelude::*;
 fn to_py(e: ae_core::Error) -> PyErr {
     match e {
         ae_core::Error::Io { .. } => PyOSError::new_err(e.to_string()),
-        ae_core::Error::Collapsed { .. } | ae_core::Error::NonFinite { .. } => {
-            PyRuntimeError::new_err(e.to_string())
-        }
+        ae_core::Error::Collapsed { .. }
+        | ae_core::Error::NonFinite { .. }
+        | ae_core::Error::Device { .. } => PyRuntimeError::new_err(e.to_string()),
         other => {
             let mut text = other.to_string();
             let mut source = std::error::Error::source(&other);
@@ -183,12 +184,18 @@ fn checked(
 }
 
 /// Options of a training run kept in memory, reporting to `progress`.
-fn in_memory(progress: &mut PyProgress) -> TrainOptions<'_> {
+fn in_memory(progress: &mut PyProgress, device: Device) -> TrainOptions<'_> {
     TrainOptions {
         destination: Destination::Memory,
         test: None,
         progress: Some(progress),
+        device,
     }
+}
+
+/// The device named by `device` (None: the CPU).
+fn device(device: Option<&str>) -> PyResult<Device> {
+    device.map_or(Ok(Device::Cpu), |d| d.parse().map_err(to_py))
 }
 
 impl Model {
@@ -221,7 +228,7 @@ impl Model {
     /// Trains a model on `x` with the settings in `settings_json` (keys as `ae train`'s flags,
     /// kebab-case); `source` is what the user's array held (`u8`, `f32`, `f64`).
     #[staticmethod]
-    #[pyo3(signature = (x, settings_json, source, preset=None, verbose=false))]
+    #[pyo3(signature = (x, settings_json, source, preset=None, verbose=false, device=None))]
     fn fit(
         py: Python<'_>,
         x: PyReadonlyArrayDyn<'_, f32>,
@@ -229,7 +236,9 @@ impl Model {
         source: &str,
         preset: Option<&str>,
         verbose: bool,
+        device: Option<&str>,
     ) -> PyResult<Model> {
+        let on = self::device(device)?;
         let (settings, table) = checked(settings_json, preset, |s| s.data = "array".into())?;
         let data = samples(&x, source)?;
         let settings = if settings.missing == MissingCells::Allow && !table.contains_key("epochs") {
@@ -240,7 +249,7 @@ impl Model {
             settings
         };
         let trained = py
-            .detach(|| ae_core::train(&settings, data, in_memory(&mut PyProgress { verbose })))
+            .detach(|| ae_core::train(&settings, data, in_memory(&mut PyProgress { verbose }, on)))
             .map_err(to_py)?;
         Model::of(trained, &settings)
     }
@@ -249,14 +258,16 @@ impl Model {
     /// memory stays constant in the data's size: `data` is a spec (`npy:FILE`, `npy:FOLDER` of
     /// shards, `idx:IMAGES`, `parquet:PATH`, `images:DIR`); settings as for `fit`.
     #[staticmethod]
-    #[pyo3(signature = (data, settings_json, preset=None, verbose=false))]
+    #[pyo3(signature = (data, settings_json, preset=None, verbose=false, device=None))]
     fn fit_stream(
         py: Python<'_>,
         data: &str,
         settings_json: &str,
         preset: Option<&str>,
         verbose: bool,
+        device: Option<&str>,
     ) -> PyResult<Model> {
+        let on = self::device(device)?;
         let (settings, _) = checked(settings_json, preset, |s| {
             s.data = data.into();
             s.stream = true;
@@ -276,7 +287,7 @@ impl Model {
                 ae_core::run::train_streamed(
                     &settings,
                     source,
-                    in_memory(&mut PyProgress { verbose }),
+                    in_memory(&mut PyProgress { verbose }, on),
                 )
             })
             .map_err(to_py)?;

@@ -278,3 +278,21 @@ def test_missing_allow_learns_from_incomplete_rows():
     # Complete rows reconstruct close to themselves.
     R = ae.predict(X)
     assert np.mean((R - X) ** 2) < 0.5 * np.var(X)
+
+
+def test_device_is_a_parameter_a_missing_gpu_is_a_runtime_error_and_cpu_repeats_the_default():
+    X = table(n=80, d=6)
+    assert Autoencoder(device="auto").get_params()["device"] == "auto"
+    default = Autoencoder(hidden=[4, 2], epochs=2, random_state=1).fit(X)
+    on_cpu = Autoencoder(hidden=[4, 2], epochs=2, random_state=1, device="cpu").fit(X)
+    np.testing.assert_array_equal(default.transform(X), on_cpu.transform(X))
+    with pytest.raises(ValueError, match="cpu, cuda, cuda:N"):
+        Autoencoder(hidden=[4, 2], epochs=1, device="tpu").fit(X)
+    try:
+        gpu = Autoencoder(hidden=[4, 2], epochs=2, random_state=1, device="cuda").fit(X)
+    except RuntimeError as e:
+        # No GPU here: the error says so and what to use instead.
+        assert str(e).startswith("cuda:0:") and "--device cpu" in str(e), str(e)
+    else:
+        # A GPU: the same model, to fp32 rounding.
+        np.testing.assert_allclose(gpu.transform(X), on_cpu.transform(X), rtol=1e-3, atol=1e-4)

@@ -91,6 +91,33 @@ impl FromStr for OptimizerKind {
     }
 }
 
+/// The scalars of one update, the same on every device: Adam's per-step size (the rate over its
+/// first bias correction) and inverse root of its second, or SGD's rate. A parameter's own rate
+/// multiplies `step_size` or `lr` ([`Optimizer::lr_scale`]).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum StepRule {
+    /// p −= step_size · m / (√v · inv_sqrt_c2 + eps), after the moment updates.
+    Adam {
+        /// Decay of the first moment.
+        beta1: f32,
+        /// Decay of the second moment.
+        beta2: f32,
+        /// Added to the corrected root of the second moment.
+        eps: f32,
+        /// The rate divided by 1 − β₁ᵗ.
+        step_size: f32,
+        /// 1 / √(1 − β₂ᵗ).
+        inv_sqrt_c2: f32,
+    },
+    /// v = μv + g; p −= lr · v.
+    Sgd {
+        /// μ.
+        momentum: f32,
+        /// The rate of this step.
+        lr: f32,
+    },
+}
+
 /// Adam's scalars for one step.
 #[derive(Clone, Copy)]
 struct AdamConsts {
@@ -198,8 +225,9 @@ impl Optimizer {
         }
     }
 
-    /// Applies one update from the gradients in `params`; frozen parameters are left alone.
-    pub fn apply(&mut self, params: &mut Params) {
+    /// Counts one more step and returns its scalars (the rate from the schedule, Adam's bias
+    /// corrections): what an update of any device needs besides the tensors.
+    pub fn advance(&mut self) -> StepRule {
         self.step += 1;
         let lr = match self.schedule {
             Some(s) => (self.lr as f64 * s.factor(self.step)) as f32,
@@ -210,8 +238,28 @@ impl Optimizer {
                 let t = self.step as i32;
                 let c1 = 1.0 - (beta1 as f64).powi(t);
                 let c2 = 1.0 - (beta2 as f64).powi(t);
-                let step_size = (lr as f64 / c1) as f32;
-                let inv_sqrt_c2 = (1.0 / c2.sqrt()) as f32;
+                StepRule::Adam {
+                    beta1,
+                    beta2,
+                    eps,
+                    step_size: (lr as f64 / c1) as f32,
+                    inv_sqrt_c2: (1.0 / c2.sqrt()) as f32,
+                }
+            }
+            OptimizerKind::Sgd { momentum } => StepRule::Sgd { momentum, lr },
+        }
+    }
+
+    /// Applies one update from the gradients in `params`; frozen parameters are left alone.
+    pub fn apply(&mut self, params: &mut Params) {
+        match self.advance() {
+            StepRule::Adam {
+                beta1,
+                beta2,
+                eps,
+                step_size,
+                inv_sqrt_c2,
+            } => {
                 for i in 0..params.len() {
                     if params.frozen[i] {
                         continue;
@@ -237,7 +285,7 @@ impl Optimizer {
                         });
                 }
             }
-            OptimizerKind::Sgd { momentum } => {
+            StepRule::Sgd { momentum, lr } => {
                 for i in 0..params.len() {
                     if params.frozen[i] {
                         continue;

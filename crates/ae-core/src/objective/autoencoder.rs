@@ -316,7 +316,8 @@ impl AutoencoderTask {
         std::borrow::Cow::Owned(t)
     }
 
-    fn recon_name(&self) -> &'static str {
+    /// The name of the reconstruction term in logs (`mse`, `bce`).
+    pub(crate) fn recon_name(&self) -> &'static str {
         match self.objective.loss {
             LossKind::Mse => "mse",
             LossKind::Bce => "bce",

@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use super::observer::{RunObserver, StageLog};
 use crate::analysis::anomaly::reconstruction_scores;
+use crate::cuda::CudaTrainer;
 use crate::engine::optim::Optimizer;
 use crate::engine::rng::{stream, Purpose};
 use crate::engine::tensor::Tensor;
@@ -19,12 +20,13 @@ use crate::model::vae::binarized;
 use crate::model::CodeHealth;
 use crate::objective::{AutoencoderTask, Examples, Terms};
 use crate::run::{RunDir, RunMeta, ValScores, FORMAT_VERSION};
+use crate::training::device::Device;
 use crate::training::fit::{fit_feeds, fit_with, EpochRecord, Feed, Outcome, StepInfo, TrainState};
 use crate::training::pretrain::{greedy, StageSettings};
 use crate::training::settings::MissingCells;
 use crate::training::settings::{Checked, Settings};
 use crate::training::stream::{default_window_rows, fit_scaling, Part, StreamFeed, SAMPLE_ROWS};
-use crate::training::trainer::CpuTrainer;
+use crate::training::trainer::{CpuTrainer, Trainer};
 use crate::training::{configure_threads, prepare};
 use crate::{Error, Result};
 
@@ -89,6 +91,9 @@ pub struct TrainOptions<'a> {
     pub test: Option<Samples>,
     /// Who hears about progress (nobody when none).
     pub progress: Option<&'a mut dyn Progress>,
+    /// Where the steps compute ([`crate::cuda`] for a GPU). The run folder is the same on every
+    /// device: a run trained on a GPU resumes or evaluates on the CPU and back.
+    pub device: Device,
 }
 
 /// A trained run.
@@ -298,6 +303,19 @@ fn begin(s: &Settings, destination: &Destination) -> Result<Option<RunDir>> {
     Ok(resumed)
 }
 
+/// The trainer of `task` on `gpu`, with `resident` examples kept there, or on the CPU.
+fn trainer_on<'a>(
+    gpu: Option<&'a crate::cuda::Gpu>,
+    task: &'a mut AutoencoderTask,
+    optimizer: &'a mut Optimizer,
+    resident: &[&'a Tensor],
+) -> Result<Box<dyn Trainer + 'a>> {
+    Ok(match gpu {
+        Some(g) => Box::new(CudaTrainer::new(g, task, optimizer, resident)?),
+        None => Box::new(CpuTrainer::new(task, optimizer)),
+    })
+}
+
 /// Everything after the data is ready: the model, the run folder, the loop, the best weights,
 /// the validation scores and the code-health check.
 fn run(
@@ -312,6 +330,7 @@ fn run(
         destination,
         test,
         progress,
+        device,
     } = options;
     let mut quiet = Quiet;
     let progress: &mut dyn Progress = match progress {
@@ -328,6 +347,11 @@ fn run(
     let (mut task, mut optimizer) = prepare(s, &input_shape)?;
     if let (Some(_), Feeds::Memory { train, .. }) = (&task.objective.missing, &feeds) {
         task.fill = crate::objective::missing::column_means(train.data(), train.cols());
+    }
+    // The device is opened (or refused) before the folder is made.
+    let (gpu, device_note) = crate::cuda::choose(device, &task)?;
+    if let Some(note) = device_note {
+        progress.note(&note);
     }
     let run = match (&destination, resumed) {
         (Destination::Memory, _) => None,
@@ -378,16 +402,22 @@ fn run(
         None => None,
     };
     if let (Some(p), false, Feeds::Memory { train, .. }) = (s.pretrain, resuming, &feeds) {
+        if gpu.is_some() {
+            progress.note("greedy pretraining runs on the CPU; fine-tuning on the GPU");
+        }
         pretrain(run.as_ref(), &mut task, s, p, train, progress)?;
     }
+    let on = match &gpu {
+        Some(g) => g.describe(),
+        None => format!("{} threads", s.threads),
+    };
     progress.note(&format!(
-        "training {} on {} ({} train, {} validation examples), {} parameters, {} threads{}",
+        "training {} on {} ({} train, {} validation examples), {} parameters, {on}{}",
         s.describe(&input_shape),
         s.data,
         feeds.train_rows(),
         feeds.val_rows(),
         task.model.params.count(),
-        s.threads,
         destination
             .path()
             .map(|p| format!(" → {}", p.display()))
@@ -405,24 +435,31 @@ fn run(
         saved_at: None,
         unsaved_best: None,
     };
-    let mut trainer = CpuTrainer::new(&mut task, &mut optimizer);
     let outcome = match &mut feeds {
-        Feeds::Memory { train, val } => fit_with(
-            &mut trainer,
-            &mut state,
-            &s.loop_config(),
-            Examples::new(train),
-            val.as_ref().map(Examples::new),
-            &mut observer,
-        )?,
-        Feeds::Stream { train, val } => fit_feeds(
-            &mut trainer,
-            &mut state,
-            &s.loop_config(),
-            train.as_mut(),
-            val.as_deref_mut().map(|v| v as &mut dyn Feed),
-            &mut observer,
-        )?,
+        Feeds::Memory { train, val } => {
+            // Examples in memory stay on a GPU when they fit there.
+            let resident: Vec<&Tensor> = std::iter::once(&*train).chain(val.as_ref()).collect();
+            let mut trainer = trainer_on(gpu.as_ref(), &mut task, &mut optimizer, &resident)?;
+            fit_with(
+                trainer.as_mut(),
+                &mut state,
+                &s.loop_config(),
+                Examples::new(train),
+                val.as_ref().map(Examples::new),
+                &mut observer,
+            )?
+        }
+        Feeds::Stream { train, val } => {
+            let mut trainer = trainer_on(gpu.as_ref(), &mut task, &mut optimizer, &[])?;
+            fit_feeds(
+                trainer.as_mut(),
+                &mut state,
+                &s.loop_config(),
+                train.as_mut(),
+                val.as_deref_mut().map(|v| v as &mut dyn Feed),
+                &mut observer,
+            )?
+        }
     };
     let RunObserver {
         meta,

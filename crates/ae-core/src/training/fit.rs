@@ -268,11 +268,11 @@ impl Feed for MemoryFeed<'_> {
         let n = self.order.len();
         let idx =
             &self.order[(step * self.batch_size).min(n)..((step + 1) * self.batch_size).min(n)];
-        Ok((trainer.step(self.data, idx, epoch, step), idx.len()))
+        Ok((trainer.step(self.data, idx, epoch, step)?, idx.len()))
     }
 
     fn evaluate(&mut self, trainer: &mut dyn Trainer, batch_size: usize) -> Result<Terms> {
-        Ok(trainer.evaluate(self.data, batch_size))
+        trainer.evaluate(self.data, batch_size)
     }
 
     fn sample(&self) -> Examples<'_> {
@@ -308,7 +308,7 @@ pub fn fit_feeds(
         for step in state.step..steps {
             if observer.stop_requested() {
                 state.partial_seconds = started.elapsed().as_secs_f64();
-                let (params, optimizer) = trainer.host();
+                let (params, optimizer) = trainer.host()?;
                 observer.on_interrupt(params, optimizer, state)?;
                 return Ok(Outcome::Interrupted);
             }
@@ -357,7 +357,7 @@ pub fn fit_feeds(
             None => train.sample(),
         };
         // A collapsed model gets no useful gradient again: stop before its epoch is saved.
-        if let Some(what) = trainer.collapse(seen) {
+        if let Some(what) = trainer.collapse(seen)? {
             return Err(Error::Collapsed {
                 epoch: epoch + 1,
                 what,
@@ -371,7 +371,7 @@ pub fn fit_feeds(
         } else {
             state.bad_epochs += 1;
         }
-        let diagnostics = trainer.diagnostics(seen);
+        let diagnostics = trainer.diagnostics(seen)?;
         let record = EpochRecord {
             epoch: epoch + 1,
             train: train_terms,
@@ -388,7 +388,7 @@ pub fn fit_feeds(
         state.partial_seconds = 0.0;
         let stop_early = cfg.early_stopping.is_some_and(|p| state.bad_epochs >= p);
         state.finished = stop_early || state.epoch >= cfg.epochs;
-        let (params, optimizer) = trainer.host();
+        let (params, optimizer) = trainer.host()?;
         observer.on_epoch(&record, params, optimizer, state)?;
         if stop_early {
             return Ok(Outcome::EarlyStopped { epoch: state.epoch });

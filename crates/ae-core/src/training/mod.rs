@@ -1,6 +1,7 @@
 //! Training: the one loop every flavor shares ([`fit`]), the settings of a run as one type,
 //! and greedy layer-wise pretraining (which trains each stage through that same loop). Uses
 //! objectives, models and the engine.
+pub mod device;
 pub mod fit;
 pub mod presets;
 pub mod pretrain;

@@ -405,7 +405,7 @@ impl Feed for StreamFeed {
             });
         }
         let idx = &self.perm[self.pos..self.pos + take];
-        let terms = trainer.step(Examples::new(&self.window), idx, epoch, step);
+        let terms = trainer.step(Examples::new(&self.window), idx, epoch, step)?;
         self.pos += take;
         self.consumed += take;
         if self.consumed == self.rows {
@@ -430,7 +430,7 @@ impl Feed for StreamFeed {
             let window = window.map_err(data_error)?;
             let m = window.len() / d;
             let x = Tensor::from_vec(&self.shape_of(m), window);
-            let t = trainer.evaluate(Examples::new(&x), batch_size);
+            let t = trainer.evaluate(Examples::new(&x), batch_size)?;
             sum.add_weighted(&t, m as f64);
             seen += m;
             reader.give_back(x);

@@ -8,21 +8,28 @@ use crate::engine::optim::Optimizer;
 use crate::engine::params::Params;
 use crate::engine::tensor::Tensor;
 use crate::objective::{Examples, Task, Terms};
+use crate::Result;
 
 /// A model with its objective and optimizer that the loop drives one step at a time.
 pub trait Trainer {
     /// One optimization step on the examples `idx` of `data` (`epoch` and `step` seed its
     /// randomness): forward, backward and, only when every loss term is finite, the optimizer's
-    /// update. Returns the step's loss terms.
-    fn step(&mut self, data: Examples<'_>, idx: &[usize], epoch: usize, step: usize) -> Terms;
+    /// update. Returns the step's loss terms, or the device's error (a GPU out of memory).
+    fn step(
+        &mut self,
+        data: Examples<'_>,
+        idx: &[usize],
+        epoch: usize,
+        step: usize,
+    ) -> Result<Terms>;
     /// Mean loss terms over `data`, in batches of `batch_size`, without randomness or updates.
-    fn evaluate(&mut self, data: Examples<'_>, batch_size: usize) -> Terms;
+    fn evaluate(&mut self, data: Examples<'_>, batch_size: usize) -> Result<Terms>;
     /// Figures to log after an epoch besides the loss ([`Task::diagnostics`]).
-    fn diagnostics(&mut self, data: Examples<'_>) -> Terms;
+    fn diagnostics(&mut self, data: Examples<'_>) -> Result<Terms>;
     /// Whether the model has collapsed on `data` ([`Task::collapse`]).
-    fn collapse(&mut self, data: Examples<'_>) -> Option<String>;
+    fn collapse(&mut self, data: Examples<'_>) -> Result<Option<String>>;
     /// The parameters and the optimizer's state, on the host (for checkpoints).
-    fn host(&mut self) -> (&Params, &Optimizer);
+    fn host(&mut self) -> Result<(&Params, &Optimizer)>;
 }
 
 /// The CPU engine as a [`Trainer`]: a task and its optimizer, batches gathered into reusable
@@ -47,7 +54,13 @@ impl<'a> CpuTrainer<'a> {
 }
 
 impl Trainer for CpuTrainer<'_> {
-    fn step(&mut self, data: Examples<'_>, idx: &[usize], epoch: usize, step: usize) -> Terms {
+    fn step(
+        &mut self,
+        data: Examples<'_>,
+        idx: &[usize],
+        epoch: usize,
+        step: usize,
+    ) -> Result<Terms> {
         gather(data, idx, &mut self.batch, &mut self.labels);
         self.task.params_mut().zero_grads();
         let terms = self.task.train_step(
@@ -61,23 +74,23 @@ impl Trainer for CpuTrainer<'_> {
         if terms.non_finite().is_none() {
             self.optimizer.apply(self.task.params_mut());
         }
-        terms
+        Ok(terms)
     }
 
-    fn evaluate(&mut self, data: Examples<'_>, batch_size: usize) -> Terms {
-        evaluate(self.task, data, batch_size)
+    fn evaluate(&mut self, data: Examples<'_>, batch_size: usize) -> Result<Terms> {
+        Ok(evaluate(self.task, data, batch_size))
     }
 
-    fn diagnostics(&mut self, data: Examples<'_>) -> Terms {
-        self.task.diagnostics(data)
+    fn diagnostics(&mut self, data: Examples<'_>) -> Result<Terms> {
+        Ok(self.task.diagnostics(data))
     }
 
-    fn collapse(&mut self, data: Examples<'_>) -> Option<String> {
-        self.task.collapse(data)
+    fn collapse(&mut self, data: Examples<'_>) -> Result<Option<String>> {
+        Ok(self.task.collapse(data))
     }
 
-    fn host(&mut self) -> (&Params, &Optimizer) {
-        (self.task.params(), self.optimizer)
+    fn host(&mut self) -> Result<(&Params, &Optimizer)> {
+        Ok((self.task.params(), self.optimizer))
     }
 }
 
@@ -129,20 +142,26 @@ mod tests {
     }
 
     impl Trainer for Counting<'_> {
-        fn step(&mut self, data: Examples<'_>, idx: &[usize], epoch: usize, step: usize) -> Terms {
+        fn step(
+            &mut self,
+            data: Examples<'_>,
+            idx: &[usize],
+            epoch: usize,
+            step: usize,
+        ) -> Result<Terms> {
             self.steps += 1;
             self.inner.step(data, idx, epoch, step)
         }
-        fn evaluate(&mut self, data: Examples<'_>, batch_size: usize) -> Terms {
+        fn evaluate(&mut self, data: Examples<'_>, batch_size: usize) -> Result<Terms> {
             self.inner.evaluate(data, batch_size)
         }
-        fn diagnostics(&mut self, data: Examples<'_>) -> Terms {
+        fn diagnostics(&mut self, data: Examples<'_>) -> Result<Terms> {
             self.inner.diagnostics(data)
         }
-        fn collapse(&mut self, data: Examples<'_>) -> Option<String> {
+        fn collapse(&mut self, data: Examples<'_>) -> Result<Option<String>> {
             self.inner.collapse(data)
         }
-        fn host(&mut self) -> (&Params, &Optimizer) {
+        fn host(&mut self) -> Result<(&Params, &Optimizer)> {
             self.host += 1;
             self.inner.host()
         }

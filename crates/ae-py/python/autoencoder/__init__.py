@@ -72,11 +72,12 @@ class Autoencoder(TransformerMixin, BaseEstimator):
 
     Parameters are the settings of ``ae train`` (see ``ae train --help``), plus ``preset``
     (a named flavor: vanilla, deep, sparse-l1, sparse-kl, denoising, contractive, stacked,
-    stacked-denoising, conv, conv-denoising), ``random_state`` (the seed; None means 0, so fits
-    repeat) and ``verbose`` (print each epoch).
+    stacked-denoising, conv, conv-denoising), ``device`` (``"cpu"``, the default; ``"cuda"``,
+    ``"cuda:N"`` or ``"auto"``, as ``ae train --device``), ``random_state`` (the seed; None means
+    0, so fits repeat) and ``verbose`` (print each epoch).
     """
 
-    _extra = [("preset", None)]
+    _extra = [("preset", None), ("device", None)]
     __init__ = _make_init(_extra + [(n, None) for n in _SETTINGS] + [("random_state", None), ("verbose", False)])
 
     # ----- fitting -----------------------------------------------------------------------------
@@ -113,7 +114,7 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         """Trains on ``X``; ``y`` is ignored."""
         X32, source, _ = self._check(X, reset=True)
         self.model_ = _core.Model.fit(
-            X32, json.dumps(self._settings()), source, self.preset, bool(self.verbose)
+            X32, json.dumps(self._settings()), source, self.preset, bool(self.verbose), self.device
         )
         self.input_shape_ = tuple(self.model_.input_shape())
         self.n_components_ = self.model_.code_size()
@@ -133,7 +134,11 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         settings = self._settings()
         if shuffle_buffer is not None:
             settings["shuffle-buffer"] = int(shuffle_buffer)
-        self._adopt(_core.Model.fit_stream(os.fspath(data), json.dumps(settings), self.preset, bool(self.verbose)))
+        self._adopt(
+            _core.Model.fit_stream(
+                os.fspath(data), json.dumps(settings), self.preset, bool(self.verbose), self.device
+            )
+        )
         for text in self.model_.warnings():
             warnings.warn(text, RuntimeWarning, stacklevel=2)
         return self
@@ -265,7 +270,7 @@ class VAE(Autoencoder):
     by importance sampling."""
 
     __init__ = _make_init(
-        [("preset", None)]
+        [("preset", None), ("device", None)]
         + [(n, "vae" if n == "model" else None) for n in _SETTINGS]
         + [("random_state", None), ("verbose", False)]
     )
@@ -293,7 +298,7 @@ class AutoencoderDetector(Autoencoder):
     """
 
     __init__ = _make_init(
-        [("contamination", 0.1), ("preset", None)]
+        [("contamination", 0.1), ("preset", None), ("device", None)]
         + [(n, None) for n in _SETTINGS]
         + [("random_state", None), ("verbose", False)]
     )

@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# Issue 17's checks on a lent GPU machine, as one prepared run: the GPU tests, then `ae` on the GPU
+# beside `ae` on that machine's CPU and PyTorch on the same GPU (eager and CUDA graphs), Fashion-MNIST,
+# 5 epochs. Everything it prints goes under $OUT; summary.txt holds the figures for BENCHMARKS.md.
+#
+# That machine has no Rust: build here with `bench/gpu.sh --pack`, which puts the stripped binaries
+# and the data into gpu-carry/ (ignored by git, ~40 MB), then run there, carrying gpu-carry:
+#   bash bench/gpu.sh            (in the repository root, $OUT set by the device tool)
+set -uo pipefail
+cd "$(dirname "$0")/.."
+carry=gpu-carry
+
+if [ "${1:-}" = "--pack" ]; then
+  set -e
+  cargo build --release -p ae-cli
+  cargo test --release -p ae-core --test gpu --no-run
+  test_bin=$(ls -t target/release/deps/gpu-* | grep -v '\.d$' | head -1)
+  rm -rf "$carry" && mkdir -p "$carry/data/fashion-mnist"
+  strip -o "$carry/ae" target/release/ae
+  strip -o "$carry/gpu-tests" "$test_bin"
+  gzip -9 "$carry/ae" "$carry/gpu-tests"
+  cp /usr/share/datasets/fashion-mnist/*.gz "$carry/data/fashion-mnist/"
+  grep -qx "/$carry" .git/info/exclude 2>/dev/null || echo "/$carry" >> .git/info/exclude
+  du -sh "$carry"
+  exit 0
+fi
+
+out=${OUT:-/tmp/gpu-out}
+mkdir -p "$out"
+summary="$out/summary.txt"
+: > "$summary"
+{
+  nvidia-smi
+  python3 -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda, 'cudnn', torch.backends.cudnn.version())"
+} > "$out/machine.txt" 2>&1
+gunzip -kf "$carry/ae.gz" "$carry/gpu-tests.gz"
+chmod +x "$carry/ae" "$carry/gpu-tests"
+export AE_DATA_DIR="$PWD/$carry/data"
+
+# 1. Every GPU test against the CPU engine.
+AE_REQUIRE_GPU=1 timeout 180 "$carry/gpu-tests" --test-threads=1 --nocapture > "$out/gpu-tests.log" 2>&1
+echo "gpu tests: exit $? ($(grep -c '\.\.\. ok' "$out/gpu-tests.log") ok, $(grep -c 'skipping' "$out/gpu-tests.log") skipped)" >> "$summary"
+
+# 2. ae, the same dense network as PyTorch's: on the GPU, then on this machine's CPU.
+flags=(--data fashion-mnist --activation relu --code-activation linear --output-activation sigmoid
+  --loss mse --optimizer adam --lr 0.001 --batch-size 256 --init torch --val-fraction 0
+  --epochs 5 --eval-test --force)
+for workload in "256,64" "1000,500,250,30"; do
+  for dev in cuda cpu; do
+    name="ae-${dev}-${workload//,/-}"
+    timeout 300 "$carry/ae" train "${flags[@]}" --hidden "$workload" --device "$dev" \
+      --out "$out/$name" > "$out/$name.log" 2>&1
+    echo "$name: exit $?" >> "$summary"
+  done
+done
+
+# 3. PyTorch on the same GPU.
+timeout 300 python3 bench/torch_gpu.py --data "$carry/data/fashion-mnist" > "$out/torch.jsonl" 2> "$out/torch.err"
+echo "torch: exit $?" >> "$summary"
+
+# 4. The table: seconds per epoch (best of epochs 2-4), test MSE after 5, ratios to PyTorch.
+python3 - "$out" >> "$summary" 2>&1 <<'EOF'
+import json, os, sys
+out = sys.argv[1]
+torch = {}
+for line in open(os.path.join(out, "torch.jsonl")):
+    r = json.loads(line)
+    torch[(r["workload"], r["mode"])] = r
+print("| workload | ae GPU s/epoch | ae CPU s/epoch | PyTorch eager | PyTorch CUDA graph | ae GPU / graph | ae GPU / eager | test MSE ae GPU / ae CPU / PyTorch |")
+print("|---|---|---|---|---|---|---|---|")
+for hidden, name in [("256-64", "dense 784-256-64"), ("1000-500-250-30", "dense 784-1000-500-250-30")]:
+    ae = {}
+    for dev in ["cuda", "cpu"]:
+        path = os.path.join(out, f"ae-{dev}-{hidden}", "metrics.jsonl")
+        if not os.path.exists(path):
+            continue
+        rows = [json.loads(l) for l in open(path) if l.strip()]
+        secs = [r["seconds"] for r in rows if "seconds" in r]
+        test = [r.get("test_mse") for r in rows if r.get("test_mse") is not None]
+        ae[dev] = (min(secs[1:4]) if len(secs) > 1 else secs[0], test[-1] if test else float("nan"))
+    e, g = torch.get((name, "eager")), torch.get((name, "graph"))
+    gs = ae.get("cuda", (float("nan"),) * 2)
+    cs = ae.get("cpu", (float("nan"),) * 2)
+    ratio = lambda a, b: a / b if b else float("nan")
+    print(f"| {name} | {gs[0]:.3f} | {cs[0]:.3f} | {e['best_2_4']:.3f} | {g['best_2_4']:.3f} | "
+          f"{ratio(gs[0], g['best_2_4']):.2f} | {ratio(gs[0], e['best_2_4']):.2f} | "
+          f"{gs[1]:.5f} / {cs[1]:.5f} / {e['test_mse']:.5f} |")
+EOF
+cat "$summary"

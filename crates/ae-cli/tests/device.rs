@@ -1,0 +1,75 @@
+//! `--device`: a GPU where there is one, a clear refusal where there is none, the CPU for `auto`
+//! when no GPU can take the run, and run folders that move between devices.
+mod common;
+
+use common::{ae, csv_data, fails, ok, skip};
+
+#[test]
+fn device_cuda_trains_on_a_gpu_or_says_there_is_none_and_leaves_nothing_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = format!("csv:{}", csv_data(dir.path()).display());
+    let run = dir.path().join("run");
+    let run_s = run.to_str().unwrap();
+    let args = [
+        "train", "--data", &data, "--hidden", "8,3", "--epochs", "2", "--device", "cuda", "--out",
+        run_s,
+    ];
+    let out = ae(&args);
+    let err = String::from_utf8_lossy(&out.stderr);
+    if !out.status.success() {
+        assert!(!err.contains("panicked"), "{err}");
+        assert!(err.contains("cuda:0:"), "{err}");
+        assert!(err.contains("--device cpu"), "{err}");
+        assert!(!run.exists(), "a refused device made {}", run.display());
+        skip(
+            "device_cuda_trains_on_a_gpu (the CPU resume of a GPU run)",
+            "no usable GPU here; checked the refusal instead",
+        );
+        return;
+    }
+    // Trained on the GPU: the same folder resumes on the CPU and evaluates there.
+    assert!(err.contains("cuda:0 ("), "{err}");
+    ok(&[
+        "train", "--out", run_s, "--resume", "--epochs", "3", "--device", "cpu",
+    ]);
+    ok(&["eval", run_s]);
+}
+
+#[test]
+fn device_auto_falls_back_to_the_cpu_and_says_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = format!("csv:{}", csv_data(dir.path()).display());
+    let run = dir.path().join("run");
+    // Denoising is not on the GPU yet: auto trains it on the CPU on any machine.
+    let out = ae(&[
+        "train",
+        "--data",
+        &data,
+        "--hidden",
+        "8,3",
+        "--epochs",
+        "1",
+        "--noise",
+        "mask:0.2",
+        "--device",
+        "auto",
+        "--out",
+        run.to_str().unwrap(),
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("device auto: on the CPU"), "{err}");
+    assert!(err.contains("denoising"), "{err}");
+    assert!(run.join("model.safetensors").exists());
+}
+
+#[test]
+fn an_unknown_device_is_refused_with_the_choices() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = format!("csv:{}", csv_data(dir.path()).display());
+    let err = fails(&["train", "--data", &data, "--device", "tpu"]);
+    assert!(err.contains("--device"), "{err}");
+    assert!(err.contains("cpu, cuda, cuda:N"), "{err}");
+    let err = fails(&["train", "--data", &data, "--device", "cuda:x"]);
+    assert!(err.contains("cuda:N"), "{err}");
+}

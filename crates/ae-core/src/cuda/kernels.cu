@@ -1,0 +1,171 @@
+// The GPU backend's own kernels, compiled at run time by NVRTC (see gpu.rs). Matrix products go to
+// cuBLAS; everything element-wise or reducing is here, written to match the CPU engine's formulas
+// (activations, their derivatives from outputs, the losses, Adam and SGD) to fp32 rounding.
+//
+// Activation codes, as in gpu.rs: 0 relu, 1 leaky relu (slope), 2 sigmoid, 3 tanh, 4 linear.
+
+__device__ __forceinline__ float act_f(int act, float slope, float x) {
+    switch (act) {
+    case 0: return x > 0.f ? x : 0.f;
+    case 1: return x > 0.f ? x : slope * x;
+    case 2: {
+        // The CPU's clamp of the exponent, written so that NaN stays NaN (fminf would drop it).
+        float e = -x;
+        e = e < -87.f ? -87.f : (e > 88.f ? 88.f : e);
+        return 1.f / (1.f + expf(e));
+    }
+    case 3: return tanhf(x);
+    default: return x;
+    }
+}
+
+// d · act'(x) from the output y = act(x), in the CPU engine's order of operations
+// (scale_by_derivative), so both round alike.
+__device__ __forceinline__ float act_scale(int act, float slope, float d, float y) {
+    switch (act) {
+    case 0: return y > 0.f ? d : 0.f;
+    case 1: return y > 0.f ? d : slope * d;
+    case 2: return d * y * (1.f - y);
+    case 3: return d * (1.f - y * y);
+    default: return d;
+    }
+}
+
+#define GRID_STRIDE(i, n) \
+    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < (n); \
+         i += (long long)gridDim.x * blockDim.x)
+
+// dst[r, :] = src[idx[r], :]: a batch gathered from examples resident on the GPU.
+extern "C" __global__ void gather_rows(float* dst, const float* src, const unsigned int* idx,
+                                       int rows, int cols) {
+    long long n = (long long)rows * cols;
+    GRID_STRIDE(i, n) {
+        long long r = i / cols;
+        long long c = i - r * cols;
+        dst[i] = src[(long long)idx[r] * cols + c];
+    }
+}
+
+// y[r, c] = act(y[r, c] + b[c]) in place (has_bias 0: no bias).
+extern "C" __global__ void bias_act(float* y, const float* b, int has_bias, int rows, int cols,
+                                    int act, float slope) {
+    long long n = (long long)rows * cols;
+    GRID_STRIDE(i, n) {
+        float v = y[i];
+        if (has_bias) v += b[i % cols];
+        y[i] = act_f(act, slope, v);
+    }
+}
+
+// pre[r, c] += b[c], out = act(pre): the output layer, whose logits the BCE loss reads.
+extern "C" __global__ void bias_act_keep(float* pre, float* out, const float* b, int has_bias,
+                                         int rows, int cols, int act, float slope) {
+    long long n = (long long)rows * cols;
+    GRID_STRIDE(i, n) {
+        float v = pre[i];
+        if (has_bias) v += b[i % cols];
+        pre[i] = v;
+        out[i] = act_f(act, slope, v);
+    }
+}
+
+// d *= act'(y): a gradient brought through an activation.
+extern "C" __global__ void act_backward(float* d, const float* y, long long n, int act,
+                                        float slope) {
+    GRID_STRIDE(i, n) { d[i] = act_scale(act, slope, d[i], y[i]); }
+}
+
+// gb[c] += Σ_r d[r, c]: a bias gradient. One thread per column; neighbouring threads read
+// neighbouring columns, so each row is read in one sweep.
+extern "C" __global__ void column_sums_add(float* gb, const float* d, int rows, int cols) {
+    int c = blockIdx.x * blockDim.x + threadIdx.x;
+    if (c >= cols) return;
+    float s = 0.f;
+    for (int r = 0; r < rows; r++) s += d[(long long)r * cols + c];
+    gb[c] += s;
+}
+
+// Sums this block's values in double, deterministically, into partial[blockIdx.x].
+__device__ void block_sum(double v, double* partial) {
+    __shared__ double shared[256];
+    shared[threadIdx.x] = v;
+    __syncthreads();
+    for (int s = blockDim.x / 2; s > 0; s >>= 1) {
+        if (threadIdx.x < s) shared[threadIdx.x] += shared[threadIdx.x + s];
+        __syncthreads();
+    }
+    if (threadIdx.x == 0) partial[blockIdx.x] = shared[0];
+}
+
+// Mean squared error over m elements: partial sums of (out − t)², and
+// ∂loss/∂pre = 2(out − t)/m · act'(out). Launched with 256 threads per block.
+extern "C" __global__ void mse_loss(const float* out, const float* t, float* dpre,
+                                    double* partial, long long n, float m, int act,
+                                    float slope) {
+    double s = 0.0;
+    GRID_STRIDE(i, n) {
+        float o = out[i];
+        float e = o - t[i];
+        s += (double)(e * e);
+        dpre[i] = act_scale(act, slope, 2.f * e / m, o);
+    }
+    block_sum(s, partial);
+}
+
+// Binary cross-entropy over m elements from the logits z: softplus(z) − t·z, computed as
+// max(z, 0) − z·t + log1p(e^−|z|); ∂loss/∂z = (σ(z) − t)/m, σ(z) being the output. 256 threads
+// per block.
+extern "C" __global__ void bce_loss(const float* z, const float* out, const float* t, float* dpre,
+                                    double* partial, long long n, float m) {
+    double s = 0.0;
+    GRID_STRIDE(i, n) {
+        float zi = z[i];
+        float ti = t[i];
+        s += (double)(fmaxf(zi, 0.f) - zi * ti + log1pf(expf(-fabsf(zi))));
+        dpre[i] = (out[i] - ti) / m;
+    }
+    block_sum(s, partial);
+}
+
+// result[slot] = Σ partial[0..blocks] (added to what it held when accumulate is 1), in a fixed
+// order: one block of 256 threads.
+extern "C" __global__ void sum_partials(const double* partial, int blocks, double* result,
+                                        int slot, int accumulate) {
+    double s = 0.0;
+    for (int i = threadIdx.x; i < blocks; i += blockDim.x) s += partial[i];
+    __shared__ double shared[256];
+    shared[threadIdx.x] = s;
+    __syncthreads();
+    for (int k = blockDim.x / 2; k > 0; k >>= 1) {
+        if (threadIdx.x < k) shared[threadIdx.x] += shared[threadIdx.x + k];
+        __syncthreads();
+    }
+    if (threadIdx.x == 0) result[slot] = (accumulate ? result[slot] : 0.0) + shared[0];
+}
+
+// Adam (PyTorch's rule), skipped when the step's loss (loss[0]) is not finite, so that a diverged
+// step never reaches the weights, as on the CPU.
+extern "C" __global__ void adam(float* p, const float* g, float* m, float* v, long long n,
+                                float beta1, float beta2, float eps, float step_size,
+                                float inv_sqrt_c2, const double* loss) {
+    if (!isfinite(loss[0])) return;
+    GRID_STRIDE(i, n) {
+        float gi = g[i];
+        float mi = beta1 * m[i] + (1.f - beta1) * gi;
+        float vi = beta2 * v[i] + (1.f - beta2) * gi * gi;
+        m[i] = mi;
+        v[i] = vi;
+        p[i] -= step_size * mi / (sqrtf(vi) * inv_sqrt_c2 + eps);
+    }
+}
+
+// SGD with heavy-ball momentum (PyTorch's convention), skipped like Adam on a non-finite loss.
+extern "C" __global__ void sgd(float* p, const float* g, float* m, long long n, float momentum,
+                               float lr, const double* loss) {
+    if (!isfinite(loss[0])) return;
+    GRID_STRIDE(i, n) {
+        float mi = momentum * m[i] + g[i];
+        m[i] = mi;
+        p[i] -= lr * mi;
+    }
+}

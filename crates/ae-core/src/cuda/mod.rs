@@ -1,0 +1,51 @@
+//! The GPU backend: a [`crate::training::trainer::Trainer`] whose steps run on an NVIDIA GPU.
+//!
+//! Matrix products go to cuBLAS; the element-wise passes, losses, reductions and optimizer
+//! updates are our own kernels ([`gpu::KERNELS`]), compiled at run time by NVRTC. The CUDA
+//! libraries are loaded when a GPU is opened, not when the program starts, so the same binary runs
+//! on machines without them; there [`Gpu::open`] says what is missing.
+//!
+//! So far the backend trains dense autoencoders (any depth, tied or not, every activation) with
+//! mean squared error or binary cross-entropy and Adam or SGD, with the learning-rate schedule,
+//! per-parameter rates and frozen parameters of the CPU engine. [`CudaTrainer::new`] refuses any
+//! other run by name, before allocating anything.
+mod gpu;
+mod net;
+mod trainer;
+
+pub use gpu::{compile_kernels, gpu_present, nvrtc_available, Gpu, Image, KERNELS};
+pub use trainer::CudaTrainer;
+
+use crate::objective::AutoencoderTask;
+use crate::training::device::Device;
+use crate::Result;
+
+/// Checks that the GPU backend computes `task`, without touching a GPU.
+pub fn check_supported(task: &AutoencoderTask) -> Result<()> {
+    net::DenseNet::of(task).map(|_| ())
+}
+
+/// The GPU a run on `device` computes on: `None` for the CPU. `auto` takes the first GPU when
+/// one opens and the backend computes `task`, and otherwise says why it stays on the CPU.
+pub fn choose(device: Device, task: &AutoencoderTask) -> Result<(Option<Gpu>, Option<String>)> {
+    match device {
+        Device::Cpu => Ok((None, None)),
+        Device::Cuda(n) => {
+            check_supported(task)?;
+            Ok((Some(Gpu::open(n)?), None))
+        }
+        Device::Auto => {
+            if let Err(e) = check_supported(task) {
+                let why = match e {
+                    crate::Error::Config { reason, .. } => reason,
+                    other => other.to_string(),
+                };
+                return Ok((None, Some(format!("device auto: on the CPU: {why}"))));
+            }
+            match Gpu::open(0) {
+                Ok(gpu) => Ok((Some(gpu), None)),
+                Err(e) => Ok((None, Some(format!("device auto: on the CPU ({e})")))),
+            }
+        }
+    }
+}

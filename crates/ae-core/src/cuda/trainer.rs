@@ -1,0 +1,501 @@
+//! [`CudaTrainer`]: the loop's [`Trainer`] on a GPU. Parameters, gradients, optimizer state, the
+//! activations and (when they fit) the examples live on the GPU; a step is a batch gathered there,
+//! a cuBLAS product and one fused bias-and-activation kernel per layer each way, one loss kernel
+//! and one optimizer kernel per parameter, and one 8-byte read of the loss. Parameters and
+//! optimizer state come back to the host only when the loop asks (checkpoints, diagnostics).
+use cudarc::driver::{CudaSlice, LaunchConfig, PushKernelArg};
+
+use super::gpu::{act_code, grid, Gpu, MAX_BLOCKS, THREADS};
+use super::net::DenseNet;
+use crate::engine::loss::LossKind;
+use crate::engine::optim::{Optimizer, StepRule};
+use crate::engine::params::Params;
+use crate::engine::tensor::Tensor;
+use crate::objective::{AutoencoderTask, Examples, Task, Terms};
+use crate::training::trainer::Trainer;
+use crate::Result;
+
+/// Examples copied to the GPU once, with their host copy, which the borrow keeps unchanged.
+struct Resident<'a> {
+    host: &'a Tensor,
+    data: CudaSlice<f32>,
+}
+
+/// A dense autoencoder's training on a GPU (see the module's documentation).
+pub struct CudaTrainer<'a> {
+    gpu: &'a Gpu,
+    task: &'a mut AutoencoderTask,
+    optimizer: &'a mut Optimizer,
+    net: DenseNet,
+    values: Vec<CudaSlice<f32>>,
+    grads: Vec<CudaSlice<f32>>,
+    m: Vec<CudaSlice<f32>>,
+    v: Vec<CudaSlice<f32>>,
+    /// Each node's output; the last node's are the logits.
+    acts: Vec<CudaSlice<f32>>,
+    /// ∂loss/∂(each node's pre-activation).
+    deltas: Vec<CudaSlice<f32>>,
+    /// The reconstruction: the output activation of the logits.
+    out: CudaSlice<f32>,
+    batch: CudaSlice<f32>,
+    idx: CudaSlice<u32>,
+    partial: CudaSlice<f64>,
+    /// `[the last step's loss sum, an evaluation's loss sum]`.
+    result: CudaSlice<f64>,
+    resident: Vec<Resident<'a>>,
+    /// Rows the buffers hold.
+    capacity: usize,
+    /// The GPU's parameters are newer than the host's.
+    host_stale: bool,
+    idx_host: Vec<u32>,
+    rows_host: Tensor,
+}
+
+impl<'a> CudaTrainer<'a> {
+    /// Moves `task` and `optimizer`'s state to `gpu`, and each of `resident` (the training and
+    /// validation examples) when it fits in half the free memory; examples that do not fit are
+    /// copied batch by batch. Refuses, before allocating, a model the GPU backend does not
+    /// compute yet.
+    pub fn new(
+        gpu: &'a Gpu,
+        task: &'a mut AutoencoderTask,
+        optimizer: &'a mut Optimizer,
+        resident: &[&'a Tensor],
+    ) -> Result<Self> {
+        let net = DenseNet::of(task)?;
+        let params = &task.model.params;
+        let upload_all = |ts: &[Tensor]| -> Result<Vec<CudaSlice<f32>>> {
+            ts.iter().map(|t| gpu.upload(t.data())).collect()
+        };
+        let values = upload_all(&params.values)?;
+        let grads = params
+            .values
+            .iter()
+            .map(|t| gpu.zeros::<f32>(t.len()))
+            .collect::<Result<_>>()?;
+        let m = upload_all(&optimizer.m)?;
+        let v = upload_all(&optimizer.v)?;
+        let mut kept = Vec::new();
+        for &x in resident {
+            let bytes = x.len() * 4;
+            if bytes < gpu.memory()?.0 / 2 {
+                kept.push(Resident {
+                    host: x,
+                    data: gpu.upload(x.data())?,
+                });
+            }
+        }
+        let n = net.nodes.len();
+        Ok(CudaTrainer {
+            gpu,
+            task,
+            optimizer,
+            net,
+            values,
+            grads,
+            m,
+            v,
+            acts: (0..n).map(|_| gpu.zeros(1)).collect::<Result<_>>()?,
+            deltas: (0..n).map(|_| gpu.zeros(1)).collect::<Result<_>>()?,
+            out: gpu.zeros(1)?,
+            batch: gpu.zeros(1)?,
+            idx: gpu.zeros(1)?,
+            partial: gpu.zeros(MAX_BLOCKS as usize)?,
+            result: gpu.zeros(2)?,
+            resident: kept,
+            capacity: 0,
+            host_stale: false,
+            idx_host: Vec::new(),
+            rows_host: Tensor::default(),
+        })
+    }
+
+    /// How many of the examples given to [`CudaTrainer::new`] stay on the GPU.
+    pub fn resident_sets(&self) -> usize {
+        self.resident.len()
+    }
+
+    /// Grows the per-batch buffers to `rows` rows.
+    fn reserve(&mut self, rows: usize) -> Result<()> {
+        if rows <= self.capacity {
+            return Ok(());
+        }
+        let g = self.gpu;
+        for (i, node) in self.net.nodes.iter().enumerate() {
+            g.ensure(&mut self.acts[i], rows * node.outputs)?;
+            g.ensure(&mut self.deltas[i], rows * node.outputs)?;
+        }
+        g.ensure(&mut self.out, rows * self.net.features)?;
+        g.ensure(&mut self.batch, rows * self.net.features)?;
+        g.ensure(&mut self.idx, rows)?;
+        self.capacity = rows;
+        Ok(())
+    }
+
+    fn resident_of(&self, x: &Tensor) -> Option<usize> {
+        self.resident
+            .iter()
+            .position(|r| std::ptr::eq(r.host.data(), x.data()))
+    }
+
+    /// Puts rows `idx` of `x` into the batch buffer: gathered on the GPU from resident
+    /// examples, else gathered here and copied.
+    fn load_rows(&mut self, x: &Tensor, idx: &[usize]) -> Result<()> {
+        let g = self.gpu;
+        let f = self.net.features;
+        match self.resident_of(x) {
+            Some(r) => {
+                debug_assert!(idx.iter().all(|&i| i < x.rows()));
+                self.idx_host.clear();
+                self.idx_host.extend(idx.iter().map(|&i| i as u32));
+                g.stream
+                    .memcpy_htod(&self.idx_host[..], &mut self.idx)
+                    .map_err(|e| g.err(e))?;
+                let (rows, cols) = (idx.len() as i32, f as i32);
+                let mut b = g.stream.launch_builder(&g.k.gather_rows);
+                b.arg(&mut self.batch)
+                    .arg(&self.resident[r].data)
+                    .arg(&self.idx)
+                    .arg(&rows)
+                    .arg(&cols);
+                // SAFETY: idx holds `rows` indices of rows of the resident examples.
+                unsafe { b.launch(grid(idx.len() * f)) }.map_err(|e| g.err(e))?;
+            }
+            None => {
+                let mut shape = x.shape().to_vec();
+                shape[0] = idx.len();
+                self.rows_host.resize(&shape);
+                for (dst, &i) in self.rows_host.data_mut().chunks_exact_mut(f).zip(idx) {
+                    dst.copy_from_slice(x.row(i));
+                }
+                g.stream
+                    .memcpy_htod(self.rows_host.data(), &mut self.batch)
+                    .map_err(|e| g.err(e))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Puts rows `start..end` of `x` into the batch buffer.
+    fn load_range(&mut self, x: &Tensor, start: usize, end: usize) -> Result<()> {
+        let g = self.gpu;
+        let f = self.net.features;
+        match self.resident_of(x) {
+            Some(r) => g.stream.memcpy_dtod(
+                &self.resident[r].data.slice(start * f..end * f),
+                &mut self.batch,
+            ),
+            None => g
+                .stream
+                .memcpy_htod(&x.data()[start * f..end * f], &mut self.batch),
+        }
+        .map_err(|e| g.err(e))
+    }
+
+    /// Runs the chain on the first `n` rows of the batch buffer.
+    fn forward(&mut self, n: usize) -> Result<()> {
+        let g = self.gpu;
+        let last = self.net.nodes.len() - 1;
+        for (i, node) in self.net.nodes.iter().enumerate() {
+            let (before, rest) = self.acts.split_at_mut(i);
+            let y = &mut rest[0];
+            let x = if i == 0 { &self.batch } else { &before[i - 1] };
+            let w = &self.values[node.weight];
+            g.matmul(
+                y,
+                (n, node.outputs, node.inputs),
+                x,
+                false,
+                w,
+                node.out_in,
+                false,
+            )?;
+            let (act, slope) = act_code(node.act);
+            let has_bias = node.bias.is_some() as i32;
+            let bias = &self.values[node.bias.unwrap_or(node.weight)];
+            let (rows, cols) = (n as i32, node.outputs as i32);
+            let mut b;
+            if i == last {
+                b = g.stream.launch_builder(&g.k.bias_act_keep);
+                b.arg(y).arg(&mut self.out);
+            } else {
+                b = g.stream.launch_builder(&g.k.bias_act);
+                b.arg(y);
+            }
+            b.arg(bias)
+                .arg(&has_bias)
+                .arg(&rows)
+                .arg(&cols)
+                .arg(&act)
+                .arg(&slope);
+            // SAFETY: every buffer holds `n` rows of its node's width (`reserve`).
+            unsafe { b.launch(grid(n * node.outputs)) }.map_err(|e| g.err(e))?;
+        }
+        Ok(())
+    }
+
+    /// The loss of the last forward pass on `n` rows against the batch buffer: its sum into
+    /// `result[slot]` (added to it when `accumulate`), its gradient into the last delta.
+    fn loss(&mut self, n: usize, slot: i32, accumulate: bool) -> Result<()> {
+        let g = self.gpu;
+        let last = self.net.nodes.len() - 1;
+        let count = n * self.net.features;
+        let cfg = grid(count);
+        let (len, m) = (count as i64, count as f32);
+        let mut b;
+        match self.task.objective.loss {
+            LossKind::Mse => {
+                let (act, slope) = act_code(self.net.nodes[last].act);
+                b = g.stream.launch_builder(&g.k.mse_loss);
+                b.arg(&self.out)
+                    .arg(&self.batch)
+                    .arg(&mut self.deltas[last])
+                    .arg(&mut self.partial)
+                    .arg(&len)
+                    .arg(&m)
+                    .arg(&act)
+                    .arg(&slope);
+                // SAFETY: `count` elements in each buffer, at most MAX_BLOCKS partial sums.
+                unsafe { b.launch(cfg) }.map_err(|e| g.err(e))?;
+            }
+            LossKind::Bce => {
+                b = g.stream.launch_builder(&g.k.bce_loss);
+                b.arg(&self.acts[last])
+                    .arg(&self.out)
+                    .arg(&self.batch)
+                    .arg(&mut self.deltas[last])
+                    .arg(&mut self.partial)
+                    .arg(&len)
+                    .arg(&m);
+                // SAFETY: as above.
+                unsafe { b.launch(cfg) }.map_err(|e| g.err(e))?;
+            }
+        }
+        let (blocks, acc) = (cfg.grid_dim.0 as i32, accumulate as i32);
+        let mut b = g.stream.launch_builder(&g.k.sum_partials);
+        b.arg(&self.partial)
+            .arg(&blocks)
+            .arg(&mut self.result)
+            .arg(&slot)
+            .arg(&acc);
+        let one = LaunchConfig {
+            grid_dim: (1, 1, 1),
+            block_dim: (THREADS, 1, 1),
+            shared_mem_bytes: 0,
+        };
+        // SAFETY: `blocks` partial sums were written; result has two slots.
+        unsafe { b.launch(one) }.map_err(|e| g.err(e))?;
+        Ok(())
+    }
+
+    /// Backpropagates the last delta through the chain into the parameters' gradients.
+    fn backward(&mut self, n: usize) -> Result<()> {
+        let g = self.gpu;
+        let frozen = &self.task.model.params.frozen;
+        for (i, node) in self.net.nodes.iter().enumerate().rev() {
+            let (dbefore, drest) = self.deltas.split_at_mut(i);
+            let d = &drest[0];
+            let x = if i == 0 {
+                &self.batch
+            } else {
+                &self.acts[i - 1]
+            };
+            let (o, k) = (node.outputs, node.inputs);
+            if !frozen[node.weight] {
+                let gw = &mut self.grads[node.weight];
+                if node.out_in {
+                    // dW[out, in] += dᵀ · x
+                    g.matmul(gw, (o, k, n), d, true, x, false, true)?;
+                } else {
+                    // dW[in, out] += xᵀ · d
+                    g.matmul(gw, (k, o, n), x, true, d, false, true)?;
+                }
+            }
+            if let Some(bias) = node.bias.filter(|&b| !frozen[b]) {
+                let (rows, cols) = (n as i32, o as i32);
+                let mut b = g.stream.launch_builder(&g.k.column_sums_add);
+                b.arg(&mut self.grads[bias]).arg(d).arg(&rows).arg(&cols);
+                let cfg = LaunchConfig {
+                    grid_dim: ((o as u32).div_ceil(THREADS), 1, 1),
+                    block_dim: (THREADS, 1, 1),
+                    shared_mem_bytes: 0,
+                };
+                // SAFETY: d holds n rows of o columns; the bias gradient has o.
+                unsafe { b.launch(cfg) }.map_err(|e| g.err(e))?;
+            }
+            if i > 0 {
+                let dx = &mut dbefore[i - 1];
+                // dx[N, in] = d · op(W)ᵀ, then through the activation below.
+                g.matmul(
+                    dx,
+                    (n, k, o),
+                    d,
+                    false,
+                    &self.values[node.weight],
+                    !node.out_in,
+                    false,
+                )?;
+                let (act, slope) = act_code(self.net.nodes[i - 1].act);
+                let len = (n * k) as i64;
+                let mut b = g.stream.launch_builder(&g.k.act_backward);
+                b.arg(dx)
+                    .arg(&self.acts[i - 1])
+                    .arg(&len)
+                    .arg(&act)
+                    .arg(&slope);
+                // SAFETY: both hold n rows of the lower node's width.
+                unsafe { b.launch(grid(n * k)) }.map_err(|e| g.err(e))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// One optimizer update of every unfrozen parameter; the kernels skip it on the GPU when
+    /// the step's loss is not finite.
+    fn update(&mut self) -> Result<()> {
+        let g = self.gpu;
+        let rule = self.optimizer.advance();
+        let frozen = &self.task.model.params.frozen;
+        for (i, _) in frozen.iter().enumerate().filter(|(_, &f)| !f) {
+            let len = self.values[i].len() as i64;
+            let scale = self.optimizer.lr_scale[i];
+            let mut b;
+            match rule {
+                StepRule::Adam {
+                    beta1,
+                    beta2,
+                    eps,
+                    step_size,
+                    inv_sqrt_c2,
+                } => {
+                    let step_size = step_size * scale;
+                    b = g.stream.launch_builder(&g.k.adam);
+                    b.arg(&mut self.values[i])
+                        .arg(&self.grads[i])
+                        .arg(&mut self.m[i])
+                        .arg(&mut self.v[i])
+                        .arg(&len)
+                        .arg(&beta1)
+                        .arg(&beta2)
+                        .arg(&eps)
+                        .arg(&step_size)
+                        .arg(&inv_sqrt_c2)
+                        .arg(&self.result);
+                    // SAFETY: value, gradient and moments have `len` elements.
+                    unsafe { b.launch(grid(len as usize)) }.map_err(|e| g.err(e))?;
+                }
+                StepRule::Sgd { momentum, lr } => {
+                    let lr = lr * scale;
+                    b = g.stream.launch_builder(&g.k.sgd);
+                    b.arg(&mut self.values[i])
+                        .arg(&self.grads[i])
+                        .arg(&mut self.m[i])
+                        .arg(&len)
+                        .arg(&momentum)
+                        .arg(&lr)
+                        .arg(&self.result);
+                    // SAFETY: as above.
+                    unsafe { b.launch(grid(len as usize)) }.map_err(|e| g.err(e))?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads `result[slot]`, waiting for the GPU.
+    fn read(&self, slot: usize) -> Result<f64> {
+        let g = self.gpu;
+        let v = g
+            .stream
+            .clone_dtoh(&self.result.slice(slot..slot + 1))
+            .map_err(|e| g.err(e))?;
+        Ok(v[0])
+    }
+
+    /// Brings parameters and optimizer state to the host when the GPU's are newer.
+    fn sync_host(&mut self) -> Result<()> {
+        if !self.host_stale {
+            return Ok(());
+        }
+        let g = self.gpu;
+        let copy = |d: &CudaSlice<f32>, h: &mut Tensor| {
+            if h.is_empty() {
+                return Ok(());
+            }
+            g.stream.memcpy_dtoh(d, h.data_mut()).map_err(|e| g.err(e))
+        };
+        let params = &mut self.task.model.params;
+        for (d, h) in self.values.iter().zip(params.values.iter_mut()) {
+            copy(d, h)?;
+        }
+        for (d, h) in self.m.iter().zip(self.optimizer.m.iter_mut()) {
+            copy(d, h)?;
+        }
+        for (d, h) in self.v.iter().zip(self.optimizer.v.iter_mut()) {
+            copy(d, h)?;
+        }
+        g.stream.synchronize().map_err(|e| g.err(e))?;
+        self.host_stale = false;
+        Ok(())
+    }
+}
+
+impl Trainer for CudaTrainer<'_> {
+    fn step(&mut self, data: Examples<'_>, idx: &[usize], _: usize, _: usize) -> Result<Terms> {
+        let n = idx.len();
+        self.reserve(n)?;
+        self.load_rows(data.x, idx)?;
+        let g = self.gpu;
+        let frozen = &self.task.model.params.frozen;
+        for (grad, _) in self.grads.iter_mut().zip(frozen).filter(|(_, &f)| !f) {
+            g.stream.memset_zeros(grad).map_err(|e| g.err(e))?;
+        }
+        self.forward(n)?;
+        self.loss(n, 0, false)?;
+        self.backward(n)?;
+        self.update()?;
+        self.host_stale = true;
+        let mean = self.read(0)? / (n * self.net.features) as f64;
+        if !mean.is_finite() {
+            // The kernels left the parameters alone: the step did not count.
+            self.optimizer.step -= 1;
+        }
+        let mut terms = Terms::default();
+        terms.push(self.task.recon_name(), mean);
+        Ok(terms)
+    }
+
+    fn evaluate(&mut self, data: Examples<'_>, batch_size: usize) -> Result<Terms> {
+        let n = data.len();
+        if n == 0 {
+            return Ok(Terms::default());
+        }
+        let bs = batch_size.clamp(1, n);
+        self.reserve(bs)?;
+        for start in (0..n).step_by(bs) {
+            let end = (start + bs).min(n);
+            self.load_range(data.x, start, end)?;
+            self.forward(end - start)?;
+            self.loss(end - start, 1, start > 0)?;
+        }
+        let mean = self.read(1)? / (n * self.net.features) as f64;
+        let mut terms = Terms::default();
+        terms.push(self.task.recon_name(), mean);
+        Ok(terms)
+    }
+
+    fn diagnostics(&mut self, data: Examples<'_>) -> Result<Terms> {
+        self.sync_host()?;
+        Ok(self.task.diagnostics(data))
+    }
+
+    fn collapse(&mut self, data: Examples<'_>) -> Result<Option<String>> {
+        self.sync_host()?;
+        Ok(self.task.collapse(data))
+    }
+
+    fn host(&mut self) -> Result<(&Params, &Optimizer)> {
+        self.sync_host()?;
+        Ok((&self.task.model.params, self.optimizer))
+    }
+}

@@ -1,0 +1,395 @@
+//! The GPU backend against the CPU engine. Tests that need a GPU say that they did not run when
+//! the machine has none (no driver, or a driver that sees no GPU), on stderr and in
+//! `$AE_SKIP_LOG`, and pass: CI has no GPU. With `AE_REQUIRE_GPU` set (bench/gpu.sh sets it) a
+//! missing GPU fails them instead. Where a GPU is present, any failure to use it fails them. The
+//! kernels' compilation needs only NVRTC's library.
+use ae_core::cuda::{compile_kernels, gpu_present, nvrtc_available, CudaTrainer, Gpu, Image};
+use ae_core::engine::layers::activation::Activation;
+use ae_core::engine::loss::LossKind;
+use ae_core::engine::optim::{Optimizer, OptimizerKind, Schedule};
+use ae_core::engine::tensor::Tensor;
+use ae_core::model::ModelConfig;
+use ae_core::objective::{AutoencoderTask, Examples, Objective};
+use ae_core::training::fit::{fit_with, LoopConfig, TrainState};
+use ae_core::training::trainer::{CpuTrainer, Trainer};
+
+/// Records that a check did not run and why.
+fn skip(test: &str, reason: &str) {
+    eprintln!("skipping {test}: {reason}");
+    if let Some(path) = std::env::var_os("AE_SKIP_LOG") {
+        use std::io::Write;
+        if let Ok(mut f) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+        {
+            let _ = writeln!(f, "{test}: {reason}");
+        }
+    }
+}
+
+/// The first GPU, or `None` (recorded as a skip of `test`) on a machine without one.
+fn gpu(test: &str) -> Option<Gpu> {
+    if !gpu_present() {
+        let why = Gpu::open(0)
+            .map(|_| String::new())
+            .unwrap_or_else(|e| e.to_string());
+        assert!(
+            std::env::var_os("AE_REQUIRE_GPU").is_none(),
+            "AE_REQUIRE_GPU is set but there is no GPU: {why}"
+        );
+        skip(test, &format!("no GPU here ({why})"));
+        return None;
+    }
+    let g = Gpu::open(0).unwrap_or_else(|e| panic!("a GPU is present but did not open: {e}"));
+    eprintln!("{test}: on {}", g.describe());
+    Some(g)
+}
+
+/// Smooth data in [0, 1] that every loss accepts.
+fn data(rows: usize, cols: usize) -> Tensor {
+    Tensor::from_vec(
+        &[rows, cols],
+        (0..rows * cols)
+            .map(|i| 0.5 + 0.45 * ((i * 37 % 101) as f32 * 0.173).sin())
+            .collect(),
+    )
+}
+
+/// One configuration of model, loss and optimizer, built the same way for both devices.
+#[derive(Clone)]
+struct Case {
+    name: &'static str,
+    hidden: Vec<usize>,
+    activation: Activation,
+    code: Activation,
+    output: Activation,
+    loss: LossKind,
+    tied: bool,
+    optimizer: OptimizerKind,
+    schedule: bool,
+    freeze_first: bool,
+}
+
+impl Case {
+    fn base(name: &'static str) -> Case {
+        Case {
+            name,
+            hidden: vec![12, 5],
+            activation: Activation::Relu,
+            code: Activation::Linear,
+            output: Activation::Linear,
+            loss: LossKind::Mse,
+            tied: false,
+            optimizer: OptimizerKind::ADAM,
+            schedule: false,
+            freeze_first: false,
+        }
+    }
+
+    fn build(&self, features: usize) -> (AutoencoderTask, Optimizer) {
+        let mut config = ModelConfig::dense(&[features], &self.hidden);
+        config.activation = self.activation;
+        config.code_activation = Some(self.code);
+        config.output_activation = self.output;
+        config.tied = self.tied;
+        let objective = Objective {
+            loss: self.loss,
+            ..Objective::default()
+        };
+        let mut task = AutoencoderTask::new(config.build(7).unwrap(), objective).unwrap();
+        if self.freeze_first {
+            task.model.params.frozen[0] = true;
+        }
+        let mut opt = Optimizer::new(self.optimizer, 0.01, &task.model.params);
+        opt.lr_scale[1] = 0.5;
+        if self.schedule {
+            opt.schedule = Some(Schedule {
+                warmup: 2,
+                total: 6,
+            });
+        }
+        (task, opt)
+    }
+}
+
+fn cases() -> Vec<Case> {
+    let mut out = vec![Case::base("relu, linear code, mse, adam")];
+    for (name, a) in [
+        ("leaky relu", Activation::LeakyRelu { slope: 0.1 }),
+        ("sigmoid", Activation::Sigmoid),
+        ("tanh", Activation::Tanh),
+    ] {
+        out.push(Case {
+            activation: a,
+            code: a,
+            ..Case::base(name)
+        });
+    }
+    out.push(Case {
+        output: Activation::Sigmoid,
+        loss: LossKind::Bce,
+        ..Case::base("sigmoid output, bce")
+    });
+    out.push(Case {
+        output: Activation::Sigmoid,
+        ..Case::base("sigmoid output, mse")
+    });
+    out.push(Case {
+        tied: true,
+        hidden: vec![9, 6, 3],
+        ..Case::base("tied, deeper")
+    });
+    out.push(Case {
+        optimizer: OptimizerKind::Sgd { momentum: 0.9 },
+        schedule: true,
+        ..Case::base("sgd, warm-up and cosine")
+    });
+    out.push(Case {
+        freeze_first: true,
+        schedule: true,
+        ..Case::base("frozen first weight, schedule")
+    });
+    out
+}
+
+/// |a − b| within fp32 rounding of the larger, with a floor for values near zero.
+fn close(a: f64, b: f64, rel: f64) -> bool {
+    (a - b).abs() <= rel * a.abs().max(b.abs()) + 1e-6
+}
+
+#[test]
+fn opening_a_gpu_that_is_not_there_is_an_error_not_a_panic() {
+    // With a GPU, ask for one past the last; without, for the first.
+    let e = match Gpu::open(0) {
+        Ok(_) => Gpu::open(4096).unwrap_err().to_string(),
+        Err(e) => e.to_string(),
+    };
+    assert!(e.starts_with("cuda:"), "{e}");
+    assert!(
+        e.contains("GPU") || e.contains("driver") || e.contains("not found"),
+        "{e}"
+    );
+}
+
+#[test]
+fn our_kernels_compile_with_nvrtc_to_ptx_and_to_machine_code() {
+    if !nvrtc_available() {
+        assert!(
+            std::env::var_os("AE_REQUIRE_GPU").is_none(),
+            "AE_REQUIRE_GPU is set but NVRTC is missing"
+        );
+        skip(
+            "our_kernels_compile_with_nvrtc",
+            "NVRTC (libnvrtc.so) not found; test.sh puts the Python environment's on LD_LIBRARY_PATH",
+        );
+        return;
+    }
+    let Image::Ptx(ptx) = compile_kernels(None).unwrap() else {
+        panic!("no architecture asks for PTX");
+    };
+    for kernel in [
+        "gather_rows",
+        "bias_act",
+        "bias_act_keep",
+        "act_backward",
+        "column_sums_add",
+        "mse_loss",
+        "bce_loss",
+        "sum_partials",
+        "adam",
+        "sgd",
+    ] {
+        assert!(
+            ptx.contains(&format!(".entry {kernel}(")),
+            "{kernel} missing from the PTX"
+        );
+    }
+    // Machine code for an H200 (compute capability 9.0) and an A100 (8.0): ELF images.
+    for arch in [(9, 0), (8, 0)] {
+        let Image::Cubin(bin) = compile_kernels(Some(arch)).unwrap() else {
+            panic!("sm_{}{} asks for machine code", arch.0, arch.1);
+        };
+        assert_eq!(&bin[..4], b"\x7fELF", "sm_{}{}", arch.0, arch.1);
+    }
+}
+
+#[test]
+fn gpu_steps_match_the_cpu_engine_for_every_supported_configuration() {
+    let Some(gpu) = gpu("gpu_steps_match_the_cpu_engine") else {
+        return;
+    };
+    let x = data(40, 16);
+    let batches: [Vec<usize>; 4] = [
+        (0..16).collect(),
+        (10..40).rev().collect(),
+        vec![3, 1, 4, 1, 5, 9, 2, 6],
+        (0..40).step_by(3).collect(),
+    ];
+    for case in cases() {
+        let (mut ct, mut co) = case.build(16);
+        let (mut gt, mut go) = case.build(16);
+        let mut cpu = CpuTrainer::new(&mut ct, &mut co);
+        let mut gpu_t = CudaTrainer::new(&gpu, &mut gt, &mut go, &[&x]).unwrap();
+        for (s, idx) in batches.iter().enumerate() {
+            let a = cpu.step(Examples::new(&x), idx, 0, s).unwrap();
+            let b = gpu_t.step(Examples::new(&x), idx, 0, s).unwrap();
+            assert_eq!(a.0[0].0, b.0[0].0, "{}", case.name);
+            assert!(
+                close(a.total(), b.total(), 1e-5),
+                "{} step {s}: cpu loss {} gpu {}",
+                case.name,
+                a.total(),
+                b.total()
+            );
+        }
+        let (ea, eb) = (
+            cpu.evaluate(Examples::new(&x), 7).unwrap(),
+            gpu_t.evaluate(Examples::new(&x), 7).unwrap(),
+        );
+        assert!(
+            close(ea.total(), eb.total(), 1e-5),
+            "{}: evaluate",
+            case.name
+        );
+        let (cp, copt) = cpu.host().unwrap();
+        let (cp, copt) = (cp.clone(), copt.clone());
+        let (gp, gopt) = gpu_t.host().unwrap();
+        assert_eq!(copt.step, gopt.step);
+        for i in 0..cp.len() {
+            for (what, a, b) in [
+                ("value", &cp.values[i], &gp.values[i]),
+                ("m", &copt.m[i], &gopt.m[i]),
+                ("v", &copt.v[i], &gopt.v[i]),
+            ] {
+                for (j, (&p, &q)) in a.data().iter().zip(b.data()).enumerate() {
+                    assert!(
+                        close(p as f64, q as f64, 1e-4),
+                        "{}: {what} of {} [{j}]: cpu {p} gpu {q}",
+                        case.name,
+                        cp.names[i]
+                    );
+                }
+            }
+        }
+        if case.freeze_first {
+            let fresh = case.build(16).0;
+            assert_eq!(gp.values[0], fresh.model.params.values[0]);
+        }
+    }
+}
+
+#[test]
+fn examples_not_resident_on_the_gpu_train_the_same() {
+    let Some(gpu) = gpu("examples_not_resident_on_the_gpu_train_the_same") else {
+        return;
+    };
+    let x = data(30, 16);
+    let case = Case::base("host batches");
+    let run = |resident: bool| {
+        let (mut t, mut o) = case.build(16);
+        let keep: Vec<&Tensor> = if resident { vec![&x] } else { vec![] };
+        let mut g = CudaTrainer::new(&gpu, &mut t, &mut o, &keep).unwrap();
+        assert_eq!(g.resident_sets(), keep.len());
+        for s in 0..3 {
+            let idx: Vec<usize> = (s..30).step_by(2).collect();
+            g.step(Examples::new(&x), &idx, 0, s).unwrap();
+        }
+        g.host().unwrap().0.values.clone()
+    };
+    assert_eq!(run(true), run(false));
+}
+
+#[test]
+fn a_diverging_gpu_step_reports_it_and_leaves_the_weights_alone() {
+    let Some(gpu) = gpu("a_diverging_gpu_step_reports_it") else {
+        return;
+    };
+    let mut x = data(8, 16);
+    x.data_mut()[5] = f32::INFINITY;
+    let (mut t, mut o) = Case::base("diverging").build(16);
+    let before = t.model.params.values.clone();
+    let mut g = CudaTrainer::new(&gpu, &mut t, &mut o, &[&x]).unwrap();
+    let terms = g.step(Examples::new(&x), &[0, 1, 2], 0, 0).unwrap();
+    assert!(terms.non_finite().is_some(), "{terms:?}");
+    let (p, opt) = g.host().unwrap();
+    assert_eq!(p.values, before);
+    assert_eq!(opt.step, 0);
+}
+
+#[test]
+fn the_loop_on_the_gpu_matches_the_cpu_epoch_by_epoch() {
+    let Some(gpu) = gpu("the_loop_on_the_gpu_matches_the_cpu") else {
+        return;
+    };
+    let (train, val) = (data(100, 16), data(30, 16));
+    let cfg = LoopConfig {
+        epochs: 3,
+        batch_size: 16,
+        seed: 3,
+        early_stopping: None,
+    };
+    let case = Case::base("loop");
+    let history = |on_gpu: bool| {
+        let (mut t, mut o) = case.build(16);
+        let mut state = TrainState::default();
+        let mut rec = Recorder(Vec::new());
+        if on_gpu {
+            let mut g = CudaTrainer::new(&gpu, &mut t, &mut o, &[&train, &val]).unwrap();
+            fit_with(
+                &mut g,
+                &mut state,
+                &cfg,
+                Examples::new(&train),
+                Some(Examples::new(&val)),
+                &mut rec,
+            )
+            .unwrap();
+        } else {
+            fit_with(
+                &mut CpuTrainer::new(&mut t, &mut o),
+                &mut state,
+                &cfg,
+                Examples::new(&train),
+                Some(Examples::new(&val)),
+                &mut rec,
+            )
+            .unwrap();
+        }
+        rec.0
+    };
+    let (c, g) = (history(false), history(true));
+    assert_eq!((c.len(), g.len()), (3, 3));
+    for (a, b) in c.iter().zip(&g) {
+        assert!(
+            close(a.0, b.0, 1e-4) && close(a.1, b.1, 1e-4),
+            "{c:?} {g:?}"
+        );
+    }
+}
+
+/// Keeps (train, validation) loss per epoch.
+struct Recorder(Vec<(f64, f64)>);
+
+impl ae_core::training::fit::Observer for Recorder {
+    fn on_epoch(
+        &mut self,
+        r: &ae_core::training::fit::EpochRecord,
+        _: &ae_core::engine::params::Params,
+        _: &Optimizer,
+        _: &TrainState,
+    ) -> ae_core::Result<()> {
+        self.0
+            .push((r.train.total(), r.val.as_ref().map_or(0.0, |v| v.total())));
+        Ok(())
+    }
+
+    fn on_interrupt(
+        &mut self,
+        _: &ae_core::engine::params::Params,
+        _: &Optimizer,
+        _: &TrainState,
+    ) -> ae_core::Result<()> {
+        Ok(())
+    }
+}
