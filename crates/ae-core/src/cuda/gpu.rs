@@ -33,6 +33,12 @@ pub(crate) struct Kernels {
     pub sum_partials: CudaFunction,
     pub adam: CudaFunction,
     pub sgd: CudaFunction,
+    pub weight_decay: CudaFunction,
+    pub l1_code: CudaFunction,
+    pub column_means: CudaFunction,
+    pub kl_units: CudaFunction,
+    pub add_rows: CudaFunction,
+    pub corrupt: CudaFunction,
 }
 
 /// An open GPU: where a [`super::CudaTrainer`] computes.
@@ -215,6 +221,12 @@ impl Gpu {
             sum_partials: f("sum_partials")?,
             adam: f("adam")?,
             sgd: f("sgd")?,
+            weight_decay: f("weight_decay")?,
+            l1_code: f("l1_code")?,
+            column_means: f("column_means")?,
+            kl_units: f("kl_units")?,
+            add_rows: f("add_rows")?,
+            corrupt: f("corrupt")?,
         };
         Ok(Gpu {
             label,

@@ -169,3 +169,107 @@ extern "C" __global__ void sgd(float* p, const float* g, float* m, long long n, 
         p[i] -= lr * mi;
     }
 }
+
+// Weight decay on one weight tensor: g += λ·w (kind 2, L2) or λ·sign(w) (kind 1, L1) when has_grad,
+// and partial sums of w² or |w| for its value. 256 threads per block.
+extern "C" __global__ void weight_decay(float* g, const float* w, int has_grad, long long n,
+                                        int kind, float lambda, double* partial) {
+    double s = 0.0;
+    GRID_STRIDE(i, n) {
+        float wi = w[i];
+        if (kind == 2) {
+            s += (double)(wi * wi);
+            if (has_grad) g[i] += lambda * wi;
+        } else {
+            s += (double)fabsf(wi);
+            // sign(0) = 0, as torch.sign.
+            if (has_grad) g[i] += lambda * (wi > 0.f ? 1.f : (wi < 0.f ? -1.f : 0.f));
+        }
+    }
+    block_sum(s, partial);
+}
+
+// L1 activity sparsity on a code h: d += scale·sign(h) when has_grad, partial sums of |h|.
+// 256 threads per block.
+extern "C" __global__ void l1_code(const float* h, float* d, int has_grad, long long n,
+                                   float scale, double* partial) {
+    double s = 0.0;
+    GRID_STRIDE(i, n) {
+        float hi = h[i];
+        s += (double)fabsf(hi);
+        if (has_grad) d[i] += scale * (hi > 0.f ? 1.f : (hi < 0.f ? -1.f : 0.f));
+    }
+    block_sum(s, partial);
+}
+
+// means[c] = Σ_r h[r, c] / rows, in double: one thread per code unit.
+extern "C" __global__ void column_means(const float* h, double* means, int rows, int cols) {
+    int c = blockIdx.x * blockDim.x + threadIdx.x;
+    if (c >= cols) return;
+    double s = 0.0;
+    for (int r = 0; r < rows; r++) s += (double)h[(long long)r * cols + c];
+    means[c] = s / (rows > 0 ? rows : 1);
+}
+
+// The KL sparsity penalty from the units' batch means ρ̂ (kept 1e-6 inside (0, 1)), one block of
+// 256 threads: per_unit[j] = β/N · (−ρ/ρ̂_j + (1−ρ)/(1−ρ̂_j)), and result[slot] (added to when
+// accumulate) += weight · β Σ_j KL(ρ ‖ ρ̂_j).
+extern "C" __global__ void kl_units(const double* means, int k, double rho, double beta,
+                                    int rows, float* per_unit, double* result, int slot,
+                                    int accumulate, double weight) {
+    double s = 0.0;
+    for (int j = threadIdx.x; j < k; j += blockDim.x) {
+        double m = fmin(fmax(means[j], 1e-6), 1.0 - 1e-6);
+        s += rho * log(rho / m) + (1.0 - rho) * log((1.0 - rho) / (1.0 - m));
+        per_unit[j] = (float)(beta / (rows > 0 ? rows : 1) * (-rho / m + (1.0 - rho) / (1.0 - m)));
+    }
+    __shared__ double shared[256];
+    shared[threadIdx.x] = s;
+    __syncthreads();
+    for (int t = blockDim.x / 2; t > 0; t >>= 1) {
+        if (threadIdx.x < t) shared[threadIdx.x] += shared[threadIdx.x + t];
+        __syncthreads();
+    }
+    if (threadIdx.x == 0)
+        result[slot] = (accumulate ? result[slot] : 0.0) + weight * beta * shared[0];
+}
+
+// d[r, c] += v[c].
+extern "C" __global__ void add_rows(float* d, const float* v, int rows, int cols) {
+    long long n = (long long)rows * cols;
+    GRID_STRIDE(i, n) { d[i] += v[i % cols]; }
+}
+
+// A counter-based random number: element i of the stream `key` (splitmix64), as 64 bits.
+__device__ __forceinline__ unsigned long long mix(unsigned long long key, unsigned long long i) {
+    unsigned long long z = key + (i + 1) * 0x9E3779B97F4A7C15ULL;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31);
+}
+
+// A uniform draw in [0, 1) from the top 24 bits.
+__device__ __forceinline__ float uniform(unsigned long long bits) {
+    return (float)(bits >> 40) * (1.f / 16777216.f);
+}
+
+// Input corruption for a denoising step, drawn on the GPU from the stream `key` (the run's seed,
+// epoch and step): kind 0 adds N(0, param²) (Box–Muller), 1 masks with probability param, 2 sets
+// to 0 or 1 with probability param (salt and pepper).
+extern "C" __global__ void corrupt(float* out, const float* x, long long n, int kind, float param,
+                                   unsigned long long key) {
+    GRID_STRIDE(i, n) {
+        unsigned long long a = mix(key, 2 * (unsigned long long)i);
+        float u = uniform(a);
+        float v = x[i];
+        if (kind == 0) {
+            float u2 = uniform(mix(key, 2 * (unsigned long long)i + 1));
+            float r = sqrtf(-2.f * logf(1.f - u));
+            out[i] = v + param * r * cospif(2.f * u2);
+        } else if (kind == 1) {
+            out[i] = u < param ? 0.f : v;
+        } else {
+            out[i] = u < param ? (float)((a >> 8) & 1) : v;
+        }
+    }
+}

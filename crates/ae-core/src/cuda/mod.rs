@@ -7,14 +7,16 @@
 //!
 //! So far the backend trains dense autoencoders (any depth, tied or not, every activation) with
 //! mean squared error or binary cross-entropy and Adam or SGD, with the learning-rate schedule,
-//! per-parameter rates and frozen parameters of the CPU engine. [`CudaTrainer::new`] refuses any
-//! other run by name, before allocating anything.
+//! per-parameter rates and frozen parameters of the CPU engine; with input noise (drawn on the
+//! GPU by a counter-based generator keyed by seed, epoch and step), L1 or KL sparsity on the code,
+//! and L1 or L2 weight decay. [`CudaTrainer::new`] refuses any other run by name, before
+//! allocating anything.
 mod gpu;
 mod net;
 mod trainer;
 
 pub use gpu::{compile_kernels, gpu_present, nvrtc_available, Gpu, Image, KERNELS};
-pub use trainer::CudaTrainer;
+pub use trainer::{corrupted_on, CudaTrainer};
 
 use crate::objective::AutoencoderTask;
 use crate::training::device::Device;

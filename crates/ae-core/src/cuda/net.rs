@@ -4,7 +4,7 @@
 use crate::engine::layers::activation::Activation;
 use crate::engine::params::Params;
 use crate::model::plan::LayerOp;
-use crate::objective::{AutoencoderTask, WeightDecay};
+use crate::objective::AutoencoderTask;
 use crate::{Error, Result};
 
 /// One dense layer with the activation that follows it.
@@ -32,6 +32,8 @@ pub(crate) struct DenseNet {
     pub nodes: Vec<Node>,
     /// Input (and output) features.
     pub features: usize,
+    /// The node whose output is the code (the encoder's last).
+    pub code: usize,
 }
 
 /// Why `task` cannot train on the GPU yet, if it cannot.
@@ -40,12 +42,6 @@ fn unsupported(task: &AutoencoderTask) -> Option<&'static str> {
     let c = &task.model.config;
     if c.variational || o.kl.is_some() {
         return Some("variational autoencoders");
-    }
-    if o.noise.is_some() {
-        return Some("denoising (input noise)");
-    }
-    if o.sparsity.is_some() {
-        return Some("sparsity penalties");
     }
     if o.contractive.is_some() {
         return Some("the contractive penalty");
@@ -56,9 +52,6 @@ fn unsupported(task: &AutoencoderTask) -> Option<&'static str> {
     if o.missing.is_some() {
         return Some("training on incomplete rows (--missing allow)");
     }
-    if o.weight_decay != WeightDecay::None {
-        return Some("weight decay");
-    }
     None
 }
 
@@ -66,8 +59,8 @@ fn refuse(what: &str) -> Error {
     Error::config(
         "device",
         format!(
-            "the GPU backend trains dense autoencoders with mse or bce, adam or sgd, and no \
-             penalty or corruption so far; {what} still trains on the CPU (--device cpu)"
+            "the GPU backend trains dense autoencoders (plain, denoising, sparse, with weight \
+             decay) so far; {what} still trains on the CPU (--device cpu)"
         ),
     )
 }
@@ -82,7 +75,14 @@ impl DenseNet {
         let params = &task.model.params;
         let (encoder, decoder) = config.layer_ops()?;
         let mut nodes: Vec<Node> = Vec::new();
-        for op in encoder.iter().chain(&decoder) {
+        let mut code = 0;
+        for (k, op) in encoder.iter().chain(&decoder).enumerate() {
+            if k == encoder.len() {
+                match nodes.len() {
+                    0 => return Err(refuse("an encoder without dense layers")),
+                    n => code = n - 1,
+                }
+            }
             match op {
                 LayerOp::Dense { prefix, tied_to } => nodes.push(dense(params, prefix, tied_to)?),
                 LayerOp::Activation(a) => match nodes.last_mut() {
@@ -115,7 +115,11 @@ impl DenseNet {
                 got: nodes.iter().map(|n| n.outputs).collect(),
             });
         }
-        Ok(DenseNet { nodes, features })
+        Ok(DenseNet {
+            nodes,
+            features,
+            code,
+        })
     }
 }
 
@@ -167,6 +171,7 @@ mod tests {
         let shape: Vec<_> = net.nodes.iter().map(|n| (n.inputs, n.outputs)).collect();
         assert_eq!(shape, [(20, 8), (8, 3), (3, 8), (8, 20)]);
         assert_eq!(net.features, 20);
+        assert_eq!(net.code, 1);
         assert_eq!(net.nodes[0].act, config.activation);
         assert_eq!(net.nodes[1].act, config.code_activation());
         assert_eq!(net.nodes[3].act, Activation::Sigmoid);
@@ -187,12 +192,17 @@ mod tests {
     #[test]
     fn what_the_gpu_does_not_compute_yet_is_refused_by_name() {
         let config = ModelConfig::dense(&[6], &[4, 2]);
-        let noisy = Objective {
-            noise: Some("gaussian:0.1".parse().unwrap()),
+        let mut one_layer = config.clone();
+        one_layer.hidden = vec![3];
+        let contractive = Objective {
+            contractive: Some(0.1),
             ..Objective::default()
         };
-        let e = task(config, noisy).unwrap_err().to_string();
-        assert!(e.contains("denoising") && e.contains("--device cpu"), "{e}");
+        let e = task(one_layer, contractive).unwrap_err().to_string();
+        assert!(
+            e.contains("contractive") && e.contains("--device cpu"),
+            "{e}"
+        );
         let arch = crate::model::ConvArch {
             channels: vec![2],
             kernel: 3,

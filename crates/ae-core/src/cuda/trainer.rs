@@ -9,11 +9,24 @@ use super::gpu::{act_code, grid, Gpu, MAX_BLOCKS, THREADS};
 use super::net::DenseNet;
 use crate::engine::loss::LossKind;
 use crate::engine::optim::{Optimizer, StepRule};
-use crate::engine::params::Params;
+use crate::engine::params::{ParamKind, Params};
 use crate::engine::tensor::Tensor;
+use crate::objective::noise::Noise;
+use crate::objective::sparsity::Sparsity;
+use crate::objective::WeightDecay;
 use crate::objective::{AutoencoderTask, Examples, Task, Terms};
 use crate::training::trainer::Trainer;
 use crate::Result;
+
+/// Slots of the sums read back: a step's reconstruction loss (the optimizer kernels skip the
+/// update when it is not finite), an evaluation's, a step's sparsity penalty, an evaluation's,
+/// and the weight decay's value.
+const SLOT_LOSS: i32 = 0;
+const SLOT_EVAL_LOSS: i32 = 1;
+const SLOT_SPARSITY: i32 = 2;
+const SLOT_EVAL_SPARSITY: i32 = 3;
+const SLOT_DECAY: i32 = 4;
+const SLOTS: usize = 5;
 
 /// Examples copied to the GPU once, with their host copy, which the borrow keeps unchanged.
 struct Resident<'a> {
@@ -38,9 +51,14 @@ pub struct CudaTrainer<'a> {
     /// The reconstruction: the output activation of the logits.
     out: CudaSlice<f32>,
     batch: CudaSlice<f32>,
+    /// The corrupted batch of a denoising step.
+    noisy: CudaSlice<f32>,
     idx: CudaSlice<u32>,
+    /// Code units' batch means and the KL penalty's gradient per unit.
+    means: CudaSlice<f64>,
+    per_unit: CudaSlice<f32>,
     partial: CudaSlice<f64>,
-    /// `[the last step's loss sum, an evaluation's loss sum]`.
+    /// Sums read back: see the `SLOT_` constants.
     result: CudaSlice<f64>,
     resident: Vec<Resident<'a>>,
     /// Rows the buffers hold.
@@ -86,6 +104,7 @@ impl<'a> CudaTrainer<'a> {
             }
         }
         let n = net.nodes.len();
+        let code_units = net.nodes[net.code].outputs;
         Ok(CudaTrainer {
             gpu,
             task,
@@ -99,9 +118,12 @@ impl<'a> CudaTrainer<'a> {
             deltas: (0..n).map(|_| gpu.zeros(1)).collect::<Result<_>>()?,
             out: gpu.zeros(1)?,
             batch: gpu.zeros(1)?,
+            noisy: gpu.zeros(1)?,
             idx: gpu.zeros(1)?,
+            means: gpu.zeros(code_units)?,
+            per_unit: gpu.zeros(code_units)?,
             partial: gpu.zeros(MAX_BLOCKS as usize)?,
-            result: gpu.zeros(2)?,
+            result: gpu.zeros(SLOTS)?,
             resident: kept,
             capacity: 0,
             host_stale: false,
@@ -127,6 +149,9 @@ impl<'a> CudaTrainer<'a> {
         }
         g.ensure(&mut self.out, rows * self.net.features)?;
         g.ensure(&mut self.batch, rows * self.net.features)?;
+        if self.task.objective.noise.is_some() {
+            g.ensure(&mut self.noisy, rows * self.net.features)?;
+        }
         g.ensure(&mut self.idx, rows)?;
         self.capacity = rows;
         Ok(())
@@ -192,14 +217,18 @@ impl<'a> CudaTrainer<'a> {
         .map_err(|e| g.err(e))
     }
 
-    /// Runs the chain on the first `n` rows of the batch buffer.
-    fn forward(&mut self, n: usize) -> Result<()> {
+    /// Runs the chain on the first `n` rows of the batch buffer (its corrupted copy when `noisy`).
+    fn forward(&mut self, n: usize, noisy: bool) -> Result<()> {
         let g = self.gpu;
         let last = self.net.nodes.len() - 1;
         for (i, node) in self.net.nodes.iter().enumerate() {
             let (before, rest) = self.acts.split_at_mut(i);
             let y = &mut rest[0];
-            let x = if i == 0 { &self.batch } else { &before[i - 1] };
+            let x = match (i, noisy) {
+                (0, false) => &self.batch,
+                (0, true) => &self.noisy,
+                _ => &before[i - 1],
+            };
             let w = &self.values[node.weight];
             g.matmul(
                 y,
@@ -271,82 +300,225 @@ impl<'a> CudaTrainer<'a> {
                 unsafe { b.launch(cfg) }.map_err(|e| g.err(e))?;
             }
         }
-        let (blocks, acc) = (cfg.grid_dim.0 as i32, accumulate as i32);
+        self.sum_partials(cfg.grid_dim.0, slot, accumulate)
+    }
+
+    /// Backpropagates the last delta through the chain into the parameters' gradients (the input
+    /// was the corrupted batch when `noisy`), adding the sparsity penalty's gradient at the code.
+    fn backward(&mut self, n: usize, noisy: bool) -> Result<()> {
+        let g = self.gpu;
+        for i in (0..self.net.nodes.len()).rev() {
+            let node = self.net.nodes[i].clone();
+            let (o, k) = (node.outputs, node.inputs);
+            {
+                let frozen = &self.task.model.params.frozen;
+                let d = &self.deltas[i];
+                let x = match (i, noisy) {
+                    (0, false) => &self.batch,
+                    (0, true) => &self.noisy,
+                    _ => &self.acts[i - 1],
+                };
+                if !frozen[node.weight] {
+                    let gw = &mut self.grads[node.weight];
+                    if node.out_in {
+                        // dW[out, in] += dᵀ · x
+                        g.matmul(gw, (o, k, n), d, true, x, false, true)?;
+                    } else {
+                        // dW[in, out] += xᵀ · d
+                        g.matmul(gw, (k, o, n), x, true, d, false, true)?;
+                    }
+                }
+                if let Some(bias) = node.bias.filter(|&b| !frozen[b]) {
+                    let (rows, cols) = (n as i32, o as i32);
+                    let mut b = g.stream.launch_builder(&g.k.column_sums_add);
+                    b.arg(&mut self.grads[bias]).arg(d).arg(&rows).arg(&cols);
+                    // SAFETY: d holds n rows of o columns; the bias gradient has o.
+                    unsafe { b.launch(per_column(o)) }.map_err(|e| g.err(e))?;
+                }
+            }
+            if i == 0 {
+                break;
+            }
+            {
+                let (dbefore, drest) = self.deltas.split_at_mut(i);
+                // dx[N, in] = d · op(W)ᵀ: the gradient at the lower node's output.
+                let w = &self.values[node.weight];
+                g.matmul(
+                    &mut dbefore[i - 1],
+                    (n, k, o),
+                    &drest[0],
+                    false,
+                    w,
+                    !node.out_in,
+                    false,
+                )?;
+            }
+            if i - 1 == self.net.code && self.task.objective.sparsity.is_some() {
+                self.sparsity(n, true, SLOT_SPARSITY, false)?;
+            }
+            let (act, slope) = act_code(self.net.nodes[i - 1].act);
+            let len = (n * k) as i64;
+            let mut b = g.stream.launch_builder(&g.k.act_backward);
+            b.arg(&mut self.deltas[i - 1])
+                .arg(&self.acts[i - 1])
+                .arg(&len)
+                .arg(&act)
+                .arg(&slope);
+            // SAFETY: both hold n rows of the lower node's width.
+            unsafe { b.launch(grid(n * k)) }.map_err(|e| g.err(e))?;
+        }
+        Ok(())
+    }
+
+    /// The sparsity penalty on the code of the last forward pass on `n` rows: its sum into
+    /// `result[slot]` (L1: Σ|h|; KL: the penalty, times `n` when evaluating), and when `grad` its
+    /// gradient added to the gradient at the code.
+    fn sparsity(&mut self, n: usize, grad: bool, slot: i32, accumulate: bool) -> Result<()> {
+        let g = self.gpu;
+        let c = self.net.code;
+        let k = self.net.nodes[c].outputs;
+        let (has_grad, acc) = (grad as i32, accumulate as i32);
+        match self.task.objective.sparsity {
+            None => Ok(()),
+            Some(Sparsity::L1 { lambda }) => {
+                let (len, scale) = ((n * k) as i64, lambda / (n * k) as f32);
+                let cfg = grid(n * k);
+                let mut b = g.stream.launch_builder(&g.k.l1_code);
+                b.arg(&self.acts[c])
+                    .arg(&mut self.deltas[c])
+                    .arg(&has_grad)
+                    .arg(&len)
+                    .arg(&scale)
+                    .arg(&mut self.partial);
+                // SAFETY: code and its gradient hold n rows of k units.
+                unsafe { b.launch(cfg) }.map_err(|e| g.err(e))?;
+                self.sum_partials(cfg.grid_dim.0, slot, accumulate)
+            }
+            Some(Sparsity::Kl { rho, beta }) => {
+                let (rows, cols) = (n as i32, k as i32);
+                let mut b = g.stream.launch_builder(&g.k.column_means);
+                b.arg(&self.acts[c])
+                    .arg(&mut self.means)
+                    .arg(&rows)
+                    .arg(&cols);
+                // SAFETY: the code holds n rows of k units; means has k.
+                unsafe { b.launch(per_column(k)) }.map_err(|e| g.err(e))?;
+                let (rho, beta) = (rho as f64, beta as f64);
+                let weight = if grad { 1.0f64 } else { n as f64 };
+                let mut b = g.stream.launch_builder(&g.k.kl_units);
+                b.arg(&self.means)
+                    .arg(&cols)
+                    .arg(&rho)
+                    .arg(&beta)
+                    .arg(&rows)
+                    .arg(&mut self.per_unit)
+                    .arg(&mut self.result)
+                    .arg(&slot)
+                    .arg(&acc)
+                    .arg(&weight);
+                // SAFETY: k means and k per-unit gradients; result has SLOTS.
+                unsafe { b.launch(one_block()) }.map_err(|e| g.err(e))?;
+                if grad {
+                    let mut b = g.stream.launch_builder(&g.k.add_rows);
+                    b.arg(&mut self.deltas[c])
+                        .arg(&self.per_unit)
+                        .arg(&rows)
+                        .arg(&cols);
+                    // SAFETY: the code's gradient holds n rows of k units.
+                    unsafe { b.launch(grid(n * k)) }.map_err(|e| g.err(e))?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// The weight decay's sum (Σw² or Σ|w| over unfrozen weights) into `result[SLOT_DECAY]`, and
+    /// when `grad` its gradient added to theirs. False when there is no such weight.
+    fn weight_decay(&mut self, grad: bool) -> Result<bool> {
+        let (kind, lambda) = match self.task.objective.weight_decay {
+            WeightDecay::None => return Ok(false),
+            WeightDecay::L2(l) => (2i32, l),
+            WeightDecay::L1(l) => (1i32, l),
+        };
+        let g = self.gpu;
+        let has_grad = grad as i32;
+        let mut any = false;
+        for i in 0..self.values.len() {
+            let p = &self.task.model.params;
+            if p.kinds[i] != ParamKind::Weight || p.frozen[i] {
+                continue;
+            }
+            let len = self.values[i].len() as i64;
+            let cfg = grid(len as usize);
+            let mut b = g.stream.launch_builder(&g.k.weight_decay);
+            b.arg(&mut self.grads[i])
+                .arg(&self.values[i])
+                .arg(&has_grad)
+                .arg(&len)
+                .arg(&kind)
+                .arg(&lambda)
+                .arg(&mut self.partial);
+            // SAFETY: value and gradient have `len` elements.
+            unsafe { b.launch(cfg) }.map_err(|e| g.err(e))?;
+            self.sum_partials(cfg.grid_dim.0, SLOT_DECAY, any)?;
+            any = true;
+        }
+        Ok(any)
+    }
+
+    /// A step's sparsity penalty from its slot: L1's λ·Σ|h| over `units` code values, or KL's
+    /// penalty as the kernel summed it.
+    fn sparsity_value(&self, sp: Sparsity, sum: f64, units: f64) -> f64 {
+        match sp {
+            Sparsity::L1 { lambda } => lambda as f64 * sum / units.max(1.0),
+            Sparsity::Kl { .. } => sum,
+        }
+    }
+
+    /// The weight decay's value from its sum.
+    fn decay_value(&self, sum: f64) -> f64 {
+        match self.task.objective.weight_decay {
+            WeightDecay::None => 0.0,
+            WeightDecay::L2(l) => 0.5 * l as f64 * sum,
+            WeightDecay::L1(l) => l as f64 * sum,
+        }
+    }
+
+    /// result[slot] (+)= Σ partial[..blocks].
+    fn sum_partials(&mut self, blocks: u32, slot: i32, accumulate: bool) -> Result<()> {
+        let g = self.gpu;
+        let (blocks, acc) = (blocks as i32, accumulate as i32);
         let mut b = g.stream.launch_builder(&g.k.sum_partials);
         b.arg(&self.partial)
             .arg(&blocks)
             .arg(&mut self.result)
             .arg(&slot)
             .arg(&acc);
-        let one = LaunchConfig {
-            grid_dim: (1, 1, 1),
-            block_dim: (THREADS, 1, 1),
-            shared_mem_bytes: 0,
-        };
-        // SAFETY: `blocks` partial sums were written; result has two slots.
-        unsafe { b.launch(one) }.map_err(|e| g.err(e))?;
+        // SAFETY: `blocks` partial sums were written; result has SLOTS.
+        unsafe { b.launch(one_block()) }.map_err(|e| g.err(e))?;
         Ok(())
     }
 
-    /// Backpropagates the last delta through the chain into the parameters' gradients.
-    fn backward(&mut self, n: usize) -> Result<()> {
+    /// Writes the corrupted copy of the batch's first `n` rows, drawn from the stream of this
+    /// run's seed, `epoch` and `step`.
+    fn corrupt(&mut self, n: usize, noise: Noise, epoch: usize, step: usize) -> Result<()> {
         let g = self.gpu;
-        let frozen = &self.task.model.params.frozen;
-        for (i, node) in self.net.nodes.iter().enumerate().rev() {
-            let (dbefore, drest) = self.deltas.split_at_mut(i);
-            let d = &drest[0];
-            let x = if i == 0 {
-                &self.batch
-            } else {
-                &self.acts[i - 1]
-            };
-            let (o, k) = (node.outputs, node.inputs);
-            if !frozen[node.weight] {
-                let gw = &mut self.grads[node.weight];
-                if node.out_in {
-                    // dW[out, in] += dᵀ · x
-                    g.matmul(gw, (o, k, n), d, true, x, false, true)?;
-                } else {
-                    // dW[in, out] += xᵀ · d
-                    g.matmul(gw, (k, o, n), x, true, d, false, true)?;
-                }
-            }
-            if let Some(bias) = node.bias.filter(|&b| !frozen[b]) {
-                let (rows, cols) = (n as i32, o as i32);
-                let mut b = g.stream.launch_builder(&g.k.column_sums_add);
-                b.arg(&mut self.grads[bias]).arg(d).arg(&rows).arg(&cols);
-                let cfg = LaunchConfig {
-                    grid_dim: ((o as u32).div_ceil(THREADS), 1, 1),
-                    block_dim: (THREADS, 1, 1),
-                    shared_mem_bytes: 0,
-                };
-                // SAFETY: d holds n rows of o columns; the bias gradient has o.
-                unsafe { b.launch(cfg) }.map_err(|e| g.err(e))?;
-            }
-            if i > 0 {
-                let dx = &mut dbefore[i - 1];
-                // dx[N, in] = d · op(W)ᵀ, then through the activation below.
-                g.matmul(
-                    dx,
-                    (n, k, o),
-                    d,
-                    false,
-                    &self.values[node.weight],
-                    !node.out_in,
-                    false,
-                )?;
-                let (act, slope) = act_code(self.net.nodes[i - 1].act);
-                let len = (n * k) as i64;
-                let mut b = g.stream.launch_builder(&g.k.act_backward);
-                b.arg(dx)
-                    .arg(&self.acts[i - 1])
-                    .arg(&len)
-                    .arg(&act)
-                    .arg(&slope);
-                // SAFETY: both hold n rows of the lower node's width.
-                unsafe { b.launch(grid(n * k)) }.map_err(|e| g.err(e))?;
-            }
-        }
+        let (kind, param) = match noise {
+            Noise::Gaussian { std } => (0i32, std),
+            Noise::Mask { p } => (1, p),
+            Noise::SaltPepper { p } => (2, p),
+        };
+        let key = noise_key(self.task.seed, epoch, step);
+        let len = (n * self.net.features) as i64;
+        let mut b = g.stream.launch_builder(&g.k.corrupt);
+        b.arg(&mut self.noisy)
+            .arg(&self.batch)
+            .arg(&len)
+            .arg(&kind)
+            .arg(&param)
+            .arg(&key);
+        // SAFETY: both buffers hold n rows.
+        unsafe { b.launch(grid(len as usize)) }.map_err(|e| g.err(e))?;
         Ok(())
     }
 
@@ -402,14 +574,10 @@ impl<'a> CudaTrainer<'a> {
         Ok(())
     }
 
-    /// Reads `result[slot]`, waiting for the GPU.
-    fn read(&self, slot: usize) -> Result<f64> {
+    /// Reads every slot of `result`, waiting for the GPU.
+    fn read(&self) -> Result<Vec<f64>> {
         let g = self.gpu;
-        let v = g
-            .stream
-            .clone_dtoh(&self.result.slice(slot..slot + 1))
-            .map_err(|e| g.err(e))?;
-        Ok(v[0])
+        g.stream.clone_dtoh(&self.result).map_err(|e| g.err(e))
     }
 
     /// Brings parameters and optimizer state to the host when the GPU's are newer.
@@ -441,7 +609,13 @@ impl<'a> CudaTrainer<'a> {
 }
 
 impl Trainer for CudaTrainer<'_> {
-    fn step(&mut self, data: Examples<'_>, idx: &[usize], _: usize, _: usize) -> Result<Terms> {
+    fn step(
+        &mut self,
+        data: Examples<'_>,
+        idx: &[usize],
+        epoch: usize,
+        step: usize,
+    ) -> Result<Terms> {
         let n = idx.len();
         self.reserve(n)?;
         self.load_rows(data.x, idx)?;
@@ -450,18 +624,38 @@ impl Trainer for CudaTrainer<'_> {
         for (grad, _) in self.grads.iter_mut().zip(frozen).filter(|(_, &f)| !f) {
             g.stream.memset_zeros(grad).map_err(|e| g.err(e))?;
         }
-        self.forward(n)?;
-        self.loss(n, 0, false)?;
-        self.backward(n)?;
+        // Denoising: the model sees a corrupted batch and is scored against the clean one.
+        let noise = self.task.objective.noise;
+        if let Some(noise) = noise {
+            self.corrupt(n, noise, epoch, step)?;
+        }
+        self.forward(n, noise.is_some())?;
+        self.loss(n, SLOT_LOSS, false)?;
+        self.backward(n, noise.is_some())?;
+        let decay = self.weight_decay(true)?;
         self.update()?;
         self.host_stale = true;
-        let mean = self.read(0)? / (n * self.net.features) as f64;
+        let sums = self.read()?;
+        let mean = sums[SLOT_LOSS as usize] / (n * self.net.features) as f64;
         if !mean.is_finite() {
             // The kernels left the parameters alone: the step did not count.
             self.optimizer.step -= 1;
         }
         let mut terms = Terms::default();
         terms.push(self.task.recon_name(), mean);
+        if let Some(sp) = self.task.objective.sparsity {
+            let units = (n * self.net.nodes[self.net.code].outputs) as f64;
+            let sum = sums[SLOT_SPARSITY as usize];
+            terms.push(sp.name(), self.sparsity_value(sp, sum, units));
+        }
+        if self.task.objective.weight_decay != WeightDecay::None {
+            let sum = if decay {
+                sums[SLOT_DECAY as usize]
+            } else {
+                0.0
+            };
+            terms.push("weight_decay", self.decay_value(sum));
+        }
         Ok(terms)
     }
 
@@ -475,12 +669,36 @@ impl Trainer for CudaTrainer<'_> {
         for start in (0..n).step_by(bs) {
             let end = (start + bs).min(n);
             self.load_range(data.x, start, end)?;
-            self.forward(end - start)?;
-            self.loss(end - start, 1, start > 0)?;
+            self.forward(end - start, false)?;
+            self.loss(end - start, SLOT_EVAL_LOSS, start > 0)?;
+            self.sparsity(end - start, false, SLOT_EVAL_SPARSITY, start > 0)?;
         }
-        let mean = self.read(1)? / (n * self.net.features) as f64;
+        let decay = self.weight_decay(false)?;
+        let sums = self.read()?;
         let mut terms = Terms::default();
-        terms.push(self.task.recon_name(), mean);
+        terms.push(
+            self.task.recon_name(),
+            sums[SLOT_EVAL_LOSS as usize] / (n * self.net.features) as f64,
+        );
+        if let Some(sp) = self.task.objective.sparsity {
+            let units = (n * self.net.nodes[self.net.code].outputs) as f64;
+            let value = match sp {
+                // Σ over batches of rows · penalty, over all rows.
+                Sparsity::Kl { .. } => sums[SLOT_EVAL_SPARSITY as usize] / n as f64,
+                Sparsity::L1 { .. } => {
+                    self.sparsity_value(sp, sums[SLOT_EVAL_SPARSITY as usize], units)
+                }
+            };
+            terms.push(sp.name(), value);
+        }
+        if self.task.objective.weight_decay != WeightDecay::None {
+            let sum = if decay {
+                sums[SLOT_DECAY as usize]
+            } else {
+                0.0
+            };
+            terms.push("weight_decay", self.decay_value(sum));
+        }
         Ok(terms)
     }
 
@@ -498,4 +716,64 @@ impl Trainer for CudaTrainer<'_> {
         self.sync_host()?;
         Ok((&self.task.model.params, self.optimizer))
     }
+}
+
+/// The key of a denoising step's random stream: the run's seed, the epoch and the step, mixed.
+fn noise_key(seed: u64, epoch: usize, step: usize) -> u64 {
+    let mix = |mut z: u64| {
+        z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    };
+    mix(seed ^ mix(((epoch as u64) << 32) ^ step as u64))
+}
+
+/// One thread per column of a `cols`-wide matrix.
+fn per_column(cols: usize) -> LaunchConfig {
+    LaunchConfig {
+        grid_dim: ((cols as u32).div_ceil(THREADS), 1, 1),
+        block_dim: (THREADS, 1, 1),
+        shared_mem_bytes: 0,
+    }
+}
+
+/// One block of [`THREADS`] (the single-block reductions).
+fn one_block() -> LaunchConfig {
+    LaunchConfig {
+        grid_dim: (1, 1, 1),
+        block_dim: (THREADS, 1, 1),
+        shared_mem_bytes: 0,
+    }
+}
+
+/// The corruption the GPU draws for a denoising step on `x` (seed, epoch, step as in training),
+/// for tests of its distribution.
+#[doc(hidden)]
+pub fn corrupted_on(
+    gpu: &Gpu,
+    noise: Noise,
+    x: &[f32],
+    seed: u64,
+    epoch: usize,
+    step: usize,
+) -> Result<Vec<f32>> {
+    let (kind, param) = match noise {
+        Noise::Gaussian { std } => (0i32, std),
+        Noise::Mask { p } => (1, p),
+        Noise::SaltPepper { p } => (2, p),
+    };
+    let src = gpu.upload(x)?;
+    let mut out = gpu.zeros::<f32>(x.len())?;
+    let (len, key) = (x.len() as i64, noise_key(seed, epoch, step));
+    let mut b = gpu.stream.launch_builder(&gpu.k.corrupt);
+    b.arg(&mut out)
+        .arg(&src)
+        .arg(&len)
+        .arg(&kind)
+        .arg(&param)
+        .arg(&key);
+    // SAFETY: both buffers hold x.len() values.
+    unsafe { b.launch(grid(x.len())) }.map_err(|e| gpu.err(e))?;
+    gpu.stream.clone_dtoh(&out).map_err(|e| gpu.err(e))
 }
