@@ -45,14 +45,19 @@ echo "gpu tests: exit $? ($(grep -c '\.\.\. ok' "$out/gpu-tests.log") ok, $(grep
 flags=(--data fashion-mnist --activation relu --code-activation linear --output-activation sigmoid
   --loss mse --optimizer adam --lr 0.001 --batch-size 256 --init torch --val-fraction 0
   --epochs 5 --eval-test --force)
+# "eager" is the GPU with each step's kernels launched one by one instead of replayed as a graph.
 for workload in "256,64" "1000,500,250,30"; do
-  for dev in cuda cpu; do
+  for dev in cuda eager cpu; do
     name="ae-${dev}-${workload//,/-}"
-    timeout 300 "$carry/ae" train "${flags[@]}" --hidden "$workload" --device "$dev" \
-      --out "$out/$name" > "$out/$name.log" 2>&1
+    device=$dev graphs=1
+    [ "$dev" = eager ] && device=cuda graphs=0
+    AE_CUDA_GRAPHS=$graphs timeout 300 "$carry/ae" train "${flags[@]}" --hidden "$workload" \
+      --device "$device" --out "$out/$name" > "$out/$name.log" 2>&1
     echo "$name: exit $?" >> "$summary"
   done
 done
+# A capture that failed says so in the run's log.
+grep -h "CUDA graph" "$out"/ae-cuda-*.log >> "$summary"
 
 # 3. PyTorch on the same GPU.
 timeout 300 python3 bench/torch_gpu.py --data "$carry/data/fashion-mnist" > "$out/torch.jsonl" 2> "$out/torch.err"
@@ -66,11 +71,11 @@ torch = {}
 for line in open(os.path.join(out, "torch.jsonl")):
     r = json.loads(line)
     torch[(r["workload"], r["mode"])] = r
-print("| workload | ae GPU s/epoch | ae CPU s/epoch | PyTorch eager | PyTorch CUDA graph | ae GPU / graph | ae GPU / eager | test MSE ae GPU / ae CPU / PyTorch |")
-print("|---|---|---|---|---|---|---|---|")
+print("| workload | ae GPU s/epoch | ae GPU kernel by kernel | ae CPU s/epoch | PyTorch eager | PyTorch CUDA graph | ae GPU / graph | ae GPU / eager | test MSE ae GPU / ae CPU / PyTorch |")
+print("|---|---|---|---|---|---|---|---|---|")
 for hidden, name in [("256-64", "dense 784-256-64"), ("1000-500-250-30", "dense 784-1000-500-250-30")]:
     ae = {}
-    for dev in ["cuda", "cpu"]:
+    for dev in ["cuda", "eager", "cpu"]:
         path = os.path.join(out, f"ae-{dev}-{hidden}", "metrics.jsonl")
         if not os.path.exists(path):
             continue
@@ -81,8 +86,9 @@ for hidden, name in [("256-64", "dense 784-256-64"), ("1000-500-250-30", "dense 
     e, g = torch.get((name, "eager")), torch.get((name, "graph"))
     gs = ae.get("cuda", (float("nan"),) * 2)
     cs = ae.get("cpu", (float("nan"),) * 2)
+    ks = ae.get("eager", (float("nan"),) * 2)
     ratio = lambda a, b: a / b if b else float("nan")
-    print(f"| {name} | {gs[0]:.3f} | {cs[0]:.3f} | {e['best_2_4']:.3f} | {g['best_2_4']:.3f} | "
+    print(f"| {name} | {gs[0]:.3f} | {ks[0]:.3f} | {cs[0]:.3f} | {e['best_2_4']:.3f} | {g['best_2_4']:.3f} | "
           f"{ratio(gs[0], g['best_2_4']):.2f} | {ratio(gs[0], e['best_2_4']):.2f} | "
           f"{gs[1]:.5f} / {cs[1]:.5f} / {e['test_mse']:.5f} |")
 EOF

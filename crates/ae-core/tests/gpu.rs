@@ -328,6 +328,52 @@ fn gpu_steps_match_the_cpu_engine_for_every_supported_configuration() {
 }
 
 #[test]
+fn steps_replayed_from_cuda_graphs_equal_steps_launched_kernel_by_kernel() {
+    let Some(gpu) = gpu("steps_replayed_from_cuda_graphs") else {
+        return;
+    };
+    let x = data(40, 16);
+    // Two shapes, each replayed with new rows, rates and noise keys; an evaluation with a larger
+    // batch in between grows the buffers, which must drop and re-record the graphs.
+    let batches: Vec<Vec<usize>> = vec![
+        (0..16).collect(),
+        (20..36).rev().collect(),
+        vec![3, 1, 4, 1, 5, 9, 2, 6],
+        (24..40).collect(),
+        vec![7, 7, 8, 0, 39, 38, 1, 2],
+        (0..40).step_by(5).collect(),
+    ];
+    let mut cases = cases();
+    cases.push(Case {
+        noise: Some(Noise::Mask { p: 0.3 }),
+        schedule: true,
+        ..Case::base("mask noise, schedule")
+    });
+    for case in cases {
+        let run = |graphs: bool, resident: bool| {
+            let (mut t, mut o) = case.build(16);
+            let keep: Vec<&Tensor> = if resident { vec![&x] } else { vec![] };
+            let mut g = CudaTrainer::new(&gpu, &mut t, &mut o, &keep).unwrap();
+            g.use_graphs(graphs);
+            let mut seen = Vec::new();
+            for (s, idx) in batches.iter().enumerate() {
+                seen.push(g.step(Examples::new(&x), idx, 1, s).unwrap());
+                if s == 1 {
+                    seen.push(g.evaluate(Examples::new(&x), 32).unwrap());
+                }
+            }
+            assert_eq!(g.graph_failure(), None, "{}", case.name);
+            assert_eq!(g.graphs_recorded() > 0, graphs, "{}", case.name);
+            let (p, opt) = g.host().unwrap();
+            (seen, p.values.clone(), opt.m.clone(), opt.v.clone())
+        };
+        let eager = run(false, true);
+        assert_eq!(run(true, true), eager, "{}: resident", case.name);
+        assert_eq!(run(true, false), eager, "{}: host batches", case.name);
+    }
+}
+
+#[test]
 fn examples_not_resident_on_the_gpu_train_the_same() {
     let Some(gpu) = gpu("examples_not_resident_on_the_gpu_train_the_same") else {
         return;

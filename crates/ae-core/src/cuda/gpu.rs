@@ -49,7 +49,14 @@ pub struct Gpu {
     pub(crate) stream: Arc<CudaStream>,
     pub(crate) blas: CudaBlas,
     pub(crate) k: Kernels,
+    /// cuBLAS's workspace, ours so that steps recorded as CUDA graphs share it (left to itself,
+    /// cuBLAS gives every capture a workspace of its own). Declared after `blas`, so dropped
+    /// after the handle that uses it.
+    _workspace: CudaSlice<u8>,
 }
+
+/// Bytes of cuBLAS's workspace (what PyTorch gives it on Hopper GPUs).
+const CUBLAS_WORKSPACE: usize = 32 << 20;
 
 impl std::fmt::Debug for Gpu {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -203,6 +210,21 @@ impl Gpu {
         unsafe { ctx.disable_event_tracking() };
         let stream = ctx.new_stream().map_err(driver)?;
         let blas = CudaBlas::new(stream.clone()).map_err(|e| fail(format!("cuBLAS: {e}")))?;
+        let mut workspace = stream.alloc_zeros::<u8>(CUBLAS_WORKSPACE).map_err(driver)?;
+        {
+            let (ptr, _sync) = workspace.device_ptr_mut(&stream);
+            // SAFETY: the buffer outlives the handle (field order in `Gpu`), and the handle's
+            // stream, set by CudaBlas::new, is the only one that uses it.
+            unsafe {
+                cudarc::cublas::sys::cublasSetWorkspace_v2(
+                    *blas.handle(),
+                    ptr as *mut std::ffi::c_void,
+                    CUBLAS_WORKSPACE,
+                )
+            }
+            .result()
+            .map_err(|e| fail(format!("cuBLAS workspace: {e:?}")))?;
+        }
         let module = ctx.load_module(image.into_module_source()).map_err(|e| {
             fail(format!(
                 "CUDA driver error {e} loading our kernels compiled for sm_{}{}",
@@ -234,6 +256,7 @@ impl Gpu {
             stream,
             blas,
             k,
+            _workspace: workspace,
         })
     }
 

@@ -35,9 +35,22 @@ __device__ __forceinline__ float act_scale(int act, float slope, float d, float 
     for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < (n); \
          i += (long long)gridDim.x * blockDim.x)
 
-// dst[r, :] = src[idx[r], :]: a batch gathered from examples resident on the GPU.
-extern "C" __global__ void gather_rows(float* dst, const float* src, const unsigned int* idx,
+// A step's changing values live in one small device buffer, the step buffer, copied from the host
+// before each step, so that a step recorded once as a CUDA graph replays with new values:
+// words 0–1 the noise key (low, high), 2–3 the optimizer's rates (Adam: step size and
+// 1/√(1 − β₂ᵗ); SGD: the rate), then the batch's row indices.
+#define STEP_RATES 2
+#define STEP_ROWS 4
+
+__device__ __forceinline__ unsigned long long step_key(const unsigned int* stepbuf) {
+    return ((unsigned long long)stepbuf[1] << 32) | stepbuf[0];
+}
+
+// dst[r, :] = src[idx[r], :]: a batch gathered from examples resident on the GPU, the indices
+// read from the step buffer.
+extern "C" __global__ void gather_rows(float* dst, const float* src, const unsigned int* stepbuf,
                                        int rows, int cols) {
+    const unsigned int* idx = stepbuf + STEP_ROWS;
     long long n = (long long)rows * cols;
     GRID_STRIDE(i, n) {
         long long r = i / cols;
@@ -144,11 +157,14 @@ extern "C" __global__ void sum_partials(const double* partial, int blocks, doubl
 }
 
 // Adam (PyTorch's rule), skipped when the step's loss (loss[0]) is not finite, so that a diverged
-// step never reaches the weights, as on the CPU.
+// step never reaches the weights, as on the CPU. The step size (times this parameter's `scale`)
+// and 1/√(1 − β₂ᵗ) come from the step buffer.
 extern "C" __global__ void adam(float* p, const float* g, float* m, float* v, long long n,
-                                float beta1, float beta2, float eps, float step_size,
-                                float inv_sqrt_c2, const double* loss) {
+                                float beta1, float beta2, float eps, float scale,
+                                const unsigned int* stepbuf, const double* loss) {
     if (!isfinite(loss[0])) return;
+    float step_size = __uint_as_float(stepbuf[STEP_RATES]) * scale;
+    float inv_sqrt_c2 = __uint_as_float(stepbuf[STEP_RATES + 1]);
     GRID_STRIDE(i, n) {
         float gi = g[i];
         float mi = beta1 * m[i] + (1.f - beta1) * gi;
@@ -159,10 +175,12 @@ extern "C" __global__ void adam(float* p, const float* g, float* m, float* v, lo
     }
 }
 
-// SGD with heavy-ball momentum (PyTorch's convention), skipped like Adam on a non-finite loss.
+// SGD with heavy-ball momentum (PyTorch's convention), skipped like Adam on a non-finite loss; the
+// rate (times `scale`) from the step buffer.
 extern "C" __global__ void sgd(float* p, const float* g, float* m, long long n, float momentum,
-                               float lr, const double* loss) {
+                               float scale, const unsigned int* stepbuf, const double* loss) {
     if (!isfinite(loss[0])) return;
+    float lr = __uint_as_float(stepbuf[STEP_RATES]) * scale;
     GRID_STRIDE(i, n) {
         float mi = momentum * m[i] + g[i];
         m[i] = mi;
@@ -253,11 +271,12 @@ __device__ __forceinline__ float uniform(unsigned long long bits) {
     return (float)(bits >> 40) * (1.f / 16777216.f);
 }
 
-// Input corruption for a denoising step, drawn on the GPU from the stream `key` (the run's seed,
-// epoch and step): kind 0 adds N(0, param²) (Box–Muller), 1 masks with probability param, 2 sets
-// to 0 or 1 with probability param (salt and pepper).
+// Input corruption for a denoising step, drawn on the GPU from the stream whose key (the run's
+// seed, epoch and step) the step buffer holds: kind 0 adds N(0, param²) (Box–Muller), 1 masks with
+// probability param, 2 sets to 0 or 1 with probability param (salt and pepper).
 extern "C" __global__ void corrupt(float* out, const float* x, long long n, int kind, float param,
-                                   unsigned long long key) {
+                                   const unsigned int* stepbuf) {
+    unsigned long long key = step_key(stepbuf);
     GRID_STRIDE(i, n) {
         unsigned long long a = mix(key, 2 * (unsigned long long)i);
         float u = uniform(a);

@@ -1,9 +1,16 @@
 //! [`CudaTrainer`]: the loop's [`Trainer`] on a GPU. Parameters, gradients, optimizer state, the
 //! activations and (when they fit) the examples live on the GPU; a step is a batch gathered there,
 //! a cuBLAS product and one fused bias-and-activation kernel per layer each way, one loss kernel
-//! and one optimizer kernel per parameter, and one 8-byte read of the loss. Parameters and
+//! and one optimizer kernel per parameter, and one read of the loss. Parameters and
 //! optimizer state come back to the host only when the loop asks (checkpoints, diagnostics).
-use cudarc::driver::{CudaSlice, LaunchConfig, PushKernelArg};
+//!
+//! A step's work is recorded once as a CUDA graph for each batch size and replayed: one launch
+//! instead of some thirty, which is what small networks wait on. What changes from step to step
+//! (the rows, the noise key, the optimizer's rates) is read by the kernels from the step buffer,
+//! copied before each replay; everything else a step touches stays where it was recorded, and
+//! growing a buffer drops the recorded graphs. Where a capture fails the trainer launches the
+//! same kernels one by one and says so ([`Trainer::notes`]); `AE_CUDA_GRAPHS=0` asks for that.
+use cudarc::driver::{sys, CudaGraph, CudaSlice, LaunchConfig, PushKernelArg};
 
 use super::gpu::{act_code, grid, Gpu, MAX_BLOCKS, THREADS};
 use super::net::DenseNet;
@@ -27,6 +34,28 @@ const SLOT_SPARSITY: i32 = 2;
 const SLOT_EVAL_SPARSITY: i32 = 3;
 const SLOT_DECAY: i32 = 4;
 const SLOTS: usize = 5;
+
+/// Words of the step buffer (kernels.cu): the noise key at 0–1, the optimizer's rates at 2–3,
+/// the batch's row indices from 4.
+const STEP_RATES: usize = 2;
+const STEP_ROWS: usize = 4;
+
+/// Whether steps are recorded as CUDA graphs.
+#[derive(Clone, Debug, PartialEq)]
+enum Graphs {
+    On,
+    Off,
+    /// A capture failed, for this reason; steps launch kernel by kernel.
+    Failed(String),
+}
+
+/// What a recorded step is fixed to: its rows, and the resident examples it gathers them from
+/// (`None`: rows copied from the host before the step).
+#[derive(Clone, Copy, Debug, PartialEq)]
+struct StepShape {
+    rows: usize,
+    resident: Option<usize>,
+}
 
 /// Examples copied to the GPU once, with their host copy, which the borrow keeps unchanged.
 struct Resident<'a> {
@@ -53,7 +82,12 @@ pub struct CudaTrainer<'a> {
     batch: CudaSlice<f32>,
     /// The corrupted batch of a denoising step.
     noisy: CudaSlice<f32>,
-    idx: CudaSlice<u32>,
+    /// The step buffer: what changes between replays of a recorded step (see `STEP_ROWS`).
+    stepbuf: CudaSlice<u32>,
+    stepbuf_host: Vec<u32>,
+    /// Steps recorded as CUDA graphs, by shape.
+    graphs: Vec<(StepShape, CudaGraph)>,
+    graph_mode: Graphs,
     /// Code units' batch means and the KL penalty's gradient per unit.
     means: CudaSlice<f64>,
     per_unit: CudaSlice<f32>,
@@ -65,7 +99,6 @@ pub struct CudaTrainer<'a> {
     capacity: usize,
     /// The GPU's parameters are newer than the host's.
     host_stale: bool,
-    idx_host: Vec<u32>,
     rows_host: Tensor,
 }
 
@@ -119,7 +152,13 @@ impl<'a> CudaTrainer<'a> {
             out: gpu.zeros(1)?,
             batch: gpu.zeros(1)?,
             noisy: gpu.zeros(1)?,
-            idx: gpu.zeros(1)?,
+            stepbuf: gpu.zeros(STEP_ROWS)?,
+            stepbuf_host: Vec::new(),
+            graphs: Vec::new(),
+            graph_mode: match std::env::var("AE_CUDA_GRAPHS").as_deref() {
+                Ok("0") => Graphs::Off,
+                _ => Graphs::On,
+            },
             means: gpu.zeros(code_units)?,
             per_unit: gpu.zeros(code_units)?,
             partial: gpu.zeros(MAX_BLOCKS as usize)?,
@@ -127,7 +166,6 @@ impl<'a> CudaTrainer<'a> {
             resident: kept,
             capacity: 0,
             host_stale: false,
-            idx_host: Vec::new(),
             rows_host: Tensor::default(),
         })
     }
@@ -137,12 +175,48 @@ impl<'a> CudaTrainer<'a> {
         self.resident.len()
     }
 
-    /// Grows the per-batch buffers to `rows` rows.
+    /// Records steps as CUDA graphs (the default) or launches their kernels one by one.
+    pub fn use_graphs(&mut self, on: bool) {
+        self.graphs.clear();
+        self.graph_mode = if on { Graphs::On } else { Graphs::Off };
+    }
+
+    /// How many step shapes are recorded as CUDA graphs now.
+    pub fn graphs_recorded(&self) -> usize {
+        self.graphs.len()
+    }
+
+    /// Why steps stopped being recorded as graphs, if a capture failed.
+    pub fn graph_failure(&self) -> Option<&str> {
+        match &self.graph_mode {
+            Graphs::Failed(why) => Some(why),
+            _ => None,
+        }
+    }
+
+    /// Grows the per-batch buffers to `rows` rows, dropping the recorded steps that used them.
     fn reserve(&mut self, rows: usize) -> Result<()> {
         if rows <= self.capacity {
             return Ok(());
         }
+        self.graphs.clear();
         let g = self.gpu;
+        // Said before allocating, with the batch size, rather than as the allocation that fails.
+        let per_row: usize =
+            self.net.nodes.iter().map(|n| 2 * n.outputs).sum::<usize>() + 3 * self.net.features + 1;
+        let needed = rows * per_row * 4;
+        let free = g.memory()?.0;
+        if needed > free {
+            return Err(crate::Error::device(
+                g.label.clone(),
+                format!(
+                    "a batch of {rows} rows needs {:.1} MB of GPU memory for its activations and \
+                     {:.1} MB are free; use a smaller --batch-size",
+                    needed as f64 / 1e6,
+                    free as f64 / 1e6
+                ),
+            ));
+        }
         for (i, node) in self.net.nodes.iter().enumerate() {
             g.ensure(&mut self.acts[i], rows * node.outputs)?;
             g.ensure(&mut self.deltas[i], rows * node.outputs)?;
@@ -152,7 +226,7 @@ impl<'a> CudaTrainer<'a> {
         if self.task.objective.noise.is_some() {
             g.ensure(&mut self.noisy, rows * self.net.features)?;
         }
-        g.ensure(&mut self.idx, rows)?;
+        g.ensure(&mut self.stepbuf, STEP_ROWS + rows)?;
         self.capacity = rows;
         Ok(())
     }
@@ -163,41 +237,44 @@ impl<'a> CudaTrainer<'a> {
             .position(|r| std::ptr::eq(r.host.data(), x.data()))
     }
 
-    /// Puts rows `idx` of `x` into the batch buffer: gathered on the GPU from resident
-    /// examples, else gathered here and copied.
-    fn load_rows(&mut self, x: &Tensor, idx: &[usize]) -> Result<()> {
+    /// Readies rows `idx` of `x` for a step: for resident examples their indices go into the
+    /// step buffer's host copy (the step gathers them on the GPU); other rows are gathered here
+    /// and copied into the batch buffer now. Gives the resident set, if any.
+    fn stage_rows(&mut self, x: &Tensor, idx: &[usize]) -> Result<Option<usize>> {
         let g = self.gpu;
         let f = self.net.features;
-        match self.resident_of(x) {
-            Some(r) => {
-                debug_assert!(idx.iter().all(|&i| i < x.rows()));
-                self.idx_host.clear();
-                self.idx_host.extend(idx.iter().map(|&i| i as u32));
-                g.stream
-                    .memcpy_htod(&self.idx_host[..], &mut self.idx)
-                    .map_err(|e| g.err(e))?;
-                let (rows, cols) = (idx.len() as i32, f as i32);
-                let mut b = g.stream.launch_builder(&g.k.gather_rows);
-                b.arg(&mut self.batch)
-                    .arg(&self.resident[r].data)
-                    .arg(&self.idx)
-                    .arg(&rows)
-                    .arg(&cols);
-                // SAFETY: idx holds `rows` indices of rows of the resident examples.
-                unsafe { b.launch(grid(idx.len() * f)) }.map_err(|e| g.err(e))?;
+        let resident = self.resident_of(x);
+        if resident.is_some() {
+            debug_assert!(idx.iter().all(|&i| i < x.rows()));
+            self.stepbuf_host.extend(idx.iter().map(|&i| i as u32));
+        } else {
+            let mut shape = x.shape().to_vec();
+            shape[0] = idx.len();
+            self.rows_host.resize(&shape);
+            for (dst, &i) in self.rows_host.data_mut().chunks_exact_mut(f).zip(idx) {
+                dst.copy_from_slice(x.row(i));
             }
-            None => {
-                let mut shape = x.shape().to_vec();
-                shape[0] = idx.len();
-                self.rows_host.resize(&shape);
-                for (dst, &i) in self.rows_host.data_mut().chunks_exact_mut(f).zip(idx) {
-                    dst.copy_from_slice(x.row(i));
-                }
-                g.stream
-                    .memcpy_htod(self.rows_host.data(), &mut self.batch)
-                    .map_err(|e| g.err(e))?;
-            }
+            g.stream
+                .memcpy_htod(self.rows_host.data(), &mut self.batch)
+                .map_err(|e| g.err(e))?;
         }
+        Ok(resident)
+    }
+
+    /// Gathers the step's `n` rows of resident set `r` into the batch buffer, the indices read
+    /// from the step buffer.
+    fn gather(&mut self, n: usize, r: usize) -> Result<()> {
+        let g = self.gpu;
+        let f = self.net.features;
+        let (rows, cols) = (n as i32, f as i32);
+        let mut b = g.stream.launch_builder(&g.k.gather_rows);
+        b.arg(&mut self.batch)
+            .arg(&self.resident[r].data)
+            .arg(&self.stepbuf)
+            .arg(&rows)
+            .arg(&cols);
+        // SAFETY: the step buffer holds `n` indices of rows of the resident examples.
+        unsafe { b.launch(grid(n * f)) }.map_err(|e| g.err(e))?;
         Ok(())
     }
 
@@ -432,22 +509,26 @@ impl<'a> CudaTrainer<'a> {
         }
     }
 
-    /// The weight decay's sum (Σw² or Σ|w| over unfrozen weights) into `result[SLOT_DECAY]`, and
-    /// when `grad` its gradient added to theirs. False when there is no such weight.
-    fn weight_decay(&mut self, grad: bool) -> Result<bool> {
+    /// The weights the decay applies to: unfrozen weight matrices.
+    fn decayed(&self) -> Vec<usize> {
+        let p = &self.task.model.params;
+        (0..self.values.len())
+            .filter(|&i| p.kinds[i] == ParamKind::Weight && !p.frozen[i])
+            .collect()
+    }
+
+    /// The weight decay's sum (Σw² or Σ|w| over [`Self::decayed`]) into `result[SLOT_DECAY]`,
+    /// and when `grad` its gradient added to theirs.
+    fn weight_decay(&mut self, grad: bool) -> Result<()> {
         let (kind, lambda) = match self.task.objective.weight_decay {
-            WeightDecay::None => return Ok(false),
+            WeightDecay::None => return Ok(()),
             WeightDecay::L2(l) => (2i32, l),
             WeightDecay::L1(l) => (1i32, l),
         };
         let g = self.gpu;
         let has_grad = grad as i32;
         let mut any = false;
-        for i in 0..self.values.len() {
-            let p = &self.task.model.params;
-            if p.kinds[i] != ParamKind::Weight || p.frozen[i] {
-                continue;
-            }
+        for i in self.decayed() {
             let len = self.values[i].len() as i64;
             let cfg = grid(len as usize);
             let mut b = g.stream.launch_builder(&g.k.weight_decay);
@@ -463,7 +544,7 @@ impl<'a> CudaTrainer<'a> {
             self.sum_partials(cfg.grid_dim.0, SLOT_DECAY, any)?;
             any = true;
         }
-        Ok(any)
+        Ok(())
     }
 
     /// A step's sparsity penalty from its slot: L1's λ·Σ|h| over `units` code values, or KL's
@@ -499,16 +580,11 @@ impl<'a> CudaTrainer<'a> {
         Ok(())
     }
 
-    /// Writes the corrupted copy of the batch's first `n` rows, drawn from the stream of this
-    /// run's seed, `epoch` and `step`.
-    fn corrupt(&mut self, n: usize, noise: Noise, epoch: usize, step: usize) -> Result<()> {
+    /// Writes the corrupted copy of the batch's first `n` rows, drawn from the stream whose key
+    /// the step buffer holds.
+    fn corrupt(&mut self, n: usize, noise: Noise) -> Result<()> {
         let g = self.gpu;
-        let (kind, param) = match noise {
-            Noise::Gaussian { std } => (0i32, std),
-            Noise::Mask { p } => (1, p),
-            Noise::SaltPepper { p } => (2, p),
-        };
-        let key = noise_key(self.task.seed, epoch, step);
+        let (kind, param) = noise_code(noise);
         let len = (n * self.net.features) as i64;
         let mut b = g.stream.launch_builder(&g.k.corrupt);
         b.arg(&mut self.noisy)
@@ -516,17 +592,16 @@ impl<'a> CudaTrainer<'a> {
             .arg(&len)
             .arg(&kind)
             .arg(&param)
-            .arg(&key);
+            .arg(&self.stepbuf);
         // SAFETY: both buffers hold n rows.
         unsafe { b.launch(grid(len as usize)) }.map_err(|e| g.err(e))?;
         Ok(())
     }
 
-    /// One optimizer update of every unfrozen parameter; the kernels skip it on the GPU when
-    /// the step's loss is not finite.
-    fn update(&mut self) -> Result<()> {
+    /// One optimizer update of every unfrozen parameter by `rule`, whose rates the kernels read
+    /// from the step buffer; they skip it on the GPU when the step's loss is not finite.
+    fn update(&mut self, rule: StepRule) -> Result<()> {
         let g = self.gpu;
-        let rule = self.optimizer.advance();
         let frozen = &self.task.model.params.frozen;
         for (i, _) in frozen.iter().enumerate().filter(|(_, &f)| !f) {
             let len = self.values[i].len() as i64;
@@ -534,13 +609,8 @@ impl<'a> CudaTrainer<'a> {
             let mut b;
             match rule {
                 StepRule::Adam {
-                    beta1,
-                    beta2,
-                    eps,
-                    step_size,
-                    inv_sqrt_c2,
+                    beta1, beta2, eps, ..
                 } => {
-                    let step_size = step_size * scale;
                     b = g.stream.launch_builder(&g.k.adam);
                     b.arg(&mut self.values[i])
                         .arg(&self.grads[i])
@@ -550,21 +620,21 @@ impl<'a> CudaTrainer<'a> {
                         .arg(&beta1)
                         .arg(&beta2)
                         .arg(&eps)
-                        .arg(&step_size)
-                        .arg(&inv_sqrt_c2)
+                        .arg(&scale)
+                        .arg(&self.stepbuf)
                         .arg(&self.result);
                     // SAFETY: value, gradient and moments have `len` elements.
                     unsafe { b.launch(grid(len as usize)) }.map_err(|e| g.err(e))?;
                 }
-                StepRule::Sgd { momentum, lr } => {
-                    let lr = lr * scale;
+                StepRule::Sgd { momentum, .. } => {
                     b = g.stream.launch_builder(&g.k.sgd);
                     b.arg(&mut self.values[i])
                         .arg(&self.grads[i])
                         .arg(&mut self.m[i])
                         .arg(&len)
                         .arg(&momentum)
-                        .arg(&lr)
+                        .arg(&scale)
+                        .arg(&self.stepbuf)
                         .arg(&self.result);
                     // SAFETY: as above.
                     unsafe { b.launch(grid(len as usize)) }.map_err(|e| g.err(e))?;
@@ -572,6 +642,70 @@ impl<'a> CudaTrainer<'a> {
             }
         }
         Ok(())
+    }
+
+    /// A step's work on the GPU, after its buffer is copied: replayed from its graph, recorded
+    /// first when this shape has none, or launched kernel by kernel.
+    fn run(&mut self, shape: StepShape, rule: StepRule) -> Result<()> {
+        if self.graph_mode == Graphs::On {
+            if let Some((_, graph)) = self.graphs.iter().find(|(s, _)| *s == shape) {
+                return graph.launch().map_err(|e| self.gpu.err(e));
+            }
+            match self.capture(shape, rule) {
+                Ok(graph) => {
+                    graph.launch().map_err(|e| self.gpu.err(e))?;
+                    self.graphs.push((shape, graph));
+                    return Ok(());
+                }
+                Err(why) => self.graph_mode = Graphs::Failed(why),
+            }
+        }
+        self.launch_step(shape, rule)
+    }
+
+    /// Records [`Self::launch_step`] as a CUDA graph (nothing runs while recording).
+    fn capture(
+        &mut self,
+        shape: StepShape,
+        rule: StepRule,
+    ) -> std::result::Result<CudaGraph, String> {
+        let stream = self.gpu.stream.clone();
+        stream
+            .begin_capture(sys::CUstreamCaptureMode::CU_STREAM_CAPTURE_MODE_THREAD_LOCAL)
+            .map_err(|e| format!("beginning a capture: {e}"))?;
+        let recorded = self.launch_step(shape, rule);
+        // The capture always ends, so that the stream is usable whatever happened.
+        let ended = stream.end_capture(sys::CUgraphInstantiate_flags_enum(0));
+        recorded.map_err(|e| format!("recording a step: {e}"))?;
+        match ended {
+            Ok(Some(graph)) => Ok(graph),
+            Ok(None) => Err("the capture recorded nothing".into()),
+            Err(e) => Err(format!("ending a capture: {e}")),
+        }
+    }
+
+    /// A step's kernels, in order: gather, zeroed gradients, noise, forward, loss, backward,
+    /// weight decay, optimizer. Nothing here allocates, copies from the host or waits.
+    fn launch_step(&mut self, shape: StepShape, rule: StepRule) -> Result<()> {
+        let n = shape.rows;
+        if let Some(r) = shape.resident {
+            self.gather(n, r)?;
+        }
+        let g = self.gpu;
+        let frozen = &self.task.model.params.frozen;
+        for (grad, _) in self.grads.iter_mut().zip(frozen).filter(|(_, &f)| !f) {
+            g.stream.memset_zeros(grad).map_err(|e| g.err(e))?;
+        }
+        // Denoising: the model sees a corrupted batch and is scored against the clean one.
+        let noise = self.task.objective.noise;
+        if let Some(noise) = noise {
+            self.corrupt(n, noise)?;
+        }
+        self.forward(n, noise.is_some())?;
+        self.loss(n, SLOT_LOSS, false)?;
+        self.backward(n, noise.is_some())?;
+        self.weight_decay(true)?;
+        self.update(rule)
     }
 
     /// Reads every slot of `result`, waiting for the GPU.
@@ -618,24 +752,31 @@ impl Trainer for CudaTrainer<'_> {
     ) -> Result<Terms> {
         let n = idx.len();
         self.reserve(n)?;
-        self.load_rows(data.x, idx)?;
+        let rule = self.optimizer.advance();
+        // The step buffer: noise key, rates, then (resident examples) the rows.
+        let key = noise_key(self.task.seed, epoch, step);
+        let rates = match rule {
+            StepRule::Adam {
+                step_size,
+                inv_sqrt_c2,
+                ..
+            } => [step_size.to_bits(), inv_sqrt_c2.to_bits()],
+            StepRule::Sgd { lr, .. } => [lr.to_bits(), 0],
+        };
+        self.stepbuf_host.clear();
+        self.stepbuf_host.extend([key as u32, (key >> 32) as u32]);
+        debug_assert_eq!(self.stepbuf_host.len(), STEP_RATES);
+        self.stepbuf_host.extend(rates);
+        debug_assert_eq!(self.stepbuf_host.len(), STEP_ROWS);
+        let resident = self.stage_rows(data.x, idx)?;
         let g = self.gpu;
-        let frozen = &self.task.model.params.frozen;
-        for (grad, _) in self.grads.iter_mut().zip(frozen).filter(|(_, &f)| !f) {
-            g.stream.memset_zeros(grad).map_err(|e| g.err(e))?;
-        }
-        // Denoising: the model sees a corrupted batch and is scored against the clean one.
-        let noise = self.task.objective.noise;
-        if let Some(noise) = noise {
-            self.corrupt(n, noise, epoch, step)?;
-        }
-        self.forward(n, noise.is_some())?;
-        self.loss(n, SLOT_LOSS, false)?;
-        self.backward(n, noise.is_some())?;
-        let decay = self.weight_decay(true)?;
-        self.update()?;
+        g.stream
+            .memcpy_htod(&self.stepbuf_host[..], &mut self.stepbuf)
+            .map_err(|e| g.err(e))?;
+        self.run(StepShape { rows: n, resident }, rule)?;
         self.host_stale = true;
         let sums = self.read()?;
+        let decay = !self.decayed().is_empty();
         let mean = sums[SLOT_LOSS as usize] / (n * self.net.features) as f64;
         if !mean.is_finite() {
             // The kernels left the parameters alone: the step did not count.
@@ -673,7 +814,8 @@ impl Trainer for CudaTrainer<'_> {
             self.loss(end - start, SLOT_EVAL_LOSS, start > 0)?;
             self.sparsity(end - start, false, SLOT_EVAL_SPARSITY, start > 0)?;
         }
-        let decay = self.weight_decay(false)?;
+        self.weight_decay(false)?;
+        let decay = !self.decayed().is_empty();
         let sums = self.read()?;
         let mut terms = Terms::default();
         terms.push(
@@ -715,6 +857,25 @@ impl Trainer for CudaTrainer<'_> {
     fn host(&mut self) -> Result<(&Params, &Optimizer)> {
         self.sync_host()?;
         Ok((&self.task.model.params, self.optimizer))
+    }
+
+    fn notes(&self) -> Vec<String> {
+        match self.graph_failure() {
+            Some(why) => vec![format!(
+                "{}: steps were launched kernel by kernel, slower than as one CUDA graph ({why})",
+                self.gpu.describe()
+            )],
+            None => Vec::new(),
+        }
+    }
+}
+
+/// The corrupt kernel's code for a noise and its parameter.
+fn noise_code(noise: Noise) -> (i32, f32) {
+    match noise {
+        Noise::Gaussian { std } => (0, std),
+        Noise::Mask { p } => (1, p),
+        Noise::SaltPepper { p } => (2, p),
     }
 }
 
@@ -758,21 +919,21 @@ pub fn corrupted_on(
     epoch: usize,
     step: usize,
 ) -> Result<Vec<f32>> {
-    let (kind, param) = match noise {
-        Noise::Gaussian { std } => (0i32, std),
-        Noise::Mask { p } => (1, p),
-        Noise::SaltPepper { p } => (2, p),
-    };
+    let (kind, param) = noise_code(noise);
     let src = gpu.upload(x)?;
     let mut out = gpu.zeros::<f32>(x.len())?;
     let (len, key) = (x.len() as i64, noise_key(seed, epoch, step));
+    let mut stepbuf = gpu.zeros::<u32>(STEP_ROWS)?;
+    gpu.stream
+        .memcpy_htod(&[key as u32, (key >> 32) as u32, 0, 0], &mut stepbuf)
+        .map_err(|e| gpu.err(e))?;
     let mut b = gpu.stream.launch_builder(&gpu.k.corrupt);
     b.arg(&mut out)
         .arg(&src)
         .arg(&len)
         .arg(&kind)
         .arg(&param)
-        .arg(&key);
+        .arg(&stepbuf);
     // SAFETY: both buffers hold x.len() values.
     unsafe { b.launch(grid(x.len())) }.map_err(|e| gpu.err(e))?;
     gpu.stream.clone_dtoh(&out).map_err(|e| gpu.err(e))

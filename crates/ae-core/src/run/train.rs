@@ -435,30 +435,32 @@ fn run(
         saved_at: None,
         unsaved_best: None,
     };
-    let outcome = match &mut feeds {
+    let (outcome, notes) = match &mut feeds {
         Feeds::Memory { train, val } => {
             // Examples in memory stay on a GPU when they fit there.
             let resident: Vec<&Tensor> = std::iter::once(&*train).chain(val.as_ref()).collect();
             let mut trainer = trainer_on(gpu.as_ref(), &mut task, &mut optimizer, &resident)?;
-            fit_with(
+            let outcome = fit_with(
                 trainer.as_mut(),
                 &mut state,
                 &s.loop_config(),
                 Examples::new(train),
                 val.as_ref().map(Examples::new),
                 &mut observer,
-            )?
+            )?;
+            (outcome, trainer.notes())
         }
         Feeds::Stream { train, val } => {
             let mut trainer = trainer_on(gpu.as_ref(), &mut task, &mut optimizer, &[])?;
-            fit_feeds(
+            let outcome = fit_feeds(
                 trainer.as_mut(),
                 &mut state,
                 &s.loop_config(),
                 train.as_mut(),
                 val.as_deref_mut().map(|v| v as &mut dyn Feed),
                 &mut observer,
-            )?
+            )?;
+            (outcome, trainer.notes())
         }
     };
     let RunObserver {
@@ -468,6 +470,9 @@ fn run(
         history,
         ..
     } = observer;
+    for note in &notes {
+        progress.note(note);
+    }
     let folder = run.as_ref().map(|r| r.path().to_path_buf());
     if outcome == Outcome::Interrupted {
         return Ok(Trained {

@@ -30,6 +30,11 @@ pub trait Trainer {
     fn collapse(&mut self, data: Examples<'_>) -> Result<Option<String>>;
     /// The parameters and the optimizer's state, on the host (for checkpoints).
     fn host(&mut self) -> Result<(&Params, &Optimizer)>;
+    /// What the user should know about how the steps ran (a GPU that fell back to a slower
+    /// path, say); none by default.
+    fn notes(&self) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 /// The CPU engine as a [`Trainer`]: a task and its optimizer, batches gathered into reusable
