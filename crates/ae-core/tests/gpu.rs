@@ -10,7 +10,7 @@ use ae_core::engine::layers::activation::Activation;
 use ae_core::engine::loss::LossKind;
 use ae_core::engine::optim::{Optimizer, OptimizerKind, Schedule};
 use ae_core::engine::tensor::Tensor;
-use ae_core::model::ModelConfig;
+use ae_core::model::{ConvArch, ConvDecoder, ModelConfig};
 use ae_core::objective::noise::Noise;
 use ae_core::objective::sparsity::Sparsity;
 use ae_core::objective::{AutoencoderTask, Examples, Objective, WeightDecay};
@@ -76,6 +76,8 @@ struct Case {
     weight_decay: WeightDecay,
     sparsity: Option<Sparsity>,
     noise: Option<Noise>,
+    /// A convolutional model of this image shape (16 values) instead of a dense one.
+    conv: Option<([usize; 3], ConvArch)>,
 }
 
 impl Case {
@@ -94,11 +96,18 @@ impl Case {
             weight_decay: WeightDecay::None,
             sparsity: None,
             noise: None,
+            conv: None,
         }
     }
 
     fn build(&self, features: usize) -> (AutoencoderTask, Optimizer) {
-        let mut config = ModelConfig::dense(&[features], &self.hidden);
+        let mut config = match &self.conv {
+            Some((shape, arch)) => {
+                assert_eq!(shape.iter().product::<usize>(), features);
+                ModelConfig::conv(shape, arch.clone())
+            }
+            None => ModelConfig::dense(&[features], &self.hidden),
+        };
         config.activation = self.activation;
         config.code_activation = Some(self.code);
         config.output_activation = self.output;
@@ -187,6 +196,43 @@ fn cases() -> Vec<Case> {
         hidden: vec![12, 7],
         ..Case::base("kl sparsity on a sigmoid code")
     });
+    // Convolutional models: patch products, pooling (ReLU's zeros make ties, which go to the
+    // window's first pixel), upsampling, channels-first/last changes, a dense code or none.
+    let arch = |channels: Vec<usize>, kernel, code| ConvArch {
+        channels,
+        kernel,
+        decoder: ConvDecoder::Upsample,
+        code,
+    };
+    out.push(Case {
+        conv: Some(([1, 4, 4], arch(vec![3], 3, Some(5)))),
+        output: Activation::Sigmoid,
+        ..Case::base("conv 1×4×4, dense code")
+    });
+    out.push(Case {
+        conv: Some(([2, 4, 2], arch(vec![3], 3, None))),
+        ..Case::base("conv 2×4×2, the feature map as code")
+    });
+    out.push(Case {
+        conv: Some(([1, 4, 4], arch(vec![2, 3], 5, None))),
+        output: Activation::Sigmoid,
+        loss: LossKind::Bce,
+        schedule: true,
+        ..Case::base("conv two stages, kernel 5, bce")
+    });
+    out.push(Case {
+        conv: Some(([4, 2, 2], arch(vec![3], 3, Some(4)))),
+        code: Activation::Relu,
+        sparsity: Some(Sparsity::L1 { lambda: 0.05 }),
+        weight_decay: WeightDecay::L2(0.01),
+        ..Case::base("conv 4×2×2, sparse relu code, weight decay")
+    });
+    out.push(Case {
+        conv: Some(([2, 4, 2], arch(vec![3], 3, None))),
+        sparsity: Some(Sparsity::L1 { lambda: 0.05 }),
+        noise: Some(Noise::Mask { p: 0.0 }),
+        ..Case::base("conv, sparse feature map, noise path")
+    });
     // Corruption that changes nothing follows the denoising path exactly like the CPU.
     for (name, noise) in [
         ("mask noise of 0", Noise::Mask { p: 0.0 }),
@@ -238,7 +284,11 @@ fn our_kernels_compile_with_nvrtc_to_ptx_and_to_machine_code() {
     for kernel in [
         "gather_rows",
         "bias_act",
-        "bias_act_keep",
+        "act_out",
+        "im2col",
+        "col2im",
+        "max_pool_backward",
+        "upsample_backward",
         "act_backward",
         "column_sums_add",
         "mse_loss",

@@ -70,18 +70,6 @@ extern "C" __global__ void bias_act(float* y, const float* b, int has_bias, int 
     }
 }
 
-// pre[r, c] += b[c], out = act(pre): the output layer, whose logits the BCE loss reads.
-extern "C" __global__ void bias_act_keep(float* pre, float* out, const float* b, int has_bias,
-                                         int rows, int cols, int act, float slope) {
-    long long n = (long long)rows * cols;
-    GRID_STRIDE(i, n) {
-        float v = pre[i];
-        if (has_bias) v += b[i % cols];
-        pre[i] = v;
-        out[i] = act_f(act, slope, v);
-    }
-}
-
 // d *= act'(y): a gradient brought through an activation.
 extern "C" __global__ void act_backward(float* d, const float* y, long long n, int act,
                                         float slope) {
@@ -290,5 +278,187 @@ extern "C" __global__ void corrupt(float* out, const float* x, long long n, int 
         } else {
             out[i] = u < param ? (float)((a >> 8) & 1) : v;
         }
+    }
+}
+
+// out = act(z): the reconstruction from the logits.
+extern "C" __global__ void act_out(float* out, const float* z, long long n, int act, float slope) {
+    GRID_STRIDE(i, n) { out[i] = act_f(act, slope, z[i]); }
+}
+
+// Between (C, H, W) rows and channels-last (H, W, C) images, n images: to_last 1 reads CHW and
+// writes HWC, 0 the reverse. Also the backward pass of the opposite direction.
+extern "C" __global__ void permute_chw(float* dst, const float* src, int n, int c, int h, int w,
+                                       int to_last) {
+    long long hw = (long long)h * w;
+    long long len = (long long)n * c * hw;
+    GRID_STRIDE(i, len) {
+        // i indexes the channels-last image: (b, p, ch) with p = y·w + x.
+        long long b = i / (hw * c);
+        long long r = i - b * hw * c;
+        long long p = r / c;
+        long long ch = r - p * c;
+        long long j = b * hw * c + ch * hw + p;
+        if (to_last) dst[i] = src[j];
+        else dst[j] = src[i];
+    }
+}
+
+// Patches (im2col) of n channels-last images h × w × c seen through a k × k kernel with the
+// stride and zero padding: cols[(b, oy, ox), (ky, kx, ch)], the CPU engine's patch order.
+extern "C" __global__ void im2col(float* cols, const float* x, int n, int h, int w, int c, int oh,
+                                  int ow, int k, int stride, int pad) {
+    long long width = (long long)k * k * c;
+    long long len = (long long)n * oh * ow * width;
+    GRID_STRIDE(i, len) {
+        long long row = i / width;
+        long long q = i - row * width;
+        int ch = (int)(q % c);
+        int kx = (int)((q / c) % k);
+        int ky = (int)(q / ((long long)c * k));
+        long long b = row / ((long long)oh * ow);
+        int pix = (int)(row - b * oh * ow);
+        int y = (pix / ow) * stride - pad + ky;
+        int xx = (pix % ow) * stride - pad + kx;
+        float v = 0.f;
+        if (y >= 0 && y < h && xx >= 0 && xx < w) v = x[((b * h + y) * w + xx) * c + ch];
+        cols[i] = v;
+    }
+}
+
+// The reverse of im2col for gradients (col2im): dx[b, y, x, ch] = Σ of the patch values that read
+// that pixel, gathered per pixel (no atomics; the same sum in the same order on every run).
+extern "C" __global__ void col2im(float* dx, const float* cols, int n, int h, int w, int c,
+                                  int oh, int ow, int k, int stride, int pad) {
+    long long width = (long long)k * k * c;
+    long long len = (long long)n * h * w * c;
+    GRID_STRIDE(i, len) {
+        int ch = (int)(i % c);
+        long long pix = i / c;
+        int xx = (int)(pix % w);
+        int y = (int)((pix / w) % h);
+        long long b = pix / ((long long)w * h);
+        float s = 0.f;
+        for (int ky = 0; ky < k; ky++) {
+            int ty = y + pad - ky;
+            if (ty < 0 || ty % stride != 0) continue;
+            int oy = ty / stride;
+            if (oy >= oh) continue;
+            for (int kx = 0; kx < k; kx++) {
+                int tx = xx + pad - kx;
+                if (tx < 0 || tx % stride != 0) continue;
+                int ox = tx / stride;
+                if (ox >= ow) continue;
+                long long row = (b * oh + oy) * ow + ox;
+                s += cols[row * width + ((long long)ky * k + kx) * c + ch];
+            }
+        }
+        dx[i] = s;
+    }
+}
+
+// A PyTorch conv weight (a, b, kk) as rows in patch order: out[(i·kk + t)·b + j] = w[(i·b + j)·kk + t].
+extern "C" __global__ void to_patch_order(float* out, const float* w, int a, int b, int kk) {
+    long long len = (long long)a * b * kk;
+    GRID_STRIDE(o, len) {
+        long long j = o % b;
+        long long t = (o / b) % kk;
+        long long i = o / ((long long)b * kk);
+        out[o] = w[(i * b + j) * kk + t];
+    }
+}
+
+// Adds a patch-ordered gradient back into a PyTorch-layout one: g[(i·b + j)·kk + t] += m[(i·kk + t)·b + j].
+extern "C" __global__ void add_from_patch_order(float* g, const float* m, int a, int b, int kk) {
+    long long len = (long long)a * b * kk;
+    GRID_STRIDE(o, len) {
+        long long t = o % kk;
+        long long j = (o / kk) % b;
+        long long i = o / ((long long)b * kk);
+        g[o] += m[(i * kk + t) * b + j];
+    }
+}
+
+// Max pooling of n channels-last images over k × k windows with stride k.
+extern "C" __global__ void max_pool(float* y, const float* x, int n, int h, int w, int c, int k) {
+    int oh = h / k, ow = w / k;
+    long long len = (long long)n * oh * ow * c;
+    GRID_STRIDE(i, len) {
+        int ch = (int)(i % c);
+        long long o = i / c;
+        int ox = (int)(o % ow);
+        int oy = (int)((o / ow) % oh);
+        long long b = o / ((long long)ow * oh);
+        float m = __int_as_float(0xff800000);  // −∞ (NVRTC has no INFINITY)
+        for (int dy = 0; dy < k; dy++)
+            for (int dx = 0; dx < k; dx++)
+                m = fmaxf(m, x[((b * h + oy * k + dy) * w + ox * k + dx) * c + ch]);
+        y[i] = m;
+    }
+}
+
+// Max pooling's gradient: each window's gradient goes to the first of its pixels (in row order)
+// that holds the maximum, as on the CPU; pixels outside every window get 0.
+extern "C" __global__ void max_pool_backward(float* dx, const float* dy, const float* x,
+                                             const float* y, int n, int h, int w, int c, int k) {
+    int oh = h / k, ow = w / k;
+    long long len = (long long)n * h * w * c;
+    GRID_STRIDE(i, len) {
+        int ch = (int)(i % c);
+        long long pix = i / c;
+        int xx = (int)(pix % w);
+        int yy = (int)((pix / w) % h);
+        long long b = pix / ((long long)w * h);
+        int oy = yy / k, ox = xx / k;
+        float g = 0.f;
+        if (oy < oh && ox < ow) {
+            long long o = ((b * oh + oy) * ow + ox) * c + ch;
+            float m = y[o];
+            if (x[i] == m) {
+                // Taken only if no earlier pixel of the window holds the maximum.
+                int first = 1, reached = 0;
+                for (int wy = 0; wy < k && first && !reached; wy++)
+                    for (int wx = 0; wx < k; wx++) {
+                        int py = oy * k + wy, px = ox * k + wx;
+                        if (py == yy && px == xx) { reached = 1; break; }
+                        if (x[((b * h + py) * w + px) * c + ch] == m) { first = 0; break; }
+                    }
+                if (first) g = dy[o];
+            }
+        }
+        dx[i] = g;
+    }
+}
+
+// Nearest upsampling of n channels-last images h × w × c by k.
+extern "C" __global__ void upsample(float* y, const float* x, int n, int h, int w, int c, int k) {
+    int oh = h * k, ow = w * k;
+    long long len = (long long)n * oh * ow * c;
+    GRID_STRIDE(i, len) {
+        int ch = (int)(i % c);
+        long long o = i / c;
+        int ox = (int)(o % ow);
+        int oy = (int)((o / ow) % oh);
+        long long b = o / ((long long)ow * oh);
+        y[i] = x[((b * h + oy / k) * w + ox / k) * c + ch];
+    }
+}
+
+// Upsampling's gradient: each input pixel sums its k × k copies, rows then columns, as on the CPU.
+extern "C" __global__ void upsample_backward(float* dx, const float* dy, int n, int h, int w,
+                                             int c, int k) {
+    int ow = w * k;
+    long long len = (long long)n * h * w * c;
+    GRID_STRIDE(i, len) {
+        int ch = (int)(i % c);
+        long long pix = i / c;
+        int xx = (int)(pix % w);
+        int yy = (int)((pix / w) % h);
+        long long b = pix / ((long long)w * h);
+        float s = 0.f;
+        for (int t = 0; t < k; t++)
+            for (int u = 0; u < k; u++)
+                s += dy[((b * h * k + yy * k + t) * (long long)ow + xx * k + u) * c + ch];
+        dx[i] = s;
     }
 }

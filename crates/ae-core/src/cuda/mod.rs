@@ -13,6 +13,7 @@
 //! allocating anything.
 mod gpu;
 mod net;
+mod ops;
 mod trainer;
 
 pub use gpu::{compile_kernels, gpu_present, nvrtc_available, Gpu, Image, KERNELS};
@@ -24,7 +25,7 @@ use crate::Result;
 
 /// Checks that the GPU backend computes `task`, without touching a GPU.
 pub fn check_supported(task: &AutoencoderTask) -> Result<()> {
-    net::DenseNet::of(task).map(|_| ())
+    net::GpuNet::of(task).map(|_| ())
 }
 
 /// The GPU a run on `device` computes on: `None` for the CPU. `auto` takes the first GPU when

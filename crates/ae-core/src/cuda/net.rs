@@ -1,7 +1,10 @@
-//! What the GPU backend computes: a dense autoencoder as a chain of fused nodes, each
-//! `act(x · op(W) + b)`, read from the model's plan. Runs it does not compute yet are refused
+//! What the GPU backend computes: an autoencoder as a chain of operations read from the model's
+//! plan. Dense layers are fused nodes, `act(x · op(W) + b)`; convolutional models add patch
+//! products (convolutions with their activation), max pooling, nearest upsampling and the
+//! changes between flat rows and channels-last images. Runs it does not compute yet are refused
 //! here, before anything is allocated, with the reason.
 use crate::engine::layers::activation::Activation;
+use crate::engine::layers::patches::Geometry;
 use crate::engine::params::Params;
 use crate::model::plan::LayerOp;
 use crate::objective::AutoencoderTask;
@@ -21,19 +24,113 @@ pub(crate) struct Node {
     pub inputs: usize,
     /// Output features.
     pub outputs: usize,
-    /// Applied after the bias; the last node's is the model's output activation.
+    /// Applied after the bias.
     pub act: Activation,
 }
 
-/// A dense autoencoder as the GPU computes it.
+/// A channels-last image size.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Hwc {
+    pub h: usize,
+    pub w: usize,
+    pub c: usize,
+}
+
+impl Hwc {
+    pub fn len(&self) -> usize {
+        self.h * self.w * self.c
+    }
+}
+
+/// A convolution with PyTorch's `[out, in, k, k]` weight over channels-last images, as a patch
+/// product, then its bias and activation.
 #[derive(Clone, Debug, PartialEq)]
-pub(crate) struct DenseNet {
-    /// Encoder then decoder nodes.
-    pub nodes: Vec<Node>,
+pub(crate) struct ConvNode {
+    pub weight: usize,
+    pub bias: Option<usize>,
+    pub geometry: Geometry,
+    pub input: Hwc,
+    pub output: Hwc,
+    pub act: Activation,
+}
+
+impl ConvNode {
+    /// Values in one patch: kernel² · input channels.
+    pub fn width(&self) -> usize {
+        self.geometry.kernel * self.geometry.kernel * self.input.c
+    }
+
+    /// Patch rows per example: one per output pixel.
+    pub fn pixels(&self) -> usize {
+        self.output.h * self.output.w
+    }
+}
+
+/// One operation of the chain.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum Op {
+    Dense(Node),
+    Conv(ConvNode),
+    /// Max pooling over `k × k` windows with stride `k` (rows and columns past the last whole
+    /// window are dropped).
+    Pool {
+        input: Hwc,
+        k: usize,
+    },
+    /// Nearest upsampling by `k`.
+    Up {
+        input: Hwc,
+        k: usize,
+    },
+    /// `(C, H, W)` rows to channels-last images (`to_last`), or back.
+    Permute {
+        image: Hwc,
+        to_last: bool,
+    },
+}
+
+impl Op {
+    /// Values per example this operation gives.
+    pub fn outputs(&self) -> usize {
+        match self {
+            Op::Dense(n) => n.outputs,
+            Op::Conv(c) => c.output.len(),
+            Op::Pool { input, k } => (input.h / k) * (input.w / k) * input.c,
+            Op::Up { input, k } => input.len() * k * k,
+            Op::Permute { image, .. } => image.len(),
+        }
+    }
+
+    /// Its activation (linear for operations without one).
+    pub fn act(&self) -> Activation {
+        match self {
+            Op::Dense(n) => n.act,
+            Op::Conv(c) => c.act,
+            _ => Activation::Linear,
+        }
+    }
+
+    fn set_act(&mut self, a: Activation) -> bool {
+        match self {
+            Op::Dense(n) if n.act == Activation::Linear => n.act = a,
+            Op::Conv(c) if c.act == Activation::Linear => c.act = a,
+            _ => return false,
+        }
+        true
+    }
+}
+
+/// An autoencoder as the GPU computes it.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct GpuNet {
+    /// Encoder then decoder operations; the last one's output are the logits.
+    pub ops: Vec<Op>,
     /// Input (and output) features.
     pub features: usize,
-    /// The node whose output is the code (the encoder's last).
+    /// The operation whose output is the code (the encoder's last).
     pub code: usize,
+    /// Applied to the logits: the reconstruction.
+    pub output_act: Activation,
 }
 
 /// Why `task` cannot train on the GPU yet, if it cannot.
@@ -59,79 +156,149 @@ fn refuse(what: &str) -> Error {
     Error::config(
         "device",
         format!(
-            "the GPU backend trains dense autoencoders (plain, denoising, sparse, with weight \
-             decay) so far; {what} still trains on the CPU (--device cpu)"
+            "the GPU backend trains dense and convolutional autoencoders (plain, denoising, \
+             sparse, with weight decay) so far; {what} still trains on the CPU (--device cpu)"
         ),
     )
 }
 
-impl DenseNet {
-    /// The chain of `task`'s model, or an error saying what the GPU backend does not compute yet.
-    pub fn of(task: &AutoencoderTask) -> Result<DenseNet> {
+/// What flows between operations while the chain is read.
+#[derive(Clone, Copy)]
+enum Shape {
+    Flat(usize),
+    Image(Hwc),
+}
+
+impl GpuNet {
+    /// The chain of `task`'s model, or an error naming what the GPU does not compute yet.
+    pub fn of(task: &AutoencoderTask) -> Result<GpuNet> {
         if let Some(what) = unsupported(task) {
             return Err(refuse(what));
         }
         let config = &task.model.config;
         let params = &task.model.params;
+        let features = config.input_features();
         let (encoder, decoder) = config.layer_ops()?;
-        let mut nodes: Vec<Node> = Vec::new();
-        let mut code = 0;
+        let mut ops: Vec<Op> = Vec::new();
+        let mut code = None;
+        let mut shape = Shape::Flat(features);
+        let chain_error = |got: Vec<usize>| Error::Shape {
+            what: "the chain of layers on the GPU".into(),
+            expected: vec![features],
+            got,
+        };
         for (k, op) in encoder.iter().chain(&decoder).enumerate() {
             if k == encoder.len() {
-                match nodes.len() {
-                    0 => return Err(refuse("an encoder without dense layers")),
-                    n => code = n - 1,
+                match ops.len() {
+                    0 => return Err(refuse("an encoder without layers")),
+                    n => code = Some(n - 1),
                 }
             }
-            match op {
-                LayerOp::Dense { prefix, tied_to } => nodes.push(dense(params, prefix, tied_to)?),
-                LayerOp::Activation(a) => match nodes.last_mut() {
-                    Some(n) if n.act == Activation::Linear => n.act = *a,
-                    _ => return Err(refuse("an activation that does not follow a dense layer")),
-                },
-                // Flattening an image before the first dense layer moves nothing in row-major
-                // memory; any other change of layout belongs to convolutional networks.
-                LayerOp::Reshape {
-                    to_image: false, ..
-                } if nodes.is_empty() => {}
-                LayerOp::Reshape { .. } => return Err(refuse("convolutional layers")),
-                LayerOp::MissingIndicator => return Err(refuse("missing-cell indicators")),
-                _ => return Err(refuse("convolutional layers")),
+            match (op, shape) {
+                (LayerOp::Dense { prefix, tied_to }, Shape::Flat(len)) => {
+                    let node = dense(params, prefix, tied_to)?;
+                    if node.inputs != len {
+                        return Err(chain_error(vec![len, node.inputs]));
+                    }
+                    shape = Shape::Flat(node.outputs);
+                    ops.push(Op::Dense(node));
+                }
+                (LayerOp::Activation(a), _) => {
+                    if !ops.last_mut().is_some_and(|o| o.set_act(*a)) {
+                        return Err(refuse("an activation that does not follow a layer"));
+                    }
+                }
+                (LayerOp::Reshape { to_image, chw }, _) => {
+                    let [c, h, w] = *chw;
+                    let image = Hwc { h, w, c };
+                    if *to_image {
+                        shape = Shape::Image(image);
+                    } else if matches!(shape, Shape::Flat(_)) {
+                        // Flattening rows that are already flat (a dense model's first step).
+                        continue;
+                    } else {
+                        shape = Shape::Flat(image.len());
+                    }
+                    // One channel: the two layouts are the same values in the same order.
+                    if c > 1 {
+                        ops.push(Op::Permute {
+                            image,
+                            to_last: *to_image,
+                        });
+                    }
+                }
+                (
+                    LayerOp::Conv {
+                        prefix,
+                        geometry,
+                        fused,
+                    },
+                    Shape::Image(input),
+                ) => {
+                    let node = conv(params, prefix, *geometry, input, *fused)?;
+                    shape = Shape::Image(node.output);
+                    ops.push(Op::Conv(node));
+                }
+                (LayerOp::MaxPool(k), Shape::Image(input)) => {
+                    if input.h < *k || input.w < *k {
+                        return Err(chain_error(vec![input.h, input.w, input.c]));
+                    }
+                    ops.push(Op::Pool { input, k: *k });
+                    shape = Shape::Image(Hwc {
+                        h: input.h / k,
+                        w: input.w / k,
+                        c: input.c,
+                    });
+                }
+                (LayerOp::Upsample(k), Shape::Image(input)) => {
+                    ops.push(Op::Up { input, k: *k });
+                    shape = Shape::Image(Hwc {
+                        h: input.h * k,
+                        w: input.w * k,
+                        c: input.c,
+                    });
+                }
+                (LayerOp::ConvTranspose { .. }, _) => {
+                    return Err(refuse("transposed convolutions (--decoder transpose)"))
+                }
+                (LayerOp::MissingIndicator, _) => return Err(refuse("missing-cell indicators")),
+                (other, _) => {
+                    return Err(refuse(&format!(
+                        "a layer in an unexpected place ({other:?})"
+                    )))
+                }
             }
         }
-        let features = config.input_features();
-        let Some(last) = nodes.last_mut() else {
+        let Some(last) = ops.last() else {
             return Err(refuse("a model without layers"));
         };
-        if last.act != Activation::Linear {
+        if last.act() != Activation::Linear {
             return Err(refuse("an activation after the output layer"));
         }
-        last.act = config.output_activation;
-        let chained = nodes.windows(2).all(|w| w[0].outputs == w[1].inputs);
-        if !chained || nodes[0].inputs != features || nodes[nodes.len() - 1].outputs != features {
-            return Err(Error::Shape {
-                what: "dense chain on the GPU".into(),
-                expected: vec![features],
-                got: nodes.iter().map(|n| n.outputs).collect(),
-            });
+        if !matches!(shape, Shape::Flat(n) if n == features) {
+            return Err(chain_error(ops.iter().map(|o| o.outputs()).collect()));
         }
-        Ok(DenseNet {
-            nodes,
+        Ok(GpuNet {
+            ops,
             features,
-            code,
+            code: code.unwrap_or(0),
+            output_act: config.output_activation,
         })
     }
 }
 
-/// The node of dense layer `prefix`, reading the weight of `tied_to` when given.
+fn find(params: &Params, name: String) -> Result<usize> {
+    params
+        .find(&name)
+        .map(|id| id.0)
+        .ok_or_else(|| Error::config("model", format!("no parameter {name}")))
+}
+
 fn dense(params: &Params, prefix: &str, tied_to: &Option<String>) -> Result<Node> {
-    let find = |name: String| {
-        params
-            .find(&name)
-            .map(|id| id.0)
-            .ok_or_else(|| Error::config("model", format!("no parameter {name}")))
-    };
-    let weight = find(format!("{}.weight", tied_to.as_deref().unwrap_or(prefix)))?;
+    let weight = find(
+        params,
+        format!("{}.weight", tied_to.as_deref().unwrap_or(prefix)),
+    )?;
     let bias = params.find(&format!("{prefix}.bias")).map(|id| id.0);
     let shape = params.values[weight].shape();
     if shape.len() != 2 {
@@ -153,14 +320,57 @@ fn dense(params: &Params, prefix: &str, tied_to: &Option<String>) -> Result<Node
     })
 }
 
+fn conv(
+    params: &Params,
+    prefix: &str,
+    geometry: Geometry,
+    input: Hwc,
+    act: Activation,
+) -> Result<ConvNode> {
+    let weight = find(params, format!("{prefix}.weight"))?;
+    let bias = params.find(&format!("{prefix}.bias")).map(|id| id.0);
+    let k = geometry.kernel;
+    let out_c = match params.values[weight].shape() {
+        [o, i, kh, kw] if *i == input.c && *kh == k && *kw == k => *o,
+        other => {
+            return Err(Error::Shape {
+                what: format!("{prefix}.weight on the GPU"),
+                expected: vec![0, input.c, k, k],
+                got: other.to_vec(),
+            })
+        }
+    };
+    let (Some(h), Some(w)) = (geometry.out_len(input.h), geometry.out_len(input.w)) else {
+        return Err(refuse("a convolution larger than its padded input"));
+    };
+    Ok(ConvNode {
+        weight,
+        bias,
+        geometry,
+        input,
+        output: Hwc { h, w, c: out_c },
+        act,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::ModelConfig;
+    use crate::model::{ConvArch, ConvDecoder, ModelConfig};
     use crate::objective::Objective;
 
-    fn task(config: ModelConfig, objective: Objective) -> Result<DenseNet> {
-        DenseNet::of(&AutoencoderTask::new(config.build(0)?, objective)?)
+    fn task(config: ModelConfig, objective: Objective) -> Result<GpuNet> {
+        GpuNet::of(&AutoencoderTask::new(config.build(0)?, objective)?)
+    }
+
+    fn dense_shapes(net: &GpuNet) -> Vec<(usize, usize)> {
+        net.ops
+            .iter()
+            .map(|o| match o {
+                Op::Dense(n) => (n.inputs, n.outputs),
+                other => panic!("not dense: {other:?}"),
+            })
+            .collect()
     }
 
     #[test]
@@ -168,14 +378,13 @@ mod tests {
         let mut config = ModelConfig::dense(&[1, 4, 5], &[8, 3]);
         config.output_activation = Activation::Sigmoid;
         let net = task(config.clone(), Objective::default()).unwrap();
-        let shape: Vec<_> = net.nodes.iter().map(|n| (n.inputs, n.outputs)).collect();
-        assert_eq!(shape, [(20, 8), (8, 3), (3, 8), (8, 20)]);
+        assert_eq!(dense_shapes(&net), [(20, 8), (8, 3), (3, 8), (8, 20)]);
         assert_eq!(net.features, 20);
         assert_eq!(net.code, 1);
-        assert_eq!(net.nodes[0].act, config.activation);
-        assert_eq!(net.nodes[1].act, config.code_activation());
-        assert_eq!(net.nodes[3].act, Activation::Sigmoid);
-        assert!(net.nodes.iter().all(|n| n.out_in && n.bias.is_some()));
+        assert_eq!(net.ops[0].act(), config.activation);
+        assert_eq!(net.ops[1].act(), config.code_activation());
+        assert_eq!(net.ops[3].act(), Activation::Linear);
+        assert_eq!(net.output_act, Activation::Sigmoid);
     }
 
     #[test]
@@ -183,10 +392,51 @@ mod tests {
         let mut config = ModelConfig::dense(&[6], &[4, 2]);
         config.tied = true;
         let net = task(config, Objective::default()).unwrap();
-        assert_eq!(net.nodes[3].weight, net.nodes[0].weight);
-        assert_eq!(net.nodes[2].weight, net.nodes[1].weight);
-        assert!(!net.nodes[3].out_in);
-        assert_eq!((net.nodes[3].inputs, net.nodes[3].outputs), (4, 6));
+        let (Op::Dense(first), Op::Dense(last)) = (&net.ops[0], &net.ops[3]) else {
+            panic!("dense");
+        };
+        assert_eq!(last.weight, first.weight);
+        assert!(!last.out_in);
+        assert_eq!((last.inputs, last.outputs), (4, 6));
+    }
+
+    #[test]
+    fn a_conv_model_becomes_permutes_convolutions_pools_and_upsamplings() {
+        let arch = ConvArch {
+            channels: vec![4, 3],
+            kernel: 3,
+            decoder: ConvDecoder::Upsample,
+            code: Some(5),
+        };
+        let net = task(ModelConfig::conv(&[2, 8, 8], arch), Objective::default()).unwrap();
+        let kinds: Vec<&str> = net
+            .ops
+            .iter()
+            .map(|o| match o {
+                Op::Dense(_) => "dense",
+                Op::Conv(_) => "conv",
+                Op::Pool { .. } => "pool",
+                Op::Up { .. } => "up",
+                Op::Permute { .. } => "permute",
+            })
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                "permute", "conv", "pool", "conv", "pool", "permute", "dense", "dense", "permute",
+                "conv", "up", "conv", "up", "conv", "permute"
+            ]
+        );
+        assert_eq!(net.code, 6);
+        assert_eq!(net.ops[6].outputs(), 5);
+        assert_eq!(net.ops.last().unwrap().outputs(), 128);
+        let Op::Conv(last) = &net.ops[13] else {
+            panic!("conv")
+        };
+        assert_eq!(
+            (last.input.c, last.output.c, last.act),
+            (4, 2, Activation::Linear)
+        );
     }
 
     #[test]
@@ -203,14 +453,14 @@ mod tests {
             e.contains("contractive") && e.contains("--device cpu"),
             "{e}"
         );
-        let arch = crate::model::ConvArch {
+        let arch = ConvArch {
             channels: vec![2],
             kernel: 3,
-            decoder: crate::model::ConvDecoder::Transpose,
+            decoder: ConvDecoder::Transpose,
             code: Some(3),
         };
         let conv = ModelConfig::conv(&[1, 8, 8], arch);
         let e = task(conv, Objective::default()).unwrap_err().to_string();
-        assert!(e.contains("convolutional"), "{e}");
+        assert!(e.contains("transposed"), "{e}");
     }
 }

@@ -13,7 +13,8 @@
 use cudarc::driver::{sys, CudaGraph, CudaSlice, LaunchConfig, PushKernelArg};
 
 use super::gpu::{act_code, grid, Gpu, MAX_BLOCKS, THREADS};
-use super::net::DenseNet;
+use super::net::{GpuNet, Op};
+use super::ops::{self, ConvBufs, Shared, Weights};
 use crate::engine::loss::LossKind;
 use crate::engine::optim::{Optimizer, StepRule};
 use crate::engine::params::{ParamKind, Params};
@@ -68,7 +69,10 @@ pub struct CudaTrainer<'a> {
     gpu: &'a Gpu,
     task: &'a mut AutoencoderTask,
     optimizer: &'a mut Optimizer,
-    net: DenseNet,
+    net: GpuNet,
+    /// Each convolution's buffers (None for other operations).
+    convs: Vec<Option<ConvBufs>>,
+    shared: Shared,
     values: Vec<CudaSlice<f32>>,
     grads: Vec<CudaSlice<f32>>,
     m: Vec<CudaSlice<f32>>,
@@ -113,7 +117,7 @@ impl<'a> CudaTrainer<'a> {
         optimizer: &'a mut Optimizer,
         resident: &[&'a Tensor],
     ) -> Result<Self> {
-        let net = DenseNet::of(task)?;
+        let net = GpuNet::of(task)?;
         let params = &task.model.params;
         let upload_all = |ts: &[Tensor]| -> Result<Vec<CudaSlice<f32>>> {
             ts.iter().map(|t| gpu.upload(t.data())).collect()
@@ -136,13 +140,30 @@ impl<'a> CudaTrainer<'a> {
                 });
             }
         }
-        let n = net.nodes.len();
-        let code_units = net.nodes[net.code].outputs;
+        let n = net.ops.len();
+        let code_units = net.ops[net.code].outputs();
+        let mut convs = Vec::with_capacity(n);
+        for op in &net.ops {
+            convs.push(match op {
+                Op::Conv(c) => Some(ConvBufs {
+                    cols: gpu.zeros(1)?,
+                    wmat: gpu.zeros(c.output.c * c.width())?,
+                    dwmat: gpu.zeros(c.output.c * c.width())?,
+                }),
+                _ => None,
+            });
+        }
+        let shared = Shared {
+            dcols: gpu.zeros(1)?,
+            ones: gpu.zeros(1)?,
+        };
         Ok(CudaTrainer {
             gpu,
             task,
             optimizer,
             net,
+            convs,
+            shared,
             values,
             grads,
             m,
@@ -202,8 +223,31 @@ impl<'a> CudaTrainer<'a> {
         self.graphs.clear();
         let g = self.gpu;
         // Said before allocating, with the batch size, rather than as the allocation that fails.
-        let per_row: usize =
-            self.net.nodes.iter().map(|n| 2 * n.outputs).sum::<usize>() + 3 * self.net.features + 1;
+        let patches = |op: &Op| match op {
+            Op::Conv(c) => c.pixels() * c.width(),
+            _ => 0,
+        };
+        let largest_patches = self.net.ops.iter().map(patches).max().unwrap_or(0);
+        let pixels = self
+            .net
+            .ops
+            .iter()
+            .map(|op| match op {
+                Op::Conv(c) => c.pixels(),
+                _ => 0,
+            })
+            .max()
+            .unwrap_or(0);
+        let per_row: usize = self
+            .net
+            .ops
+            .iter()
+            .map(|op| 2 * op.outputs() + patches(op))
+            .sum::<usize>()
+            + largest_patches
+            + pixels
+            + 3 * self.net.features
+            + 1;
         let needed = rows * per_row * 4;
         let free = g.memory()?.0;
         if needed > free {
@@ -217,9 +261,16 @@ impl<'a> CudaTrainer<'a> {
                 ),
             ));
         }
-        for (i, node) in self.net.nodes.iter().enumerate() {
-            g.ensure(&mut self.acts[i], rows * node.outputs)?;
-            g.ensure(&mut self.deltas[i], rows * node.outputs)?;
+        for (i, op) in self.net.ops.iter().enumerate() {
+            g.ensure(&mut self.acts[i], rows * op.outputs())?;
+            g.ensure(&mut self.deltas[i], rows * op.outputs())?;
+            if let Some(bufs) = &mut self.convs[i] {
+                g.ensure(&mut bufs.cols, rows * patches(op))?;
+            }
+        }
+        g.ensure(&mut self.shared.dcols, rows * largest_patches)?;
+        if self.shared.ones.len() < rows * pixels {
+            self.shared.ones = g.upload(&vec![1.0; rows * pixels])?;
         }
         g.ensure(&mut self.out, rows * self.net.features)?;
         g.ensure(&mut self.batch, rows * self.net.features)?;
@@ -297,46 +348,27 @@ impl<'a> CudaTrainer<'a> {
     /// Runs the chain on the first `n` rows of the batch buffer (its corrupted copy when `noisy`).
     fn forward(&mut self, n: usize, noisy: bool) -> Result<()> {
         let g = self.gpu;
-        let last = self.net.nodes.len() - 1;
-        for (i, node) in self.net.nodes.iter().enumerate() {
+        for (i, op) in self.net.ops.iter().enumerate() {
             let (before, rest) = self.acts.split_at_mut(i);
-            let y = &mut rest[0];
             let x = match (i, noisy) {
                 (0, false) => &self.batch,
                 (0, true) => &self.noisy,
                 _ => &before[i - 1],
             };
-            let w = &self.values[node.weight];
-            g.matmul(
-                y,
-                (n, node.outputs, node.inputs),
-                x,
-                false,
-                w,
-                node.out_in,
-                false,
-            )?;
-            let (act, slope) = act_code(node.act);
-            let has_bias = node.bias.is_some() as i32;
-            let bias = &self.values[node.bias.unwrap_or(node.weight)];
-            let (rows, cols) = (n as i32, node.outputs as i32);
-            let mut b;
-            if i == last {
-                b = g.stream.launch_builder(&g.k.bias_act_keep);
-                b.arg(y).arg(&mut self.out);
-            } else {
-                b = g.stream.launch_builder(&g.k.bias_act);
-                b.arg(y);
-            }
-            b.arg(bias)
-                .arg(&has_bias)
-                .arg(&rows)
-                .arg(&cols)
-                .arg(&act)
-                .arg(&slope);
-            // SAFETY: every buffer holds `n` rows of its node's width (`reserve`).
-            unsafe { b.launch(grid(n * node.outputs)) }.map_err(|e| g.err(e))?;
+            let conv = self.convs[i].as_mut();
+            ops::forward(g, op, n, x, &mut rest[0], &self.values, conv)?;
         }
+        let last = self.net.ops.len() - 1;
+        let (act, slope) = act_code(self.net.output_act);
+        let len = (n * self.net.features) as i64;
+        let mut b = g.stream.launch_builder(&g.k.act_out);
+        b.arg(&mut self.out)
+            .arg(&self.acts[last])
+            .arg(&len)
+            .arg(&act)
+            .arg(&slope);
+        // SAFETY: the logits and the reconstruction hold n rows of the features.
+        unsafe { b.launch(grid(n * self.net.features)) }.map_err(|e| g.err(e))?;
         Ok(())
     }
 
@@ -344,14 +376,14 @@ impl<'a> CudaTrainer<'a> {
     /// `result[slot]` (added to it when `accumulate`), its gradient into the last delta.
     fn loss(&mut self, n: usize, slot: i32, accumulate: bool) -> Result<()> {
         let g = self.gpu;
-        let last = self.net.nodes.len() - 1;
+        let last = self.net.ops.len() - 1;
         let count = n * self.net.features;
         let cfg = grid(count);
         let (len, m) = (count as i64, count as f32);
         let mut b;
         match self.task.objective.loss {
             LossKind::Mse => {
-                let (act, slope) = act_code(self.net.nodes[last].act);
+                let (act, slope) = act_code(self.net.output_act);
                 b = g.stream.launch_builder(&g.k.mse_loss);
                 b.arg(&self.out)
                     .arg(&self.batch)
@@ -384,65 +416,50 @@ impl<'a> CudaTrainer<'a> {
     /// was the corrupted batch when `noisy`), adding the sparsity penalty's gradient at the code.
     fn backward(&mut self, n: usize, noisy: bool) -> Result<()> {
         let g = self.gpu;
-        for i in (0..self.net.nodes.len()).rev() {
-            let node = self.net.nodes[i].clone();
-            let (o, k) = (node.outputs, node.inputs);
-            {
-                let frozen = &self.task.model.params.frozen;
-                let d = &self.deltas[i];
-                let x = match (i, noisy) {
-                    (0, false) => &self.batch,
-                    (0, true) => &self.noisy,
-                    _ => &self.acts[i - 1],
-                };
-                if !frozen[node.weight] {
-                    let gw = &mut self.grads[node.weight];
-                    if node.out_in {
-                        // dW[out, in] += dᵀ · x
-                        g.matmul(gw, (o, k, n), d, true, x, false, true)?;
-                    } else {
-                        // dW[in, out] += xᵀ · d
-                        g.matmul(gw, (k, o, n), x, true, d, false, true)?;
-                    }
-                }
-                if let Some(bias) = node.bias.filter(|&b| !frozen[b]) {
-                    let (rows, cols) = (n as i32, o as i32);
-                    let mut b = g.stream.launch_builder(&g.k.column_sums_add);
-                    b.arg(&mut self.grads[bias]).arg(d).arg(&rows).arg(&cols);
-                    // SAFETY: d holds n rows of o columns; the bias gradient has o.
-                    unsafe { b.launch(per_column(o)) }.map_err(|e| g.err(e))?;
-                }
-            }
-            if i == 0 {
-                break;
-            }
-            {
-                let (dbefore, drest) = self.deltas.split_at_mut(i);
-                // dx[N, in] = d · op(W)ᵀ: the gradient at the lower node's output.
-                let w = &self.values[node.weight];
-                g.matmul(
-                    &mut dbefore[i - 1],
-                    (n, k, o),
-                    &drest[0],
-                    false,
-                    w,
-                    !node.out_in,
-                    false,
-                )?;
-            }
-            if i - 1 == self.net.code && self.task.objective.sparsity.is_some() {
+        let last = self.net.ops.len() - 1;
+        for i in (0..=last).rev() {
+            // deltas[i] holds the gradient at op i's output (the loss wrote the last one's
+            // before the output activation). The code's penalty joins it there, and the op's
+            // own activation is brought in before its pass.
+            if i == self.net.code && self.task.objective.sparsity.is_some() {
                 self.sparsity(n, true, SLOT_SPARSITY, false)?;
             }
-            let (act, slope) = act_code(self.net.nodes[i - 1].act);
-            let len = (n * k) as i64;
-            let mut b = g.stream.launch_builder(&g.k.act_backward);
-            b.arg(&mut self.deltas[i - 1])
-                .arg(&self.acts[i - 1])
-                .arg(&len)
-                .arg(&act)
-                .arg(&slope);
-            // SAFETY: both hold n rows of the lower node's width.
-            unsafe { b.launch(grid(n * k)) }.map_err(|e| g.err(e))?;
+            let op = &self.net.ops[i];
+            if i != last && op.act() != crate::engine::layers::activation::Activation::Linear {
+                let (act, slope) = act_code(op.act());
+                let len = (n * op.outputs()) as i64;
+                let mut b = g.stream.launch_builder(&g.k.act_backward);
+                b.arg(&mut self.deltas[i])
+                    .arg(&self.acts[i])
+                    .arg(&len)
+                    .arg(&act)
+                    .arg(&slope);
+                // SAFETY: both hold n rows of the op's width.
+                unsafe { b.launch(grid(n * op.outputs())) }.map_err(|e| g.err(e))?;
+            }
+            let (dbefore, drest) = self.deltas.split_at_mut(i);
+            let x = match (i, noisy) {
+                (0, false) => &self.batch,
+                (0, true) => &self.noisy,
+                _ => &self.acts[i - 1],
+            };
+            let mut weights = Weights {
+                values: &self.values,
+                grads: &mut self.grads,
+                frozen: &self.task.model.params.frozen,
+            };
+            ops::backward(
+                g,
+                op,
+                n,
+                x,
+                &self.acts[i],
+                &drest[0],
+                dbefore.last_mut(),
+                &mut weights,
+                self.convs[i].as_mut(),
+                &mut self.shared,
+            )?;
         }
         Ok(())
     }
@@ -453,7 +470,7 @@ impl<'a> CudaTrainer<'a> {
     fn sparsity(&mut self, n: usize, grad: bool, slot: i32, accumulate: bool) -> Result<()> {
         let g = self.gpu;
         let c = self.net.code;
-        let k = self.net.nodes[c].outputs;
+        let k = self.net.ops[c].outputs();
         let (has_grad, acc) = (grad as i32, accumulate as i32);
         match self.task.objective.sparsity {
             None => Ok(()),
@@ -785,7 +802,7 @@ impl Trainer for CudaTrainer<'_> {
         let mut terms = Terms::default();
         terms.push(self.task.recon_name(), mean);
         if let Some(sp) = self.task.objective.sparsity {
-            let units = (n * self.net.nodes[self.net.code].outputs) as f64;
+            let units = (n * self.net.ops[self.net.code].outputs()) as f64;
             let sum = sums[SLOT_SPARSITY as usize];
             terms.push(sp.name(), self.sparsity_value(sp, sum, units));
         }
@@ -823,7 +840,7 @@ impl Trainer for CudaTrainer<'_> {
             sums[SLOT_EVAL_LOSS as usize] / (n * self.net.features) as f64,
         );
         if let Some(sp) = self.task.objective.sparsity {
-            let units = (n * self.net.nodes[self.net.code].outputs) as f64;
+            let units = (n * self.net.ops[self.net.code].outputs()) as f64;
             let value = match sp {
                 // Σ over batches of rows · penalty, over all rows.
                 Sparsity::Kl { .. } => sums[SLOT_EVAL_SPARSITY as usize] / n as f64,
@@ -891,7 +908,7 @@ fn noise_key(seed: u64, epoch: usize, step: usize) -> u64 {
 }
 
 /// One thread per column of a `cols`-wide matrix.
-fn per_column(cols: usize) -> LaunchConfig {
+pub(crate) fn per_column(cols: usize) -> LaunchConfig {
     LaunchConfig {
         grid_dim: ((cols as u32).div_ceil(THREADS), 1, 1),
         block_dim: (THREADS, 1, 1),
