@@ -31,7 +31,8 @@ read -r rust_passed rust_failed < <(awk '/^test result:/ { p += $4; f += $6 } EN
 # The package installed from crates/ae-py (maturin builds it with cargo), then pytest.
 "$venv/bin/pip" install -q --force-reinstall --no-deps ./crates/ae-py
 py_status=0
-(cd crates/ae-py && AE_BIN="$PWD/../../target/release/ae" "../../$venv/bin/python" -m pytest -q tests) 2>&1 | tee "$log" || py_status=$?
+# With them, the GPU kernels compiled for the CPU and checked against PyTorch (no GPU needed).
+(cd crates/ae-py && AE_BIN="$PWD/../../target/release/ae" "../../$venv/bin/python" -m pytest -q tests ../ae-core/tests/cuda_on_cpu) 2>&1 | tee "$log" || py_status=$?
 py_passed=$(grep -oE '[0-9]+ passed' "$log" | tail -1 | grep -oE '[0-9]+' || echo 0)
 py_failed=$(grep -oE '[0-9]+ failed' "$log" | tail -1 | grep -oE '[0-9]+' || echo 0)
 py_skipped=$(grep -oE '[0-9]+ skipped' "$log" | tail -1 | grep -oE '[0-9]+' || echo 0)

@@ -41,17 +41,22 @@ export AE_DATA_DIR="$PWD/$carry/data"
 AE_REQUIRE_GPU=1 timeout 180 "$carry/gpu-tests" --test-threads=1 --nocapture > "$out/gpu-tests.log" 2>&1
 echo "gpu tests: exit $? ($(grep -c '\.\.\. ok' "$out/gpu-tests.log") ok, $(grep -c 'skipping' "$out/gpu-tests.log") skipped)" >> "$summary"
 
-# 2. ae, the same dense network as PyTorch's: on the GPU, then on this machine's CPU.
-flags=(--data fashion-mnist --activation relu --code-activation linear --output-activation sigmoid
-  --loss mse --optimizer adam --lr 0.001 --batch-size 256 --init torch --val-fraction 0
-  --epochs 5 --eval-test --force)
+# 2. ae, the same networks as PyTorch's: on the GPU, then on this machine's CPU.
 # "eager" is the GPU with each step's kernels launched one by one instead of replayed as a graph.
-for workload in "256,64" "1000,500,250,30"; do
+common=(--data fashion-mnist --optimizer adam --lr 0.001 --batch-size 256 --init torch
+  --val-fraction 0 --epochs 5 --eval-test --force)
+dense=(--activation relu --code-activation linear --output-activation sigmoid --loss mse)
+for workload in "256,64" "1000,500,250,30" conv; do
+  if [ "$workload" = conv ]; then
+    shape=(--preset conv)
+  else
+    shape=("${dense[@]}" --hidden "$workload")
+  fi
   for dev in cuda eager cpu; do
     name="ae-${dev}-${workload//,/-}"
     device=$dev graphs=1
     [ "$dev" = eager ] && device=cuda graphs=0
-    AE_CUDA_GRAPHS=$graphs timeout 300 "$carry/ae" train "${flags[@]}" --hidden "$workload" \
+    AE_CUDA_GRAPHS=$graphs timeout 300 "$carry/ae" train "${shape[@]}" "${common[@]}" \
       --device "$device" --out "$out/$name" > "$out/$name.log" 2>&1
     echo "$name: exit $?" >> "$summary"
   done
@@ -73,7 +78,8 @@ for line in open(os.path.join(out, "torch.jsonl")):
     torch[(r["workload"], r["mode"])] = r
 print("| workload | ae GPU s/epoch | ae GPU kernel by kernel | ae CPU s/epoch | PyTorch eager | PyTorch CUDA graph | ae GPU / graph | ae GPU / eager | test MSE ae GPU / ae CPU / PyTorch |")
 print("|---|---|---|---|---|---|---|---|---|")
-for hidden, name in [("256-64", "dense 784-256-64"), ("1000-500-250-30", "dense 784-1000-500-250-30")]:
+for hidden, name in [("256-64", "dense 784-256-64"), ("1000-500-250-30", "dense 784-1000-500-250-30"),
+                     ("conv", "conv preset")]:
     ae = {}
     for dev in ["cuda", "eager", "cpu"]:
         path = os.path.join(out, f"ae-{dev}-{hidden}", "metrics.jsonl")

@@ -1,7 +1,9 @@
 """PyTorch's seconds per Fashion-MNIST epoch on a GPU, for bench/gpu.sh (issue 17's reference).
 
-Dense autoencoders (ReLU, linear code, sigmoid output, MSE, Adam 1e-3, batch 256, PyTorch's default
-initialization), the 60,000 training images resident on the GPU, shuffled each epoch. Two ways:
+Dense autoencoders (ReLU, linear code, sigmoid output) and the classic convolutional one (ae's
+`--preset conv`: conv 32 + ReLU + 2×2 max-pool twice, conv 32 + ReLU + nearest upsampling twice, conv
+to one channel + sigmoid), MSE, Adam 1e-3, batch 256, PyTorch's default initialization, the 60,000
+training images resident on the GPU, shuffled each epoch. Two ways:
 eager, and the whole step (forward, backward, a capturable Adam) captured once as a CUDA graph
 and replayed (the last, partial batch of an epoch runs eagerly). Prints one JSON line per
 workload and mode: seconds of each epoch, best of epochs 2..4, and test MSE after the last.
@@ -37,6 +39,22 @@ def net(sizes):
     return nn.Sequential(*enc, *dec)
 
 
+def conv_net():
+    def stage(a, b, after):
+        return [nn.Conv2d(a, b, 3, padding=1), nn.ReLU(), after]
+
+    return nn.Sequential(
+        nn.Unflatten(1, (1, 28, 28)),
+        *stage(1, 32, nn.MaxPool2d(2)),
+        *stage(32, 32, nn.MaxPool2d(2)),
+        *stage(32, 32, nn.Upsample(scale_factor=2)),
+        *stage(32, 32, nn.Upsample(scale_factor=2)),
+        nn.Conv2d(32, 1, 3, padding=1),
+        nn.Sigmoid(),
+        nn.Flatten(),
+    )
+
+
 def sync():
     if torch.cuda.is_available():
         torch.cuda.synchronize()
@@ -45,7 +63,7 @@ def sync():
 def run(sizes, mode, train, test, epochs, batch):
     torch.manual_seed(0)
     dev = train.device
-    model = net(sizes).to(dev)
+    model = (conv_net() if sizes == "conv" else net(sizes)).to(dev)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3, capturable=(mode == "graph"))
     loss_fn = nn.MSELoss()
     n = train.shape[0]
@@ -103,7 +121,10 @@ def main():
     train = torch.from_numpy(idx_images(os.path.join(a.data, "train-images-idx3-ubyte.gz"))).to(a.device)
     test = torch.from_numpy(idx_images(os.path.join(a.data, "t10k-images-idx3-ubyte.gz"))).to(a.device)
     modes = ["eager", "graph"] if a.device.startswith("cuda") else ["eager"]
-    for name, sizes in [("dense 784-256-64", [784, 256, 64]), ("dense 784-1000-500-250-30", [784, 1000, 500, 250, 30])]:
+    workloads = [("dense 784-256-64", [784, 256, 64]),
+                 ("dense 784-1000-500-250-30", [784, 1000, 500, 250, 30]),
+                 ("conv preset", "conv")]
+    for name, sizes in workloads:
         for mode in modes:
             r = run(sizes, mode, train, test, a.epochs, a.batch)
             print(json.dumps({"workload": name, "mode": mode, **r}), flush=True)

@@ -157,7 +157,7 @@ fn refuse(what: &str) -> Error {
         "device",
         format!(
             "the GPU backend trains dense and convolutional autoencoders (plain, denoising, \
-             sparse, with weight decay) so far; {what} still trains on the CPU (--device cpu)"
+             sparse, with weight decay) so far, not yet {what}; use the CPU (--device cpu)"
         ),
     )
 }

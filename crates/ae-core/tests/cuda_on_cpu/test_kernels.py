@@ -1,0 +1,191 @@
+"""The GPU kernels' indexing and arithmetic, checked on a CPU against PyTorch.
+
+kernels.cu is compiled by the C++ compiler with shim.h (one thread of one block: every grid-stride
+loop visits every element) and called through ctypes. This runs where there is no GPU, as in CI;
+tests/gpu.rs checks the same kernels on a GPU against the CPU engine. Run by test.sh:
+
+    target/py-venv/bin/python -m pytest -q crates/ae-core/tests/cuda_on_cpu
+"""
+import ctypes
+import os
+import shutil
+import subprocess
+import tempfile
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+KERNELS = os.path.join(HERE, "..", "..", "src", "cuda", "kernels.cu")
+
+f32p = ctypes.POINTER(ctypes.c_float)
+
+
+@pytest.fixture(scope="module")
+def lib():
+    cxx = shutil.which("c++") or shutil.which("g++")
+    if cxx is None:
+        pytest.fail("a C++ compiler is needed to compile the kernels for the CPU")
+    work = tempfile.mkdtemp()
+    so = os.path.join(work, "kernels.so")
+    subprocess.run([cxx, "-O1", "-shared", "-fPIC", "-w", "-include", os.path.join(HERE, "shim.h"),
+                    "-x", "c++", KERNELS, "-o", so], check=True)
+    yield ctypes.CDLL(so)
+    shutil.rmtree(work)
+
+
+def ptr(a):
+    assert a.flags["C_CONTIGUOUS"]
+    return a.ctypes.data_as(ctypes.c_void_p)
+
+
+def call(lib, name, *args):
+    conv = []
+    for a in args:
+        if isinstance(a, np.ndarray):
+            conv.append(ptr(a))
+        elif isinstance(a, float):
+            conv.append(ctypes.c_float(a))
+        elif isinstance(a, tuple) and a[0] == "i64":
+            conv.append(ctypes.c_longlong(a[1]))
+        else:
+            conv.append(ctypes.c_int(a))
+    getattr(lib, name)(*conv)
+
+
+def rand(*shape, seed=0):
+    return np.random.default_rng(seed).standard_normal(shape).astype(np.float32)
+
+
+def nhwc(t):
+    return t.permute(0, 2, 3, 1).contiguous().numpy()
+
+
+def nchw(a):
+    return torch.from_numpy(a).permute(0, 3, 1, 2)
+
+
+GEOMETRIES = [(3, 1, 1), (5, 1, 2), (3, 2, 1), (1, 1, 0)]
+
+
+@pytest.mark.parametrize("k,stride,pad", GEOMETRIES)
+def test_a_convolution_as_patch_product_equals_torch_forward_and_backward(lib, k, stride, pad):
+    n, h, w, ci, co = 2, 7, 5, 3, 4
+    oh, ow = (h + 2 * pad - k) // stride + 1, (w + 2 * pad - k) // stride + 1
+    x = rand(n, h, w, ci, seed=1)
+    weight = rand(co, ci, k, k, seed=2)
+    bias = rand(co, seed=3)
+    width, kk = k * k * ci, k * k
+
+    wmat = np.zeros((co, width), np.float32)
+    call(lib, "to_patch_order", wmat, weight, co, ci, kk)
+    cols = np.full((n * oh * ow, width), np.nan, np.float32)
+    call(lib, "im2col", cols, x, n, h, w, ci, oh, ow, k, stride, pad)
+    y = (cols @ wmat.T).reshape(n, oh, ow, co) + bias
+
+    xt = nchw(x).requires_grad_()
+    wt = torch.from_numpy(weight).requires_grad_()
+    yt = F.conv2d(xt, wt, torch.from_numpy(bias), stride=stride, padding=pad)
+    np.testing.assert_allclose(y, nhwc(yt.detach()), rtol=1e-5, atol=1e-5)
+
+    dy = rand(n, oh, ow, co, seed=4)
+    yt.backward(nchw(dy))
+    dcols = dy.reshape(-1, co) @ wmat
+    dx = np.full_like(x, np.nan)
+    call(lib, "col2im", dx, np.ascontiguousarray(dcols), n, h, w, ci, oh, ow, k, stride, pad)
+    np.testing.assert_allclose(dx, nhwc(xt.grad), rtol=1e-5, atol=1e-5)
+
+    dwmat = np.ascontiguousarray(dy.reshape(-1, co).T @ cols)
+    dweight = np.ones_like(weight)  # the kernel adds to what is there
+    call(lib, "add_from_patch_order", dweight, dwmat, co, ci, kk)
+    np.testing.assert_allclose(dweight - 1, wt.grad.numpy(), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("h,w", [(4, 6), (5, 7)])
+def test_max_pooling_and_its_gradient_equal_torch(lib, h, w):
+    n, c, k = 2, 3, 2
+    x = rand(n, h, w, c, seed=5)
+    oh, ow = h // k, w // k
+    y = np.zeros((n, oh, ow, c), np.float32)
+    call(lib, "max_pool", y, x, n, h, w, c, k)
+    xt = nchw(x).requires_grad_()
+    yt = F.max_pool2d(xt, k)
+    np.testing.assert_array_equal(y, nhwc(yt.detach()))
+    dy = rand(n, oh, ow, c, seed=6)
+    yt.backward(nchw(dy))
+    dx = np.full_like(x, np.nan)
+    call(lib, "max_pool_backward", dx, dy, x, y, n, h, w, c, k)
+    np.testing.assert_array_equal(dx, nhwc(xt.grad))
+
+
+def test_a_tied_window_gives_its_gradient_to_its_first_maximum_only(lib):
+    # ReLU makes such ties: the CPU engine gives the gradient to the first pixel in row order.
+    x = np.array([[0, 0], [0, 0]], np.float32).reshape(1, 2, 2, 1)
+    x2 = np.array([[-1, 3], [3, 3]], np.float32).reshape(1, 2, 2, 1)
+    for xs, want in [(x, [[5, 0], [0, 0]]), (x2, [[0, 5], [0, 0]])]:
+        y = np.zeros((1, 1, 1, 1), np.float32)
+        call(lib, "max_pool", y, xs, 1, 2, 2, 1, 2)
+        dx = np.full_like(xs, np.nan)
+        call(lib, "max_pool_backward", dx, np.full((1, 1, 1, 1), 5, np.float32), xs, y, 1, 2, 2, 1, 2)
+        np.testing.assert_array_equal(dx.reshape(2, 2), np.array(want, np.float32))
+
+
+def test_nearest_upsampling_and_its_gradient_equal_torch(lib):
+    n, h, w, c, k = 2, 3, 4, 2, 2
+    x = rand(n, h, w, c, seed=7)
+    y = np.zeros((n, h * k, w * k, c), np.float32)
+    call(lib, "upsample", y, x, n, h, w, c, k)
+    xt = nchw(x).requires_grad_()
+    yt = F.interpolate(xt, scale_factor=k, mode="nearest")
+    np.testing.assert_array_equal(y, nhwc(yt.detach()))
+    dy = rand(n, h * k, w * k, c, seed=8)
+    yt.backward(nchw(dy))
+    dx = np.full_like(x, np.nan)
+    call(lib, "upsample_backward", dx, dy, n, h, w, c, k)
+    np.testing.assert_allclose(dx, nhwc(xt.grad), rtol=1e-6, atol=1e-6)
+
+
+def test_channels_first_and_last_changes_are_inverse_transposes(lib):
+    n, c, h, w = 2, 3, 4, 5
+    chw = rand(n, c, h, w, seed=9)
+    hwc = np.zeros((n, h, w, c), np.float32)
+    call(lib, "permute_chw", hwc, chw, n, c, h, w, 1)
+    np.testing.assert_array_equal(hwc, chw.transpose(0, 2, 3, 1))
+    back = np.zeros_like(chw)
+    call(lib, "permute_chw", back, hwc, n, c, h, w, 0)
+    np.testing.assert_array_equal(back, chw)
+
+
+def test_a_batch_gathers_the_rows_the_step_buffer_names(lib):
+    src = rand(10, 3, seed=10)
+    rows = [7, 0, 7, 9]
+    stepbuf = np.array([0, 0, 0, 0] + rows, np.uint32)
+    dst = np.zeros((4, 3), np.float32)
+    call(lib, "gather_rows", dst, src, stepbuf, 4, 3)
+    np.testing.assert_array_equal(dst, src[rows])
+
+
+def test_adam_reads_its_rates_from_the_step_buffer_and_matches_torch(lib):
+    p0, grads = rand(6, seed=11), [rand(6, seed=12 + t) for t in range(3)]
+    lr, b1, b2, eps, scale = 0.01, 0.9, 0.999, 1e-8, 0.5
+    p, m, v = p0.copy(), np.zeros(6, np.float32), np.zeros(6, np.float32)
+    loss = np.array([0.5], np.float64)
+    for t, g in enumerate(grads, start=1):
+        step_size = np.float32(lr / (1 - b1**t))
+        inv_sqrt_c2 = np.float32(1 / np.sqrt(1 - b2**t))
+        rates = np.array([step_size, inv_sqrt_c2], np.float32).view(np.uint32)
+        stepbuf = np.array([0, 0, rates[0], rates[1]], np.uint32)
+        call(lib, "adam", p, g, m, v, ("i64", 6), b1, b2, eps, scale, stepbuf, loss)
+    pt = torch.from_numpy(p0.copy()).requires_grad_()
+    opt = torch.optim.Adam([pt], lr=lr * scale, betas=(b1, b2), eps=eps)
+    for g in grads:
+        pt.grad = torch.from_numpy(g)
+        opt.step()
+    np.testing.assert_allclose(p, pt.detach().numpy(), rtol=1e-5, atol=1e-6)
+    # A non-finite loss leaves everything alone.
+    before = p.copy()
+    call(lib, "adam", p, grads[0], m, v, ("i64", 6), b1, b2, eps, scale, stepbuf,
+         np.array([np.nan], np.float64))
+    np.testing.assert_array_equal(p, before)
