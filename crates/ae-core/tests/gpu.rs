@@ -233,6 +233,28 @@ fn cases() -> Vec<Case> {
         noise: Some(Noise::Mask { p: 0.0 }),
         ..Case::base("conv, sparse feature map, noise path")
     });
+    out.push(Case {
+        conv: Some((
+            [1, 4, 4],
+            ConvArch {
+                decoder: ConvDecoder::Transpose,
+                ..arch(vec![2, 3], 3, Some(3))
+            },
+        )),
+        output: Activation::Sigmoid,
+        ..Case::base("conv, transposed decoder")
+    });
+    out.push(Case {
+        conv: Some((
+            [2, 4, 2],
+            ConvArch {
+                decoder: ConvDecoder::Transpose,
+                ..arch(vec![3], 5, None)
+            },
+        )),
+        freeze_first: true,
+        ..Case::base("conv, transposed decoder, kernel 5, frozen first weight")
+    });
     // Corruption that changes nothing follows the denoising path exactly like the CPU.
     for (name, noise) in [
         ("mask noise of 0", Noise::Mask { p: 0.0 }),

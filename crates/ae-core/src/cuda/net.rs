@@ -66,11 +66,38 @@ impl ConvNode {
     }
 }
 
+/// A transposed convolution with PyTorch's `[in, out, k, k]` weight: each input pixel's values
+/// times the weight give a patch of the output, and the patches are summed into it (col2im).
+/// Its patch grid is the input's pixels and its patches are the output's, so the geometry reads
+/// as a convolution from output to input.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct ConvTNode {
+    pub weight: usize,
+    pub bias: Option<usize>,
+    pub geometry: Geometry,
+    pub input: Hwc,
+    pub output: Hwc,
+    pub act: Activation,
+}
+
+impl ConvTNode {
+    /// Values in one patch of the output: kernel² · output channels.
+    pub fn width(&self) -> usize {
+        self.geometry.kernel * self.geometry.kernel * self.output.c
+    }
+
+    /// Patch rows per example: one per input pixel.
+    pub fn pixels(&self) -> usize {
+        self.input.h * self.input.w
+    }
+}
+
 /// One operation of the chain.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) enum Op {
     Dense(Node),
     Conv(ConvNode),
+    ConvT(ConvTNode),
     /// Max pooling over `k × k` windows with stride `k` (rows and columns past the last whole
     /// window are dropped).
     Pool {
@@ -95,6 +122,7 @@ impl Op {
         match self {
             Op::Dense(n) => n.outputs,
             Op::Conv(c) => c.output.len(),
+            Op::ConvT(c) => c.output.len(),
             Op::Pool { input, k } => (input.h / k) * (input.w / k) * input.c,
             Op::Up { input, k } => input.len() * k * k,
             Op::Permute { image, .. } => image.len(),
@@ -106,6 +134,7 @@ impl Op {
         match self {
             Op::Dense(n) => n.act,
             Op::Conv(c) => c.act,
+            Op::ConvT(c) => c.act,
             _ => Activation::Linear,
         }
     }
@@ -114,6 +143,7 @@ impl Op {
         match self {
             Op::Dense(n) if n.act == Activation::Linear => n.act = a,
             Op::Conv(c) if c.act == Activation::Linear => c.act = a,
+            Op::ConvT(c) if c.act == Activation::Linear => c.act = a,
             _ => return false,
         }
         true
@@ -258,8 +288,10 @@ impl GpuNet {
                         c: input.c,
                     });
                 }
-                (LayerOp::ConvTranspose { .. }, _) => {
-                    return Err(refuse("transposed convolutions (--decoder transpose)"))
+                (LayerOp::ConvTranspose { prefix, geometry }, Shape::Image(input)) => {
+                    let node = conv_t(params, prefix, *geometry, input)?;
+                    shape = Shape::Image(node.output);
+                    ops.push(Op::ConvT(node));
                 }
                 (LayerOp::MissingIndicator, _) => return Err(refuse("missing-cell indicators")),
                 (other, _) => {
@@ -353,6 +385,39 @@ fn conv(
     })
 }
 
+fn conv_t(params: &Params, prefix: &str, geometry: Geometry, input: Hwc) -> Result<ConvTNode> {
+    let weight = find(params, format!("{prefix}.weight"))?;
+    let bias = params.find(&format!("{prefix}.bias")).map(|id| id.0);
+    let k = geometry.kernel;
+    let out_c = match params.values[weight].shape() {
+        [i, o, kh, kw] if *i == input.c && *kh == k && *kw == k => *o,
+        other => {
+            return Err(Error::Shape {
+                what: format!("{prefix}.weight on the GPU"),
+                expected: vec![input.c, 0, k, k],
+                got: other.to_vec(),
+            })
+        }
+    };
+    // The engine's output padding, stride − 1, doubles the size at stride 2.
+    let len = |n: usize| {
+        ((n - 1) * geometry.stride + k + geometry.stride - 1).checked_sub(2 * geometry.padding)
+    };
+    let (Some(h), Some(w)) = (len(input.h), len(input.w)) else {
+        return Err(refuse(
+            "a transposed convolution with more padding than output",
+        ));
+    };
+    Ok(ConvTNode {
+        weight,
+        bias,
+        geometry,
+        input,
+        output: Hwc { h, w, c: out_c },
+        act: Activation::Linear,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -415,6 +480,7 @@ mod tests {
             .map(|o| match o {
                 Op::Dense(_) => "dense",
                 Op::Conv(_) => "conv",
+                Op::ConvT(_) => "conv_t",
                 Op::Pool { .. } => "pool",
                 Op::Up { .. } => "up",
                 Op::Permute { .. } => "permute",
@@ -453,14 +519,39 @@ mod tests {
             e.contains("contractive") && e.contains("--device cpu"),
             "{e}"
         );
+        let mut vae = config.clone();
+        vae.variational = true;
+        let e = task(vae, Objective::default()).unwrap_err().to_string();
+        assert!(e.contains("variational"), "{e}");
+    }
+
+    #[test]
+    fn a_transposed_decoder_doubles_the_size_at_each_stage() {
         let arch = ConvArch {
-            channels: vec![2],
+            channels: vec![2, 3],
             kernel: 3,
             decoder: ConvDecoder::Transpose,
             code: Some(3),
         };
-        let conv = ModelConfig::conv(&[1, 8, 8], arch);
-        let e = task(conv, Objective::default()).unwrap_err().to_string();
-        assert!(e.contains("transposed"), "{e}");
+        let config = ModelConfig::conv(&[1, 8, 8], arch);
+        let net = task(config.clone(), Objective::default()).unwrap();
+        let sizes: Vec<(Hwc, Hwc, Activation)> = net
+            .ops
+            .iter()
+            .filter_map(|o| match o {
+                Op::ConvT(c) => Some((c.input, c.output, c.act)),
+                _ => None,
+            })
+            .collect();
+        let hwc = |h, w, c| Hwc { h, w, c };
+        let relu = config.activation;
+        assert_eq!(
+            sizes,
+            [
+                (hwc(2, 2, 3), hwc(4, 4, 3), relu),
+                (hwc(4, 4, 3), hwc(8, 8, 2), relu)
+            ]
+        );
+        assert_eq!(net.ops.last().unwrap().outputs(), 64);
     }
 }

@@ -6,7 +6,7 @@
 use cudarc::driver::{CudaSlice, PushKernelArg};
 
 use super::gpu::{act_code, grid, Gpu};
-use super::net::{ConvNode, Hwc, Node, Op};
+use super::net::{ConvNode, ConvTNode, Hwc, Node, Op};
 use crate::Result;
 
 /// Buffers of one convolution: its patches (kept from the forward pass for the weight's
@@ -98,6 +98,10 @@ pub(crate) fn forward(
         Op::Conv(c) => {
             let bufs = conv.expect("a convolution has its buffers");
             conv_forward(g, c, n, x, y, values, bufs)
+        }
+        Op::ConvT(c) => {
+            let bufs = conv.expect("a convolution has its buffers");
+            conv_t_forward(g, c, n, x, y, values, bufs)
         }
         Op::Pool { input, k } => {
             let a = i32s(&[n, input.h, input.w, input.c, *k]);
@@ -219,6 +223,10 @@ pub(crate) fn backward(
         Op::Conv(c) => {
             let bufs = conv.expect("a convolution has its buffers");
             conv_backward(g, c, n, d, dx, p, bufs, shared)
+        }
+        Op::ConvT(c) => {
+            let bufs = conv.expect("a convolution has its buffers");
+            conv_t_backward(g, c, n, x, d, dx, p, bufs, shared)
         }
         Op::Pool { input, k } => {
             let Some(dx) = dx else { return Ok(()) };
@@ -347,6 +355,129 @@ fn conv_backward(
                 b.arg(v);
             }
         });
+    }
+    Ok(())
+}
+
+/// A transposed convolution's patch geometry as col2im and im2col read it: the output is the
+/// image, the input's pixels the patch grid.
+fn conv_t_args(c: &ConvTNode, n: usize) -> Vec<i32> {
+    let g = c.geometry;
+    i32s(&[
+        n, c.output.h, c.output.w, c.output.c, c.input.h, c.input.w, g.kernel, g.stride, g.padding,
+    ])
+}
+
+fn conv_t_forward(
+    g: &Gpu,
+    c: &ConvTNode,
+    n: usize,
+    x: &CudaSlice<f32>,
+    y: &mut CudaSlice<f32>,
+    values: &[CudaSlice<f32>],
+    bufs: &mut ConvBufs,
+) -> Result<()> {
+    let (ci, co, kk) = (c.input.c, c.output.c, c.geometry.kernel * c.geometry.kernel);
+    let w = i32s(&[ci, co, kk]);
+    launch!(g, to_patch_order, ci * co * kk, |b| {
+        b.arg(&mut bufs.wmat)
+            .arg(&values[c.weight])
+            .arg(&w[0])
+            .arg(&w[1])
+            .arg(&w[2]);
+    });
+    let rows = n * c.pixels();
+    // patches[rows, width] = x[rows, in] · wmat[in, width], summed into the output.
+    g.matmul(
+        &mut bufs.cols,
+        (rows, c.width(), ci),
+        x,
+        false,
+        &bufs.wmat,
+        false,
+        false,
+    )?;
+    let a = conv_t_args(c, n);
+    launch!(g, col2im, n * c.output.len(), |b| {
+        b.arg(&mut *y).arg(&bufs.cols);
+        for v in &a {
+            b.arg(v);
+        }
+    });
+    let bias = &values[c.bias.unwrap_or(c.weight)];
+    let out_rows = n * c.output.h * c.output.w;
+    bias_act(g, y, bias, c.bias.is_some(), (out_rows, co), c.act)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn conv_t_backward(
+    g: &Gpu,
+    c: &ConvTNode,
+    n: usize,
+    x: &CudaSlice<f32>,
+    d: &CudaSlice<f32>,
+    dx: Option<&mut CudaSlice<f32>>,
+    p: &mut Weights<'_>,
+    bufs: &mut ConvBufs,
+    shared: &mut Shared,
+) -> Result<()> {
+    let (ci, co, kk) = (c.input.c, c.output.c, c.geometry.kernel * c.geometry.kernel);
+    let (rows, width) = (n * c.pixels(), c.width());
+    if let Some(bias) = c.bias.filter(|&b| !p.frozen[b]) {
+        let out_rows = n * c.output.h * c.output.w;
+        g.matmul(
+            &mut p.grads[bias],
+            (1, co, out_rows),
+            &shared.ones,
+            false,
+            d,
+            false,
+            true,
+        )?;
+    }
+    let want_w = !p.frozen[c.weight];
+    if !want_w && dx.is_none() {
+        return Ok(());
+    }
+    // The output gradient's patches at the input's pixels (the forward pass's patches are spent).
+    let a = conv_t_args(c, n);
+    launch!(g, im2col, rows * width, |b| {
+        b.arg(&mut bufs.cols).arg(d);
+        for v in &a {
+            b.arg(v);
+        }
+    });
+    if want_w {
+        // dW[in, width] = xᵀ[in, rows] · dpatches[rows, width], then into PyTorch's layout.
+        g.matmul(
+            &mut bufs.dwmat,
+            (ci, width, rows),
+            x,
+            true,
+            &bufs.cols,
+            false,
+            false,
+        )?;
+        let w = i32s(&[ci, co, kk]);
+        launch!(g, add_from_patch_order, ci * co * kk, |b| {
+            b.arg(&mut p.grads[c.weight])
+                .arg(&bufs.dwmat)
+                .arg(&w[0])
+                .arg(&w[1])
+                .arg(&w[2]);
+        });
+    }
+    if let Some(dx) = dx {
+        // dx[rows, in] = dpatches[rows, width] · wmatᵀ[width, in]
+        g.matmul(
+            dx,
+            (rows, ci, width),
+            &bufs.cols,
+            false,
+            &bufs.wmat,
+            true,
+            false,
+        )?;
     }
     Ok(())
 }

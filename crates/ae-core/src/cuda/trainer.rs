@@ -150,6 +150,11 @@ impl<'a> CudaTrainer<'a> {
                     wmat: gpu.zeros(c.output.c * c.width())?,
                     dwmat: gpu.zeros(c.output.c * c.width())?,
                 }),
+                Op::ConvT(c) => Some(ConvBufs {
+                    cols: gpu.zeros(1)?,
+                    wmat: gpu.zeros(c.input.c * c.width())?,
+                    dwmat: gpu.zeros(c.input.c * c.width())?,
+                }),
                 _ => None,
             });
         }
@@ -225,15 +230,18 @@ impl<'a> CudaTrainer<'a> {
         // Said before allocating, with the batch size, rather than as the allocation that fails.
         let patches = |op: &Op| match op {
             Op::Conv(c) => c.pixels() * c.width(),
+            Op::ConvT(c) => c.pixels() * c.width(),
             _ => 0,
         };
         let largest_patches = self.net.ops.iter().map(patches).max().unwrap_or(0);
+        // Rows a convolution's bias gradient sums: its output pixels.
         let pixels = self
             .net
             .ops
             .iter()
             .map(|op| match op {
                 Op::Conv(c) => c.pixels(),
+                Op::ConvT(c) => c.output.h * c.output.w,
                 _ => 0,
             })
             .max()

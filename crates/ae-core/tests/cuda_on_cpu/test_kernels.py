@@ -103,6 +103,41 @@ def test_a_convolution_as_patch_product_equals_torch_forward_and_backward(lib, k
     np.testing.assert_allclose(dweight - 1, wt.grad.numpy(), rtol=1e-4, atol=1e-4)
 
 
+@pytest.mark.parametrize("k", [3, 5])
+def test_a_transposed_convolution_as_product_and_col2im_equals_torch(lib, k):
+    # The engine's decoder stage: stride 2, padding k // 2, output padding 1 (twice the size).
+    n, h, w, ci, co, stride, pad, extra = 2, 3, 4, 3, 2, 2, k // 2, 1
+    oh, ow = (h - 1) * stride + k + extra - 2 * pad, (w - 1) * stride + k + extra - 2 * pad
+    assert (oh, ow) == (2 * h, 2 * w)
+    x = rand(n, h, w, ci, seed=13)
+    weight = rand(ci, co, k, k, seed=14)
+    bias = rand(co, seed=15)
+    width, kk = k * k * co, k * k
+    wmat = np.zeros((ci, width), np.float32)
+    call(lib, "to_patch_order", wmat, weight, ci, co, kk)
+    cols = np.ascontiguousarray(x.reshape(-1, ci) @ wmat)
+    y = np.full((n, oh, ow, co), np.nan, np.float32)
+    call(lib, "col2im", y, cols, n, oh, ow, co, h, w, k, stride, pad)
+    y += bias
+
+    xt = nchw(x).requires_grad_()
+    wt = torch.from_numpy(weight).requires_grad_()
+    yt = F.conv_transpose2d(xt, wt, torch.from_numpy(bias), stride=stride, padding=pad,
+                            output_padding=extra)
+    np.testing.assert_allclose(y, nhwc(yt.detach()), rtol=1e-5, atol=1e-5)
+
+    dy = rand(n, oh, ow, co, seed=16)
+    yt.backward(nchw(dy))
+    dcols = np.full((n * h * w, width), np.nan, np.float32)
+    call(lib, "im2col", dcols, dy, n, oh, ow, co, h, w, k, stride, pad)
+    dx = (dcols @ wmat.T).reshape(n, h, w, ci)
+    np.testing.assert_allclose(dx, nhwc(xt.grad), rtol=1e-4, atol=1e-4)
+    dwmat = np.ascontiguousarray(x.reshape(-1, ci).T @ dcols)
+    dweight = np.zeros_like(weight)
+    call(lib, "add_from_patch_order", dweight, dwmat, ci, co, kk)
+    np.testing.assert_allclose(dweight, wt.grad.numpy(), rtol=1e-4, atol=1e-4)
+
+
 @pytest.mark.parametrize("h,w", [(4, 6), (5, 7)])
 def test_max_pooling_and_its_gradient_equal_torch(lib, h, w):
     n, c, k = 2, 3, 2
