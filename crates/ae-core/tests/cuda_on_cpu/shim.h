@@ -1,8 +1,7 @@
 // Lets the GPU kernels (src/cuda/kernels.cu) compile as plain C++ and run on a CPU as one thread of
 // one block, so that every grid-stride loop visits every element in order. It checks the kernels'
 // indexing and arithmetic against PyTorch where there is no GPU (CI); it says nothing about running
-// them on a GPU, which tests/gpu.rs does. Kernels that split work by thread index without a
-// grid-stride loop (column sums, column means) compute only their first column here.
+// them on a GPU, which tests/gpu.rs does.
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -10,8 +9,17 @@
 struct AeDim {
     unsigned int x, y, z;
 };
-static const AeDim blockIdx = {0, 0, 0}, threadIdx = {0, 0, 0};
-static const AeDim blockDim = {1, 1, 1}, gridDim = {1, 1, 1};
+static AeDim blockIdx = {0, 0, 0}, threadIdx = {0, 0, 0};
+static AeDim blockDim = {1, 1, 1}, gridDim = {1, 1, 1};
+
+// Which thread of which grid the next call plays: kernels without shared memory can be run once
+// per thread, in turn, to check how they split their work. The default is one thread of one block.
+extern "C" void ae_thread(unsigned int grid, unsigned int block, unsigned int b, unsigned int t) {
+    gridDim.x = grid;
+    blockDim.x = block;
+    blockIdx.x = b;
+    threadIdx.x = t;
+}
 
 #define __global__
 #define __device__

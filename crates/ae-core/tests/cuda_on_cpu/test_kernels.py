@@ -50,6 +50,8 @@ def call(lib, name, *args):
             conv.append(ctypes.c_float(a))
         elif isinstance(a, tuple) and a[0] == "i64":
             conv.append(ctypes.c_longlong(a[1]))
+        elif isinstance(a, ctypes._SimpleCData):
+            conv.append(a)
         else:
             conv.append(ctypes.c_int(a))
     getattr(lib, name)(*conv)
@@ -224,3 +226,143 @@ def test_adam_reads_its_rates_from_the_step_buffer_and_matches_torch(lib):
     call(lib, "adam", p, grads[0], m, v, ("i64", 6), b1, b2, eps, scale, stepbuf,
          np.array([np.nan], np.float64))
     np.testing.assert_array_equal(p, before)
+
+
+def per_thread(lib, name, threads, *args, block=256):
+    """Runs a kernel once per thread of a grid of `threads` (rounded up to whole blocks)."""
+    blocks = -(-threads // block)
+    for b in range(blocks):
+        for t in range(block):
+            lib.ae_thread(blocks, block, b, t)
+            call(lib, name, *args)
+    lib.ae_thread(1, 1, 0, 0)
+
+
+ACTS = {0: lambda x: np.maximum(x, 0), 1: lambda x: np.where(x > 0, x, 0.1 * x),
+        2: lambda x: 1 / (1 + np.exp(-x)), 3: np.tanh, 4: lambda x: x}
+DERIVS = {0: lambda y: (y > 0).astype(np.float32), 1: lambda y: np.where(y > 0, 1, 0.1),
+          2: lambda y: y * (1 - y), 3: lambda y: 1 - y * y, 4: lambda y: np.ones_like(y)}
+
+
+@pytest.mark.parametrize("act", [0, 1, 2, 3, 4])
+def test_activations_forward_and_backward(lib, act):
+    rows, cols = 5, 7
+    pre, b, d = rand(rows, cols, seed=20), rand(cols, seed=21), rand(rows, cols, seed=22)
+    for has_bias in [0, 1]:
+        y = pre.copy()
+        call(lib, "bias_act", y, b, has_bias, rows, cols, act, 0.1)
+        want = ACTS[act](pre + b * has_bias)
+        np.testing.assert_allclose(y, want, rtol=1e-6, atol=1e-6)
+    out = np.zeros_like(pre)
+    call(lib, "act_out", out, pre, ("i64", pre.size), act, 0.1)
+    np.testing.assert_allclose(out, ACTS[act](pre), rtol=1e-6, atol=1e-6)
+    dd = d.copy()
+    call(lib, "act_backward", dd, y, ("i64", d.size), act, 0.1)
+    np.testing.assert_allclose(dd, d * DERIVS[act](y), rtol=1e-6, atol=1e-6)
+
+
+def test_losses_sum_and_gradient_against_torch(lib):
+    z, t = rand(4, 6, seed=23), np.random.default_rng(24).random((4, 6)).astype(np.float32)
+    m = float(z.size)
+    out = (1 / (1 + np.exp(-z))).astype(np.float32)
+    for kind in ["mse", "bce"]:
+        d = np.zeros_like(z)
+        partial = np.zeros(4, np.float64)
+        if kind == "mse":
+            call(lib, "mse_loss", out, t, d, partial, ("i64", z.size), m, 2, 0.0)
+            zt = torch.from_numpy(z).requires_grad_()
+            loss = F.mse_loss(torch.sigmoid(zt), torch.from_numpy(t))
+        else:
+            call(lib, "bce_loss", z, out, t, d, partial, ("i64", z.size), m)
+            zt = torch.from_numpy(z).requires_grad_()
+            loss = F.binary_cross_entropy_with_logits(zt, torch.from_numpy(t))
+        loss.backward()
+        result = np.zeros(5, np.float64)
+        call(lib, "sum_partials", partial, 1, result, 3, 0)
+        np.testing.assert_allclose(result[3] / m, loss.item(), rtol=1e-6)
+        np.testing.assert_allclose(d, zt.grad.numpy(), rtol=1e-5, atol=1e-7)
+        call(lib, "sum_partials", partial, 1, result, 3, 1)
+        np.testing.assert_allclose(result[3] / m, 2 * loss.item(), rtol=1e-6)
+
+
+def test_sgd_with_momentum_matches_torch_and_skips_a_diverged_step(lib):
+    p0, grads = rand(5, seed=25), [rand(5, seed=26 + t) for t in range(3)]
+    p, mom = p0.copy(), np.zeros(5, np.float32)
+    stepbuf = np.array([0, 0, np.float32(0.1).view(np.uint32), 0], np.uint32)
+    for g in grads:
+        call(lib, "sgd", p, g, mom, ("i64", 5), 0.9, 0.5, stepbuf, np.array([1.0]))
+    pt = torch.from_numpy(p0.copy()).requires_grad_()
+    opt = torch.optim.SGD([pt], lr=0.05, momentum=0.9)
+    for g in grads:
+        pt.grad = torch.from_numpy(g)
+        opt.step()
+    np.testing.assert_allclose(p, pt.detach().numpy(), rtol=1e-5, atol=1e-6)
+    before = p.copy()
+    call(lib, "sgd", p, grads[0], mom, ("i64", 5), 0.9, 0.5, stepbuf, np.array([np.inf]))
+    np.testing.assert_array_equal(p, before)
+
+
+def test_weight_decay_and_l1_code_penalties(lib):
+    w, g0 = rand(3, 4, seed=30), rand(3, 4, seed=31)
+    w[0, 0] = 0.0
+    for kind, lam in [(2, 0.01), (1, 0.001)]:
+        g, partial = g0.copy(), np.zeros(2, np.float64)
+        call(lib, "weight_decay", g, w, 1, ("i64", w.size), kind, lam, partial)
+        if kind == 2:
+            np.testing.assert_allclose(g, g0 + np.float32(lam) * w, rtol=1e-6)
+            np.testing.assert_allclose(partial[0], np.sum(w.astype(np.float64) ** 2), rtol=1e-6)
+        else:
+            np.testing.assert_allclose(g, g0 + np.float32(lam) * np.sign(w), rtol=1e-6)
+            np.testing.assert_allclose(partial[0], np.sum(np.abs(w.astype(np.float64))), rtol=1e-6)
+    h, d0 = rand(4, 3, seed=32), rand(4, 3, seed=33)
+    d, partial = d0.copy(), np.zeros(2, np.float64)
+    call(lib, "l1_code", h, d, 1, ("i64", h.size), 0.25, partial)
+    np.testing.assert_allclose(d, d0 + np.float32(0.25) * np.sign(h), rtol=1e-6)
+    np.testing.assert_allclose(partial[0], np.abs(h.astype(np.float64)).sum(), rtol=1e-6)
+
+
+def test_kl_sparsity_penalty_and_its_gradient(lib):
+    rows, k, rho, beta = 6, 300, 0.05, 3.0
+    h = np.random.default_rng(34).random((rows, k)).astype(np.float32)
+    means = np.zeros(k, np.float64)
+    per_thread(lib, "column_means", k, h, means, rows, k)
+    np.testing.assert_allclose(means, h.astype(np.float64).mean(0), rtol=1e-12)
+    per_unit, result = np.zeros(k, np.float32), np.zeros(5, np.float64)
+    call(lib, "kl_units", means, k, ctypes.c_double(rho), ctypes.c_double(beta), rows, per_unit,
+         result, 2, 0, ctypes.c_double(1.0))
+    kl = rho * np.log(rho / means) + (1 - rho) * np.log((1 - rho) / (1 - means))
+    np.testing.assert_allclose(result[2], beta * kl.sum(), rtol=1e-10)
+    # Its gradient per code value: the penalty's derivative through the batch mean.
+    ht = torch.from_numpy(h.astype(np.float64)).requires_grad_()
+    mt = ht.mean(0)
+    (beta * (rho * torch.log(rho / mt) + (1 - rho) * torch.log((1 - rho) / (1 - mt))).sum()).backward()
+    d = np.zeros((rows, k), np.float32)
+    call(lib, "add_rows", d, per_unit, rows, k)
+    np.testing.assert_allclose(d, ht.grad.numpy(), rtol=1e-5)
+
+
+def test_bias_gradients_sum_columns_across_threads(lib):
+    rows, cols = 9, 300
+    d, gb = rand(rows, cols, seed=35), np.ones(cols, np.float32)
+    per_thread(lib, "column_sums_add", cols, gb, d, rows, cols)
+    np.testing.assert_allclose(gb, 1 + d.sum(0), rtol=1e-5)
+
+
+def test_noise_drawn_from_the_step_buffers_key(lib):
+    n = 200_000
+    x = np.full(n, 0.5, np.float32)
+    key = 0x1234_5678_9ABC_DEF0
+    stepbuf = np.array([key & 0xFFFFFFFF, key >> 32, 0, 0], np.uint32)
+    draw = {}
+    for kind, param in [(0, 0.25), (1, 0.3), (2, 0.2)]:
+        out = np.zeros(n, np.float32)
+        call(lib, "corrupt", out, x, ("i64", n), kind, param, stepbuf)
+        draw[kind] = out
+    assert abs(np.mean(draw[1] == 0) - 0.3) < 0.005
+    assert abs(np.mean(draw[2] == 0) - 0.1) < 0.005 and abs(np.mean(draw[2] == 1) - 0.1) < 0.005
+    g = draw[0].astype(np.float64) - 0.5
+    assert abs(g.mean()) < 0.002 and abs(g.std() - 0.25) < 0.002
+    other = np.zeros(n, np.float32)
+    stepbuf[0] ^= 1
+    call(lib, "corrupt", other, x, ("i64", n), 1, 0.3, stepbuf)
+    assert not np.array_equal(other, draw[1])
