@@ -446,6 +446,49 @@ fn steps_replayed_from_cuda_graphs_equal_steps_launched_kernel_by_kernel() {
 }
 
 #[test]
+fn repeated_gpu_runs_give_identical_weights() {
+    let Some(gpu) = gpu("repeated_gpu_runs_give_identical_weights") else {
+        return;
+    };
+    // No atomics anywhere (reductions in a fixed order, col2im gathered per pixel): a GPU run
+    // repeats to the bit, noise included, whatever `--deterministic` says.
+    let (train, val) = (data(200, 16), data(40, 16));
+    let cfg = LoopConfig {
+        epochs: 2,
+        batch_size: 32,
+        seed: 9,
+        early_stopping: None,
+    };
+    let arch = ConvArch {
+        channels: vec![3],
+        kernel: 3,
+        decoder: ConvDecoder::Upsample,
+        code: Some(4),
+    };
+    for case in [
+        Case {
+            noise: Some(Noise::Gaussian { std: 0.2 }),
+            ..Case::base("dense, gaussian noise")
+        },
+        Case {
+            conv: Some(([1, 4, 4], arch)),
+            noise: Some(Noise::Mask { p: 0.3 }),
+            ..Case::base("conv, masking noise")
+        },
+    ] {
+        let run = || {
+            let (mut t, mut o) = case.build(16);
+            let mut state = TrainState::default();
+            let mut g = CudaTrainer::new(&gpu, &mut t, &mut o, &[&train, &val]).unwrap();
+            let (tr, va) = (Examples::new(&train), Some(Examples::new(&val)));
+            fit_with(&mut g, &mut state, &cfg, tr, va, &mut Recorder(Vec::new())).unwrap();
+            g.host().unwrap().0.values.clone()
+        };
+        assert_eq!(run(), run(), "{}", case.name);
+    }
+}
+
+#[test]
 fn examples_not_resident_on_the_gpu_train_the_same() {
     let Some(gpu) = gpu("examples_not_resident_on_the_gpu_train_the_same") else {
         return;
