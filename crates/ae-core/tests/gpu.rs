@@ -10,6 +10,7 @@ use ae_core::engine::layers::activation::Activation;
 use ae_core::engine::loss::LossKind;
 use ae_core::engine::optim::{Optimizer, OptimizerKind, Schedule};
 use ae_core::engine::tensor::Tensor;
+use ae_core::model::vae::KlTerm;
 use ae_core::model::{ConvArch, ConvDecoder, ModelConfig};
 use ae_core::objective::noise::Noise;
 use ae_core::objective::sparsity::Sparsity;
@@ -78,6 +79,8 @@ struct Case {
     noise: Option<Noise>,
     /// A convolutional model of this image shape (16 values) instead of a dense one.
     conv: Option<([usize; 3], ConvArch)>,
+    /// A VAE with this KL term.
+    vae: Option<KlTerm>,
 }
 
 impl Case {
@@ -97,6 +100,7 @@ impl Case {
             sparsity: None,
             noise: None,
             conv: None,
+            vae: None,
         }
     }
 
@@ -112,7 +116,9 @@ impl Case {
         config.code_activation = Some(self.code);
         config.output_activation = self.output;
         config.tied = self.tied;
+        config.variational = self.vae.is_some();
         let objective = Objective {
+            kl: self.vae,
             loss: self.loss,
             weight_decay: self.weight_decay,
             sparsity: self.sparsity,
@@ -268,6 +274,46 @@ fn cases() -> Vec<Case> {
     out
 }
 
+/// VAEs: the GPU draws its own ε, so these are compared with the CPU in distribution
+/// (`a_vae_on_the_gpu_learns_as_on_the_cpu`) and with themselves step by step.
+fn vae_cases() -> Vec<Case> {
+    let kl = |beta, warmup, free_bits| KlTerm {
+        beta,
+        warmup,
+        free_bits,
+    };
+    vec![
+        Case {
+            vae: Some(kl(1.0, 0, None)),
+            output: Activation::Sigmoid,
+            loss: LossKind::Bce,
+            ..Case::base("vae, bce")
+        },
+        Case {
+            vae: Some(kl(0.5, 3, Some(0.05))),
+            output: Activation::Sigmoid,
+            noise: Some(Noise::Gaussian { std: 0.1 }),
+            weight_decay: WeightDecay::L2(0.01),
+            ..Case::base("vae, mse, warm-up, free bits, noise, weight decay")
+        },
+        Case {
+            vae: Some(kl(1.0, 0, None)),
+            conv: Some((
+                [1, 4, 4],
+                ConvArch {
+                    channels: vec![3],
+                    kernel: 3,
+                    decoder: ConvDecoder::Upsample,
+                    code: Some(3),
+                },
+            )),
+            output: Activation::Sigmoid,
+            loss: LossKind::Bce,
+            ..Case::base("conv vae")
+        },
+    ]
+}
+
 /// |a − b| within fp32 rounding of the larger, with a floor for values near zero.
 fn close(a: f64, b: f64, rel: f64) -> bool {
     (a - b).abs() <= rel * a.abs().max(b.abs()) + 1e-6
@@ -421,6 +467,7 @@ fn steps_replayed_from_cuda_graphs_equal_steps_launched_kernel_by_kernel() {
         schedule: true,
         ..Case::base("mask noise, schedule")
     });
+    cases.extend(vae_cases());
     for case in cases {
         let run = |graphs: bool, resident: bool| {
             let (mut t, mut o) = case.build(16);
@@ -485,6 +532,50 @@ fn repeated_gpu_runs_give_identical_weights() {
             g.host().unwrap().0.values.clone()
         };
         assert_eq!(run(), run(), "{}", case.name);
+    }
+}
+
+#[test]
+fn a_vae_on_the_gpu_learns_as_on_the_cpu() {
+    let Some(gpu) = gpu("a_vae_on_the_gpu_learns_as_on_the_cpu") else {
+        return;
+    };
+    // Different draws of ε, the same distribution: the GPU's ELBO lies in the CPU's spread.
+    let (train, val) = (data(400, 16), data(100, 16));
+    let cfg = LoopConfig {
+        epochs: 20,
+        batch_size: 32,
+        seed: 5,
+        early_stopping: None,
+    };
+    for case in vae_cases() {
+        let last_val = |on_gpu: bool, seed: u64| {
+            let (mut t, mut o) = case.build(16);
+            t.seed = seed;
+            let mut state = TrainState::default();
+            let mut rec = Recorder(Vec::new());
+            let (tr, va) = (Examples::new(&train), Some(Examples::new(&val)));
+            if on_gpu {
+                let mut g = CudaTrainer::new(&gpu, &mut t, &mut o, &[&train, &val]).unwrap();
+                fit_with(&mut g, &mut state, &cfg, tr, va, &mut rec).unwrap();
+            } else {
+                let mut c = CpuTrainer::new(&mut t, &mut o);
+                fit_with(&mut c, &mut state, &cfg, tr, va, &mut rec).unwrap();
+            }
+            (rec.0[0].1, rec.0.last().unwrap().1)
+        };
+        let cpu: Vec<f64> = (0..5).map(|s| last_val(false, s).1).collect();
+        let (lo, hi) = cpu
+            .iter()
+            .fold((f64::MAX, f64::MIN), |(l, h), &v| (l.min(v), h.max(v)));
+        let spread = (hi - lo).max(0.02 * hi.abs());
+        let g = last_val(true, 0);
+        assert!(g.1 < g.0, "{}: the GPU run learned: {g:?}", case.name);
+        assert!(
+            (lo - spread..hi + spread).contains(&g.1),
+            "{}: gpu {g:?} outside the CPU's spread {cpu:?}",
+            case.name
+        );
     }
 }
 

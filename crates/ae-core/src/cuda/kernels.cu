@@ -38,9 +38,10 @@ __device__ __forceinline__ float act_scale(int act, float slope, float d, float 
 // A step's changing values live in one small device buffer, the step buffer, copied from the host
 // before each step, so that a step recorded once as a CUDA graph replays with new values:
 // words 0–1 the noise key (low, high), 2–3 the optimizer's rates (Adam: step size and
-// 1/√(1 − β₂ᵗ); SGD: the rate), then the batch's row indices.
+// 1/√(1 − β₂ᵗ); SGD: the rate), 4 a VAE's KL weight (β, warmed up), then the batch's row indices.
 #define STEP_RATES 2
-#define STEP_ROWS 4
+#define STEP_KL_WEIGHT 4
+#define STEP_ROWS 5
 
 __device__ __forceinline__ unsigned long long step_key(const unsigned int* stepbuf) {
     return ((unsigned long long)stepbuf[1] << 32) | stepbuf[0];
@@ -460,5 +461,90 @@ extern "C" __global__ void upsample_backward(float* dx, const float* dy, int n, 
             for (int u = 0; u < k; u++)
                 s += dy[((b * h * k + yy * k + t) * (long long)ow + xx * k + u) * c + ch];
         dx[i] = s;
+    }
+}
+
+// A standard normal draw for element i of the stream `key` (Box–Muller on two uniforms).
+__device__ __forceinline__ float normal(unsigned long long key, unsigned long long i) {
+    float u = uniform(mix(key, 2 * i));
+    float u2 = uniform(mix(key, 2 * i + 1));
+    return sqrtf(-2.f * logf(1.f - u)) * cospif(2.f * u2);
+}
+
+// A VAE's sample from the encoder's output h = [μ | log σ²] (n rows of 2k): ε drawn from the key in
+// keybuf (words 0–1; the stream is kept apart from input noise's), or 0 when sample is 0, and
+// z = μ + e^(log σ² / 2)·ε.
+extern "C" __global__ void reparam(float* z, float* eps, const float* h, int n, int k, int sample,
+                                   const unsigned int* keybuf) {
+    unsigned long long key = step_key(keybuf) ^ 0x5DEECE66DA3C9B71ULL;
+    long long len = (long long)n * k;
+    GRID_STRIDE(i, len) {
+        long long r = i / k;
+        long long j = i - r * k;
+        float e = sample ? normal(key, (unsigned long long)i) : 0.f;
+        eps[i] = e;
+        const float* row = h + r * 2 * k;
+        z[i] = row[j] + expf(0.5f * row[k + j]) * e;
+    }
+}
+
+// The sample's gradient back to h: ∂/∂μ = dz, ∂/∂log σ² = dz·ε·½·e^(log σ² / 2).
+extern "C" __global__ void reparam_backward(float* dh, const float* dz, const float* eps,
+                                            const float* h, int n, int k) {
+    long long len = (long long)n * k;
+    GRID_STRIDE(i, len) {
+        long long r = i / k;
+        long long j = i - r * k;
+        const float* row = h + r * 2 * k;
+        float* drow = dh + r * 2 * k;
+        drow[j] = dz[i];
+        drow[k + j] = dz[i] * eps[i] * 0.5f * expf(0.5f * row[k + j]);
+    }
+}
+
+// Each latent unit's KL divergence from the prior, averaged over the n rows (in double):
+// units[j] = mean_r ½(μ² + σ² − 1 − log σ²). One thread per unit.
+extern "C" __global__ void kl_gauss_units(const float* h, double* units, int n, int k) {
+    int j = blockIdx.x * blockDim.x + threadIdx.x;
+    if (j >= k) return;
+    double s = 0.0;
+    for (int r = 0; r < n; r++) {
+        float mu = h[(long long)r * 2 * k + j];
+        float lv = h[(long long)r * 2 * k + k + j];
+        s += (double)(0.5f * (mu * mu + expf(lv) - 1.f - lv));
+    }
+    units[j] = s / (n > 0 ? n : 1);
+}
+
+// result[slot] (+)= weight · Σ_j units[j], one block of 256 threads.
+extern "C" __global__ void kl_gauss_total(const double* units, int k, double* result, int slot,
+                                          int accumulate, double weight) {
+    double s = 0.0;
+    for (int j = threadIdx.x; j < k; j += blockDim.x) s += units[j];
+    __shared__ double shared[256];
+    shared[threadIdx.x] = s;
+    __syncthreads();
+    for (int t = blockDim.x / 2; t > 0; t >>= 1) {
+        if (threadIdx.x < t) shared[threadIdx.x] += shared[threadIdx.x + t];
+        __syncthreads();
+    }
+    if (threadIdx.x == 0) result[slot] = (accumulate ? result[slot] : 0.0) + weight * shared[0];
+}
+
+// The KL term's gradient, times the step buffer's weight w, added to dh: w/n·μ and
+// w/n·½(σ² − 1) for each unit at or above the free-bits floor (every unit when has_floor is 0).
+extern "C" __global__ void kl_gauss_grad(float* dh, const float* h, const double* units, int n,
+                                         int k, int has_floor, float floor,
+                                         const unsigned int* stepbuf) {
+    float scale = __uint_as_float(stepbuf[STEP_KL_WEIGHT]) / (float)(n > 0 ? n : 1);
+    long long len = (long long)n * k;
+    GRID_STRIDE(i, len) {
+        long long r = i / k;
+        long long j = i - r * k;
+        if (has_floor && !(units[j] >= (double)floor)) continue;
+        const float* row = h + r * 2 * k;
+        float* drow = dh + r * 2 * k;
+        drow[j] += scale * row[j];
+        drow[k + j] += scale * 0.5f * (expf(row[k + j]) - 1.f);
     }
 }

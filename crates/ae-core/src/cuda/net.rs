@@ -161,14 +161,20 @@ pub(crate) struct GpuNet {
     pub code: usize,
     /// Applied to the logits: the reconstruction.
     pub output_act: Activation,
+    /// A VAE's latent units: the code is `[μ | log σ²]`, twice as wide, and the decoder reads a
+    /// sample of this many values.
+    pub latent: Option<usize>,
 }
 
 /// Why `task` cannot train on the GPU yet, if it cannot.
 fn unsupported(task: &AutoencoderTask) -> Option<&'static str> {
     let o = &task.objective;
     let c = &task.model.config;
-    if c.variational || o.kl.is_some() {
-        return Some("variational autoencoders");
+    if (c.variational || o.kl.is_some()) && o.learned_variance {
+        return Some("a learned decoder variance (--learned-variance)");
+    }
+    if (c.variational || o.kl.is_some()) && o.sparsity.is_some() {
+        return Some("sparsity on a VAE's code");
     }
     if o.contractive.is_some() {
         return Some("the contractive penalty");
@@ -187,7 +193,8 @@ fn refuse(what: &str) -> Error {
         "device",
         format!(
             "the GPU backend trains dense and convolutional autoencoders (plain, denoising, \
-             sparse, with weight decay) so far, not yet {what}; use the CPU (--device cpu)"
+             sparse, variational, with weight decay) so far, not yet {what}; use the CPU \
+             (--device cpu)"
         ),
     )
 }
@@ -212,6 +219,7 @@ impl GpuNet {
         let mut ops: Vec<Op> = Vec::new();
         let mut code = None;
         let mut shape = Shape::Flat(features);
+        let latent = config.variational.then(|| config.code_size());
         let chain_error = |got: Vec<usize>| Error::Shape {
             what: "the chain of layers on the GPU".into(),
             expected: vec![features],
@@ -222,6 +230,12 @@ impl GpuNet {
                 match ops.len() {
                     0 => return Err(refuse("an encoder without layers")),
                     n => code = Some(n - 1),
+                }
+                if let Some(z) = latent {
+                    if !matches!(shape, Shape::Flat(w) if w == 2 * z) {
+                        return Err(chain_error(vec![2 * z]));
+                    }
+                    shape = Shape::Flat(z);
                 }
             }
             match (op, shape) {
@@ -315,6 +329,7 @@ impl GpuNet {
             features,
             code: code.unwrap_or(0),
             output_act: config.output_activation,
+            latent,
         })
     }
 }
@@ -521,8 +536,35 @@ mod tests {
         );
         let mut vae = config.clone();
         vae.variational = true;
-        let e = task(vae, Objective::default()).unwrap_err().to_string();
-        assert!(e.contains("variational"), "{e}");
+        let learned = Objective {
+            kl: Some(crate::model::vae::KlTerm {
+                beta: 1.0,
+                warmup: 0,
+                free_bits: None,
+            }),
+            learned_variance: true,
+            ..Objective::default()
+        };
+        let e = task(vae, learned).unwrap_err().to_string();
+        assert!(e.contains("learned-variance"), "{e}");
+    }
+
+    #[test]
+    fn a_vae_samples_between_its_encoder_and_decoder() {
+        let mut config = ModelConfig::dense(&[6], &[4, 2]);
+        config.variational = true;
+        let objective = Objective {
+            kl: Some(crate::model::vae::KlTerm {
+                beta: 1.0,
+                warmup: 0,
+                free_bits: None,
+            }),
+            ..Objective::default()
+        };
+        let net = task(config, objective).unwrap();
+        assert_eq!(net.latent, Some(2));
+        assert_eq!(dense_shapes(&net), [(6, 4), (4, 4), (2, 4), (4, 6)]);
+        assert_eq!(net.code, 1);
     }
 
     #[test]

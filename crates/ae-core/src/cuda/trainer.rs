@@ -12,6 +12,8 @@
 //! same kernels one by one and says so ([`Trainer::notes`]); `AE_CUDA_GRAPHS=0` asks for that.
 use cudarc::driver::{sys, CudaGraph, CudaSlice, LaunchConfig, PushKernelArg};
 
+mod vae;
+
 use super::gpu::{act_code, grid, Gpu, MAX_BLOCKS, THREADS};
 use super::net::{GpuNet, Op};
 use super::ops::{self, ConvBufs, Shared, Weights};
@@ -34,12 +36,15 @@ const SLOT_EVAL_LOSS: i32 = 1;
 const SLOT_SPARSITY: i32 = 2;
 const SLOT_EVAL_SPARSITY: i32 = 3;
 const SLOT_DECAY: i32 = 4;
-const SLOTS: usize = 5;
+const SLOT_KL: i32 = 5;
+const SLOT_EVAL_KL: i32 = 6;
+const SLOTS: usize = 7;
 
-/// Words of the step buffer (kernels.cu): the noise key at 0–1, the optimizer's rates at 2–3,
-/// the batch's row indices from 4.
+/// Words of the step buffer (kernels.cu): the noise key at 0–1, the optimizer's rates at 2–3, a
+/// VAE's KL weight at 4, the batch's row indices from 5.
 const STEP_RATES: usize = 2;
-const STEP_ROWS: usize = 4;
+const STEP_KL_WEIGHT: usize = 4;
+const STEP_ROWS: usize = 5;
 
 /// Whether steps are recorded as CUDA graphs.
 #[derive(Clone, Debug, PartialEq)]
@@ -92,6 +97,13 @@ pub struct CudaTrainer<'a> {
     /// Steps recorded as CUDA graphs, by shape.
     graphs: Vec<(StepShape, CudaGraph)>,
     graph_mode: Graphs,
+    /// A VAE's sample, its ε, the gradient at it, each latent unit's KL term, and the key of an
+    /// evaluation's draws.
+    z: CudaSlice<f32>,
+    eps: CudaSlice<f32>,
+    dz: CudaSlice<f32>,
+    kl_units: CudaSlice<f64>,
+    eval_key: CudaSlice<u32>,
     /// Code units' batch means and the KL penalty's gradient per unit.
     means: CudaSlice<f64>,
     per_unit: CudaSlice<f32>,
@@ -142,6 +154,7 @@ impl<'a> CudaTrainer<'a> {
         }
         let n = net.ops.len();
         let code_units = net.ops[net.code].outputs();
+        let net_latent = net.latent;
         let mut convs = Vec::with_capacity(n);
         for op in &net.ops {
             convs.push(match op {
@@ -178,6 +191,11 @@ impl<'a> CudaTrainer<'a> {
             out: gpu.zeros(1)?,
             batch: gpu.zeros(1)?,
             noisy: gpu.zeros(1)?,
+            z: gpu.zeros(1)?,
+            eps: gpu.zeros(1)?,
+            dz: gpu.zeros(1)?,
+            kl_units: gpu.zeros(net_latent.unwrap_or(1))?,
+            eval_key: gpu.zeros(2)?,
             stepbuf: gpu.zeros(STEP_ROWS)?,
             stepbuf_host: Vec::new(),
             graphs: Vec::new(),
@@ -255,6 +273,7 @@ impl<'a> CudaTrainer<'a> {
             + largest_patches
             + pixels
             + 3 * self.net.features
+            + 3 * self.net.latent.unwrap_or(0)
             + 1;
         let needed = rows * per_row * 4;
         let free = g.memory()?.0;
@@ -286,6 +305,11 @@ impl<'a> CudaTrainer<'a> {
             g.ensure(&mut self.noisy, rows * self.net.features)?;
         }
         g.ensure(&mut self.stepbuf, STEP_ROWS + rows)?;
+        if let Some(k) = self.net.latent {
+            for buf in [&mut self.z, &mut self.eps, &mut self.dz] {
+                g.ensure(buf, rows * k)?;
+            }
+        }
         self.capacity = rows;
         Ok(())
     }
@@ -354,17 +378,22 @@ impl<'a> CudaTrainer<'a> {
     }
 
     /// Runs the chain on the first `n` rows of the batch buffer (its corrupted copy when `noisy`).
-    fn forward(&mut self, n: usize, noisy: bool) -> Result<()> {
+    fn forward(&mut self, n: usize, noisy: bool, eval: bool) -> Result<()> {
         let g = self.gpu;
-        for (i, op) in self.net.ops.iter().enumerate() {
+        for i in 0..self.net.ops.len() {
             let (before, rest) = self.acts.split_at_mut(i);
             let x = match (i, noisy) {
                 (0, false) => &self.batch,
                 (0, true) => &self.noisy,
+                // A VAE's decoder reads the sample.
+                _ if self.net.latent.is_some() && i == self.net.code + 1 => &self.z,
                 _ => &before[i - 1],
             };
             let conv = self.convs[i].as_mut();
-            ops::forward(g, op, n, x, &mut rest[0], &self.values, conv)?;
+            ops::forward(g, &self.net.ops[i], n, x, &mut rest[0], &self.values, conv)?;
+            if i == self.net.code {
+                self.sample(n, eval)?;
+            }
         }
         let last = self.net.ops.len() - 1;
         let (act, slope) = act_code(self.net.output_act);
@@ -387,7 +416,7 @@ impl<'a> CudaTrainer<'a> {
         let last = self.net.ops.len() - 1;
         let count = n * self.net.features;
         let cfg = grid(count);
-        let (len, m) = (count as i64, count as f32);
+        let (len, m) = (count as i64, self.loss_divisor(n));
         let mut b;
         match self.task.objective.loss {
             LossKind::Mse => {
@@ -445,11 +474,14 @@ impl<'a> CudaTrainer<'a> {
                 // SAFETY: both hold n rows of the op's width.
                 unsafe { b.launch(grid(n * op.outputs())) }.map_err(|e| g.err(e))?;
             }
+            let vae_decoder = self.net.latent.is_some() && i == self.net.code + 1;
             let (dbefore, drest) = self.deltas.split_at_mut(i);
-            let x = match (i, noisy) {
-                (0, false) => &self.batch,
-                (0, true) => &self.noisy,
-                _ => &self.acts[i - 1],
+            let (x, dx) = match (i, noisy) {
+                (0, false) => (&self.batch, None),
+                (0, true) => (&self.noisy, None),
+                // A VAE's decoder read the sample; its gradient goes there first.
+                _ if vae_decoder => (&self.z, Some(&mut self.dz)),
+                _ => (&self.acts[i - 1], dbefore.last_mut()),
             };
             let mut weights = Weights {
                 values: &self.values,
@@ -463,11 +495,14 @@ impl<'a> CudaTrainer<'a> {
                 x,
                 &self.acts[i],
                 &drest[0],
-                dbefore.last_mut(),
+                dx,
                 &mut weights,
                 self.convs[i].as_mut(),
                 &mut self.shared,
             )?;
+            if vae_decoder {
+                self.sample_backward(n)?;
+            }
         }
         Ok(())
     }
@@ -726,8 +761,9 @@ impl<'a> CudaTrainer<'a> {
         if let Some(noise) = noise {
             self.corrupt(n, noise)?;
         }
-        self.forward(n, noise.is_some())?;
+        self.forward(n, noise.is_some(), false)?;
         self.loss(n, SLOT_LOSS, false)?;
+        self.kl(n, SLOT_KL, false, 1.0)?;
         self.backward(n, noise.is_some())?;
         self.weight_decay(true)?;
         self.update(rule)
@@ -792,6 +828,8 @@ impl Trainer for CudaTrainer<'_> {
         self.stepbuf_host.extend([key as u32, (key >> 32) as u32]);
         debug_assert_eq!(self.stepbuf_host.len(), STEP_RATES);
         self.stepbuf_host.extend(rates);
+        debug_assert_eq!(self.stepbuf_host.len(), STEP_KL_WEIGHT);
+        self.stepbuf_host.push(self.kl_weight(epoch).to_bits());
         debug_assert_eq!(self.stepbuf_host.len(), STEP_ROWS);
         let resident = self.stage_rows(data.x, idx)?;
         let g = self.gpu;
@@ -808,7 +846,13 @@ impl Trainer for CudaTrainer<'_> {
             self.optimizer.step -= 1;
         }
         let mut terms = Terms::default();
-        terms.push(self.task.recon_name(), mean);
+        if self.net.latent.is_some() {
+            let (scale, constant) = self.nll_scale();
+            terms.push("reconstruction", scale * mean + constant);
+            terms.push("kl", sums[SLOT_KL as usize]);
+        } else {
+            terms.push(self.task.recon_name(), mean);
+        }
         if let Some(sp) = self.task.objective.sparsity {
             let units = (n * self.net.ops[self.net.code].outputs()) as f64;
             let sum = sums[SLOT_SPARSITY as usize];
@@ -835,18 +879,31 @@ impl Trainer for CudaTrainer<'_> {
         for start in (0..n).step_by(bs) {
             let end = (start + bs).min(n);
             self.load_range(data.x, start, end)?;
-            self.forward(end - start, false)?;
+            if self.net.latent.is_some() {
+                // Each batch's draws from a fixed stream: the same estimate at every evaluation.
+                let key = noise_key(self.task.seed, usize::MAX, start);
+                let g = self.gpu;
+                g.stream
+                    .memcpy_htod(&[key as u32, (key >> 32) as u32], &mut self.eval_key)
+                    .map_err(|e| g.err(e))?;
+            }
+            self.forward(end - start, false, true)?;
             self.loss(end - start, SLOT_EVAL_LOSS, start > 0)?;
             self.sparsity(end - start, false, SLOT_EVAL_SPARSITY, start > 0)?;
+            self.kl(end - start, SLOT_EVAL_KL, start > 0, (end - start) as f64)?;
         }
         self.weight_decay(false)?;
         let decay = !self.decayed().is_empty();
         let sums = self.read()?;
         let mut terms = Terms::default();
-        terms.push(
-            self.task.recon_name(),
-            sums[SLOT_EVAL_LOSS as usize] / (n * self.net.features) as f64,
-        );
+        let mean = sums[SLOT_EVAL_LOSS as usize] / (n * self.net.features) as f64;
+        if self.net.latent.is_some() {
+            let (scale, constant) = self.nll_scale();
+            terms.push("reconstruction", scale * mean + constant);
+            terms.push("kl", sums[SLOT_EVAL_KL as usize] / n as f64);
+        } else {
+            terms.push(self.task.recon_name(), mean);
+        }
         if let Some(sp) = self.task.objective.sparsity {
             let units = (n * self.net.ops[self.net.code].outputs()) as f64;
             let value = match sp {

@@ -198,7 +198,7 @@ def test_channels_first_and_last_changes_are_inverse_transposes(lib):
 def test_a_batch_gathers_the_rows_the_step_buffer_names(lib):
     src = rand(10, 3, seed=10)
     rows = [7, 0, 7, 9]
-    stepbuf = np.array([0, 0, 0, 0] + rows, np.uint32)
+    stepbuf = np.array([0, 0, 0, 0, 0] + rows, np.uint32)
     dst = np.zeros((4, 3), np.float32)
     call(lib, "gather_rows", dst, src, stepbuf, 4, 3)
     np.testing.assert_array_equal(dst, src[rows])
@@ -366,3 +366,42 @@ def test_noise_drawn_from_the_step_buffers_key(lib):
     stepbuf[0] ^= 1
     call(lib, "corrupt", other, x, ("i64", n), 1, 0.3, stepbuf)
     assert not np.array_equal(other, draw[1])
+
+
+@pytest.mark.parametrize("floor", [None, 0.6])
+def test_a_vaes_sample_and_kl_term_with_their_gradients_against_torch(lib, floor):
+    n, k, weight = 6, 4, 0.7
+    h = rand(n, 2 * k, seed=40)
+    h[:, k:] *= 0.5
+    key = 0xDEADBEEF_12345678
+    stepbuf = np.array([key & 0xFFFFFFFF, key >> 32, 0, 0, np.float32(weight).view(np.uint32)],
+                       np.uint32)
+    z, eps = np.zeros((n, k), np.float32), np.zeros((n, k), np.float32)
+    call(lib, "reparam", z, eps, h, n, k, 1, stepbuf)
+    assert eps.std() > 0.3, "ε was drawn"
+    np.testing.assert_allclose(z, h[:, :k] + np.exp(0.5 * h[:, k:]) * eps, rtol=1e-6)
+    call(lib, "reparam", z, eps, h, n, k, 0, stepbuf)
+    np.testing.assert_array_equal(z, h[:, :k])
+    call(lib, "reparam", z, eps, h, n, k, 1, stepbuf)
+
+    units, result = np.zeros(k, np.float64), np.zeros(7, np.float64)
+    per_thread(lib, "kl_gauss_units", k, h, units, n, k)
+    call(lib, "kl_gauss_total", units, k, result, 5, 0, ctypes.c_double(1.0))
+    ht = torch.from_numpy(h.astype(np.float64)).requires_grad_()
+    mu, lv = ht[:, :k], ht[:, k:]
+    per_unit = (0.5 * (mu**2 + lv.exp() - 1 - lv)).mean(0)
+    np.testing.assert_allclose(units, per_unit.detach().numpy(), rtol=1e-6)
+    np.testing.assert_allclose(result[5], per_unit.sum().item(), rtol=1e-6)
+
+    # Gradient of Σ z·r (r standing for the decoder's gradient at z) + weight · Σ KL over the
+    # units at or above the floor.
+    r = rand(n, k, seed=41)
+    zt = mu + (0.5 * lv).exp() * torch.from_numpy(eps.astype(np.float64))
+    active = torch.ones(k, dtype=torch.bool) if floor is None else per_unit.detach() >= floor
+    if floor is not None:
+        assert 0 < int(active.sum()) < k, "the floor splits the units"
+    ((zt * torch.from_numpy(r.astype(np.float64))).sum() + weight * per_unit[active].sum()).backward()
+    dh = np.full_like(h, np.nan)
+    call(lib, "reparam_backward", dh, r, eps, h, n, k)
+    call(lib, "kl_gauss_grad", dh, h, units, n, k, int(floor is not None), float(floor or 0.0), stepbuf)
+    np.testing.assert_allclose(dh, ht.grad.numpy(), rtol=1e-5, atol=1e-6)
