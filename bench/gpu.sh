@@ -26,74 +26,93 @@ if [ "${1:-}" = "--pack" ]; then
 fi
 
 out=${OUT:-/tmp/gpu-out}
-mkdir -p "$out"
+# The device tool brings back at most 8 files from $OUT, two folders down at most: the run folders
+# stay under $runs, and $OUT gets seven files (machine.txt, summary.txt, gpu-tests.log, ae.log,
+# metrics.txt, torch.jsonl, torch.err).
+runs=/tmp/gpu-runs
+mkdir -p "$out" "$runs"
 summary="$out/summary.txt"
 : > "$summary"
+# One command may run 10 minutes and a session has 15 of device time, machine start included:
+# every step gets what is left of 540 s, and the runs that only the GPU machine can give go first
+# (GPU tests, ae on the GPU, PyTorch on the GPU), this machine's CPU last.
+deadline=$((SECONDS + ${GPU_SH_SECONDS:-540}))
+left() { local l=$((deadline - SECONDS)); [ "$l" -gt "$1" ] && echo "$1" || echo $((l > 1 ? l : 1)); }
+# cudarc loads the CUDA libraries by name: the system's first, then PyTorch's wheels (nvrtc, cublas).
+wheels=$(ls -d "$(python3 -c 'import site; print(site.getsitepackages()[0])' 2>/dev/null)"/nvidia/cu*/lib 2>/dev/null | head -1)
+export LD_LIBRARY_PATH="${LD_LIBRARY_PATH:+$LD_LIBRARY_PATH:}/usr/local/cuda/lib64${wheels:+:$wheels}"
 {
   nvidia-smi
   python3 -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda, 'cudnn', torch.backends.cudnn.version())"
+  echo "LD_LIBRARY_PATH=$LD_LIBRARY_PATH"
+  ldconfig -p | grep -E 'nvrtc|cublas|libcuda\.' || true
+  ldd --version | head -1
 } > "$out/machine.txt" 2>&1
 gunzip -kf "$carry/ae.gz" "$carry/gpu-tests.gz"
 chmod +x "$carry/ae" "$carry/gpu-tests"
 export AE_DATA_DIR="$PWD/$carry/data"
 
 # 1. Every GPU test against the CPU engine.
-AE_REQUIRE_GPU=1 timeout 180 "$carry/gpu-tests" --test-threads=1 --nocapture > "$out/gpu-tests.log" 2>&1
-echo "gpu tests: exit $? ($(grep -c '\.\.\. ok' "$out/gpu-tests.log") ok, $(grep -c 'skipping' "$out/gpu-tests.log") skipped)" >> "$summary"
+AE_REQUIRE_GPU=1 timeout "$(left 150)" "$carry/gpu-tests" --test-threads=1 --nocapture > "$out/gpu-tests.log" 2>&1
+echo "gpu tests: exit $? ($(grep -c '\.\.\. ok' "$out/gpu-tests.log") ok, $(grep -c 'skipping' "$out/gpu-tests.log") skipped, $(grep -c 'FAILED' "$out/gpu-tests.log") failed lines) at ${SECONDS}s" >> "$summary"
 
-# 2. ae, the same networks as PyTorch's: on the GPU, then on this machine's CPU.
-# "eager" is the GPU with each step's kernels launched one by one instead of replayed as a graph.
+# 2. ae, the same networks as PyTorch's. "eager" is the GPU with each step's kernels launched one
+# by one instead of replayed as a graph.
 common=(--data fashion-mnist --optimizer adam --lr 0.001 --batch-size 256 --init torch
   --val-fraction 0 --epochs 5 --eval-test --force)
 dense=(--activation relu --code-activation linear --output-activation sigmoid --loss mse)
-for workload in "256,64" "1000,500,250,30" conv; do
-  if [ "$workload" = conv ]; then
-    shape=(--preset conv)
-  else
-    shape=("${dense[@]}" --hidden "$workload")
-  fi
-  for dev in cuda eager cpu; do
-    name="ae-${dev}-${workload//,/-}"
-    device=$dev graphs=1
-    [ "$dev" = eager ] && device=cuda graphs=0
-    AE_CUDA_GRAPHS=$graphs timeout 300 "$carry/ae" train "${shape[@]}" "${common[@]}" \
-      --device "$device" --out "$out/$name" > "$out/$name.log" 2>&1
-    echo "$name: exit $?" >> "$summary"
-  done
-done
+ae_run() { # device workload seconds
+  local dev=$1 workload=$2 name device=$1 graphs=1 shape
+  name="ae-${dev}-${workload//,/-}"
+  [ "$dev" = eager ] && device=cuda graphs=0
+  if [ "$workload" = conv ]; then shape=(--preset conv); else shape=("${dense[@]}" --hidden "$workload"); fi
+  echo "=== $name" >> "$out/ae.log"
+  AE_CUDA_GRAPHS=$graphs timeout "$(left "$3")" "$carry/ae" train "${shape[@]}" "${common[@]}" \
+    --device "$device" --out "$runs/$name" >> "$out/ae.log" 2>&1
+  echo "$name: exit $? at ${SECONDS}s" >> "$summary"
+  { echo "=== $name"; cat "$runs/$name/metrics.jsonl" 2>/dev/null; } >> "$out/metrics.txt"
+}
+for workload in "256,64" "1000,500,250,30" conv; do ae_run cuda "$workload" 60; done
 # A capture that failed says so in the run's log.
-grep -h "CUDA graph" "$out"/ae-cuda-*.log >> "$summary"
+grep -h "CUDA graph" "$out/ae.log" >> "$summary"
 
 # 3. PyTorch on the same GPU.
-timeout 300 python3 bench/torch_gpu.py --data "$carry/data/fashion-mnist" > "$out/torch.jsonl" 2> "$out/torch.err"
-echo "torch: exit $?" >> "$summary"
+timeout "$(left 150)" python3 bench/torch_gpu.py --data "$carry/data/fashion-mnist" > "$out/torch.jsonl" 2> "$out/torch.err"
+echo "torch: exit $? at ${SECONDS}s" >> "$summary"
+
+# Then the kernel-by-kernel GPU runs and this machine's CPU, while time is left.
+for workload in "256,64" "1000,500,250,30" conv; do ae_run eager "$workload" 60; done
+for workload in "256,64" "1000,500,250,30" conv; do ae_run cpu "$workload" 120; done
 
 # 4. The table: seconds per epoch (best of epochs 2-4), test MSE after 5, ratios to PyTorch.
-python3 - "$out" >> "$summary" 2>&1 <<'EOF'
+python3 - "$out" "$runs" >> "$summary" 2>&1 <<'EOF'
 import json, os, sys
-out = sys.argv[1]
+out, runs = sys.argv[1], sys.argv[2]
 torch = {}
 for line in open(os.path.join(out, "torch.jsonl")):
-    r = json.loads(line)
-    torch[(r["workload"], r["mode"])] = r
+    if line.strip():
+        r = json.loads(line)
+        torch[(r["workload"], r["mode"])] = r
 print("| workload | ae GPU s/epoch | ae GPU kernel by kernel | ae CPU s/epoch | PyTorch eager | PyTorch CUDA graph | ae GPU / graph | ae GPU / eager | test MSE ae GPU / ae CPU / PyTorch |")
 print("|---|---|---|---|---|---|---|---|---|")
 for hidden, name in [("256-64", "dense 784-256-64"), ("1000-500-250-30", "dense 784-1000-500-250-30"),
                      ("conv", "conv preset")]:
     ae = {}
     for dev in ["cuda", "eager", "cpu"]:
-        path = os.path.join(out, f"ae-{dev}-{hidden}", "metrics.jsonl")
+        path = os.path.join(runs, f"ae-{dev}-{hidden}", "metrics.jsonl")
         if not os.path.exists(path):
             continue
         rows = [json.loads(l) for l in open(path) if l.strip()]
         secs = [r["seconds"] for r in rows if "seconds" in r]
         test = [r.get("test_mse") for r in rows if r.get("test_mse") is not None]
-        ae[dev] = (min(secs[1:4]) if len(secs) > 1 else secs[0], test[-1] if test else float("nan"))
-    e, g = torch.get((name, "eager")), torch.get((name, "graph"))
+        if secs:
+            ae[dev] = (min(secs[1:4]) if len(secs) > 1 else secs[0], test[-1] if test else float("nan"))
+    nan = {"best_2_4": float("nan"), "test_mse": float("nan")}
+    e, g = torch.get((name, "eager"), nan), torch.get((name, "graph"), nan)
     gs = ae.get("cuda", (float("nan"),) * 2)
     cs = ae.get("cpu", (float("nan"),) * 2)
     ks = ae.get("eager", (float("nan"),) * 2)
-    ratio = lambda a, b: a / b if b else float("nan")
+    ratio = lambda a, b: a / b if b == b and b else float("nan")
     print(f"| {name} | {gs[0]:.3f} | {ks[0]:.3f} | {cs[0]:.3f} | {e['best_2_4']:.3f} | {g['best_2_4']:.3f} | "
           f"{ratio(gs[0], g['best_2_4']):.2f} | {ratio(gs[0], e['best_2_4']):.2f} | "
           f"{gs[1]:.5f} / {cs[1]:.5f} / {e['test_mse']:.5f} |")

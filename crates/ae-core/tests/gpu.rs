@@ -409,6 +409,8 @@ fn gpu_steps_match_the_cpu_engine_for_every_supported_configuration() {
                 );
             }
         }
+        // The first step of each shape was recorded as a graph on a fresh cuBLAS handle.
+        assert_eq!(gpu_t.graph_failure(), None, "{}", case.name);
         let (ea, eb) = (
             cpu.evaluate(Examples::new(&x), 7).unwrap(),
             gpu_t.evaluate(Examples::new(&x), 7).unwrap(),

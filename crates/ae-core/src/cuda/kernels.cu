@@ -145,13 +145,19 @@ extern "C" __global__ void sum_partials(const double* partial, int blocks, doubl
     if (threadIdx.x == 0) result[slot] = (accumulate ? result[slot] : 0.0) + shared[0];
 }
 
-// Adam (PyTorch's rule), skipped when the step's loss (loss[0]) is not finite, so that a diverged
+// Whether every term of the step (reconstruction, sparsity, weight decay, KL: result slots 0, 2,
+// 4, 5; a slot the run does not use stays 0) is finite: the CPU skips a step on any non-finite term.
+__device__ bool step_is_finite(const double* loss) {
+    return isfinite(loss[0] + loss[2] + loss[4] + loss[5]);
+}
+
+// Adam (PyTorch's rule), skipped when a term of the step's loss is not finite, so that a diverged
 // step never reaches the weights, as on the CPU. The step size (times this parameter's `scale`)
 // and 1/√(1 − β₂ᵗ) come from the step buffer.
 extern "C" __global__ void adam(float* p, const float* g, float* m, float* v, long long n,
                                 float beta1, float beta2, float eps, float scale,
                                 const unsigned int* stepbuf, const double* loss) {
-    if (!isfinite(loss[0])) return;
+    if (!step_is_finite(loss)) return;
     float step_size = __uint_as_float(stepbuf[STEP_RATES]) * scale;
     float inv_sqrt_c2 = __uint_as_float(stepbuf[STEP_RATES + 1]);
     GRID_STRIDE(i, n) {
@@ -168,7 +174,7 @@ extern "C" __global__ void adam(float* p, const float* g, float* m, float* v, lo
 // rate (times `scale`) from the step buffer.
 extern "C" __global__ void sgd(float* p, const float* g, float* m, long long n, float momentum,
                                float scale, const unsigned int* stepbuf, const double* loss) {
-    if (!isfinite(loss[0])) return;
+    if (!step_is_finite(loss)) return;
     float lr = __uint_as_float(stepbuf[STEP_RATES]) * scale;
     GRID_STRIDE(i, n) {
         float mi = momentum * m[i] + g[i];

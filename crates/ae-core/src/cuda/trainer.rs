@@ -841,8 +841,14 @@ impl Trainer for CudaTrainer<'_> {
         let sums = self.read()?;
         let decay = !self.decayed().is_empty();
         let mean = sums[SLOT_LOSS as usize] / (n * self.net.features) as f64;
-        if !mean.is_finite() {
-            // The kernels left the parameters alone: the step did not count.
+        let all = [SLOT_LOSS, SLOT_SPARSITY, SLOT_DECAY, SLOT_KL];
+        if !all
+            .iter()
+            .map(|&s| sums[s as usize])
+            .sum::<f64>()
+            .is_finite()
+        {
+            // The kernels left the parameters alone (`step_is_finite`): the step did not count.
             self.optimizer.step -= 1;
         }
         let mut terms = Terms::default();
@@ -975,7 +981,8 @@ fn noise_key(seed: u64, epoch: usize, step: usize) -> u64 {
 /// One thread per column of a `cols`-wide matrix.
 pub(crate) fn per_column(cols: usize) -> LaunchConfig {
     LaunchConfig {
-        grid_dim: ((cols as u32).div_ceil(THREADS), 1, 1),
+        // At least one block: a launch of none is an error.
+        grid_dim: ((cols as u32).div_ceil(THREADS).max(1), 1, 1),
         block_dim: (THREADS, 1, 1),
         shared_mem_bytes: 0,
     }

@@ -208,7 +208,7 @@ def test_adam_reads_its_rates_from_the_step_buffer_and_matches_torch(lib):
     p0, grads = rand(6, seed=11), [rand(6, seed=12 + t) for t in range(3)]
     lr, b1, b2, eps, scale = 0.01, 0.9, 0.999, 1e-8, 0.5
     p, m, v = p0.copy(), np.zeros(6, np.float32), np.zeros(6, np.float32)
-    loss = np.array([0.5], np.float64)
+    loss = slots(0.5)
     for t, g in enumerate(grads, start=1):
         step_size = np.float32(lr / (1 - b1**t))
         inv_sqrt_c2 = np.float32(1 / np.sqrt(1 - b2**t))
@@ -221,11 +221,26 @@ def test_adam_reads_its_rates_from_the_step_buffer_and_matches_torch(lib):
         pt.grad = torch.from_numpy(g)
         opt.step()
     np.testing.assert_allclose(p, pt.detach().numpy(), rtol=1e-5, atol=1e-6)
-    # A non-finite loss leaves everything alone.
-    before = p.copy()
+    # A non-finite term of the step (reconstruction, sparsity, weight decay or KL) leaves
+    # everything alone, as the CPU's loop does; the evaluation slots (1, 3, 6) do not count.
+    before = (p.copy(), m.copy(), v.copy())
+    for slot in [0, 2, 4, 5]:
+        call(lib, "adam", p, grads[0], m, v, ("i64", 6), b1, b2, eps, scale, stepbuf,
+             slots(0.5, **{f"s{slot}": np.nan}))
+        for a, b in zip((p, m, v), before):
+            np.testing.assert_array_equal(a, b)
     call(lib, "adam", p, grads[0], m, v, ("i64", 6), b1, b2, eps, scale, stepbuf,
-         np.array([np.nan], np.float64))
-    np.testing.assert_array_equal(p, before)
+         slots(0.5, s1=np.inf, s3=np.nan, s6=np.inf))
+    assert not np.array_equal(p, before[0])
+
+
+def slots(loss, **others):
+    """The step's result slots (see the trainer's SLOT_ constants): loss, then `sN=value`."""
+    r = np.zeros(7, np.float64)
+    r[0] = loss
+    for k, val in others.items():
+        r[int(k[1:])] = val
+    return r
 
 
 def per_thread(lib, name, threads, *args, block=256):
@@ -290,7 +305,7 @@ def test_sgd_with_momentum_matches_torch_and_skips_a_diverged_step(lib):
     p, mom = p0.copy(), np.zeros(5, np.float32)
     stepbuf = np.array([0, 0, np.float32(0.1).view(np.uint32), 0], np.uint32)
     for g in grads:
-        call(lib, "sgd", p, g, mom, ("i64", 5), 0.9, 0.5, stepbuf, np.array([1.0]))
+        call(lib, "sgd", p, g, mom, ("i64", 5), 0.9, 0.5, stepbuf, slots(1.0))
     pt = torch.from_numpy(p0.copy()).requires_grad_()
     opt = torch.optim.SGD([pt], lr=0.05, momentum=0.9)
     for g in grads:
@@ -298,8 +313,9 @@ def test_sgd_with_momentum_matches_torch_and_skips_a_diverged_step(lib):
         opt.step()
     np.testing.assert_allclose(p, pt.detach().numpy(), rtol=1e-5, atol=1e-6)
     before = p.copy()
-    call(lib, "sgd", p, grads[0], mom, ("i64", 5), 0.9, 0.5, stepbuf, np.array([np.inf]))
-    np.testing.assert_array_equal(p, before)
+    for bad in [slots(np.inf), slots(1.0, s5=np.nan), slots(1.0, s2=np.inf)]:
+        call(lib, "sgd", p, grads[0], mom, ("i64", 5), 0.9, 0.5, stepbuf, bad)
+        np.testing.assert_array_equal(p, before)
 
 
 def test_weight_decay_and_l1_code_penalties(lib):
