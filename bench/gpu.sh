@@ -62,17 +62,19 @@ common=(--data fashion-mnist --optimizer adam --lr 0.001 --batch-size 256 --init
   --val-fraction 0 --epochs 5 --eval-test --force)
 dense=(--activation relu --code-activation linear --output-activation sigmoid --loss mse)
 ae_run() { # device workload seconds
-  local dev=$1 workload=$2 name device=$1 graphs=1 shape
+  local dev=$1 workload=$2 name device=$1 graphs=1 shape precision=fp32
   name="ae-${dev}-${workload//,/-}"
   [ "$dev" = eager ] && device=cuda graphs=0
+  [ "$dev" = tf32 ] && device=cuda precision=tf32
   if [ "$workload" = conv ]; then shape=(--preset conv); else shape=("${dense[@]}" --hidden "$workload"); fi
   echo "=== $name" >> "$out/ae.log"
   AE_CUDA_GRAPHS=$graphs timeout "$(left "$3")" "$carry/ae" train "${shape[@]}" "${common[@]}" \
-    --device "$device" --out "$runs/$name" >> "$out/ae.log" 2>&1
+    --device "$device" --precision "$precision" --out "$runs/$name" >> "$out/ae.log" 2>&1
   echo "$name: exit $? at ${SECONDS}s" >> "$summary"
   { echo "=== $name"; cat "$runs/$name/metrics.jsonl" 2>/dev/null; } >> "$out/metrics.txt"
 }
 for workload in "256,64" "1000,500,250,30" conv; do ae_run cuda "$workload" 60; done
+for workload in "256,64" "1000,500,250,30" conv; do ae_run tf32 "$workload" 60; done
 # A capture that failed says so in the run's log.
 grep -h "CUDA graph" "$out/ae.log" >> "$summary"
 
@@ -93,12 +95,12 @@ for line in open(os.path.join(out, "torch.jsonl")):
     if line.strip():
         r = json.loads(line)
         torch[(r["workload"], r["mode"])] = r
-print("| workload | ae GPU s/epoch | ae GPU kernel by kernel | ae CPU s/epoch | PyTorch eager | PyTorch CUDA graph | ae GPU / graph | ae GPU / eager | test MSE ae GPU / ae CPU / PyTorch |")
-print("|---|---|---|---|---|---|---|---|---|")
+print("| workload | ae GPU s/epoch | ae GPU tf32 | ae GPU kernel by kernel | ae CPU s/epoch | PyTorch eager | PyTorch CUDA graph | ae GPU / graph | ae GPU / eager | test MSE ae GPU / tf32 / ae CPU / PyTorch |")
+print("|---|---|---|---|---|---|---|---|---|---|")
 for hidden, name in [("256-64", "dense 784-256-64"), ("1000-500-250-30", "dense 784-1000-500-250-30"),
                      ("conv", "conv preset")]:
     ae = {}
-    for dev in ["cuda", "eager", "cpu"]:
+    for dev in ["cuda", "tf32", "eager", "cpu"]:
         path = os.path.join(runs, f"ae-{dev}-{hidden}", "metrics.jsonl")
         if not os.path.exists(path):
             continue
@@ -112,9 +114,10 @@ for hidden, name in [("256-64", "dense 784-256-64"), ("1000-500-250-30", "dense 
     gs = ae.get("cuda", (float("nan"),) * 2)
     cs = ae.get("cpu", (float("nan"),) * 2)
     ks = ae.get("eager", (float("nan"),) * 2)
+    ts = ae.get("tf32", (float("nan"),) * 2)
     ratio = lambda a, b: a / b if b == b and b else float("nan")
-    print(f"| {name} | {gs[0]:.3f} | {ks[0]:.3f} | {cs[0]:.3f} | {e['best_2_4']:.3f} | {g['best_2_4']:.3f} | "
+    print(f"| {name} | {gs[0]:.3f} | {ts[0]:.3f} | {ks[0]:.3f} | {cs[0]:.3f} | {e['best_2_4']:.3f} | {g['best_2_4']:.3f} | "
           f"{ratio(gs[0], g['best_2_4']):.2f} | {ratio(gs[0], e['best_2_4']):.2f} | "
-          f"{gs[1]:.5f} / {cs[1]:.5f} / {e['test_mse']:.5f} |")
+          f"{gs[1]:.5f} / {ts[1]:.5f} / {cs[1]:.5f} / {e['test_mse']:.5f} |")
 EOF
 cat "$summary"

@@ -690,6 +690,12 @@ pub struct TrainArgs {
     #[arg(long, default_value = "cpu")]
     #[serde(skip)]
     pub device: ae_core::training::device::Device,
+    /// How a GPU computes its matrix products: fp32 (the default, IEEE throughout) or tf32
+    /// (tensor cores with TF32 inputs, fp32 accumulation, weights and optimizer, as PyTorch's
+    /// allow_tf32). The CPU computes in fp32 whatever this says.
+    #[arg(long, default_value = "fp32")]
+    #[serde(skip)]
+    pub precision: ae_core::training::device::Precision,
     /// Read the data from its files as training goes instead of loading it, so memory stays
     /// constant in the data's size: npy:FILE, npy:FOLDER (every .npy shard in it, in name order),
     /// idx:IMAGES (uncompressed), parquet:PATH (row group by row group) or images:DIR (decoded

@@ -62,6 +62,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         test: args.eval_test.then(|| test.clone()).flatten(),
         progress: Some(&mut progress),
         device: args.device,
+        precision: args.precision,
     };
     let trained = ae_core::run::train(&settings, samples, options).map_err(flag_error);
     progress.bar.finish_and_clear();
@@ -91,6 +92,7 @@ fn streamed(args: &TrainArgs, settings: &Checked, spec: &DataSpec, out: &Path) -
         test: None,
         progress: Some(&mut progress),
         device: args.device,
+        precision: args.precision,
     };
     let trained = ae_core::run::train_streamed(settings, source, options).map_err(flag_error);
     progress.bar.finish_and_clear();

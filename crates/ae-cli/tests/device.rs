@@ -73,3 +73,36 @@ fn an_unknown_device_is_refused_with_the_choices() {
     let err = fails(&["train", "--data", &data, "--device", "cuda:x"]);
     assert!(err.contains("cuda:N"), "{err}");
 }
+
+#[test]
+fn precision_tf32_on_the_cpu_trains_in_fp32_and_says_so_and_bf16_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = format!("csv:{}", csv_data(dir.path()).display());
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    let train = |run: &std::path::Path, extra: &[&str]| {
+        let mut args = vec![
+            "train",
+            "--data",
+            &data,
+            "--hidden",
+            "8,3",
+            "--epochs",
+            "2",
+            "--out",
+            run.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        ae(&args)
+    };
+    let out = train(&a, &["--precision", "tf32"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    assert!(err.contains("the CPU computes in fp32"), "{err}");
+    // On the CPU, tf32 changes nothing: the weights equal an fp32 run's.
+    assert!(train(&b, &[]).status.success());
+    let weights = |r: &std::path::Path| std::fs::read(r.join("model.safetensors")).unwrap();
+    assert_eq!(weights(&a), weights(&b));
+    let err = fails(&["train", "--data", &data, "--precision", "bf16"]);
+    assert!(err.contains("--precision"), "{err}");
+    assert!(err.contains("bf16 is not computed yet"), "{err}");
+}

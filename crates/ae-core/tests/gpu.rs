@@ -15,6 +15,7 @@ use ae_core::model::{ConvArch, ConvDecoder, ModelConfig};
 use ae_core::objective::noise::Noise;
 use ae_core::objective::sparsity::Sparsity;
 use ae_core::objective::{AutoencoderTask, Examples, Objective, WeightDecay};
+use ae_core::training::device::Precision;
 use ae_core::training::fit::{fit_with, LoopConfig, TrainState};
 use ae_core::training::trainer::{CpuTrainer, Trainer};
 
@@ -785,4 +786,31 @@ fn denoising_on_the_gpu_learns_as_on_the_cpu() {
         (0.7 * lo..1.3 * hi).contains(&g.1),
         "gpu {g:?} outside the CPU's spread {cpu:?}"
     );
+}
+
+#[test]
+fn tf32_matrix_products_train_as_fp32_does_within_tf32_rounding() {
+    let Some(mut gpu) = gpu("tf32_matrix_products_train_as_fp32_does") else {
+        return;
+    };
+    let x = data(64, 16);
+    let idx: Vec<usize> = (0..64).collect();
+    let mut losses = Vec::new();
+    for p in [Precision::Fp32, Precision::Tf32] {
+        gpu.set_precision(p).unwrap();
+        assert_eq!(gpu.describe().contains("tf32"), p == Precision::Tf32);
+        let case = Case::base("tf32");
+        let (mut t, mut o) = case.build(16);
+        let mut g = CudaTrainer::new(&gpu, &mut t, &mut o, &[&x]).unwrap();
+        let mut l = Vec::new();
+        for s in 0..20 {
+            l.push(g.step(Examples::new(&x), &idx, 0, s).unwrap().total());
+        }
+        losses.push(l);
+    }
+    // TF32 keeps 10 bits of mantissa: the losses agree to about 1e-3, and the run still learns.
+    for (s, (a, b)) in losses[0].iter().zip(&losses[1]).enumerate() {
+        assert!(close(*a, *b, 1e-2), "step {s}: fp32 {a} tf32 {b}");
+    }
+    assert!(losses[1][19] < losses[1][0], "{:?}", losses[1]);
 }

@@ -9,7 +9,7 @@ use ae_core::ae_data::samples::{Samples, SourceType};
 use ae_core::analysis::anomaly::reconstruction_scores;
 use ae_core::objective::AutoencoderTask;
 use ae_core::run::{Destination, Progress, RunDir, RunMeta, TrainOptions};
-use ae_core::training::device::Device;
+use ae_core::training::device::{Device, Precision};
 use ae_core::training::fit::{EpochRecord, Outcome};
 use ae_core::training::settings::{MissingCells, Settings};
 use ae_core::Tensor;
@@ -184,13 +184,19 @@ fn checked(
 }
 
 /// Options of a training run kept in memory, reporting to `progress`.
-fn in_memory(progress: &mut PyProgress, device: Device) -> TrainOptions<'_> {
+fn in_memory(progress: &mut PyProgress, device: Device, precision: Precision) -> TrainOptions<'_> {
     TrainOptions {
         destination: Destination::Memory,
         test: None,
         progress: Some(progress),
         device,
+        precision,
     }
+}
+
+/// The precision named by `precision` (None: fp32).
+fn precision(precision: Option<&str>) -> PyResult<Precision> {
+    precision.map_or(Ok(Precision::Fp32), |p| p.parse().map_err(to_py))
 }
 
 /// The device named by `device` (None: the CPU).
@@ -228,7 +234,9 @@ impl Model {
     /// Trains a model on `x` with the settings in `settings_json` (keys as `ae train`'s flags,
     /// kebab-case); `source` is what the user's array held (`u8`, `f32`, `f64`).
     #[staticmethod]
-    #[pyo3(signature = (x, settings_json, source, preset=None, verbose=false, device=None))]
+    #[pyo3(signature = (x, settings_json, source, preset=None, verbose=false, device=None, precision=None))]
+    // One argument per keyword of the Python call, as pyo3 maps them.
+    #[allow(clippy::too_many_arguments)]
     fn fit(
         py: Python<'_>,
         x: PyReadonlyArrayDyn<'_, f32>,
@@ -237,8 +245,10 @@ impl Model {
         preset: Option<&str>,
         verbose: bool,
         device: Option<&str>,
+        precision: Option<&str>,
     ) -> PyResult<Model> {
         let on = self::device(device)?;
+        let precision = self::precision(precision)?;
         let (settings, table) = checked(settings_json, preset, |s| s.data = "array".into())?;
         let data = samples(&x, source)?;
         let settings = if settings.missing == MissingCells::Allow && !table.contains_key("epochs") {
@@ -249,7 +259,13 @@ impl Model {
             settings
         };
         let trained = py
-            .detach(|| ae_core::train(&settings, data, in_memory(&mut PyProgress { verbose }, on)))
+            .detach(|| {
+                ae_core::train(
+                    &settings,
+                    data,
+                    in_memory(&mut PyProgress { verbose }, on, precision),
+                )
+            })
             .map_err(to_py)?;
         Model::of(trained, &settings)
     }
@@ -258,7 +274,7 @@ impl Model {
     /// memory stays constant in the data's size: `data` is a spec (`npy:FILE`, `npy:FOLDER` of
     /// shards, `idx:IMAGES`, `parquet:PATH`, `images:DIR`); settings as for `fit`.
     #[staticmethod]
-    #[pyo3(signature = (data, settings_json, preset=None, verbose=false, device=None))]
+    #[pyo3(signature = (data, settings_json, preset=None, verbose=false, device=None, precision=None))]
     fn fit_stream(
         py: Python<'_>,
         data: &str,
@@ -266,8 +282,10 @@ impl Model {
         preset: Option<&str>,
         verbose: bool,
         device: Option<&str>,
+        precision: Option<&str>,
     ) -> PyResult<Model> {
         let on = self::device(device)?;
+        let precision = self::precision(precision)?;
         let (settings, _) = checked(settings_json, preset, |s| {
             s.data = data.into();
             s.stream = true;
@@ -287,7 +305,7 @@ impl Model {
                 ae_core::run::train_streamed(
                     &settings,
                     source,
-                    in_memory(&mut PyProgress { verbose }, on),
+                    in_memory(&mut PyProgress { verbose }, on, precision),
                 )
             })
             .map_err(to_py)?;

@@ -296,3 +296,14 @@ def test_device_is_a_parameter_a_missing_gpu_is_a_runtime_error_and_cpu_repeats_
     else:
         # A GPU: the same model, to fp32 rounding.
         np.testing.assert_allclose(gpu.transform(X), on_cpu.transform(X), rtol=1e-3, atol=1e-4)
+
+
+def test_precision_is_a_parameter_tf32_on_the_cpu_is_fp32_and_bf16_is_refused():
+    X = table(n=80, d=6)
+    assert Autoencoder(precision="tf32").get_params()["precision"] == "tf32"
+    fp32 = Autoencoder(hidden=[4, 2], epochs=2, random_state=1).fit(X)
+    tf32 = Autoencoder(hidden=[4, 2], epochs=2, random_state=1, precision="tf32").fit(X)
+    # The CPU computes in fp32 whatever the precision says.
+    np.testing.assert_array_equal(fp32.transform(X), tf32.transform(X))
+    with pytest.raises(ValueError, match="bf16 is not computed yet"):
+        Autoencoder(hidden=[4, 2], epochs=1, precision="bf16").fit(X)

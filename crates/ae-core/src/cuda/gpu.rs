@@ -11,6 +11,7 @@ use cudarc::driver::{
 use cudarc::nvrtc::Ptx;
 
 use crate::engine::layers::activation::Activation;
+use crate::training::device::Precision;
 use crate::{Error, Result};
 
 /// The source of our kernels (element-wise maps, losses, reductions, optimizers).
@@ -63,6 +64,7 @@ pub struct Gpu {
     pub(crate) stream: Arc<CudaStream>,
     pub(crate) blas: CudaBlas,
     pub(crate) k: Kernels,
+    precision: Precision,
     /// cuBLAS's workspace, ours so that steps recorded as CUDA graphs share it (left to itself,
     /// cuBLAS gives every capture a workspace of its own). Declared after `blas`, so dropped
     /// after the handle that uses it.
@@ -284,13 +286,33 @@ impl Gpu {
             stream,
             blas,
             k,
+            precision: Precision::Fp32,
             _workspace: workspace,
         })
     }
 
-    /// `cuda:0 (NVIDIA H200)`.
+    /// `cuda:0 (NVIDIA H200)`, with `, tf32 matrix products` when so set.
     pub fn describe(&self) -> String {
-        format!("{} ({})", self.label, self.name)
+        match self.precision {
+            Precision::Fp32 => format!("{} ({})", self.label, self.name),
+            p => format!("{} ({}), {p} matrix products", self.label, self.name),
+        }
+    }
+
+    /// How cuBLAS computes the matrix products from now on: fp32 (its default math) or on tensor
+    /// cores with TF32 inputs. Every other kernel computes in fp32 either way.
+    pub fn set_precision(&mut self, precision: Precision) -> Result<()> {
+        let mode = match precision {
+            Precision::Fp32 => cudarc::cublas::sys::cublasMath_t::CUBLAS_DEFAULT_MATH,
+            Precision::Tf32 => cudarc::cublas::sys::cublasMath_t::CUBLAS_TF32_TENSOR_OP_MATH,
+        };
+        // SAFETY: the handle is live while `self` is; setting its math mode has no other effect.
+        let status = unsafe { cudarc::cublas::sys::cublasSetMathMode(*self.blas.handle(), mode) };
+        if status != cudarc::cublas::sys::cublasStatus_t::CUBLAS_STATUS_SUCCESS {
+            return Err(self.err(format!("cuBLAS math mode {precision}: {status:?}")));
+        }
+        self.precision = precision;
+        Ok(())
     }
 
     /// Free and total memory in bytes.

@@ -20,7 +20,7 @@ use crate::model::vae::binarized;
 use crate::model::CodeHealth;
 use crate::objective::{AutoencoderTask, Examples, Terms};
 use crate::run::{RunDir, RunMeta, ValScores, FORMAT_VERSION};
-use crate::training::device::Device;
+use crate::training::device::{Device, Precision};
 use crate::training::fit::{fit_feeds, fit_with, EpochRecord, Feed, Outcome, StepInfo, TrainState};
 use crate::training::pretrain::{greedy, StageSettings};
 use crate::training::settings::MissingCells;
@@ -94,6 +94,9 @@ pub struct TrainOptions<'a> {
     /// Where the steps compute ([`crate::cuda`] for a GPU). The run folder is the same on every
     /// device: a run trained on a GPU resumes or evaluates on the CPU and back.
     pub device: Device,
+    /// How a GPU computes its matrix products; the CPU always computes in fp32 (and says so when
+    /// asked for another precision).
+    pub precision: Precision,
 }
 
 /// A trained run.
@@ -331,6 +334,7 @@ fn run(
         test,
         progress,
         device,
+        precision,
     } = options;
     let mut quiet = Quiet;
     let progress: &mut dyn Progress = match progress {
@@ -349,9 +353,16 @@ fn run(
         task.fill = crate::objective::missing::column_means(train.data(), train.cols());
     }
     // The device is opened (or refused) before the folder is made.
-    let (gpu, device_note) = crate::cuda::choose(device, &task)?;
+    let (mut gpu, device_note) = crate::cuda::choose(device, &task)?;
     if let Some(note) = device_note {
         progress.note(&note);
+    }
+    match &mut gpu {
+        Some(g) => g.set_precision(precision)?,
+        None if precision != Precision::Fp32 => progress.note(&format!(
+            "--precision {precision} applies to a GPU's matrix products; the CPU computes in fp32"
+        )),
+        None => {}
     }
     let run = match (&destination, resumed) {
         (Destination::Memory, _) => None,

@@ -50,9 +50,59 @@ impl FromStr for Device {
     }
 }
 
+/// How a GPU computes its matrix products (`--precision`). The CPU engine always computes in fp32.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Precision {
+    /// IEEE fp32 throughout (cuBLAS's default math): a GPU step matches the CPU's to rounding.
+    #[default]
+    Fp32,
+    /// Matrix products on tensor cores with TF32 inputs (10-bit mantissa, fp32 accumulation and
+    /// storage), as PyTorch's `torch.backends.cuda.matmul.allow_tf32 = True`; every other kernel,
+    /// the weights and the optimizer stay fp32.
+    Tf32,
+}
+
+impl fmt::Display for Precision {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Precision::Fp32 => "fp32",
+            Precision::Tf32 => "tf32",
+        })
+    }
+}
+
+impl FromStr for Precision {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        match s {
+            "fp32" | "float32" => Ok(Precision::Fp32),
+            "tf32" => Ok(Precision::Tf32),
+            "bf16" | "bfloat16" => Err(Error::config(
+                "precision",
+                "bf16 is not computed yet; use fp32 (the default) or tf32".to_string(),
+            )),
+            _ => Err(Error::config(
+                "precision",
+                format!("unknown precision `{s}`; expected fp32 or tf32"),
+            )),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn precisions_parse_print_back_and_bf16_is_refused_by_name() {
+        for p in [Precision::Fp32, Precision::Tf32] {
+            assert_eq!(p.to_string().parse::<Precision>().unwrap(), p);
+        }
+        let e = "bf16".parse::<Precision>().unwrap_err().to_string();
+        assert!(e.contains("bf16 is not computed yet"), "{e}");
+        let e = "fp8".parse::<Precision>().unwrap_err().to_string();
+        assert!(e.contains("expected fp32 or tf32"), "{e}");
+    }
 
     #[test]
     fn devices_parse_and_print_back() {

@@ -73,11 +73,13 @@ class Autoencoder(TransformerMixin, BaseEstimator):
     Parameters are the settings of ``ae train`` (see ``ae train --help``), plus ``preset``
     (a named flavor: vanilla, deep, sparse-l1, sparse-kl, denoising, contractive, stacked,
     stacked-denoising, conv, conv-denoising), ``device`` (``"cpu"``, the default; ``"cuda"``,
-    ``"cuda:N"`` or ``"auto"``, as ``ae train --device``), ``random_state`` (the seed; None means
+    ``"cuda:N"`` or ``"auto"``, as ``ae train --device``), ``precision`` (``"fp32"``, the
+    default, or ``"tf32"``: a GPU's matrix products on tensor cores, as ``ae train
+    --precision``), ``random_state`` (the seed; None means
     0, so fits repeat) and ``verbose`` (print each epoch).
     """
 
-    _extra = [("preset", None), ("device", None)]
+    _extra = [("preset", None), ("device", None), ("precision", None)]
     __init__ = _make_init(_extra + [(n, None) for n in _SETTINGS] + [("random_state", None), ("verbose", False)])
 
     # ----- fitting -----------------------------------------------------------------------------
@@ -114,7 +116,8 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         """Trains on ``X``; ``y`` is ignored."""
         X32, source, _ = self._check(X, reset=True)
         self.model_ = _core.Model.fit(
-            X32, json.dumps(self._settings()), source, self.preset, bool(self.verbose), self.device
+            X32, json.dumps(self._settings()), source, self.preset, bool(self.verbose), self.device,
+            self.precision,
         )
         self.input_shape_ = tuple(self.model_.input_shape())
         self.n_components_ = self.model_.code_size()
@@ -136,7 +139,8 @@ class Autoencoder(TransformerMixin, BaseEstimator):
             settings["shuffle-buffer"] = int(shuffle_buffer)
         self._adopt(
             _core.Model.fit_stream(
-                os.fspath(data), json.dumps(settings), self.preset, bool(self.verbose), self.device
+                os.fspath(data), json.dumps(settings), self.preset, bool(self.verbose), self.device,
+                self.precision,
             )
         )
         for text in self.model_.warnings():
@@ -270,7 +274,7 @@ class VAE(Autoencoder):
     by importance sampling."""
 
     __init__ = _make_init(
-        [("preset", None), ("device", None)]
+        [("preset", None), ("device", None), ("precision", None)]
         + [(n, "vae" if n == "model" else None) for n in _SETTINGS]
         + [("random_state", None), ("verbose", False)]
     )
@@ -298,7 +302,7 @@ class AutoencoderDetector(Autoencoder):
     """
 
     __init__ = _make_init(
-        [("contamination", 0.1), ("preset", None), ("device", None)]
+        [("contamination", 0.1), ("preset", None), ("device", None), ("precision", None)]
         + [(n, None) for n in _SETTINGS]
         + [("random_state", None), ("verbose", False)]
     )
