@@ -814,3 +814,49 @@ fn tf32_matrix_products_train_as_fp32_does_within_tf32_rounding() {
     }
     assert!(losses[1][19] < losses[1][0], "{:?}", losses[1]);
 }
+
+#[test]
+fn greedy_pretraining_on_the_gpu_gives_the_cpu_stages_weights() {
+    use ae_core::training::pretrain::{greedy, StageSettings};
+    let Some(gpu) = gpu("greedy_pretraining_on_the_gpu") else {
+        return;
+    };
+    let x = data(120, 16);
+    for tied in [false, true] {
+        let case = Case {
+            tied,
+            output: Activation::Sigmoid,
+            ..Case::base("greedy")
+        };
+        let stages = StageSettings {
+            epochs: 2,
+            batch_size: 32,
+            seed: 3,
+            optimizer: OptimizerKind::ADAM,
+            lr: 0.01,
+            objective: case.build(16).0.objective.clone(),
+        };
+        let pretrained = |on: Option<&Gpu>| {
+            let mut deep = case.build(16).0.model;
+            greedy(&mut deep, &x, &stages, on, &mut |_| {
+                Box::new(Recorder(Vec::new()))
+            })
+            .unwrap();
+            deep.params
+        };
+        let (cpu, on_gpu) = (pretrained(None), pretrained(Some(&gpu)));
+        let fresh = case.build(16).0.model.params;
+        // Two stages of 8 Adam steps each: the GPU's fp32 rounding moves a weight by far less
+        // than training does.
+        for i in 0..cpu.len() {
+            assert_ne!(cpu.values[i], fresh.values[i], "{} trained", cpu.names[i]);
+            for (&a, &b) in cpu.values[i].data().iter().zip(on_gpu.values[i].data()) {
+                assert!(
+                    (a - b).abs() <= 1e-3 * a.abs().max(1.0),
+                    "tied {tied}, {}: cpu {a} gpu {b}",
+                    cpu.names[i]
+                );
+            }
+        }
+    }
+}

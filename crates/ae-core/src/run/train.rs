@@ -413,10 +413,7 @@ fn run(
         None => None,
     };
     if let (Some(p), false, Feeds::Memory { train, .. }) = (s.pretrain, resuming, &feeds) {
-        if gpu.is_some() {
-            progress.note("greedy pretraining runs on the CPU; fine-tuning on the GPU");
-        }
-        pretrain(run.as_ref(), &mut task, s, p, train, progress)?;
+        pretrain(run.as_ref(), &mut task, s, p, train, gpu.as_ref(), progress)?;
     }
     let on = match &gpu {
         Some(g) => g.describe(),
@@ -765,6 +762,7 @@ fn pretrain(
     s: &Settings,
     p: crate::training::pretrain::Pretrain,
     train: &Tensor,
+    gpu: Option<&crate::cuda::Gpu>,
     progress: &mut dyn Progress,
 ) -> Result<()> {
     let stages = StageSettings {
@@ -776,12 +774,13 @@ fn pretrain(
         objective: s.objective(),
     };
     progress.note(&format!(
-        "greedy pretraining: {} stages of {} epochs",
+        "greedy pretraining: {} stages of {} epochs{}",
         s.hidden.len(),
-        stages.epochs
+        stages.epochs,
+        gpu.map_or(String::new(), |g| format!(" on {}", g.describe()))
     ));
     let progress = std::cell::RefCell::new(progress);
-    greedy(&mut task.model, train, &stages, &mut |stage| {
+    greedy(&mut task.model, train, &stages, gpu, &mut |stage| {
         Box::new(StageLog {
             run,
             stage,

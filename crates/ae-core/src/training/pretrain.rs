@@ -7,7 +7,7 @@ use crate::engine::optim::{Optimizer, OptimizerKind};
 use crate::engine::tensor::Tensor;
 use crate::model::{Autoencoder, ModelConfig};
 use crate::objective::{AutoencoderTask, Objective};
-use crate::training::fit::{fit, Examples, LoopConfig, Observer, TrainState};
+use crate::training::fit::{fit, fit_with, Examples, LoopConfig, Observer, TrainState};
 use crate::{Error, Result};
 
 /// `--pretrain greedy[:EPOCHS]`: greedy layer-wise pretraining, with EPOCHS per stage (default:
@@ -82,12 +82,13 @@ pub struct StageSettings {
     pub objective: Objective,
 }
 
-/// Pretrains `deep`'s layers in place on `data` (`[N, ..input]`); `observer(stage)` receives each
-/// stage's epochs.
+/// Pretrains `deep`'s layers in place on `data` (`[N, ..input]`), each stage on `gpu` when given
+/// (with its examples kept there) or on the CPU; `observer(stage)` receives each stage's epochs.
 pub fn greedy<'a>(
     deep: &mut Autoencoder,
     data: &Tensor,
     s: &StageSettings,
+    gpu: Option<&crate::cuda::Gpu>,
     observer: &mut dyn FnMut(usize) -> Box<dyn Observer + 'a>,
 ) -> Result<()> {
     let cfg = deep.config.clone();
@@ -156,15 +157,26 @@ pub fn greedy<'a>(
             early_stopping: None,
         };
         let mut obs = observer(l);
-        fit(
-            &mut task,
-            &mut opt,
-            &mut TrainState::default(),
-            &lc,
-            Examples::new(&current),
-            None,
-            obs.as_mut(),
-        )?;
+        let mut state = TrainState::default();
+        let examples = Examples::new(&current);
+        match gpu {
+            // The loop leaves the trained weights on the host (it reads them back every epoch).
+            Some(g) => {
+                let mut t = crate::cuda::CudaTrainer::new(g, &mut task, &mut opt, &[&current])?;
+                fit_with(&mut t, &mut state, &lc, examples, None, obs.as_mut())?;
+            }
+            None => {
+                fit(
+                    &mut task,
+                    &mut opt,
+                    &mut state,
+                    &lc,
+                    examples,
+                    None,
+                    obs.as_mut(),
+                )?;
+            }
+        }
         drop(obs);
         // Copy the stage into the deep model.
         let copy = |deep: &mut Autoencoder, to: &str, from: &str| -> Result<()> {
@@ -269,7 +281,7 @@ mod tests {
                 lr: 0.01,
                 objective: objective.clone(),
             };
-            greedy(&mut deep, &x, &s, &mut |l| {
+            greedy(&mut deep, &x, &s, None, &mut |l| {
                 stages.push(l);
                 Box::new(Quiet)
             })
