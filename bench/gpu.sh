@@ -76,7 +76,7 @@ ae_run() { # device workload seconds
 for workload in "256,64" "1000,500,250,30" conv; do ae_run cuda "$workload" 60; done
 for workload in "256,64" "1000,500,250,30" conv; do ae_run tf32 "$workload" 60; done
 # Other flavors end to end on the GPU, two epochs each: greedy pretraining then fine-tuning, a VAE,
-# denoising conv; their last test loss goes in the summary.
+# denoising conv, contractive; their last test loss goes in the summary.
 flavor() { # name, then ae train's flags
   local name=$1; shift
   echo "=== $name" >> "$out/ae.log"
@@ -88,6 +88,7 @@ flavor() { # name, then ae train's flags
 flavor flavor-stacked --preset stacked --pretrain greedy:1
 flavor flavor-vae --model vae --hidden 500,500,20 --loss bce
 flavor flavor-conv-denoising --preset conv-denoising
+flavor flavor-contractive --preset contractive
 # A capture that failed says so in the run's log.
 grep -h "CUDA graph" "$out/ae.log" >> "$summary"
 

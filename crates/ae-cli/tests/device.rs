@@ -40,7 +40,7 @@ fn device_auto_falls_back_to_the_cpu_and_says_why() {
     let dir = tempfile::tempdir().unwrap();
     let data = format!("csv:{}", csv_data(dir.path()).display());
     let run = dir.path().join("run");
-    // The contractive penalty is not on the GPU yet: auto trains it on the CPU on any machine.
+    // Training on incomplete rows is not on the GPU yet: auto trains it on the CPU on any machine.
     let out = ae(&[
         "train",
         "--data",
@@ -49,8 +49,8 @@ fn device_auto_falls_back_to_the_cpu_and_says_why() {
         "8",
         "--epochs",
         "1",
-        "--contractive",
-        "0.1",
+        "--missing",
+        "allow",
         "--device",
         "auto",
         "--out",
@@ -59,7 +59,7 @@ fn device_auto_falls_back_to_the_cpu_and_says_why() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{err}");
     assert!(err.contains("device auto: on the CPU"), "{err}");
-    assert!(err.contains("contractive"), "{err}");
+    assert!(err.contains("--missing allow"), "{err}");
     assert!(run.join("model.safetensors").exists());
 }
 

@@ -82,6 +82,8 @@ struct Case {
     conv: Option<([usize; 3], ConvArch)>,
     /// A VAE with this KL term.
     vae: Option<KlTerm>,
+    /// λ of the contractive penalty (a one-layer encoder).
+    contractive: Option<f32>,
 }
 
 impl Case {
@@ -102,6 +104,7 @@ impl Case {
             noise: None,
             conv: None,
             vae: None,
+            contractive: None,
         }
     }
 
@@ -124,6 +127,7 @@ impl Case {
             weight_decay: self.weight_decay,
             sparsity: self.sparsity,
             noise: self.noise,
+            contractive: self.contractive,
             ..Objective::default()
         };
         let mut task = AutoencoderTask::new(config.build(7).unwrap(), objective).unwrap();
@@ -272,6 +276,38 @@ fn cases() -> Vec<Case> {
             ..Case::base(name)
         });
     }
+    // The contractive penalty on one-layer encoders, every code activation's slope and curvature.
+    out.push(Case {
+        hidden: vec![6],
+        activation: Activation::Sigmoid,
+        code: Activation::Sigmoid,
+        output: Activation::Sigmoid,
+        contractive: Some(0.1),
+        ..Case::base("contractive, sigmoid")
+    });
+    out.push(Case {
+        hidden: vec![6],
+        code: Activation::Tanh,
+        output: Activation::Sigmoid,
+        loss: LossKind::Bce,
+        contractive: Some(0.5),
+        sparsity: Some(Sparsity::L1 { lambda: 0.01 }),
+        ..Case::base("contractive, tanh, bce, L1 sparsity")
+    });
+    out.push(Case {
+        hidden: vec![6],
+        code: Activation::LeakyRelu { slope: 0.1 },
+        contractive: Some(0.2),
+        freeze_first: true,
+        weight_decay: WeightDecay::L2(0.01),
+        ..Case::base("contractive, leaky relu, frozen encoder weight, weight decay")
+    });
+    out.push(Case {
+        hidden: vec![6],
+        code: Activation::Relu,
+        contractive: Some(0.2),
+        ..Case::base("contractive, relu")
+    });
     out
 }
 

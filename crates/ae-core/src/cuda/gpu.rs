@@ -52,6 +52,8 @@ pub(crate) struct Kernels {
     pub l1_code: CudaFunction,
     pub column_means: CudaFunction,
     pub kl_units: CudaFunction,
+    pub contractive_units: CudaFunction,
+    pub contractive_weight_grad: CudaFunction,
     pub add_rows: CudaFunction,
     pub corrupt: CudaFunction,
 }
@@ -277,6 +279,8 @@ impl Gpu {
             l1_code: f("l1_code")?,
             column_means: f("column_means")?,
             kl_units: f("kl_units")?,
+            contractive_units: f("contractive_units")?,
+            contractive_weight_grad: f("contractive_weight_grad")?,
             add_rows: f("add_rows")?,
             corrupt: f("corrupt")?,
         };

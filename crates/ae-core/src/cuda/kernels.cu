@@ -145,10 +145,10 @@ extern "C" __global__ void sum_partials(const double* partial, int blocks, doubl
     if (threadIdx.x == 0) result[slot] = (accumulate ? result[slot] : 0.0) + shared[0];
 }
 
-// Whether every term of the step (reconstruction, sparsity, weight decay, KL: result slots 0, 2,
-// 4, 5; a slot the run does not use stays 0) is finite: the CPU skips a step on any non-finite term.
+// Whether every term of the step (reconstruction, sparsity, weight decay, KL, contractive: result
+// slots 0, 2, 4, 5, 7; a slot the run does not use stays 0) is finite: the CPU skips a step on any non-finite term.
 __device__ bool step_is_finite(const double* loss) {
-    return isfinite(loss[0] + loss[2] + loss[4] + loss[5]);
+    return isfinite(loss[0] + loss[2] + loss[4] + loss[5] + loss[7]);
 }
 
 // Adam (PyTorch's rule), skipped when a term of the step's loss is not finite, so that a diverged
@@ -553,4 +553,59 @@ extern "C" __global__ void kl_gauss_grad(float* dh, const float* h, const double
         drow[j] += scale * row[j];
         drow[k + j] += scale * 0.5f * (expf(row[k + j]) - 1.f);
     }
+}
+
+// s'(a) and its derivative s''(a) for an activation, from its output h = s(a) (ReLU and leaky
+// ReLU: h > 0 exactly when a > 0).
+__device__ void slope_curvature(int act, float slope, float h, float* s, float* ds) {
+    if (act == 0) {
+        *s = h > 0.f ? 1.f : 0.f;
+        *ds = 0.f;
+    } else if (act == 1) {
+        *s = h > 0.f ? 1.f : slope;
+        *ds = 0.f;
+    } else if (act == 2) {
+        float v = h * (1.f - h);
+        *s = v;
+        *ds = v * (1.f - 2.f * h);
+    } else if (act == 3) {
+        float v = 1.f - h * h;
+        *s = v;
+        *ds = -2.f * h * v;
+    } else {
+        *s = 1.f;
+        *ds = 0.f;
+    }
+}
+
+// The contractive penalty (Rifai et al., 2011) of a one-layer encoder h = s(x Wᵀ + b), W [k, d],
+// on `rows` examples, in closed form: ‖J‖²_F = Σ_j s'(a_j)² ‖W_j‖². One thread per code unit j:
+// s2[j] = Σ_n s'(a_nj)², val[j] = ‖W_j‖² · s2[j], and when has_grad the gradient at the
+// pre-activation, dpre[n, j] += scale · ‖W_j‖² · 2 s' s'' (scale = λ/N).
+extern "C" __global__ void contractive_units(const float* h, float* dpre, const float* w, int rows,
+                                             int k, int d, int act, float slope, float scale,
+                                             int has_grad, double* s2, double* val) {
+    int j = blockIdx.x * blockDim.x + threadIdx.x;
+    if (j >= k) return;
+    float norm = 0.f;
+    for (int i = 0; i < d; i++) {
+        float v = w[(long long)j * d + i];
+        norm += v * v;
+    }
+    double acc = 0.0;
+    for (int r = 0; r < rows; r++) {
+        long long e = (long long)r * k + j;
+        float s, ds;
+        slope_curvature(act, slope, h[e], &s, &ds);
+        acc += (double)(s * s);
+        if (has_grad) dpre[e] += scale * norm * 2.f * s * ds;
+    }
+    s2[j] = acc;
+    val[j] = (double)norm * acc;
+}
+
+// The penalty's direct gradient in W: g[j, i] += coef · s2[j] · w[j, i] (coef = 2λ/N).
+extern "C" __global__ void contractive_weight_grad(float* g, const float* w, const double* s2,
+                                                   long long n, int d, float coef) {
+    GRID_STRIDE(e, n) { g[e] += coef * (float)s2[e / d] * w[e]; }
 }

@@ -176,9 +176,6 @@ fn unsupported(task: &AutoencoderTask) -> Option<&'static str> {
     if (c.variational || o.kl.is_some()) && o.sparsity.is_some() {
         return Some("sparsity on a VAE's code");
     }
-    if o.contractive.is_some() {
-        return Some("the contractive penalty");
-    }
     if o.binarize {
         return Some("dynamic binarization");
     }
@@ -523,15 +520,13 @@ mod tests {
     #[test]
     fn what_the_gpu_does_not_compute_yet_is_refused_by_name() {
         let config = ModelConfig::dense(&[6], &[4, 2]);
-        let mut one_layer = config.clone();
-        one_layer.hidden = vec![3];
-        let contractive = Objective {
-            contractive: Some(0.1),
+        let incomplete = Objective {
+            missing: Some(0.1),
             ..Objective::default()
         };
-        let e = task(one_layer, contractive).unwrap_err().to_string();
+        let e = task(config.clone(), incomplete).unwrap_err().to_string();
         assert!(
-            e.contains("contractive") && e.contains("--device cpu"),
+            e.contains("--missing allow") && e.contains("--device cpu"),
             "{e}"
         );
         let mut vae = config.clone();

@@ -28,9 +28,10 @@ use crate::objective::{AutoencoderTask, Examples, Task, Terms};
 use crate::training::trainer::Trainer;
 use crate::Result;
 
-/// Slots of the sums read back: a step's reconstruction loss (the optimizer kernels skip the
-/// update when it is not finite), an evaluation's, a step's sparsity penalty, an evaluation's,
-/// and the weight decay's value.
+/// Slots of the sums read back: a step's reconstruction loss, an evaluation's, a step's sparsity
+/// penalty, an evaluation's, the weight decay's value, a step's KL term, an evaluation's, a step's
+/// contractive sum, an evaluation's. The optimizer kernels skip the update when a step's slot is
+/// not finite.
 const SLOT_LOSS: i32 = 0;
 const SLOT_EVAL_LOSS: i32 = 1;
 const SLOT_SPARSITY: i32 = 2;
@@ -38,7 +39,9 @@ const SLOT_EVAL_SPARSITY: i32 = 3;
 const SLOT_DECAY: i32 = 4;
 const SLOT_KL: i32 = 5;
 const SLOT_EVAL_KL: i32 = 6;
-const SLOTS: usize = 7;
+const SLOT_CONTRACTIVE: i32 = 7;
+const SLOT_EVAL_CONTRACTIVE: i32 = 8;
+const SLOTS: usize = 9;
 
 /// Words of the step buffer (kernels.cu): the noise key at 0–1, the optimizer's rates at 2–3, a
 /// VAE's KL weight at 4, the batch's row indices from 5.
@@ -108,6 +111,9 @@ pub struct CudaTrainer<'a> {
     means: CudaSlice<f64>,
     per_unit: CudaSlice<f32>,
     partial: CudaSlice<f64>,
+    /// The contractive penalty's Σ_n s'(a_nj)² and ‖W_j‖²·that, per code unit.
+    contractive_s2: CudaSlice<f64>,
+    contractive_val: CudaSlice<f64>,
     /// Sums read back: see the `SLOT_` constants.
     result: CudaSlice<f64>,
     resident: Vec<Resident<'a>>,
@@ -206,6 +212,8 @@ impl<'a> CudaTrainer<'a> {
             means: gpu.zeros(code_units)?,
             per_unit: gpu.zeros(code_units)?,
             partial: gpu.zeros(MAX_BLOCKS as usize)?,
+            contractive_s2: gpu.zeros(code_units)?,
+            contractive_val: gpu.zeros(code_units)?,
             result: gpu.zeros(SLOTS)?,
             resident: kept,
             capacity: 0,
@@ -474,6 +482,11 @@ impl<'a> CudaTrainer<'a> {
                 // SAFETY: both hold n rows of the op's width.
                 unsafe { b.launch(grid(n * op.outputs())) }.map_err(|e| g.err(e))?;
             }
+            // The contractive penalty's gradient joins at the one-layer encoder's pre-activation.
+            if i == 0 && self.task.objective.contractive.is_some() {
+                self.contractive(n, true, SLOT_CONTRACTIVE, false)?;
+            }
+            let op = &self.net.ops[i];
             let vae_decoder = self.net.latent.is_some() && i == self.net.code + 1;
             let (dbefore, drest) = self.deltas.split_at_mut(i);
             let (x, dx) = match (i, noisy) {
@@ -504,7 +517,90 @@ impl<'a> CudaTrainer<'a> {
                 self.sample_backward(n)?;
             }
         }
+        self.contractive_weight_grad(n)
+    }
+
+    /// The contractive penalty of a one-layer encoder (node 0, the code) on the last forward
+    /// pass's `n` rows: Σ_n ‖J(x_n)‖²_F into `result[slot]` (added to when `accumulate`), and when
+    /// `grad` its gradient added at the encoder's pre-activation (`deltas[0]`, after the
+    /// activation's derivative).
+    fn contractive(&mut self, n: usize, grad: bool, slot: i32, accumulate: bool) -> Result<()> {
+        let Some(lambda) = self.task.objective.contractive else {
+            return Ok(());
+        };
+        let g = self.gpu;
+        let op = &self.net.ops[0];
+        let w = self.encoder_weight()?;
+        let k = op.outputs() as i32;
+        let d = (self.task.model.params.values[w].len() / op.outputs()) as i32;
+        let (act, slope) = act_code(op.act());
+        let (rows, has_grad, scale) = (n as i32, grad as i32, lambda / n.max(1) as f32);
+        let mut b = g.stream.launch_builder(&g.k.contractive_units);
+        b.arg(&self.acts[0])
+            .arg(&mut self.deltas[0])
+            .arg(&self.values[w])
+            .arg(&rows)
+            .arg(&k)
+            .arg(&d)
+            .arg(&act)
+            .arg(&slope)
+            .arg(&scale)
+            .arg(&has_grad)
+            .arg(&mut self.contractive_s2)
+            .arg(&mut self.contractive_val);
+        // SAFETY: the code and its gradient hold n rows of k units, W is k × d, s2 and val have k.
+        unsafe { b.launch(per_column(k as usize)) }.map_err(|e| g.err(e))?;
+        let (count, acc) = (k, accumulate as i32);
+        let mut b = g.stream.launch_builder(&g.k.sum_partials);
+        b.arg(&mut self.contractive_val)
+            .arg(&count)
+            .arg(&mut self.result)
+            .arg(&slot)
+            .arg(&acc);
+        // SAFETY: val has k sums; result has SLOTS.
+        unsafe { b.launch(one_block()) }.map_err(|e| g.err(e))?;
         Ok(())
+    }
+
+    /// The contractive penalty's direct gradient in the encoder's weight, 2λ/N · s2[j] · W_ji,
+    /// after the backward pass wrote that weight's gradient (none when it is frozen).
+    fn contractive_weight_grad(&mut self, n: usize) -> Result<()> {
+        let Some(lambda) = self.task.objective.contractive else {
+            return Ok(());
+        };
+        let w = self.encoder_weight()?;
+        if self.task.model.params.frozen[w] {
+            return Ok(());
+        }
+        let g = self.gpu;
+        let len = self.values[w].len();
+        let d = (len / self.net.ops[0].outputs()) as i32;
+        let (elems, coef) = (len as i64, 2.0 * lambda / n.max(1) as f32);
+        let mut b = g.stream.launch_builder(&g.k.contractive_weight_grad);
+        b.arg(&mut self.grads[w])
+            .arg(&self.values[w])
+            .arg(&self.contractive_s2)
+            .arg(&elems)
+            .arg(&d)
+            .arg(&coef);
+        // SAFETY: the weight and its gradient have `len` elements; s2 has one per row of W.
+        unsafe { b.launch(grid(len)) }.map_err(|e| g.err(e))?;
+        Ok(())
+    }
+
+    /// The index of the one-layer encoder's weight (the contractive penalty's W).
+    fn encoder_weight(&self) -> Result<usize> {
+        self.task
+            .model
+            .params
+            .find("encoder.0.weight")
+            .map(|id| id.0)
+            .ok_or_else(|| {
+                crate::Error::config(
+                    "contractive",
+                    "the contractive penalty needs a one-layer dense encoder".to_string(),
+                )
+            })
     }
 
     /// The sparsity penalty on the code of the last forward pass on `n` rows: its sum into
@@ -841,7 +937,13 @@ impl Trainer for CudaTrainer<'_> {
         let sums = self.read()?;
         let decay = !self.decayed().is_empty();
         let mean = sums[SLOT_LOSS as usize] / (n * self.net.features) as f64;
-        let all = [SLOT_LOSS, SLOT_SPARSITY, SLOT_DECAY, SLOT_KL];
+        let all = [
+            SLOT_LOSS,
+            SLOT_SPARSITY,
+            SLOT_DECAY,
+            SLOT_KL,
+            SLOT_CONTRACTIVE,
+        ];
         if !all
             .iter()
             .map(|&s| sums[s as usize])
@@ -863,6 +965,10 @@ impl Trainer for CudaTrainer<'_> {
             let units = (n * self.net.ops[self.net.code].outputs()) as f64;
             let sum = sums[SLOT_SPARSITY as usize];
             terms.push(sp.name(), self.sparsity_value(sp, sum, units));
+        }
+        if let Some(lambda) = self.task.objective.contractive {
+            let sum = sums[SLOT_CONTRACTIVE as usize];
+            terms.push("contractive", lambda as f64 * sum / n as f64);
         }
         if self.task.objective.weight_decay != WeightDecay::None {
             let sum = if decay {
@@ -897,6 +1003,7 @@ impl Trainer for CudaTrainer<'_> {
             self.loss(end - start, SLOT_EVAL_LOSS, start > 0)?;
             self.sparsity(end - start, false, SLOT_EVAL_SPARSITY, start > 0)?;
             self.kl(end - start, SLOT_EVAL_KL, start > 0, (end - start) as f64)?;
+            self.contractive(end - start, false, SLOT_EVAL_CONTRACTIVE, start > 0)?;
         }
         self.weight_decay(false)?;
         let decay = !self.decayed().is_empty();
@@ -920,6 +1027,10 @@ impl Trainer for CudaTrainer<'_> {
                 }
             };
             terms.push(sp.name(), value);
+        }
+        if let Some(lambda) = self.task.objective.contractive {
+            let sum = sums[SLOT_EVAL_CONTRACTIVE as usize];
+            terms.push("contractive", lambda as f64 * sum / n as f64);
         }
         if self.task.objective.weight_decay != WeightDecay::None {
             let sum = if decay {

@@ -221,22 +221,22 @@ def test_adam_reads_its_rates_from_the_step_buffer_and_matches_torch(lib):
         pt.grad = torch.from_numpy(g)
         opt.step()
     np.testing.assert_allclose(p, pt.detach().numpy(), rtol=1e-5, atol=1e-6)
-    # A non-finite term of the step (reconstruction, sparsity, weight decay or KL) leaves
-    # everything alone, as the CPU's loop does; the evaluation slots (1, 3, 6) do not count.
+    # A non-finite term of the step (reconstruction, sparsity, weight decay, KL, contractive) leaves
+    # everything alone, as the CPU's loop does; the evaluation slots (1, 3, 6, 8) do not count.
     before = (p.copy(), m.copy(), v.copy())
-    for slot in [0, 2, 4, 5]:
+    for slot in [0, 2, 4, 5, 7]:
         call(lib, "adam", p, grads[0], m, v, ("i64", 6), b1, b2, eps, scale, stepbuf,
              slots(0.5, **{f"s{slot}": np.nan}))
         for a, b in zip((p, m, v), before):
             np.testing.assert_array_equal(a, b)
     call(lib, "adam", p, grads[0], m, v, ("i64", 6), b1, b2, eps, scale, stepbuf,
-         slots(0.5, s1=np.inf, s3=np.nan, s6=np.inf))
+         slots(0.5, s1=np.inf, s3=np.nan, s6=np.inf, s8=np.nan))
     assert not np.array_equal(p, before[0])
 
 
 def slots(loss, **others):
     """The step's result slots (see the trainer's SLOT_ constants): loss, then `sN=value`."""
-    r = np.zeros(7, np.float64)
+    r = np.zeros(9, np.float64)
     r[0] = loss
     for k, val in others.items():
         r[int(k[1:])] = val
@@ -421,3 +421,39 @@ def test_a_vaes_sample_and_kl_term_with_their_gradients_against_torch(lib, floor
     call(lib, "reparam_backward", dh, r, eps, h, n, k)
     call(lib, "kl_gauss_grad", dh, h, units, n, k, int(floor is not None), float(floor or 0.0), stepbuf)
     np.testing.assert_allclose(dh, ht.grad.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_contractive_penalty_and_its_gradients_match_torch(lib):
+    # λ · mean_n Σ_j s'(a_nj)² ‖W_j‖² (Rifai et al.'s closed form for a one-layer encoder), its
+    # gradient at the pre-activation a and its direct gradient in W, against torch's autograd.
+    rows, k, d, lam = 7, 5, 6, 0.3
+    x, w, b = rand(rows, d, seed=40), 0.5 * rand(k, d, seed=41), rand(k, seed=42)
+    a = (x @ w.T + b).astype(np.float32)
+    slopes = {
+        0: lambda t: (t > 0).to(t.dtype),
+        1: lambda t: torch.where(t > 0, torch.ones_like(t), 0.1 * torch.ones_like(t)),
+        2: lambda t: torch.sigmoid(t) * (1 - torch.sigmoid(t)),
+        3: lambda t: 1 - torch.tanh(t) ** 2,
+        4: lambda t: torch.ones_like(t),
+    }
+    for act, slope in slopes.items():
+        at = torch.from_numpy(a.astype(np.float64)).requires_grad_()
+        wt = torch.from_numpy(w.astype(np.float64)).requires_grad_()
+        penalty = lam * (slope(at) ** 2 * (wt ** 2).sum(1)).sum(1).mean()
+        penalty.backward()
+        h = ACTS[act](a).astype(np.float32)
+        dpre = np.zeros((rows, k), np.float32)
+        s2, val = np.zeros(k, np.float64), np.zeros(k, np.float64)
+        per_thread(lib, "contractive_units", k, h, dpre, w, rows, k, d, act, 0.1, lam / rows, 1,
+                   s2, val)
+        np.testing.assert_allclose(lam * val.sum() / rows, penalty.item(), rtol=1e-5)
+        da = at.grad.numpy() if at.grad is not None else np.zeros((rows, k))
+        np.testing.assert_allclose(dpre, da, rtol=1e-4, atol=1e-6, err_msg=f"act {act}")
+        g = np.zeros((k, d), np.float32)
+        call(lib, "contractive_weight_grad", g, w, s2, ("i64", k * d), d, 2 * lam / rows)
+        np.testing.assert_allclose(g, wt.grad.numpy(), rtol=1e-4, atol=1e-6, err_msg=f"act {act}")
+        # Without a gradient asked for, only the sums.
+        untouched = np.zeros((rows, k), np.float32)
+        per_thread(lib, "contractive_units", k, h, untouched, w, rows, k, d, act, 0.1, lam / rows,
+                   0, s2, val)
+        assert not untouched.any()
