@@ -86,7 +86,7 @@ flavor() { # name, then ae train's flags
   { echo "=== $name"; cat "$runs/$name/metrics.jsonl" 2>/dev/null; } >> "$out/metrics.txt"
 }
 flavor flavor-stacked --preset stacked --pretrain greedy:1
-flavor flavor-vae --model vae --hidden 500,500,20 --loss bce
+flavor flavor-vae --model vae --hidden 500,500,20 --loss bce --binarize
 flavor flavor-conv-denoising --preset conv-denoising
 flavor flavor-contractive --preset contractive
 # A capture that failed says so in the run's log.

@@ -84,6 +84,8 @@ struct Case {
     vae: Option<KlTerm>,
     /// λ of the contractive penalty (a one-layer encoder).
     contractive: Option<f32>,
+    /// Dynamic binarization of every batch.
+    binarize: bool,
 }
 
 impl Case {
@@ -105,6 +107,7 @@ impl Case {
             conv: None,
             vae: None,
             contractive: None,
+            binarize: false,
         }
     }
 
@@ -128,6 +131,7 @@ impl Case {
             sparsity: self.sparsity,
             noise: self.noise,
             contractive: self.contractive,
+            binarize: self.binarize,
             ..Objective::default()
         };
         let mut task = AutoencoderTask::new(config.build(7).unwrap(), objective).unwrap();
@@ -325,6 +329,13 @@ fn vae_cases() -> Vec<Case> {
             output: Activation::Sigmoid,
             loss: LossKind::Bce,
             ..Case::base("vae, bce")
+        },
+        Case {
+            vae: Some(kl(1.0, 0, None)),
+            output: Activation::Sigmoid,
+            loss: LossKind::Bce,
+            binarize: true,
+            ..Case::base("vae, bce, dynamic binarization")
         },
         Case {
             vae: Some(kl(0.5, 3, Some(0.05))),

@@ -54,6 +54,7 @@ pub(crate) struct Kernels {
     pub kl_units: CudaFunction,
     pub contractive_units: CudaFunction,
     pub contractive_weight_grad: CudaFunction,
+    pub binarize: CudaFunction,
     pub add_rows: CudaFunction,
     pub corrupt: CudaFunction,
 }
@@ -281,6 +282,7 @@ impl Gpu {
             kl_units: f("kl_units")?,
             contractive_units: f("contractive_units")?,
             contractive_weight_grad: f("contractive_weight_grad")?,
+            binarize: f("binarize")?,
             add_rows: f("add_rows")?,
             corrupt: f("corrupt")?,
         };

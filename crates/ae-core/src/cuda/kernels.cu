@@ -609,3 +609,10 @@ extern "C" __global__ void contractive_weight_grad(float* g, const float* w, con
                                                    long long n, int d, float coef) {
     GRID_STRIDE(e, n) { g[e] += coef * (float)s2[e / d] * w[e]; }
 }
+
+// Dynamic binarization of a batch in [0, 1], in place: each value becomes 1 with probability equal
+// to itself, drawn from the step's key (salted apart from the noise's and ε's draws).
+extern "C" __global__ void binarize(float* x, long long n, const unsigned int* stepbuf) {
+    unsigned long long key = step_key(stepbuf) ^ 0xB1A2B1A2B1A2B1A2ULL;
+    GRID_STRIDE(i, n) { x[i] = uniform(mix(key, (unsigned long long)i)) < x[i] ? 1.f : 0.f; }
+}

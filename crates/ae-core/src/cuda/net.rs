@@ -176,9 +176,6 @@ fn unsupported(task: &AutoencoderTask) -> Option<&'static str> {
     if (c.variational || o.kl.is_some()) && o.sparsity.is_some() {
         return Some("sparsity on a VAE's code");
     }
-    if o.binarize {
-        return Some("dynamic binarization");
-    }
     if o.missing.is_some() {
         return Some("training on incomplete rows (--missing allow)");
     }

@@ -840,8 +840,8 @@ impl<'a> CudaTrainer<'a> {
         }
     }
 
-    /// A step's kernels, in order: gather, zeroed gradients, noise, forward, loss, backward,
-    /// weight decay, optimizer. Nothing here allocates, copies from the host or waits.
+    /// A step's kernels, in order: gather, zeroed gradients, binarization, noise, forward, loss,
+    /// backward, weight decay, optimizer. Nothing here allocates, copies from the host or waits.
     fn launch_step(&mut self, shape: StepShape, rule: StepRule) -> Result<()> {
         let n = shape.rows;
         if let Some(r) = shape.resident {
@@ -851,6 +851,14 @@ impl<'a> CudaTrainer<'a> {
         let frozen = &self.task.model.params.frozen;
         for (grad, _) in self.grads.iter_mut().zip(frozen).filter(|(_, &f)| !f) {
             g.stream.memset_zeros(grad).map_err(|e| g.err(e))?;
+        }
+        // Dynamic binarization: the batch itself becomes a fresh Bernoulli draw of its values.
+        if self.task.objective.binarize {
+            let len = (n * self.net.features) as i64;
+            let mut b = g.stream.launch_builder(&g.k.binarize);
+            b.arg(&mut self.batch).arg(&len).arg(&self.stepbuf);
+            // SAFETY: the batch holds n rows.
+            unsafe { b.launch(grid(len as usize)) }.map_err(|e| g.err(e))?;
         }
         // Denoising: the model sees a corrupted batch and is scored against the clean one.
         let noise = self.task.objective.noise;

@@ -457,3 +457,27 @@ def test_contractive_penalty_and_its_gradients_match_torch(lib):
         per_thread(lib, "contractive_units", k, h, untouched, w, rows, k, d, act, 0.1, lam / rows,
                    0, s2, val)
         assert not untouched.any()
+
+
+def test_dynamic_binarization_is_bernoulli_of_each_value_and_apart_from_the_noise(lib):
+    n = 200_000
+    levels = np.array([0.0, 0.3, 0.7, 1.0], np.float32)
+    x = np.repeat(levels, n // 4)
+    key = 0x0F1E_2D3C_4B5A_6978
+    stepbuf = np.array([key & 0xFFFFFFFF, key >> 32, 0, 0], np.uint32)
+    out = x.copy()
+    call(lib, "binarize", out, ("i64", n), stepbuf)
+    assert set(np.unique(out)) <= {0.0, 1.0}
+    for j, p in enumerate(levels):
+        share = out[j * n // 4:(j + 1) * n // 4].mean()
+        assert abs(share - p) < 0.006, (p, share)
+    # Not the masking noise's draws from the same key: the two patterns are independent.
+    mask = np.zeros(n, np.float32)
+    call(lib, "corrupt", mask, np.full(n, 0.5, np.float32), ("i64", n), 1, 0.3, stepbuf)
+    middle = slice(n // 4, n // 2)
+    both = np.mean((out[middle] == 1) & (mask[middle] == 0))
+    assert abs(both - 0.3 * 0.3) < 0.006, both
+    again = x.copy()
+    stepbuf[1] ^= 1
+    call(lib, "binarize", again, ("i64", n), stepbuf)
+    assert not np.array_equal(again, out)
