@@ -39,7 +39,7 @@ summary="$out/summary.txt"
 deadline=$((SECONDS + ${GPU_SH_SECONDS:-540}))
 left() { local l=$((deadline - SECONDS)); [ "$l" -gt "$1" ] && echo "$1" || echo $((l > 1 ? l : 1)); }
 # cudarc loads the CUDA libraries by name: the system's first, then PyTorch's wheels (nvrtc, cublas).
-wheels=$(ls -d "$(python3 -c 'import site; print(site.getsitepackages()[0])' 2>/dev/null)"/nvidia/cu*/lib 2>/dev/null | head -1)
+wheels=$(ls -d "$(python3 -c 'import site; print(site.getsitepackages()[0])' 2>/dev/null)"/nvidia/*/lib 2>/dev/null | paste -sd: -)
 export LD_LIBRARY_PATH="${LD_LIBRARY_PATH:+$LD_LIBRARY_PATH:}/usr/local/cuda/lib64${wheels:+:$wheels}"
 {
   nvidia-smi

@@ -780,11 +780,15 @@ fn pretrain(
         gpu.map_or(String::new(), |g| format!(" on {}", g.describe()))
     ));
     let progress = std::cell::RefCell::new(progress);
-    greedy(&mut task.model, train, &stages, gpu, &mut |stage| {
+    let notes = greedy(&mut task.model, train, &stages, gpu, &mut |stage| {
         Box::new(StageLog {
             run,
             stage,
             progress: &progress,
         })
-    })
+    })?;
+    for note in notes {
+        progress.borrow_mut().note(&note);
+    }
+    Ok(())
 }

@@ -8,6 +8,7 @@ use crate::engine::tensor::Tensor;
 use crate::model::{Autoencoder, ModelConfig};
 use crate::objective::{AutoencoderTask, Objective};
 use crate::training::fit::{fit, fit_with, Examples, LoopConfig, Observer, TrainState};
+use crate::training::trainer::Trainer as _;
 use crate::{Error, Result};
 
 /// `--pretrain greedy[:EPOCHS]`: greedy layer-wise pretraining, with EPOCHS per stage (default:
@@ -84,13 +85,16 @@ pub struct StageSettings {
 
 /// Pretrains `deep`'s layers in place on `data` (`[N, ..input]`), each stage on `gpu` when given
 /// (with its examples kept there) or on the CPU; `observer(stage)` receives each stage's epochs.
+/// Returns what the stages' trainers had to say (a GPU stage whose steps could not be recorded as
+/// CUDA graphs, say).
 pub fn greedy<'a>(
     deep: &mut Autoencoder,
     data: &Tensor,
     s: &StageSettings,
     gpu: Option<&crate::cuda::Gpu>,
     observer: &mut dyn FnMut(usize) -> Box<dyn Observer + 'a>,
-) -> Result<()> {
+) -> Result<Vec<String>> {
+    let mut notes = Vec::new();
     let cfg = deep.config.clone();
     let enc: Vec<String> = deep
         .params
@@ -164,6 +168,8 @@ pub fn greedy<'a>(
             Some(g) => {
                 let mut t = crate::cuda::CudaTrainer::new(g, &mut task, &mut opt, &[&current])?;
                 fit_with(&mut t, &mut state, &lc, examples, None, obs.as_mut())?;
+                let stage = l + 1;
+                notes.extend(t.notes().into_iter().map(|n| format!("stage {stage}: {n}")));
             }
             None => {
                 fit(
@@ -210,7 +216,7 @@ pub fn greedy<'a>(
             in_shape = vec![cfg.hidden[l]];
         }
     }
-    Ok(())
+    Ok(notes)
 }
 
 #[cfg(test)]
