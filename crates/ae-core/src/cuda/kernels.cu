@@ -87,8 +87,9 @@ extern "C" __global__ void column_sums_add(float* gb, const float* d, int rows, 
     gb[c] += s;
 }
 
-// Sums this block's values in double, deterministically, into partial[blockIdx.x].
-__device__ void block_sum(double v, double* partial) {
+// The sum of this block's values `v` (one per thread, at most 256 threads), in double and in a
+// fixed order, so deterministically; every thread gets it.
+__device__ double block_total(double v) {
     __shared__ double shared[256];
     shared[threadIdx.x] = v;
     __syncthreads();
@@ -96,7 +97,13 @@ __device__ void block_sum(double v, double* partial) {
         if (threadIdx.x < s) shared[threadIdx.x] += shared[threadIdx.x + s];
         __syncthreads();
     }
-    if (threadIdx.x == 0) partial[blockIdx.x] = shared[0];
+    return shared[0];
+}
+
+// Sums this block's values in double, deterministically, into partial[blockIdx.x].
+__device__ void block_sum(double v, double* partial) {
+    double total = block_total(v);
+    if (threadIdx.x == 0) partial[blockIdx.x] = total;
 }
 
 // Mean squared error over m elements: partial sums of (out − t)², and
@@ -135,14 +142,8 @@ extern "C" __global__ void sum_partials(const double* partial, int blocks, doubl
                                         int slot, int accumulate) {
     double s = 0.0;
     for (int i = threadIdx.x; i < blocks; i += blockDim.x) s += partial[i];
-    __shared__ double shared[256];
-    shared[threadIdx.x] = s;
-    __syncthreads();
-    for (int k = blockDim.x / 2; k > 0; k >>= 1) {
-        if (threadIdx.x < k) shared[threadIdx.x] += shared[threadIdx.x + k];
-        __syncthreads();
-    }
-    if (threadIdx.x == 0) result[slot] = (accumulate ? result[slot] : 0.0) + shared[0];
+    double total = block_total(s);
+    if (threadIdx.x == 0) result[slot] = (accumulate ? result[slot] : 0.0) + total;
 }
 
 // Whether every term of the step (reconstruction, sparsity, weight decay, KL, contractive: result
@@ -236,15 +237,8 @@ extern "C" __global__ void kl_units(const double* means, int k, double rho, doub
         s += rho * log(rho / m) + (1.0 - rho) * log((1.0 - rho) / (1.0 - m));
         per_unit[j] = (float)(beta / (rows > 0 ? rows : 1) * (-rho / m + (1.0 - rho) / (1.0 - m)));
     }
-    __shared__ double shared[256];
-    shared[threadIdx.x] = s;
-    __syncthreads();
-    for (int t = blockDim.x / 2; t > 0; t >>= 1) {
-        if (threadIdx.x < t) shared[threadIdx.x] += shared[threadIdx.x + t];
-        __syncthreads();
-    }
-    if (threadIdx.x == 0)
-        result[slot] = (accumulate ? result[slot] : 0.0) + weight * beta * shared[0];
+    double total = block_total(s);
+    if (threadIdx.x == 0) result[slot] = (accumulate ? result[slot] : 0.0) + weight * beta * total;
 }
 
 // d[r, c] += v[c].
@@ -527,14 +521,8 @@ extern "C" __global__ void kl_gauss_total(const double* units, int k, double* re
                                           int accumulate, double weight) {
     double s = 0.0;
     for (int j = threadIdx.x; j < k; j += blockDim.x) s += units[j];
-    __shared__ double shared[256];
-    shared[threadIdx.x] = s;
-    __syncthreads();
-    for (int t = blockDim.x / 2; t > 0; t >>= 1) {
-        if (threadIdx.x < t) shared[threadIdx.x] += shared[threadIdx.x + t];
-        __syncthreads();
-    }
-    if (threadIdx.x == 0) result[slot] = (accumulate ? result[slot] : 0.0) + weight * shared[0];
+    double total = block_total(s);
+    if (threadIdx.x == 0) result[slot] = (accumulate ? result[slot] : 0.0) + weight * total;
 }
 
 // The KL term's gradient, times the step buffer's weight w, added to dh: w/n·μ and

@@ -550,16 +550,15 @@ impl<'a> CudaTrainer<'a> {
             .arg(&mut self.contractive_val);
         // SAFETY: the code and its gradient hold n rows of k units, W is k × d, s2 and val have k.
         unsafe { b.launch(per_column(k as usize)) }.map_err(|e| g.err(e))?;
-        let (count, acc) = (k, accumulate as i32);
-        let mut b = g.stream.launch_builder(&g.k.sum_partials);
-        b.arg(&mut self.contractive_val)
-            .arg(&count)
-            .arg(&mut self.result)
-            .arg(&slot)
-            .arg(&acc);
-        // SAFETY: val has k sums; result has SLOTS.
-        unsafe { b.launch(one_block()) }.map_err(|e| g.err(e))?;
-        Ok(())
+        let k = k as usize;
+        sum_into(
+            g,
+            &self.contractive_val,
+            k,
+            &mut self.result,
+            slot,
+            accumulate,
+        )
     }
 
     /// The contractive penalty's direct gradient in the encoder's weight, 2λ/N · s2[j] · W_ji,
@@ -723,17 +722,14 @@ impl<'a> CudaTrainer<'a> {
 
     /// result[slot] (+)= Σ partial[..blocks].
     fn sum_partials(&mut self, blocks: u32, slot: i32, accumulate: bool) -> Result<()> {
-        let g = self.gpu;
-        let (blocks, acc) = (blocks as i32, accumulate as i32);
-        let mut b = g.stream.launch_builder(&g.k.sum_partials);
-        b.arg(&self.partial)
-            .arg(&blocks)
-            .arg(&mut self.result)
-            .arg(&slot)
-            .arg(&acc);
-        // SAFETY: `blocks` partial sums were written; result has SLOTS.
-        unsafe { b.launch(one_block()) }.map_err(|e| g.err(e))?;
-        Ok(())
+        sum_into(
+            self.gpu,
+            &self.partial,
+            blocks as usize,
+            &mut self.result,
+            slot,
+            accumulate,
+        )
     }
 
     /// Writes the corrupted copy of the batch's first `n` rows, drawn from the stream whose key
@@ -1105,6 +1101,23 @@ pub(crate) fn per_column(cols: usize) -> LaunchConfig {
         block_dim: (THREADS, 1, 1),
         shared_mem_bytes: 0,
     }
+}
+
+/// result[slot] (+)= Σ values[..count], in a fixed order (one block: `sum_partials`).
+fn sum_into(
+    g: &Gpu,
+    values: &CudaSlice<f64>,
+    count: usize,
+    result: &mut CudaSlice<f64>,
+    slot: i32,
+    accumulate: bool,
+) -> Result<()> {
+    let (count, acc) = (count as i32, accumulate as i32);
+    let mut b = g.stream.launch_builder(&g.k.sum_partials);
+    b.arg(values).arg(&count).arg(result).arg(&slot).arg(&acc);
+    // SAFETY: `values` holds `count` sums (written before, on this stream); result has SLOTS.
+    unsafe { b.launch(one_block()) }.map_err(|e| g.err(e))?;
+    Ok(())
 }
 
 /// One block of [`THREADS`] (the single-block reductions).
