@@ -685,7 +685,8 @@ pub struct TrainArgs {
     pub eval_test: bool,
     /// Where the steps compute: cpu, cuda, cuda:N (a GPU by number) or auto (the first GPU when a
     /// driver and a GPU are found and the GPU backend trains this model, else the CPU). The GPU
-    /// backend trains dense models (plain, denoising, sparse, weight decay) with mse or bce so far.
+    /// backend trains dense and conv models (plain, denoising, sparse, contractive, variational,
+    /// weight decay, greedy pretraining) with mse or bce so far; not yet --missing allow.
     /// A run folder is the same on every device: resume or evaluate it anywhere.
     #[arg(long, default_value = "cpu")]
     #[serde(skip)]

@@ -187,8 +187,8 @@ fn refuse(what: &str) -> Error {
         "device",
         format!(
             "the GPU backend trains dense and convolutional autoencoders (plain, denoising, \
-             sparse, variational, with weight decay) so far, not yet {what}; use the CPU \
-             (--device cpu)"
+             sparse, contractive, variational, with weight decay) so far, not yet {what}; use \
+             the CPU (--device cpu)"
         ),
     )
 }
