@@ -34,7 +34,8 @@ pub fn anomaly(args: AnomalyArgs) -> Result<()> {
         return crate::streamed::anomaly(&args, out);
     }
     let loaded = crate::eval::load(&args.input)?;
-    let (scores, features) = reconstruction_scores(&loaded.task.model, &loaded.x, args.per_feature);
+    let on = crate::device::inference(&args.on, &loaded.task.model)?;
+    let (scores, features) = reconstruction_scores(&on, &loaded.x, args.per_feature)?;
     let (threshold, how) = threshold(&args, &scores)?;
     let flags: Vec<bool> = scores.iter().map(|&s| s > threshold).collect();
     let labels = loaded.raw.labels.as_deref();

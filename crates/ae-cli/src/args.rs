@@ -112,6 +112,16 @@ pub enum ExportFormat {
     Pytorch,
 }
 
+/// Where a command runs its model's forward passes (`--device`).
+#[derive(Clone, Copy, Debug, Args)]
+pub struct OnDevice {
+    /// Where the model's forward passes run: cpu, cuda, cuda:N (a GPU by number) or auto (the
+    /// first GPU when a driver and a GPU are found and the GPU backend computes this model, else
+    /// the CPU, saying why). The results agree to rounding; a run's files are the same either way.
+    #[arg(long, default_value = "cpu")]
+    pub device: ae_core::training::device::Device,
+}
+
 /// `ae anomaly`.
 #[derive(Debug, Args)]
 pub struct AnomalyArgs {
@@ -155,6 +165,8 @@ pub struct AnomalyArgs {
     /// with --per-feature.
     #[arg(long, conflicts_with_all = ["normal_class", "all_classes", "per_feature"])]
     pub stream: bool,
+    #[command(flatten)]
+    pub on: OnDevice,
 }
 
 /// `ae classify`.
@@ -822,6 +834,8 @@ pub struct EncodeArgs {
     /// idx:IMAGES (uncompressed), parquet:PATH or images:DIR.
     #[arg(long)]
     pub stream: bool,
+    #[command(flatten)]
+    pub on: OnDevice,
 }
 
 /// `ae sample`.
@@ -844,6 +858,8 @@ pub struct SampleArgs {
     /// Threads (default: all cores).
     #[arg(long)]
     pub threads: Option<usize>,
+    #[command(flatten)]
+    pub on: OnDevice,
 }
 
 /// `ae interpolate`.
@@ -887,6 +903,8 @@ pub struct ReconstructArgs {
     /// idx:IMAGES (uncompressed), parquet:PATH or images:DIR.
     #[arg(long)]
     pub stream: bool,
+    #[command(flatten)]
+    pub on: OnDevice,
 }
 
 /// `ae denoise`.
@@ -909,6 +927,8 @@ pub struct DenoiseArgs {
     /// Seed of the corruption.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    #[command(flatten)]
+    pub on: OnDevice,
 }
 
 /// `ae impute`.
@@ -932,6 +952,8 @@ pub struct ImputeArgs {
     /// Threads (default: all cores).
     #[arg(long)]
     pub threads: Option<usize>,
+    #[command(flatten)]
+    pub on: OnDevice,
 }
 
 /// `ae datasets`.

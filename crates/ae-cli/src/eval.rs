@@ -1,8 +1,8 @@
 //! `ae eval`, `ae encode`, `ae reconstruct`: commands that read a run and some data.
 use std::path::Path;
 
-use ae_core::engine::layers::Mode;
-use ae_core::model::{Autoencoder, CodeHealth};
+use ae_core::analysis::inference::Inference;
+use ae_core::model::CodeHealth;
 use ae_core::objective::AutoencoderTask;
 use ae_core::run::RunDir;
 use ae_core::training::settings::Settings;
@@ -167,19 +167,6 @@ fn load_rows_as(input: &RunData, rows: Rows, incomplete: bool) -> Result<(Loaded
     Ok((Loaded::new(meta, task, raw)?, which))
 }
 
-/// Runs `f(batch, model)` over `x` in batches, each after a forward pass.
-fn for_batches(
-    model: &mut Autoencoder,
-    x: &Tensor,
-    mut f: impl FnMut(std::ops::Range<usize>, &Autoencoder),
-) {
-    let c = x.cols();
-    x.for_batches(256, |rows, batch| {
-        model.forward(batch, Mode::Eval);
-        f(rows.start * c..rows.end * c, model);
-    });
-}
-
 /// Loads the model saved in `run` and prints its metrics on `x`, the test split of `data` (already
 /// scaled): how `ae train` and `ae pca` end.
 pub fn report_test(run: &RunDir, data: &str, x: &Tensor) -> Result<()> {
@@ -342,13 +329,15 @@ pub fn denoise(args: DenoiseArgs) -> Result<()> {
     )?;
     let mut l = load(&args.input)?;
     if extension(&args.out) == "png" {
+        note_cpu_picture(&args.on);
         let fig = ae_viz::figures::denoising(&mut l, args.noise, args.n, args.seed)?;
         ae_core::run::io::write_atomic(&args.out, &fig.png)?;
         note!("wrote {} to {}", fig.caption, args.out.display());
         return Ok(());
     }
     let noisy = corrupt(&l.x.first_rows(args.n), args.noise, args.seed);
-    let denoised = reconstructed(&l.task.model, &l.meta.scaler, &noisy);
+    let on = crate::device::inference(&args.on, &l.task.model)?;
+    let denoised = reconstructed(&on, &l.meta.scaler, &noisy)?;
     let (n, d) = (noisy.rows(), noisy.cols());
     let header: Vec<String> = (0..d).map(|j| format!("x_{j}")).collect();
     write_table(&args.out, &header, n, d, &denoised)?;
@@ -367,9 +356,10 @@ pub fn encode(args: EncodeArgs) -> Result<()> {
     if args.stream {
         return crate::streamed::encode(&args);
     }
-    let mut l = load_incomplete(&args.input)?;
+    let l = load_incomplete(&args.input)?;
     let (header, width) = code_columns(&l.task, args.with_variance, &args.input)?;
-    let codes = codes_of(&mut l.task, &l.x, args.with_variance, width);
+    let on = crate::device::inference(&args.on, &l.task.model)?;
+    let codes = codes_of(&on, &l.x, args.with_variance)?;
     write_table(&args.out, &header, l.x.rows(), width, &codes)?;
     note!(
         "wrote {} codes of size {} to {}",
@@ -405,24 +395,24 @@ pub fn code_columns(
     Ok((header, width))
 }
 
-/// The codes of `x`, `width` values a row: a VAE's encoder output is [μ | log σ²], all of it
-/// with `with_variance`, else μ.
-pub fn codes_of(
-    task: &mut AutoencoderTask,
-    x: &Tensor,
-    with_variance: bool,
-    width: usize,
-) -> Vec<f32> {
-    let mut codes = Vec::with_capacity(x.rows() * width);
-    for_batches(&mut task.model, x, |_, m| {
-        let c = if with_variance {
-            m.net.encoder.output()
-        } else {
-            m.code()
-        };
-        codes.extend_from_slice(c.data())
-    });
-    codes
+/// The codes of `x`: a VAE's encoder output is [μ | log σ²], all of it with `with_variance`,
+/// else μ.
+pub fn codes_of(on: &Inference<'_>, x: &Tensor, with_variance: bool) -> Result<Vec<f32>> {
+    Ok(if with_variance {
+        on.encoder_outputs(x)?
+    } else {
+        on.codes(x)?
+    }
+    .into_vec())
+}
+
+/// Says that a picture's few examples are computed on the CPU whatever `--device` says.
+fn note_cpu_picture(on: &crate::args::OnDevice) {
+    if on.device != ae_core::training::device::Device::Cpu {
+        note!(
+            "a picture's examples are computed on the CPU (--device is for .npy and .csv output)"
+        );
+    }
 }
 
 /// Runs `ae reconstruct`.
@@ -446,13 +436,15 @@ pub fn reconstruct(args: ReconstructArgs) -> Result<()> {
         load_incomplete(&args.input)?
     };
     if png {
+        note_cpu_picture(&args.on);
         let fig = ae_viz::figures::reconstructions(&mut l, args.n)?;
         ae_core::run::io::write_atomic(&args.out, &fig.png)?;
         note!("wrote {} to {}", fig.caption, args.out.display());
         return Ok(());
     }
     let d = l.x.cols();
-    let rec = reconstructed(&l.task.model, &l.meta.scaler, &l.x);
+    let on = crate::device::inference(&args.on, &l.task.model)?;
+    let rec = reconstructed(&on, &l.meta.scaler, &l.x)?;
     let header: Vec<String> = (0..d).map(|j| format!("x_{j}")).collect();
     write_table(&args.out, &header, l.x.rows(), d, &rec)?;
     note!(

@@ -16,8 +16,8 @@ pub fn sample(args: SampleArgs) -> Result<()> {
         .load()
         .with_context(|| format!("cannot load the model in {}", args.run.display()))?;
     ae_core::training::configure_threads(args.threads.unwrap_or(settings.threads));
-    let model = task.model;
-    let out = figures::sample_values(&model, &meta.scaler, args.n, args.seed)
+    let on = crate::device::inference(&args.on, &task.model)?;
+    let out = figures::sample_values(&on, &meta.scaler, args.n, args.seed)
         .with_context(|| format!("cannot sample from {}", args.run.display()))?;
     write_examples(&args.out, &meta.input_shape, &out, args.n, 8)?;
     note!(

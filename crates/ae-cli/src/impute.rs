@@ -55,7 +55,8 @@ pub fn impute(args: ImputeArgs) -> Result<()> {
     let iterations = args
         .iterations
         .unwrap_or(if hiding || indicator { 1 } else { 10 });
-    let x = ae_core::analysis::impute::impute(&task.model, &x, iterations)?;
+    let on = crate::device::inference(&args.on, &task.model)?;
+    let x = ae_core::analysis::impute::impute(&on, &x, iterations)?;
     let mut out = x.into_vec();
     meta.scaler.inverse(&mut out);
     // Only the missing cells take the model's values: every observed cell, the header and any

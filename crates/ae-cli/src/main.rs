@@ -23,6 +23,7 @@ mod classify;
 mod compare;
 mod compress;
 mod data;
+mod device;
 mod eval;
 mod export;
 mod generate;

@@ -70,12 +70,12 @@ fn open(input: &RunData) -> Result<Opened> {
 
 /// `ae encode --stream`.
 pub fn encode(args: &EncodeArgs) -> Result<()> {
-    let mut o = open(&args.input)?;
-    let (header, width) = crate::eval::code_columns(&o.task, args.with_variance, &args.input)?;
+    let o = open(&args.input)?;
+    let (header, _) = crate::eval::code_columns(&o.task, args.with_variance, &args.input)?;
+    let on = crate::device::inference(&args.on, &o.task.model)?;
     let mut w = RowWriter::create(&args.out, &header, o.source.rows())?;
     for x in o.windows() {
-        let codes = crate::eval::codes_of(&mut o.task, &x?, args.with_variance, width);
-        w.write(&codes)?;
+        w.write(&crate::eval::codes_of(&on, &x?, args.with_variance)?)?;
     }
     w.finish()?;
     note!(
@@ -92,9 +92,10 @@ pub fn reconstruct(args: &ReconstructArgs) -> Result<()> {
     let o = open(&args.input)?;
     let d = o.source.features();
     let header: Vec<String> = (0..d).map(|j| format!("x_{j}")).collect();
+    let on = crate::device::inference(&args.on, &o.task.model)?;
     let mut w = RowWriter::create(&args.out, &header, o.source.rows())?;
     for x in o.windows() {
-        w.write(&reconstructed(&o.task.model, &o.meta.scaler, &x?))?;
+        w.write(&reconstructed(&on, &o.meta.scaler, &x?)?)?;
     }
     w.finish()?;
     note!(
@@ -120,13 +121,14 @@ pub fn anomaly(args: &AnomalyArgs, out: &Path) -> Result<()> {
     if crate::eval::extension(out) == "parquet" {
         return anomaly_parquet(&o, args, out, known);
     }
+    let on = crate::device::inference(&args.on, &o.task.model)?;
     let mut file = PartialFile::create(out)?;
     let io = |e| anyhow::anyhow!("cannot write {}: {e}", out.display());
     writeln!(file, "index,score,anomaly").map_err(io)?;
     let (mut seen, mut flagged) = (0usize, 0usize);
     let mut kept = Vec::new();
     for x in o.windows() {
-        let (scores, _) = reconstruction_scores(&o.task.model, &x?, false);
+        let (scores, _) = reconstruction_scores(&on, &x?, false)?;
         match &known {
             Some((t, _)) => {
                 for s in scores {
@@ -168,13 +170,14 @@ fn anomaly_parquet(
 ) -> Result<()> {
     let header = vec!["score".to_string(), "anomaly".to_string()];
     let n = o.source.rows();
+    let on = crate::device::inference(&args.on, &o.task.model)?;
     let mut kept = Vec::new();
     let (mut flagged, mut w) = (0usize, None);
     if known.is_some() {
         w = Some(RowWriter::create(out, &header, n)?);
     }
     for x in o.windows() {
-        let (scores, _) = reconstruction_scores(&o.task.model, &x?, false);
+        let (scores, _) = reconstruction_scores(&on, &x?, false)?;
         match (&known, w.as_mut()) {
             (Some((t, _)), Some(w)) => {
                 let rows: Vec<f32> = scores

@@ -106,3 +106,80 @@ fn precision_tf32_on_the_cpu_trains_in_fp32_and_says_so_and_bf16_is_refused() {
     assert!(err.contains("--precision"), "{err}");
     assert!(err.contains("bf16 is not computed yet"), "{err}");
 }
+
+#[test]
+fn commands_that_use_a_model_take_device_and_agree_with_the_cpu() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = format!("csv:{}", csv_data(dir.path()).display());
+    let run = dir.path().join("run");
+    let run_s = run.to_str().unwrap();
+    ok(&[
+        "train", "--data", &data, "--hidden", "8,3", "--epochs", "2", "--out", run_s,
+    ]);
+    let read = |p: &std::path::Path| -> Vec<f64> {
+        std::fs::read_to_string(p)
+            .unwrap()
+            .lines()
+            .skip(1)
+            .flat_map(|l| {
+                l.split(',')
+                    .map(|v| v.parse::<f64>().unwrap())
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    };
+    for (cmd, extra) in [
+        ("encode", vec![]),
+        ("reconstruct", vec![]),
+        ("anomaly", vec!["--contamination", "0.1"]),
+    ] {
+        let cpu = dir.path().join(format!("{cmd}-cpu.csv"));
+        let mut args = vec![cmd, run_s, "--out", cpu.to_str().unwrap()];
+        args.extend(&extra);
+        ok(&args);
+        for device in ["auto", "cuda"] {
+            let other = dir.path().join(format!("{cmd}-{device}.csv"));
+            let mut args = vec![
+                cmd,
+                run_s,
+                "--device",
+                device,
+                "--out",
+                other.to_str().unwrap(),
+            ];
+            args.extend(&extra);
+            let out = ae(&args);
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(!err.contains("panicked"), "{err}");
+            if !out.status.success() {
+                // Only `cuda` on a machine without one may fail, naming the device and the way out.
+                assert_eq!(device, "cuda", "{err}");
+                assert!(err.contains("cuda:0"), "{err}");
+                assert!(
+                    !other.exists(),
+                    "a refused device wrote {}",
+                    other.display()
+                );
+                continue;
+            }
+            if err.contains("device auto: on the CPU") {
+                // The same engine: the same numbers.
+                assert_eq!(read(&cpu), read(&other), "{cmd} --device {device}");
+                continue;
+            }
+            assert!(err.contains("computing on cuda:0"), "{err}");
+            for (a, b) in read(&cpu).iter().zip(read(&other)) {
+                assert!(
+                    (a - b).abs() <= 1e-4 * (1.0 + a.abs()),
+                    "{cmd} on the GPU: {a} vs {b}"
+                );
+            }
+        }
+    }
+    if !ae_core::cuda::gpu_present() {
+        skip(
+            "commands_that_use_a_model_take_device (the GPU's outputs)",
+            "no usable GPU here; checked auto's fallback and cuda's refusal",
+        );
+    }
+}

@@ -5,6 +5,7 @@
 //! pushed off it), so the program runs anywhere; with your own CSV, load it with
 //! `"csv:rows.csv".parse::<ae_core::ae_data::spec::DataSpec>()` and `DataSpec::load`.
 use ae_core::analysis::anomaly::reconstruction_scores;
+use ae_core::analysis::inference::Inference;
 use ae_core::analysis::ranking::auroc;
 use ae_core::engine::layers::activation::Activation;
 use ae_core::run::to_tensor;
@@ -50,7 +51,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut x = data;
     trained.meta.scaler.transform(&mut x)?;
     let model = trained.task.model;
-    let (scores, _) = reconstruction_scores(&model, &to_tensor(x), false);
+    let (scores, _) = reconstruction_scores(&Inference::cpu(&model), &to_tensor(x), false)?;
     let area = auroc(&scores, &outlier).expect("both kinds of rows");
     let mut order: Vec<usize> = (0..scores.len()).collect();
     order.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]));

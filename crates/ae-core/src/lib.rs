@@ -8,6 +8,7 @@
 //!
 //! ```
 //! use ae_core::analysis::anomaly::reconstruction_scores;
+//! use ae_core::analysis::inference::Inference;
 //! use ae_core::run::{to_tensor, RunDir};
 //! use ae_core::{train, Destination, Samples, Settings, TrainOptions};
 //!
@@ -53,10 +54,11 @@
 //! assert_eq!(model.reconstruct(&x).shape(), [300, 8]);
 //! assert_eq!(model.decode_codes(&codes).shape(), [300, 8]);
 //!
-//! // The run folder holds the same model; reconstruction error is an anomaly score.
+//! // The run folder holds the same model; reconstruction error is an anomaly score. The passes
+//! // run where an `Inference` says (`Inference::on(Device::Cuda(0), &model)` for a GPU).
 //! let (_settings, _meta, loaded) = RunDir::open(&folder)?.load()?;
 //! assert_eq!(loaded.model.params.values, model.params.values);
-//! let (scores, _) = reconstruction_scores(&loaded.model, &x, false);
+//! let (scores, _) = reconstruction_scores(&Inference::cpu(&loaded.model), &x, false)?;
 //! assert_eq!(scores.len(), 300);
 //!
 //! // A thread count for one call (by default, every core).

@@ -892,3 +892,62 @@ fn greedy_pretraining_on_the_gpu_gives_the_cpu_stages_weights() {
         }
     }
 }
+
+/// The largest difference between two tensors of one shape, relative to the larger magnitude.
+fn max_rel_diff(a: &Tensor, b: &Tensor) -> f64 {
+    assert_eq!(a.shape(), b.shape());
+    a.data()
+        .iter()
+        .zip(b.data())
+        .map(|(&x, &y)| ((x - y).abs() / (1.0 + x.abs().max(y.abs()))) as f64)
+        .fold(0.0, f64::max)
+}
+
+#[test]
+fn a_trained_models_passes_on_the_gpu_match_the_cpu_engine() {
+    let Some(gpu) = gpu("a_trained_models_passes_on_the_gpu_match_the_cpu_engine") else {
+        return;
+    };
+    drop(gpu);
+    use ae_core::analysis::inference::Inference;
+    use ae_core::training::device::Device;
+    let x = data(300, 16);
+    for case in cases().into_iter().chain(vae_cases()) {
+        let (mut task, mut optimizer) = case.build(16);
+        // A few CPU steps, so the weights are not the initial ones.
+        let mut cpu = CpuTrainer::new(&mut task, &mut optimizer);
+        for step in 0..3 {
+            let idx: Vec<usize> = (step * 32..step * 32 + 32).collect();
+            cpu.step(Examples::new(&x), &idx, 0, step).unwrap();
+        }
+        drop(cpu);
+        let model = &task.model;
+        let on_cpu = Inference::cpu(model);
+        let (on_gpu, note) = Inference::on(Device::Cuda(0), model).unwrap();
+        assert!(note.is_none());
+        assert_ne!(on_gpu.device(), "cpu");
+        let codes = on_cpu.codes(&x).unwrap();
+        let pairs = [
+            ("codes", codes.clone(), on_gpu.codes(&x).unwrap()),
+            (
+                "encoder outputs",
+                on_cpu.encoder_outputs(&x).unwrap(),
+                on_gpu.encoder_outputs(&x).unwrap(),
+            ),
+            (
+                "reconstructions",
+                on_cpu.reconstruct(&x).unwrap(),
+                on_gpu.reconstruct(&x).unwrap(),
+            ),
+            (
+                "decodings",
+                on_cpu.decode_codes(&codes).unwrap(),
+                on_gpu.decode_codes(&codes).unwrap(),
+            ),
+        ];
+        for (what, c, g) in pairs {
+            let d = max_rel_diff(&c, &g);
+            assert!(d < 1e-5, "{}: {what} differ by {d:e}", case.name);
+        }
+    }
+}

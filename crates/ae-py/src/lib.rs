@@ -7,6 +7,7 @@ use std::sync::Mutex;
 
 use ae_core::ae_data::samples::{Samples, SourceType};
 use ae_core::analysis::anomaly::reconstruction_scores;
+use ae_core::analysis::inference::Inference;
 use ae_core::objective::AutoencoderTask;
 use ae_core::run::{Destination, Progress, RunDir, RunMeta, TrainOptions};
 use ae_core::training::device::{Device, Precision};
@@ -430,9 +431,12 @@ impl Model {
     ) -> PyResult<Bound<'py, PyArray2<f32>>> {
         self.with(|f| {
             let x = f.scaled(&x)?;
-            let out = py.detach(|| {
-                ae_core::analysis::metrics::reconstructed(&f.task.model, &f.meta.scaler, &x)
-            });
+            let out = py
+                .detach(|| {
+                    let on = Inference::cpu(&f.task.model);
+                    ae_core::analysis::metrics::reconstructed(&on, &f.meta.scaler, &x)
+                })
+                .map_err(to_py)?;
             Ok(rows(py, x.cols(), out))
         })
     }
@@ -468,7 +472,9 @@ impl Model {
     ) -> PyResult<Bound<'py, PyArrayDyn<f32>>> {
         self.with(|f| {
             let x = f.scaled(&x)?;
-            let (s, _) = py.detach(|| reconstruction_scores(&f.task.model, &x, false));
+            let (s, _) = py
+                .detach(|| reconstruction_scores(&Inference::cpu(&f.task.model), &x, false))
+                .map_err(to_py)?;
             Ok(numpy::ndarray::ArrayD::from_shape_vec(vec![s.len()], s)
                 .expect("one score per row")
                 .into_pyarray(py))
@@ -485,7 +491,8 @@ impl Model {
     ) -> PyResult<Bound<'py, PyArray2<f32>>> {
         self.with(|f| {
             let draws =
-                ae_core::analysis::generate::prior_draws(&f.task.model, n, seed).map_err(to_py)?;
+                ae_core::analysis::generate::prior_draws(&Inference::cpu(&f.task.model), n, seed)
+                    .map_err(to_py)?;
             let cols = draws.cols();
             let mut out = draws.into_vec();
             f.meta.scaler.inverse(&mut out);

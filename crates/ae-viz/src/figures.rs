@@ -1,5 +1,6 @@
 //! Every picture of a run as PNG bytes: `ae visualize` writes one to a file, `ae report` embeds
 //! them all in one page.
+use ae_core::analysis::inference::Inference;
 use ae_core::analysis::pca::Pca;
 use ae_core::model::Autoencoder;
 use ae_core::objective::noise::Noise;
@@ -34,7 +35,11 @@ pub fn reconstructions(l: &mut Loaded, n: usize) -> Result<Figure> {
     image_shape(&l.raw.shape)?;
     let n = n.clamp(1, l.x.rows());
     let d = l.x.cols();
-    let rec = reconstructed(&l.task.model, &l.meta.scaler, &l.x.first_rows(n));
+    let rec = reconstructed(
+        &Inference::cpu(&l.task.model),
+        &l.meta.scaler,
+        &l.x.first_rows(n),
+    )?;
     let png = picture::grid_png(
         &l.raw.shape,
         &[&l.raw.data[..n * d], &rec],
@@ -53,7 +58,7 @@ pub fn denoising(l: &mut Loaded, noise: Noise, n: usize, seed: u64) -> Result<Fi
     let n = n.clamp(1, l.x.rows());
     let d = l.x.cols();
     let noisy = corrupt(&l.x.first_rows(n), noise, seed);
-    let denoised = reconstructed(&l.task.model, &l.meta.scaler, &noisy);
+    let denoised = reconstructed(&Inference::cpu(&l.task.model), &l.meta.scaler, &noisy)?;
     let mut noisy_units = noisy.data().to_vec();
     l.meta.scaler.inverse(&mut noisy_units);
     let png = picture::grid_png(
@@ -370,7 +375,7 @@ pub fn losses(run: &RunDir) -> Result<Figure> {
 
 /// `n` draws from a VAE's prior, decoded, in the data's units.
 pub fn samples(model: &mut Autoencoder, meta: &RunMeta, n: usize, seed: u64) -> Result<Figure> {
-    let data = sample_values(model, &meta.scaler, n, seed)?;
+    let data = sample_values(&Inference::cpu(model), &meta.scaler, n, seed)?;
     image_shape(&meta.input_shape)?;
     let png = picture::grid_png(&meta.input_shape, &[&data], white(&data), picture::PER_ROW)?;
     Ok(Figure {
@@ -391,11 +396,12 @@ pub fn white(values: &[f32]) -> f32 {
 
 /// `n` draws from a VAE's prior, decoded, in the data's units (`n × features` values).
 pub fn sample_values(
-    model: &Autoencoder,
+    inference: &Inference<'_>,
     scaler: &ae_data::scaling::Scaler,
     n: usize,
     seed: u64,
 ) -> Result<Vec<f32>> {
+    let model = inference.model();
     if !model.config.variational {
         bail!(
             "the run is not a VAE: only a variational autoencoder has a prior to sample from \
@@ -405,7 +411,7 @@ pub fn sample_values(
     if n == 0 {
         bail!("--n must be at least 1");
     }
-    let mut out = ae_core::analysis::generate::prior_draws(model, n, seed)?.into_vec();
+    let mut out = ae_core::analysis::generate::prior_draws(inference, n, seed)?.into_vec();
     scaler.inverse(&mut out);
     Ok(out)
 }
@@ -430,8 +436,12 @@ pub fn interpolation_values(
     if steps < 2 {
         bail!("--steps must be at least 2 (the two ends)");
     }
-    let decoded =
-        ae_core::analysis::generate::interpolate(&l.task.model, l.x.row(from), l.x.row(to), steps)?;
+    let decoded = ae_core::analysis::generate::interpolate(
+        &Inference::cpu(&l.task.model),
+        l.x.row(from),
+        l.x.row(to),
+        steps,
+    )?;
     let mut decoded = decoded.into_vec();
     l.meta.scaler.inverse(&mut decoded);
     let mut strip = l.raw.row(from).to_vec();

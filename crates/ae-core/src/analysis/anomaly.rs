@@ -1,8 +1,7 @@
 //! Reconstruction error as an anomaly score: what the model rebuilds badly is what it has not
 //! seen the like of.
-use crate::engine::layers::Mode;
+use crate::analysis::inference::Inference;
 use crate::engine::tensor::Tensor;
-use crate::model::Autoencoder;
 use crate::objective::Examples;
 use crate::training::fit::fit_quietly;
 use crate::training::prepare;
@@ -23,7 +22,7 @@ pub fn one_class_scores(
     let mut cfg = settings.loop_config();
     cfg.early_stopping = None;
     fit_quietly(&mut task, &mut optimizer, &cfg, Examples::new(normal))?;
-    Ok(reconstruction_scores(&task.model, test, false).0)
+    Ok(reconstruction_scores(&Inference::cpu(&task.model), test, false)?.0)
 }
 
 /// Per-example anomaly scores: the mean squared error of each example's reconstruction (in the
@@ -33,22 +32,28 @@ pub fn one_class_scores(
 ///
 /// The model is only read: each call computes on its own copy of the layers' buffers.
 pub fn reconstruction_scores(
-    model: &Autoencoder,
+    model: &Inference<'_>,
     x: &Tensor,
     per_feature: bool,
-) -> (Vec<f32>, Option<Vec<f32>>) {
+) -> Result<(Vec<f32>, Option<Vec<f32>>)> {
     let (n, c) = (x.rows(), x.cols());
     let mut scores = Vec::with_capacity(n);
     let mut features = per_feature.then(|| Vec::with_capacity(n * c));
-    let mut net = model.net.replica();
-    x.for_batches(256, |_, batch| {
-        net.forward(&model.params, batch, Mode::Eval);
-        for (out, inp) in net
-            .reconstruction()
-            .data()
-            .chunks_exact(c)
-            .zip(batch.data().chunks_exact(c))
-        {
+    // Reconstructions a chunk at a time, not all at once (a multiple of the CPU's batch of 256,
+    // so the same batches as one pass over `x`).
+    let mut failed = None;
+    x.for_batches(SCORE_CHUNK, |_, batch| {
+        if failed.is_some() {
+            return;
+        }
+        let rec = match model.reconstruct(batch) {
+            Ok(r) => r,
+            Err(e) => {
+                failed = Some(e);
+                return;
+            }
+        };
+        for (out, inp) in rec.data().chunks_exact(c).zip(batch.data().chunks_exact(c)) {
             let mut sum = 0.0f64;
             for (&o, &t) in out.iter().zip(inp) {
                 let e = (o - t) * (o - t);
@@ -60,8 +65,14 @@ pub fn reconstruction_scores(
             scores.push((sum / c.max(1) as f64) as f32);
         }
     });
-    (scores, features)
+    match failed {
+        Some(e) => Err(e),
+        None => Ok((scores, features)),
+    }
 }
+
+/// Rows reconstructed at a time for scores.
+const SCORE_CHUNK: usize = 4096;
 
 #[cfg(test)]
 mod tests {
@@ -90,9 +101,9 @@ mod tests {
             &[300, 4],
             (0..1200).map(|i| (i % 13) as f32 / 13.0).collect(),
         );
-        let (s, f) = reconstruction_scores(&m, &x, true);
+        let (s, f) = reconstruction_scores(&Inference::cpu(&m), &x, true).unwrap();
         let f = f.unwrap();
-        m.forward(&x, Mode::Eval);
+        m.forward(&x, crate::engine::layers::Mode::Eval);
         for i in [0, 255, 256, 299] {
             let want: f32 = (0..4)
                 .map(|j| (m.reconstruction().row(i)[j] - x.row(i)[j]).powi(2))

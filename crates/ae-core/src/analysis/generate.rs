@@ -1,12 +1,13 @@
 //! New data from a trained model: draws from a VAE's prior, decoded, and decoded points on the
 //! line between the codes of two examples. Values are in the model's (scaled) units.
+use crate::analysis::inference::Inference;
 use crate::engine::tensor::Tensor;
 use crate::model::vae::prior_samples;
-use crate::model::Autoencoder;
 use crate::{Error, Result};
 
 /// `n` draws from a VAE's prior N(0, I) (seeded), decoded: `[n, features]`.
-pub fn prior_draws(model: &Autoencoder, n: usize, seed: u64) -> Result<Tensor> {
+pub fn prior_draws(inference: &Inference<'_>, n: usize, seed: u64) -> Result<Tensor> {
+    let model = inference.model();
     if !model.config.variational {
         return Err(Error::config(
             "model",
@@ -17,12 +18,18 @@ pub fn prior_draws(model: &Autoencoder, n: usize, seed: u64) -> Result<Tensor> {
         return Err(Error::config("n", "must be at least 1"));
     }
     let z = prior_samples(n, model.config.code_size(), seed);
-    Ok(model.decode_codes(&z))
+    inference.decode_codes(&z)
 }
 
 /// The decodings of `steps` evenly spaced points on the line from the code of example `a` to that
 /// of example `b` (both `[..input_shape]` values, scaled), ends included: `[steps, features]`.
-pub fn interpolate(model: &Autoencoder, a: &[f32], b: &[f32], steps: usize) -> Result<Tensor> {
+pub fn interpolate(
+    inference: &Inference<'_>,
+    a: &[f32],
+    b: &[f32],
+    steps: usize,
+) -> Result<Tensor> {
+    let model = inference.model();
     if steps < 2 {
         return Err(Error::config("steps", "must be at least 2 (the two ends)"));
     }
@@ -38,7 +45,7 @@ pub fn interpolate(model: &Autoencoder, a: &[f32], b: &[f32], steps: usize) -> R
     shape.extend(&model.config.input_shape);
     let mut pair = a.to_vec();
     pair.extend_from_slice(b);
-    let codes = model.codes(&Tensor::from_vec(&shape, pair));
+    let codes = inference.codes(&Tensor::from_vec(&shape, pair))?;
     let k = codes.cols();
     let (a, b) = (codes.row(0), codes.row(1));
     let mut z = Vec::with_capacity(steps * k);
@@ -46,7 +53,7 @@ pub fn interpolate(model: &Autoencoder, a: &[f32], b: &[f32], steps: usize) -> R
         let t = s as f32 / (steps - 1) as f32;
         z.extend(a.iter().zip(b).map(|(a, b)| (1.0 - t) * a + t * b));
     }
-    Ok(model.decode_codes(&Tensor::from_vec(&[steps, k], z)))
+    inference.decode_codes(&Tensor::from_vec(&[steps, k], z))
 }
 
 #[cfg(test)]
@@ -59,21 +66,21 @@ mod tests {
         let model = ModelConfig::dense(&[6], &[4, 2]).build(1).unwrap();
         let a: Vec<f32> = (0..6).map(|i| i as f32 / 6.0).collect();
         let b: Vec<f32> = (0..6).map(|i| 1.0 - i as f32 / 7.0).collect();
-        let line = interpolate(&model, &a, &b, 5).unwrap();
+        let line = interpolate(&Inference::cpu(&model), &a, &b, 5).unwrap();
         assert_eq!(line.shape(), [5, 6]);
         let mut both = a.clone();
         both.extend(&b);
         let ends = model.reconstruct(&Tensor::from_vec(&[2, 6], both));
         assert_eq!(line.row(0), ends.row(0));
         assert_eq!(line.row(4), ends.row(1));
-        assert!(interpolate(&model, &a, &b, 1).is_err());
-        assert!(prior_draws(&model, 3, 0).is_err());
+        assert!(interpolate(&Inference::cpu(&model), &a, &b, 1).is_err());
+        assert!(prior_draws(&Inference::cpu(&model), 3, 0).is_err());
         let mut cfg = ModelConfig::dense(&[6], &[4, 2]);
         cfg.variational = true;
         let vae = cfg.build(1).unwrap();
-        let draws = prior_draws(&vae, 3, 0).unwrap();
+        let draws = prior_draws(&Inference::cpu(&vae), 3, 0).unwrap();
         assert_eq!(draws.shape(), [3, 6]);
-        assert_eq!(draws, prior_draws(&vae, 3, 0).unwrap());
-        assert_ne!(draws, prior_draws(&vae, 3, 1).unwrap());
+        assert_eq!(draws, prior_draws(&Inference::cpu(&vae), 3, 0).unwrap());
+        assert_ne!(draws, prior_draws(&Inference::cpu(&vae), 3, 1).unwrap());
     }
 }

@@ -1,15 +1,16 @@
 //! Filling missing cells. A model with missing-cell indicators fills them in one pass; one without
 //! by iterated reconstruction: start each hole at its column's mean over the observed cells,
 //! reconstruct, put the reconstruction into the holes only, repeat.
+use crate::analysis::inference::Inference;
 use crate::engine::tensor::Tensor;
-use crate::model::Autoencoder;
 use crate::objective::missing::{column_means, fill_in_place};
 use crate::{Error, Result};
 
 /// `x` (`[N, D]` rows in the model's scaled units, NaN where a cell is missing) with its holes
 /// filled after `iterations` rounds (one for a model with indicators); observed cells are kept as
 /// they are.
-pub fn impute(model: &Autoencoder, x: &Tensor, iterations: usize) -> Result<Tensor> {
+pub fn impute(inference: &Inference<'_>, x: &Tensor, iterations: usize) -> Result<Tensor> {
+    let model = inference.model();
     let d = model.config.input_features();
     if x.cols() != d {
         return Err(Error::Shape {
@@ -30,7 +31,7 @@ pub fn impute(model: &Autoencoder, x: &Tensor, iterations: usize) -> Result<Tens
         iterations
     };
     for _ in 0..iterations {
-        let rec = model.reconstruct(&filled);
+        let rec = inference.reconstruct(&filled)?;
         for ((v, r), &m) in filled.data_mut().iter_mut().zip(rec.data()).zip(&missing) {
             if m {
                 *v = *r;
@@ -50,9 +51,9 @@ mod tests {
         let model = ModelConfig::dense(&[3], &[2]).build(0).unwrap();
         let nan = f32::NAN;
         let x = Tensor::from_vec(&[3, 3], vec![0.2, nan, 0.4, 0.6, 0.5, nan, nan, 0.7, 0.8]);
-        let zero = impute(&model, &x, 0).unwrap();
+        let zero = impute(&Inference::cpu(&model), &x, 0).unwrap();
         assert_eq!(zero.data(), [0.2, 0.6, 0.4, 0.6, 0.5, 0.6, 0.4, 0.7, 0.8]);
-        let three = impute(&model, &x, 3).unwrap();
+        let three = impute(&Inference::cpu(&model), &x, 3).unwrap();
         for (i, (&a, &b)) in three.data().iter().zip(x.data()).enumerate() {
             if b.is_nan() {
                 assert!(

@@ -5,6 +5,7 @@
 use ae_data::scaling::ScalingKind;
 use serde::Serialize;
 
+use crate::analysis::inference::Inference;
 use crate::engine::layers::activation::Activation;
 use crate::engine::layers::Mode;
 use crate::engine::loss::bce_logit;
@@ -17,13 +18,13 @@ use crate::training::fit::evaluate;
 
 /// The model's reconstruction of every row of `x` (scaled input), in the data's own units.
 pub fn reconstructed(
-    model: &Autoencoder,
+    model: &Inference<'_>,
     scaler: &ae_data::scaling::Scaler,
     x: &Tensor,
-) -> Vec<f32> {
-    let mut rec = model.reconstruct(x).into_vec();
+) -> crate::Result<Vec<f32>> {
+    let mut rec = model.reconstruct(x)?.into_vec();
     scaler.inverse(&mut rec);
-    rec
+    Ok(rec)
 }
 
 /// Reconstruction metrics of a model on some data.

@@ -7,6 +7,7 @@ pub mod compress;
 pub mod few_labels;
 pub mod generate;
 pub mod impute;
+pub mod inference;
 pub mod inspect;
 pub mod knn;
 pub mod metrics;

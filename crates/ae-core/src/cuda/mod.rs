@@ -17,9 +17,12 @@ mod ops;
 mod trainer;
 
 pub use gpu::{compile_kernels, gpu_present, nvrtc_available, Gpu, Image, KERNELS};
-pub use trainer::{corrupted_on, CudaTrainer};
+pub use trainer::{corrupted_on, CudaTrainer, Output};
 
-use crate::objective::AutoencoderTask;
+use crate::engine::optim::{Optimizer, OptimizerKind};
+use crate::engine::tensor::Tensor;
+use crate::model::Autoencoder;
+use crate::objective::{AutoencoderTask, Objective};
 use crate::training::device::Device;
 use crate::Result;
 
@@ -50,5 +53,62 @@ pub fn choose(device: Device, task: &AutoencoderTask) -> Result<(Option<Gpu>, Op
                 Err(e) => Ok((None, Some(format!("device auto: on the CPU ({e})")))),
             }
         }
+    }
+}
+
+/// A trained model's forward passes on a GPU ([`CudaTrainer::infer`]): codes, reconstructions,
+/// decodings. The weights are copied to the GPU at each call, the model's objective plays no
+/// part, and nothing is written back.
+pub struct GpuModel {
+    gpu: Gpu,
+    task: AutoencoderTask,
+    optimizer: Optimizer,
+}
+
+impl GpuModel {
+    /// `model`'s forward passes on `gpu`; refuses, before touching the GPU, a model whose layers
+    /// the backend does not compute (missing-cell indicators).
+    pub fn new(gpu: Gpu, model: &Autoencoder) -> Result<Self> {
+        let task = Self::task(model)?;
+        let mut optimizer = Optimizer::new(
+            OptimizerKind::Sgd { momentum: 0.0 },
+            0.0,
+            &task.model.params,
+        );
+        // No optimizer state: nothing to copy to the GPU.
+        optimizer.m = vec![Tensor::default(); optimizer.m.len()];
+        Ok(GpuModel {
+            gpu,
+            task,
+            optimizer,
+        })
+    }
+
+    /// Checks that the GPU backend computes `model`'s forward passes, without touching a GPU.
+    pub fn check(model: &Autoencoder) -> Result<()> {
+        net::GpuNet::of(&Self::task(model)?).map(|_| ())
+    }
+
+    /// A copy of `model` with a plain objective (the trainer's buffers follow the objective, and
+    /// forward passes use none of it).
+    fn task(model: &Autoencoder) -> Result<AutoencoderTask> {
+        let mut copy = model.config.build(0)?;
+        copy.params = model.params.clone();
+        AutoencoderTask::new(copy, Objective::default())
+    }
+
+    /// The GPU, for messages.
+    pub fn describe(&self) -> String {
+        self.gpu.describe()
+    }
+
+    /// The codes or reconstructions of the rows of `x`.
+    pub fn infer(&mut self, x: &Tensor, output: Output) -> Result<Tensor> {
+        CudaTrainer::new(&self.gpu, &mut self.task, &mut self.optimizer, &[])?.infer(x, output)
+    }
+
+    /// The decodings of codes `z`.
+    pub fn decode(&mut self, z: &Tensor) -> Result<Tensor> {
+        CudaTrainer::new(&self.gpu, &mut self.task, &mut self.optimizer, &[])?.decode(z)
     }
 }

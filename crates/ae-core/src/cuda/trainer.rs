@@ -12,7 +12,10 @@
 //! same kernels one by one and says so ([`Trainer::notes`]); `AE_CUDA_GRAPHS=0` asks for that.
 use cudarc::driver::{sys, CudaGraph, CudaSlice, LaunchConfig, PushKernelArg};
 
+mod infer;
 mod vae;
+
+pub use infer::Output;
 
 use super::gpu::{act_code, grid, Gpu, MAX_BLOCKS, THREADS};
 use super::net::{GpuNet, Op};
@@ -107,6 +110,8 @@ pub struct CudaTrainer<'a> {
     dz: CudaSlice<f32>,
     kl_units: CudaSlice<f64>,
     eval_key: CudaSlice<u32>,
+    /// A VAE's decoder reads a draw (training, evaluation of the ELBO) or the mean (inference).
+    draw: bool,
     /// Code units' batch means and the KL penalty's gradient per unit.
     means: CudaSlice<f64>,
     per_unit: CudaSlice<f32>,
@@ -202,6 +207,7 @@ impl<'a> CudaTrainer<'a> {
             dz: gpu.zeros(1)?,
             kl_units: gpu.zeros(net_latent.unwrap_or(1))?,
             eval_key: gpu.zeros(2)?,
+            draw: true,
             stepbuf: gpu.zeros(STEP_ROWS)?,
             stepbuf_host: Vec::new(),
             graphs: Vec::new(),
@@ -387,8 +393,21 @@ impl<'a> CudaTrainer<'a> {
 
     /// Runs the chain on the first `n` rows of the batch buffer (its corrupted copy when `noisy`).
     fn forward(&mut self, n: usize, noisy: bool, eval: bool) -> Result<()> {
+        self.forward_ops(n, noisy, eval, 0..self.net.ops.len())?;
+        self.activate_output(n)
+    }
+
+    /// Runs operations `ops` of the chain on `n` rows, each reading the output of the one before
+    /// (the first the batch buffer, a VAE's decoder the sample).
+    fn forward_ops(
+        &mut self,
+        n: usize,
+        noisy: bool,
+        eval: bool,
+        ops: std::ops::Range<usize>,
+    ) -> Result<()> {
         let g = self.gpu;
-        for i in 0..self.net.ops.len() {
+        for i in ops {
             let (before, rest) = self.acts.split_at_mut(i);
             let x = match (i, noisy) {
                 (0, false) => &self.batch,
@@ -403,6 +422,12 @@ impl<'a> CudaTrainer<'a> {
                 self.sample(n, eval)?;
             }
         }
+        Ok(())
+    }
+
+    /// The reconstruction of `n` rows: the output activation of the last operation's output.
+    fn activate_output(&mut self, n: usize) -> Result<()> {
+        let g = self.gpu;
         let last = self.net.ops.len() - 1;
         let (act, slope) = act_code(self.net.output_act);
         let len = (n * self.net.features) as i64;

@@ -274,6 +274,25 @@ impl Autoencoder {
         Tensor::from_vec(&[x.rows(), k], out)
     }
 
+    /// The encoder's outputs for `x`: a VAE's `[μ | log σ²]` (`[N, 2·code]`), else the codes; in
+    /// batches, without touching the model (see [`Autoencoder::codes`]).
+    pub fn encoder_outputs(&self, x: &Tensor) -> Tensor {
+        let mut net = self.net.replica();
+        let mut out = Vec::new();
+        let mut width = 0;
+        x.for_batches(INFERENCE_BATCH, |_, batch| {
+            net.encoder.forward(&self.params, batch, Mode::Eval);
+            width = net.encoder.output().cols();
+            out.extend_from_slice(net.encoder.output().data());
+        });
+        let width = if x.rows() == 0 {
+            self.config.code_size()
+        } else {
+            width
+        };
+        Tensor::from_vec(&[x.rows(), width], out)
+    }
+
     /// The reconstructions of `x`, `[N, features]`, in batches, without touching the model (see
     /// [`Autoencoder::codes`]).
     pub fn reconstruct(&self, x: &Tensor) -> Tensor {

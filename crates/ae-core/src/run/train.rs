@@ -12,6 +12,7 @@ use std::sync::Arc;
 
 use super::observer::{RunObserver, StageLog};
 use crate::analysis::anomaly::reconstruction_scores;
+use crate::analysis::inference::Inference;
 use crate::cuda::CudaTrainer;
 use crate::engine::optim::Optimizer;
 use crate::engine::rng::{stream, Purpose};
@@ -553,7 +554,7 @@ fn run(
             } else {
                 v
             };
-            let (mut scores, _) = reconstruction_scores(&task.model, v, false);
+            let (mut scores, _) = reconstruction_scores(&Inference::cpu(&task.model), v, false)?;
             scores.sort_by(f32::total_cmp);
             if let Some(run) = &run {
                 run.write_val_scores(&ValScores {

@@ -16,13 +16,14 @@ impl CudaTrainer<'_> {
     }
 
     /// z = μ + e^(log σ² / 2)·ε for the `n` rows of the code: ε from the step buffer's key when
-    /// training, from the evaluation key otherwise.
+    /// training, from the evaluation key otherwise; z = μ for a model's inference passes
+    /// (as the CPU engine's evaluation mode).
     pub(super) fn sample(&mut self, n: usize, eval: bool) -> Result<()> {
         let Some(k) = self.latent() else {
             return Ok(());
         };
         let g = self.gpu;
-        let (rows, cols, sample) = (n as i32, k as i32, 1i32);
+        let (rows, cols, sample) = (n as i32, k as i32, self.draw as i32);
         let keybuf = if eval { &self.eval_key } else { &self.stepbuf };
         let mut b = g.stream.launch_builder(&g.k.reparam);
         b.arg(&mut self.z)
