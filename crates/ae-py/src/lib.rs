@@ -7,7 +7,8 @@ use std::sync::Mutex;
 
 use ae_core::ae_data::samples::{Samples, SourceType};
 use ae_core::analysis::anomaly::reconstruction_scores;
-use ae_core::analysis::inference::Inference;
+use ae_core::analysis::inference::{open_gpu, Inference};
+use ae_core::cuda::GpuModel;
 use ae_core::objective::AutoencoderTask;
 use ae_core::run::{Destination, Progress, RunDir, RunMeta, TrainOptions};
 use ae_core::training::device::{Device, Precision};
@@ -119,6 +120,29 @@ struct Fitted {
     task: AutoencoderTask,
     /// What training found wrong with the model (dead code units), for Python's warnings.
     warnings: Vec<String>,
+    /// The model's copy on a GPU, for inference there, with the device it was opened for.
+    gpu: Option<(Device, Mutex<GpuModel>)>,
+}
+
+/// `model`'s forward passes on `device` (None: the CPU). A GPU's copy of the model is opened
+/// once and kept in `kept` for later calls; `auto` stays on the CPU where no GPU computes it.
+fn inference<'a>(
+    model: &'a ae_core::Autoencoder,
+    kept: &'a mut Option<(Device, Mutex<GpuModel>)>,
+    device: Option<&str>,
+) -> PyResult<Inference<'a>> {
+    let on = self::device(device)?;
+    if on == Device::Cpu {
+        return Ok(Inference::cpu(model));
+    }
+    if !matches!(kept, Some((d, _)) if *d == on) {
+        let (gpu, _why) = open_gpu(on, model).map_err(to_py)?;
+        *kept = gpu.map(|g| (on, Mutex::new(g)));
+    }
+    Ok(match kept {
+        Some((_, g)) => Inference::kept(model, g),
+        None => Inference::cpu(model),
+    })
 }
 
 impl Fitted {
@@ -217,6 +241,7 @@ impl Model {
         }
         Ok(Model {
             inner: Mutex::new(Fitted {
+                gpu: None,
                 settings: settings.resolved_for(&trained.meta.input_shape),
                 meta: trained.meta,
                 task: trained.task,
@@ -319,6 +344,7 @@ impl Model {
         let (settings, meta, task) = RunDir::open(&path).and_then(|r| r.load()).map_err(to_py)?;
         Ok(Model {
             inner: Mutex::new(Fitted {
+                gpu: None,
                 settings,
                 meta,
                 task,
@@ -410,42 +436,48 @@ impl Model {
         })
     }
 
-    /// Codes of `x`, (N, code).
+    /// Codes of `x`, (N, code), computed on `device` (None: the CPU).
+    #[pyo3(signature = (x, device=None))]
     fn transform<'py>(
         &self,
         py: Python<'py>,
         x: PyReadonlyArrayDyn<'py, f32>,
+        device: Option<&str>,
     ) -> PyResult<Bound<'py, PyArray2<f32>>> {
         self.with(|f| {
             let x = f.scaled(&x)?;
-            let codes = py.detach(|| f.task.model.codes(&x));
+            let on = inference(&f.task.model, &mut f.gpu, device)?;
+            let codes = py.detach(|| on.codes(&x)).map_err(to_py)?;
             Ok(rows(py, codes.cols(), codes.into_vec()))
         })
     }
 
-    /// Reconstructions of `x` in the data's units, (N, features).
+    /// Reconstructions of `x` in the data's units, (N, features), computed on `device`.
+    #[pyo3(signature = (x, device=None))]
     fn reconstruct<'py>(
         &self,
         py: Python<'py>,
         x: PyReadonlyArrayDyn<'py, f32>,
+        device: Option<&str>,
     ) -> PyResult<Bound<'py, PyArray2<f32>>> {
         self.with(|f| {
             let x = f.scaled(&x)?;
+            let on = inference(&f.task.model, &mut f.gpu, device)?;
             let out = py
-                .detach(|| {
-                    let on = Inference::cpu(&f.task.model);
-                    ae_core::analysis::metrics::reconstructed(&on, &f.meta.scaler, &x)
-                })
+                .detach(|| ae_core::analysis::metrics::reconstructed(&on, &f.meta.scaler, &x))
                 .map_err(to_py)?;
             Ok(rows(py, x.cols(), out))
         })
     }
 
-    /// Decodings of codes `z` (N, code) in the data's units, (N, features).
+    /// Decodings of codes `z` (N, code) in the data's units, (N, features), computed on
+    /// `device`.
+    #[pyo3(signature = (z, device=None))]
     fn decode<'py>(
         &self,
         py: Python<'py>,
         z: PyReadonlyArrayDyn<'py, f32>,
+        device: Option<&str>,
     ) -> PyResult<Bound<'py, PyArray2<f32>>> {
         self.with(|f| {
             let k = f.task.model.config.code_size();
@@ -456,7 +488,8 @@ impl Model {
                 )));
             }
             let z = Tensor::from_vec(&shape, z.as_array().iter().copied().collect());
-            let mut out = f.task.model.decode_codes(&z).into_vec();
+            let on = inference(&f.task.model, &mut f.gpu, device)?;
+            let mut out = py.detach(|| on.decode_codes(&z)).map_err(to_py)?.into_vec();
             f.meta.scaler.inverse(&mut out);
             let d = f.task.model.config.input_features();
             Ok(rows(py, d, out))
@@ -465,15 +498,18 @@ impl Model {
 
     /// Each example's mean squared reconstruction error in the model's units (higher is more
     /// anomalous).
+    #[pyo3(signature = (x, device=None))]
     fn scores<'py>(
         &self,
         py: Python<'py>,
         x: PyReadonlyArrayDyn<'py, f32>,
+        device: Option<&str>,
     ) -> PyResult<Bound<'py, PyArrayDyn<f32>>> {
         self.with(|f| {
             let x = f.scaled(&x)?;
+            let on = inference(&f.task.model, &mut f.gpu, device)?;
             let (s, _) = py
-                .detach(|| reconstruction_scores(&Inference::cpu(&f.task.model), &x, false))
+                .detach(|| reconstruction_scores(&on, &x, false))
                 .map_err(to_py)?;
             Ok(numpy::ndarray::ArrayD::from_shape_vec(vec![s.len()], s)
                 .expect("one score per row")
@@ -482,17 +518,19 @@ impl Model {
     }
 
     /// `n` draws from a VAE's prior, decoded, in the data's units.
-    #[pyo3(signature = (n, seed=0))]
+    #[pyo3(signature = (n, seed=0, device=None))]
     fn sample<'py>(
         &self,
         py: Python<'py>,
         n: usize,
         seed: u64,
+        device: Option<&str>,
     ) -> PyResult<Bound<'py, PyArray2<f32>>> {
         self.with(|f| {
-            let draws =
-                ae_core::analysis::generate::prior_draws(&Inference::cpu(&f.task.model), n, seed)
-                    .map_err(to_py)?;
+            let on = inference(&f.task.model, &mut f.gpu, device)?;
+            let draws = py
+                .detach(|| ae_core::analysis::generate::prior_draws(&on, n, seed))
+                .map_err(to_py)?;
             let cols = draws.cols();
             let mut out = draws.into_vec();
             f.meta.scaler.inverse(&mut out);

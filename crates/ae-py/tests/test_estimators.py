@@ -298,6 +298,35 @@ def test_device_is_a_parameter_a_missing_gpu_is_a_runtime_error_and_cpu_repeats_
         np.testing.assert_allclose(gpu.transform(X), on_cpu.transform(X), rtol=1e-3, atol=1e-4)
 
 
+def test_inference_follows_device_auto_stays_on_the_cpu_where_no_gpu_computes_the_model():
+    X = table(n=80, d=6)
+    est = Autoencoder(hidden=[4, 2], epochs=2, random_state=1).fit(X)
+    codes, rec, scores = est.transform(X), est.predict(X), est.reconstruction_error(X)
+    back = est.inverse_transform(codes)
+    est.set_params(device="auto")
+    gpu_here = True
+    try:
+        est.set_params(device="cuda").transform(X)
+    except RuntimeError as e:
+        gpu_here = False
+        assert str(e).startswith("cuda:0:") and "--device cpu" in str(e), str(e)
+    for device in ["auto"] + (["cuda"] if gpu_here else []):
+        est.set_params(device=device)
+        if gpu_here:
+            # The GPU's passes: the CPU's to fp32 rounding.
+            close = dict(rtol=1e-4, atol=1e-5)
+            np.testing.assert_allclose(est.transform(X), codes, **close)
+            np.testing.assert_allclose(est.predict(X), rec, **close)
+            np.testing.assert_allclose(est.reconstruction_error(X), scores, **close)
+            np.testing.assert_allclose(est.inverse_transform(codes), back, **close)
+        else:
+            # No GPU: auto computes on the CPU, the same numbers.
+            np.testing.assert_array_equal(est.transform(X), codes)
+            np.testing.assert_array_equal(est.predict(X), rec)
+            np.testing.assert_array_equal(est.reconstruction_error(X), scores)
+            np.testing.assert_array_equal(est.inverse_transform(codes), back)
+
+
 def test_precision_is_a_parameter_tf32_on_the_cpu_is_fp32_and_bf16_is_refused():
     X = table(n=80, d=6)
     assert Autoencoder(precision="tf32").get_params()["precision"] == "tf32"

@@ -14,7 +14,37 @@ use crate::{Error, Result};
 /// `Inference` serves several threads (one pass at a time on the GPU).
 pub struct Inference<'m> {
     model: &'m Autoencoder,
-    gpu: Option<Mutex<GpuModel>>,
+    gpu: Option<OnGpu<'m>>,
+}
+
+/// A GPU's copy of the model: made for one `Inference`, or kept by the caller between them.
+enum OnGpu<'m> {
+    Own(Mutex<GpuModel>),
+    Kept(&'m Mutex<GpuModel>),
+}
+
+/// The GPU a model's passes on `device` run on: `None` for the CPU, and for `auto` when no GPU
+/// opens or the backend does not compute the model, with a note saying why. `cuda[:N]` is an
+/// error in those cases.
+pub fn open_gpu(device: Device, model: &Autoencoder) -> Result<(Option<GpuModel>, Option<String>)> {
+    let gpu = |n: usize| -> Result<GpuModel> {
+        GpuModel::check(model)?;
+        GpuModel::new(Gpu::open(n)?, model)
+    };
+    match device {
+        Device::Cpu => Ok((None, None)),
+        Device::Cuda(n) => Ok((Some(gpu(n)?), None)),
+        Device::Auto => match gpu(0) {
+            Ok(g) => Ok((Some(g), None)),
+            Err(e) => {
+                let why = match e {
+                    Error::Config { reason, .. } => reason,
+                    other => other.to_string(),
+                };
+                Ok((None, Some(format!("device auto: on the CPU: {why}"))))
+            }
+        },
+    }
 }
 
 impl<'m> Inference<'m> {
@@ -27,33 +57,24 @@ impl<'m> Inference<'m> {
     /// driver, or a model the GPU backend does not compute) saying why. `cuda[:N]` is an error
     /// in those cases.
     pub fn on(device: Device, model: &'m Autoencoder) -> Result<(Self, Option<String>)> {
-        let gpu = |n: usize| -> Result<GpuModel> {
-            GpuModel::check(model)?;
-            GpuModel::new(Gpu::open(n)?, model)
-        };
-        match device {
-            Device::Cpu => Ok((Self::cpu(model), None)),
-            Device::Cuda(n) => Ok((Self::with(model, gpu(n)?), None)),
-            Device::Auto => match gpu(0) {
-                Ok(g) => Ok((Self::with(model, g), None)),
-                Err(e) => {
-                    let why = match e {
-                        Error::Config { reason, .. } => reason,
-                        other => other.to_string(),
-                    };
-                    Ok((
-                        Self::cpu(model),
-                        Some(format!("device auto: on the CPU: {why}")),
-                    ))
-                }
-            },
+        let (gpu, note) = open_gpu(device, model)?;
+        let gpu = gpu.map(|g| OnGpu::Own(Mutex::new(g)));
+        Ok((Inference { model, gpu }, note))
+    }
+
+    /// `model`'s passes on a GPU copy of it that the caller keeps between calls (made by
+    /// [`open_gpu`] from this same model).
+    pub fn kept(model: &'m Autoencoder, gpu: &'m Mutex<GpuModel>) -> Self {
+        Inference {
+            model,
+            gpu: Some(OnGpu::Kept(gpu)),
         }
     }
 
-    fn with(model: &'m Autoencoder, gpu: GpuModel) -> Self {
-        Inference {
-            model,
-            gpu: Some(Mutex::new(gpu)),
+    fn gpu(&self) -> Option<&Mutex<GpuModel>> {
+        match self.gpu.as_ref()? {
+            OnGpu::Own(g) => Some(g),
+            OnGpu::Kept(g) => Some(g),
         }
     }
 
@@ -64,7 +85,7 @@ impl<'m> Inference<'m> {
 
     /// Where the passes run, for messages: `cpu` or the GPU's name.
     pub fn device(&self) -> String {
-        match &self.gpu {
+        match self.gpu() {
             None => "cpu".into(),
             Some(g) => g
                 .lock()
@@ -75,7 +96,7 @@ impl<'m> Inference<'m> {
 
     /// The codes of `x` (`[N, ..input_shape]` → `[N, code]`; a VAE's mean).
     pub fn codes(&self, x: &Tensor) -> Result<Tensor> {
-        match &self.gpu {
+        match self.gpu() {
             None => Ok(self.model.codes(x)),
             Some(g) => lock(g)?.infer(x, Output::Codes),
         }
@@ -83,7 +104,7 @@ impl<'m> Inference<'m> {
 
     /// The encoder's outputs for `x`: a VAE's `[μ | log σ²]` (`[N, 2·code]`), else the codes.
     pub fn encoder_outputs(&self, x: &Tensor) -> Result<Tensor> {
-        match &self.gpu {
+        match self.gpu() {
             None => Ok(self.model.encoder_outputs(x)),
             Some(g) => lock(g)?.infer(x, Output::Encoder),
         }
@@ -91,7 +112,7 @@ impl<'m> Inference<'m> {
 
     /// The reconstructions of `x`, `[N, features]`.
     pub fn reconstruct(&self, x: &Tensor) -> Result<Tensor> {
-        match &self.gpu {
+        match self.gpu() {
             None => Ok(self.model.reconstruct(x)),
             Some(g) => lock(g)?.infer(x, Output::Reconstructions),
         }
@@ -99,7 +120,7 @@ impl<'m> Inference<'m> {
 
     /// The decoder's outputs for codes `z` (`[N, code]`), `[N, features]`.
     pub fn decode_codes(&self, z: &Tensor) -> Result<Tensor> {
-        match &self.gpu {
+        match self.gpu() {
             None => Ok(self.model.decode_codes(z)),
             Some(g) => lock(g)?.decode(z),
         }

@@ -484,7 +484,8 @@ extern "C" __global__ void reparam(float* z, float* eps, const float* h, int n, 
         float e = sample ? normal(key, (unsigned long long)i) : 0.f;
         eps[i] = e;
         const float* row = h + r * 2 * k;
-        z[i] = row[j] + expf(0.5f * row[k + j]) * e;
+        // Without a draw z is μ itself (not μ + σ·0, which is NaN where σ overflows).
+        z[i] = sample ? row[j] + expf(0.5f * row[k + j]) * e : row[j];
     }
 }
 

@@ -21,6 +21,7 @@ pub use trainer::{corrupted_on, CudaTrainer, Output};
 
 use crate::engine::optim::{Optimizer, OptimizerKind};
 use crate::engine::tensor::Tensor;
+use crate::model::vae::KlTerm;
 use crate::model::Autoencoder;
 use crate::objective::{AutoencoderTask, Objective};
 use crate::training::device::Device;
@@ -90,11 +91,22 @@ impl GpuModel {
     }
 
     /// A copy of `model` with a plain objective (the trainer's buffers follow the objective, and
-    /// forward passes use none of it).
+    /// forward passes use none of it; a VAE must have its KL term).
     fn task(model: &Autoencoder) -> Result<AutoencoderTask> {
         let mut copy = model.config.build(0)?;
         copy.params = model.params.clone();
-        AutoencoderTask::new(copy, Objective::default())
+        let kl = model.config.variational.then_some(KlTerm {
+            beta: 1.0,
+            warmup: 0,
+            free_bits: None,
+        });
+        AutoencoderTask::new(
+            copy,
+            Objective {
+                kl,
+                ..Objective::default()
+            },
+        )
     }
 
     /// The GPU, for messages.

@@ -164,9 +164,6 @@ pub(crate) struct GpuNet {
     /// A VAE's latent units: the code is `[μ | log σ²]`, twice as wide, and the decoder reads a
     /// sample of this many values.
     pub latent: Option<usize>,
-    /// The code's image size when it is a feature map of several channels: the GPU holds it
-    /// channels-last, the CPU engine (and a user's file of codes) channels-first.
-    pub code_image: Option<Hwc>,
 }
 
 /// Why `task` cannot train on the GPU yet, if it cannot.
@@ -215,7 +212,6 @@ impl GpuNet {
         let (encoder, decoder) = config.layer_ops()?;
         let mut ops: Vec<Op> = Vec::new();
         let mut code = None;
-        let mut code_image = None;
         let mut shape = Shape::Flat(features);
         let latent = config.variational.then(|| config.code_size());
         let chain_error = |got: Vec<usize>| Error::Shape {
@@ -228,9 +224,6 @@ impl GpuNet {
                 match ops.len() {
                     0 => return Err(refuse("an encoder without layers")),
                     n => code = Some(n - 1),
-                }
-                if let Shape::Image(image) = shape {
-                    code_image = (image.c > 1).then_some(image);
                 }
                 if let Some(z) = latent {
                     if !matches!(shape, Shape::Flat(w) if w == 2 * z) {
@@ -331,7 +324,6 @@ impl GpuNet {
             code: code.unwrap_or(0),
             output_act: config.output_activation,
             latent,
-            code_image,
         })
     }
 }

@@ -286,7 +286,7 @@ impl Autoencoder {
             out.extend_from_slice(net.encoder.output().data());
         });
         let width = if x.rows() == 0 {
-            self.config.code_size()
+            self.config.code_size() * (1 + self.config.variational as usize)
         } else {
             width
         };

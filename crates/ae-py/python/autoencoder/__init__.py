@@ -73,7 +73,9 @@ class Autoencoder(TransformerMixin, BaseEstimator):
     Parameters are the settings of ``ae train`` (see ``ae train --help``), plus ``preset``
     (a named flavor: vanilla, deep, sparse-l1, sparse-kl, denoising, contractive, stacked,
     stacked-denoising, conv, conv-denoising), ``device`` (``"cpu"``, the default; ``"cuda"``,
-    ``"cuda:N"`` or ``"auto"``, as ``ae train --device``), ``precision`` (``"fp32"``, the
+    ``"cuda:N"`` or ``"auto"``, as ``ae train --device``: where ``fit`` trains and where
+    ``transform``, ``predict``, ``inverse_transform`` and the scores compute; ``"auto"`` stays
+    on the CPU where no GPU computes the model), ``precision`` (``"fp32"``, the
     default, or ``"tf32"``: a GPU's matrix products on tensor cores, as ``ae train
     --precision``), ``random_state`` (the seed; None means
     0, so fits repeat) and ``verbose`` (print each epoch).
@@ -155,7 +157,7 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         """The codes of ``X``, (N, code)."""
         check_is_fitted(self)
         X32, _, dtype = self._check(X, reset=False)
-        return self._out(self.model_.transform(X32), dtype)
+        return self._out(self.model_.transform(X32, self.device), dtype)
 
     def inverse_transform(self, X):
         """Decodes codes (N, code) into examples in the data's units, (N, features)."""
@@ -163,19 +165,19 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         Z = np.asarray(X, dtype=np.float32)
         if Z.ndim != 2 or Z.shape[1] != self.n_components_:
             raise ValueError(f"codes must have shape (N, {self.n_components_}), got {Z.shape}")
-        return self._out(self.model_.decode(Z), np.asarray(X).dtype)
+        return self._out(self.model_.decode(Z, self.device), np.asarray(X).dtype)
 
     def predict(self, X):
         """Reconstructions of ``X`` in the data's units, shaped as ``X``."""
         check_is_fitted(self)
         X32, _, dtype = self._check(X, reset=False)
-        return self._out(self.model_.reconstruct(X32), dtype).reshape(X32.shape)
+        return self._out(self.model_.reconstruct(X32, self.device), dtype).reshape(X32.shape)
 
     def reconstruction_error(self, X):
         """Each example's mean squared reconstruction error, in the model's (scaled) units."""
         check_is_fitted(self)
         X32, _, _ = self._check(X, reset=False)
-        return self.model_.scores(X32).astype(np.float64)
+        return self.model_.scores(X32, self.device).astype(np.float64)
 
     def score_samples(self, X):
         """Minus each example's reconstruction error: higher is more normal."""
@@ -282,7 +284,7 @@ class VAE(Autoencoder):
     def sample(self, n, random_state=0):
         """``n`` new examples decoded from the prior, in the data's units, shaped as the input."""
         check_is_fitted(self)
-        out = self.model_.sample(int(n), int(random_state))
+        out = self.model_.sample(int(n), int(random_state), self.device)
         return out.reshape((int(n),) + self.input_shape_) if len(self.input_shape_) > 1 else out
 
     def log_likelihood(self, X, samples=1000, random_state=0):

@@ -4,18 +4,20 @@
 use cudarc::driver::CudaSlice;
 
 use super::CudaTrainer;
-use crate::cuda::net::Hwc;
 use crate::engine::tensor::Tensor;
 use crate::{Error, Result};
 
 /// Rows of one pass: enough to keep the GPU busy, little next to its memory for the models this
 /// crate builds (a conv preset's activations take about 120 MB at this size).
 const BATCH: usize = 4096;
+/// The fewest rows a pass is cut down to when memory is short.
+const MIN_BATCH: usize = 64;
 
 /// What a forward pass brings back.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Output {
-    /// The codes, `[N, code]` (a VAE's mean; a feature map channels-first, as the CPU's).
+    /// The codes, `[N, code]` (a VAE's mean; a feature map channels-first, as the CPU's: the
+    /// GPU chain's encoder ends in the same flattening permute as the CPU's).
     Codes,
     /// The encoder's output: a VAE's `[μ | log σ²]`, `[N, 2·code]`; the codes for other models.
     Encoder,
@@ -61,11 +63,6 @@ impl CudaTrainer<'_> {
                         _ => &t.acts[t.net.code],
                     };
                     t.read_rows(src, dst)?;
-                    if let Some(image) = t.net.code_image {
-                        for row in dst.chunks_exact_mut(width) {
-                            channels_first(row, image);
-                        }
-                    }
                 }
                 Output::Reconstructions => {
                     t.forward_ops(rows, false, true, 0..t.net.ops.len())?;
@@ -93,23 +90,15 @@ impl CudaTrainer<'_> {
         }
         let (n, f) = (z.rows(), self.net.features);
         let mut out = vec![0f32; n * f];
-        let mut staged = Vec::new();
         self.batches(n, |t, start, end| {
             let rows = end - start;
-            staged.clear();
-            staged.extend_from_slice(&z.data()[start * k..end * k]);
-            if let Some(image) = t.net.code_image {
-                for row in staged.chunks_exact_mut(k) {
-                    channels_last(row, image);
-                }
-            }
             let g = t.gpu;
             let dst = match t.net.latent {
                 Some(_) => &mut t.z,
                 None => &mut t.acts[t.net.code],
             };
             g.stream
-                .memcpy_htod(&staged[..], dst)
+                .memcpy_htod(&z.data()[start * k..end * k], dst)
                 .map_err(|e| g.err(e))?;
             t.forward_ops(rows, false, true, t.net.code + 1..t.net.ops.len())?;
             t.activate_output(rows)?;
@@ -127,8 +116,14 @@ impl CudaTrainer<'_> {
         if n == 0 {
             return Ok(());
         }
-        let bs = n.min(BATCH);
-        self.reserve(bs)?;
+        // Fewer rows at a time where the GPU's free memory does not hold a full batch's.
+        let mut bs = n.min(BATCH);
+        while let Err(e) = self.reserve(bs) {
+            match e {
+                Error::Device { .. } if bs > MIN_BATCH => bs = (bs / 4).max(MIN_BATCH),
+                e => return Err(e),
+            }
+        }
         for start in (0..n).step_by(bs) {
             f(self, start, (start + bs).min(n))?;
         }
@@ -142,50 +137,5 @@ impl CudaTrainer<'_> {
             .memcpy_dtoh(&src.slice(0..dst.len()), dst)
             .map_err(|e| g.err(e))?;
         g.stream.synchronize().map_err(|e| g.err(e))
-    }
-}
-
-/// A channels-last image, `row`, rewritten channels-first.
-fn channels_first(row: &mut [f32], image: Hwc) {
-    let last = row.to_vec();
-    let plane = image.h * image.w;
-    for p in 0..plane {
-        for c in 0..image.c {
-            row[c * plane + p] = last[p * image.c + c];
-        }
-    }
-}
-
-/// A channels-first image, `row`, rewritten channels-last.
-fn channels_last(row: &mut [f32], image: Hwc) {
-    let first = row.to_vec();
-    let plane = image.h * image.w;
-    for p in 0..plane {
-        for c in 0..image.c {
-            row[p * image.c + c] = first[c * plane + p];
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn channel_orders_round_trip_and_match_the_index_formulas() {
-        let image = Hwc { h: 2, w: 3, c: 4 };
-        let first: Vec<f32> = (0..24).map(|v| v as f32).collect();
-        let mut row = first.clone();
-        channels_last(&mut row, image);
-        // Channels-last position (y·w + x)·c + ch holds channels-first ch·h·w + y·w + x.
-        for y in 0..2 {
-            for x in 0..3 {
-                for ch in 0..4 {
-                    assert_eq!(row[(y * 3 + x) * 4 + ch], first[ch * 6 + y * 3 + x]);
-                }
-            }
-        }
-        channels_first(&mut row, image);
-        assert_eq!(row, first);
     }
 }
