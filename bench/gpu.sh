@@ -91,6 +91,27 @@ flavor flavor-conv-denoising --preset conv-denoising
 flavor flavor-contractive --preset contractive
 # A capture that failed says so in the run's log.
 grep -h "CUDA graph" "$out/ae.log" >> "$summary"
+# A trained model's passes on the GPU against the CPU's (the test split's codes and reconstructions,
+# a VAE's codes and prior draws): exit codes and the largest difference go in the summary.
+infer() { # run, command, then its flags
+  local run=$1 cmd=$2; shift 2
+  for dev in cuda cpu; do
+    timeout "$(left 30)" "$carry/ae" "$cmd" "$runs/$run" "$@" --device "$dev" --force \
+      --out "$runs/$run-$cmd-$dev.npy" >> "$out/ae.log" 2>&1
+    echo "$run: $cmd --device $dev: exit $? at ${SECONDS}s" >> "$summary"
+  done
+  python3 - "$runs/$run-$cmd-cuda.npy" "$runs/$run-$cmd-cpu.npy" >> "$summary" 2>&1 <<'EOF2'
+import sys, numpy as np
+g, c = np.load(sys.argv[1]), np.load(sys.argv[2])
+print(f"  {sys.argv[1].rsplit('/', 1)[-1]}: shape {g.shape}, GPU vs CPU max |diff| {float(np.abs(g - c).max()):.3g}"
+      f" (max |value| {float(np.abs(c).max()):.3g})")
+EOF2
+}
+infer ae-cuda-conv encode
+infer ae-cuda-conv reconstruct
+infer ae-cuda-256-64 encode
+infer flavor-vae encode
+infer flavor-vae sample --n 256
 
 # 3. PyTorch on the same GPU.
 timeout "$(left 150)" python3 bench/torch_gpu.py --data "$carry/data/fashion-mnist" > "$out/torch.jsonl" 2> "$out/torch.err"

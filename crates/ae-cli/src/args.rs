@@ -364,6 +364,8 @@ pub struct ProbeArgs {
     /// classes an encoder never saw (self-taught learning).
     #[arg(long, value_delimiter = ',')]
     pub classes: Option<Vec<u32>>,
+    #[command(flatten)]
+    pub on: OnDevice,
 }
 
 /// What `ae visualize` draws.
@@ -813,6 +815,8 @@ pub struct EvalArgs {
     /// Print one JSON object.
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub on: OnDevice,
 }
 
 /// `ae encode`.

@@ -12,7 +12,9 @@ use anyhow::{bail, Context, Result};
 
 use crate::args::{DenoiseArgs, EncodeArgs, EvalArgs, ReconstructArgs, RunData, SplitArg};
 use crate::data;
-pub use ae_core::analysis::metrics::{corrupt, metrics, reconstructed, vae_figures, Metrics};
+pub use ae_core::analysis::metrics::{
+    corrupt, metrics, metrics_on, reconstructed, vae_figures, Metrics,
+};
 pub use ae_core::run::Loaded;
 
 /// Opens the run and loads and scales the data.
@@ -212,13 +214,17 @@ pub fn eval(args: EvalArgs) -> Result<()> {
         l.x = l.x.first_rows(n);
         which = format!("the first {n} of {which}");
     }
-    let health = CodeHealth::of(&l.task.model.codes(&l.x));
+    // The forward passes where --device says; the Jacobian norm's backward passes and a VAE's
+    // ELBO are the CPU's.
+    let on = crate::device::inference(&args.on, &l.task.model)?;
+    let health = CodeHealth::of(&on.codes(&l.x)?);
     let trained_binary = l.task.objective.binarize;
     if args.binarize || trained_binary {
         l.x = binarized(&l.x)?;
     }
     let Some(noise) = args.noise else {
-        let m = metrics(&mut l.task.model, l.meta.scaler.kind, &l.x, &l.x);
+        let m = metrics_on(&on, l.meta.scaler.kind, &l.x, &l.x)?;
+        drop(on);
         let vae = l
             .task
             .objective
@@ -266,7 +272,7 @@ pub fn eval(args: EvalArgs) -> Result<()> {
     // Denoising: reconstruct corrupted inputs, score against the clean ones, and say how far the
     // corrupted inputs themselves were.
     let noisy = corrupt(&l.x, noise, args.seed);
-    let m = metrics(&mut l.task.model, l.meta.scaler.kind, &noisy, &l.x);
+    let m = metrics_on(&on, l.meta.scaler.kind, &noisy, &l.x)?;
     let noisy_mse = noisy
         .data()
         .iter()

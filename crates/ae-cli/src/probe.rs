@@ -29,7 +29,7 @@ pub fn probe(args: ProbeArgs) -> Result<()> {
     let (_, _, task) = dir
         .load()
         .with_context(|| format!("cannot load the model in {}", args.run.display()))?;
-    let mut model = task.model;
+    let model = task.model;
     let data = args.data.clone().unwrap_or(settings.data.clone());
     let mut settings = settings;
     if let Some(c) = &args.classes {
@@ -73,10 +73,9 @@ pub fn probe(args: ProbeArgs) -> Result<()> {
         );
         rows.push(score(&format!("PCA-{k}"), tr, te, &s, &args)?);
     }
-    let (tr, te) = (
-        model.encode_rows(&s.train.x, usize::MAX),
-        model.encode_rows(&s.test.x, usize::MAX),
-    );
+    // The codes where --device says; the softmax and k-NN fits are the CPU's.
+    let on = crate::device::inference(&args.on, &model)?;
+    let (tr, te) = (on.codes(&s.train.x)?, on.codes(&s.test.x)?);
     rows.push(score("autoencoder codes", tr, te, &s, &args)?);
     if args.json {
         say!("{}", serde_json::to_string_pretty(&rows)?);

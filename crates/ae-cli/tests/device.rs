@@ -176,7 +176,31 @@ fn commands_that_use_a_model_take_device_and_agree_with_the_cpu() {
             }
         }
     }
+    // ae eval: the same figures from the GPU's forward passes (the Jacobian norm is the CPU's).
+    let eval = |device: &str| {
+        let out = ae(&["eval", run_s, "--json", "--device", device]);
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).to_string(),
+        )
+    };
+    let (ok_cpu, cpu) = eval("cpu");
+    assert!(ok_cpu, "{cpu}");
+    let field = |json: &str, name: &str| -> f64 {
+        let v: serde_json::Value = serde_json::from_str(json.trim()).unwrap();
+        v[name].as_f64().unwrap()
+    };
+    let (ok_auto, auto) = eval("auto");
+    assert!(ok_auto, "{auto}");
+    for name in ["mse", "bce", "sse_per_example", "mean_jacobian_norm"] {
+        let (a, b) = (field(&cpu, name), field(&auto, name));
+        assert!(
+            (a - b).abs() <= 1e-5 * (1.0 + a.abs()),
+            "eval {name}: cpu {a}, auto {b}"
+        );
+    }
     if !ae_core::cuda::gpu_present() {
+        assert_eq!(cpu, auto, "auto on the CPU gives the CPU's figures exactly");
         skip(
             "commands_that_use_a_model_take_device (the GPU's outputs)",
             "no usable GPU here; checked auto's fallback and cuda's refusal",

@@ -944,6 +944,11 @@ fn a_trained_models_passes_on_the_gpu_match_the_cpu_engine() {
                 on_cpu.decode_codes(&codes).unwrap(),
                 on_gpu.decode_codes(&codes).unwrap(),
             ),
+            (
+                "logits",
+                on_cpu.logits_and_reconstructions(&x).unwrap().0,
+                on_gpu.logits_and_reconstructions(&x).unwrap().0,
+            ),
         ];
         for (what, c, g) in pairs {
             let d = max_rel_diff(&c, &g);

@@ -110,6 +110,18 @@ impl<'m> Inference<'m> {
         }
     }
 
+    /// The logits (before the output activation) and reconstructions of `x`, `[N, features]`.
+    pub fn logits_and_reconstructions(&self, x: &Tensor) -> Result<(Tensor, Tensor)> {
+        match self.gpu() {
+            None => Ok(self.model.logits_and_reconstructions(x)),
+            Some(g) => {
+                let mut both = lock(g)?.infer_all(x, &[Output::Logits, Output::Reconstructions])?;
+                let out = both.pop().expect("two outputs");
+                Ok((both.pop().expect("two outputs"), out))
+            }
+        }
+    }
+
     /// The reconstructions of `x`, `[N, features]`.
     pub fn reconstruct(&self, x: &Tensor) -> Result<Tensor> {
         match self.gpu() {

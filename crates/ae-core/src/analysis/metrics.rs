@@ -114,42 +114,104 @@ pub fn metrics(
     input: &Tensor,
     target: &Tensor,
 ) -> Metrics {
-    let sigmoid_out = model.config.output_activation == Activation::Sigmoid;
-    let (mut sse, mut bce) = (0.0f64, 0.0f64);
-    let (mut lo, mut hi) = (f32::INFINITY, f32::NEG_INFINITY);
+    let mut sums = Sums::new(model.config.output_activation == Activation::Sigmoid);
     let c = input.cols();
     input.for_batches(256, |rows, batch| {
         model.forward(batch, Mode::Eval);
         let rows = rows.start * c..rows.end * c;
         let (pre, out) = (model.logits().data(), model.reconstruction().data());
-        for ((&t, &p), &o) in target.data()[rows].iter().zip(pre).zip(out) {
-            sse += ((o - t) as f64).powi(2);
-            lo = lo.min(t);
-            hi = hi.max(t);
+        sums.add(&target.data()[rows], pre, out);
+    });
+    sums.metrics(scaling, target, mean_jacobian_norm(model, input, 1000))
+}
+
+/// [`metrics`] with the forward passes where `on` runs them (a GPU, say); the Jacobian norm's
+/// backward passes are the CPU engine's, on a copy of the model. The same numbers as
+/// [`metrics`] on the CPU.
+pub fn metrics_on(
+    on: &Inference<'_>,
+    scaling: ScalingKind,
+    input: &Tensor,
+    target: &Tensor,
+) -> crate::Result<Metrics> {
+    let model = on.model();
+    let mut sums = Sums::new(model.config.output_activation == Activation::Sigmoid);
+    let c = input.cols();
+    let mut failed = None;
+    // A multiple of the CPU's batches of 256: the same batches as `metrics`.
+    input.for_batches(4096, |rows, batch| {
+        if failed.is_some() {
+            return;
+        }
+        match on.logits_and_reconstructions(batch) {
+            Ok((pre, out)) => sums.add(
+                &target.data()[rows.start * c..rows.end * c],
+                pre.data(),
+                out.data(),
+            ),
+            Err(e) => failed = Some(e),
+        }
+    });
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    let jacobian = mean_jacobian_norm(&mut model.duplicate()?, input, 1000);
+    Ok(sums.metrics(scaling, target, jacobian))
+}
+
+/// The running sums behind [`Metrics`], added in the data's order.
+struct Sums {
+    sigmoid_out: bool,
+    sse: f64,
+    bce: f64,
+    lo: f32,
+    hi: f32,
+}
+
+impl Sums {
+    fn new(sigmoid_out: bool) -> Self {
+        Sums {
+            sigmoid_out,
+            sse: 0.0,
+            bce: 0.0,
+            lo: f32::INFINITY,
+            hi: f32::NEG_INFINITY,
+        }
+    }
+
+    /// Adds rows of targets with the logits and reconstructions of their inputs.
+    fn add(&mut self, target: &[f32], pre: &[f32], out: &[f32]) {
+        for ((&t, &p), &o) in target.iter().zip(pre).zip(out) {
+            self.sse += ((o - t) as f64).powi(2);
+            self.lo = self.lo.min(t);
+            self.hi = self.hi.max(t);
             // Data scaled by a scaler fitted elsewhere may leave [0, 1] a little.
             let t = t.clamp(0.0, 1.0);
-            bce += if sigmoid_out {
+            self.bce += if self.sigmoid_out {
                 bce_logit(p, t) as f64
             } else {
                 let o = o.clamp(1e-7, 1.0 - 1e-7) as f64;
                 -(t as f64 * o.ln() + (1.0 - t as f64) * (1.0 - o).ln())
             };
         }
-    });
-    let n = target.rows();
-    let elems = (n * target.cols()).max(1) as f64;
-    let mse = sse / elems;
-    let peak = match scaling {
-        ScalingKind::Unit | ScalingKind::MinMax => 1.0,
-        _ => (hi - lo).max(f32::MIN_POSITIVE) as f64,
-    };
-    Metrics {
-        mean_jacobian_norm: mean_jacobian_norm(model, input, 1000),
-        mse,
-        sse_per_example: sse / n.max(1) as f64,
-        bce: bce / elems,
-        psnr_db: 10.0 * (peak * peak / mse).log10(),
-        n,
+    }
+
+    fn metrics(&self, scaling: ScalingKind, target: &Tensor, jacobian: f64) -> Metrics {
+        let n = target.rows();
+        let elems = (n * target.cols()).max(1) as f64;
+        let mse = self.sse / elems;
+        let peak = match scaling {
+            ScalingKind::Unit | ScalingKind::MinMax => 1.0,
+            _ => (self.hi - self.lo).max(f32::MIN_POSITIVE) as f64,
+        };
+        Metrics {
+            mean_jacobian_norm: jacobian,
+            mse,
+            sse_per_example: self.sse / n.max(1) as f64,
+            bce: self.bce / elems,
+            psnr_db: 10.0 * (peak * peak / mse).log10(),
+            n,
+        }
     }
 }
 
@@ -205,6 +267,25 @@ pub fn corrupt(x: &Tensor, noise: Noise, seed: u64) -> Tensor {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn metrics_from_an_inference_on_the_cpu_are_the_engines_own() {
+        let mut cfg = crate::model::ModelConfig::dense(&[6], &[5, 2]);
+        cfg.output_activation = Activation::Sigmoid;
+        let mut model = cfg.build(4).unwrap();
+        // More rows than one CPU batch (256).
+        let x = Tensor::from_vec(
+            &[300, 6],
+            (0..1800).map(|i| (i % 17) as f32 / 17.0).collect(),
+        );
+        let on = metrics_on(&Inference::cpu(&model), ScalingKind::MinMax, &x, &x).unwrap();
+        let m = metrics(&mut model, ScalingKind::MinMax, &x, &x);
+        assert_eq!(
+            serde_json::to_string(&on).unwrap(),
+            serde_json::to_string(&m).unwrap()
+        );
+        assert!(m.mse > 0.0 && m.bce > 0.0 && m.mean_jacobian_norm > 0.0);
+    }
 
     /// The random-probe estimate used for large codes agrees with the exact norm.
     #[test]

@@ -93,8 +93,7 @@ impl GpuModel {
     /// A copy of `model` with a plain objective (the trainer's buffers follow the objective, and
     /// forward passes use none of it; a VAE must have its KL term).
     fn task(model: &Autoencoder) -> Result<AutoencoderTask> {
-        let mut copy = model.config.build(0)?;
-        copy.params = model.params.clone();
+        let copy = model.duplicate()?;
         let kl = model.config.variational.then_some(KlTerm {
             beta: 1.0,
             warmup: 0,
@@ -117,6 +116,11 @@ impl GpuModel {
     /// The codes or reconstructions of the rows of `x`.
     pub fn infer(&mut self, x: &Tensor, output: Output) -> Result<Tensor> {
         CudaTrainer::new(&self.gpu, &mut self.task, &mut self.optimizer, &[])?.infer(x, output)
+    }
+
+    /// Several outputs of one forward pass over the rows of `x`.
+    pub fn infer_all(&mut self, x: &Tensor, outputs: &[Output]) -> Result<Vec<Tensor>> {
+        CudaTrainer::new(&self.gpu, &mut self.task, &mut self.optimizer, &[])?.infer_all(x, outputs)
     }
 
     /// The decodings of codes `z`.

@@ -274,6 +274,27 @@ impl Autoencoder {
         Tensor::from_vec(&[x.rows(), k], out)
     }
 
+    /// A copy with the same parameter values and fresh buffers.
+    pub fn duplicate(&self) -> crate::Result<Autoencoder> {
+        let mut copy = self.config.build(0)?;
+        copy.params = self.params.clone();
+        Ok(copy)
+    }
+
+    /// The logits and the reconstructions of `x`, both `[N, features]`, in batches, without
+    /// touching the model (see [`Autoencoder::codes`]).
+    pub fn logits_and_reconstructions(&self, x: &Tensor) -> (Tensor, Tensor) {
+        let mut net = self.net.replica();
+        let (mut pre, mut out) = (Vec::with_capacity(x.len()), Vec::with_capacity(x.len()));
+        x.for_batches(INFERENCE_BATCH, |_, batch| {
+            net.forward(&self.params, batch, Mode::Eval);
+            pre.extend_from_slice(net.decoder.output().data());
+            out.extend_from_slice(net.out.data());
+        });
+        let shape = [x.rows(), self.config.input_features()];
+        (Tensor::from_vec(&shape, pre), Tensor::from_vec(&shape, out))
+    }
+
     /// The encoder's outputs for `x`: a VAE's `[μ | log σ²]` (`[N, 2·code]`), else the codes; in
     /// batches, without touching the model (see [`Autoencoder::codes`]).
     pub fn encoder_outputs(&self, x: &Tensor) -> Tensor {

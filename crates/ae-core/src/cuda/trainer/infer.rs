@@ -21,6 +21,8 @@ pub enum Output {
     Codes,
     /// The encoder's output: a VAE's `[μ | log σ²]`, `[N, 2·code]`; the codes for other models.
     Encoder,
+    /// The logits: the last layer's outputs before the output activation, `[N, features]`.
+    Logits,
     /// The reconstructions, `[N, features]`.
     Reconstructions,
 }
@@ -35,6 +37,13 @@ impl CudaTrainer<'_> {
 
     /// The codes or reconstructions of every row of `x` (`[N, ..input_shape]`), in batches.
     pub fn infer(&mut self, x: &Tensor, output: Output) -> Result<Tensor> {
+        let mut one = self.infer_all(x, &[output])?;
+        Ok(one.pop().expect("one output"))
+    }
+
+    /// Each of `outputs` for every row of `x`, from one forward pass per batch (through the
+    /// encoder only when no output needs the decoder).
+    pub fn infer_all(&mut self, x: &Tensor, outputs: &[Output]) -> Result<Vec<Tensor>> {
         let f = self.net.features;
         if x.cols() != f {
             return Err(Error::Shape {
@@ -43,38 +52,47 @@ impl CudaTrainer<'_> {
                 got: vec![x.cols()],
             });
         }
-        let width = match (output, self.net.latent) {
-            (Output::Encoder, Some(k)) => 2 * k,
-            (Output::Codes | Output::Encoder, _) => self.code_width(),
-            (Output::Reconstructions, _) => f,
-        };
+        let widths: Vec<usize> = outputs
+            .iter()
+            .map(|o| match (o, self.net.latent) {
+                (Output::Encoder, Some(k)) => 2 * k,
+                (Output::Codes | Output::Encoder, _) => self.code_width(),
+                (Output::Logits | Output::Reconstructions, _) => f,
+            })
+            .collect();
+        let whole = outputs
+            .iter()
+            .any(|o| matches!(o, Output::Logits | Output::Reconstructions));
         let n = x.rows();
-        let mut out = vec![0f32; n * width];
+        let mut outs: Vec<Vec<f32>> = widths.iter().map(|w| vec![0f32; n * w]).collect();
         self.draw = false;
         let done = self.batches(n, |t, start, end| {
             let rows = end - start;
             t.load_range(x, start, end)?;
-            let dst = &mut out[start * width..end * width];
-            match output {
-                Output::Codes | Output::Encoder => {
-                    t.forward_ops(rows, false, true, 0..t.net.code + 1)?;
-                    let src = match (output, t.net.latent) {
-                        (Output::Codes, Some(_)) => &t.z,
-                        _ => &t.acts[t.net.code],
-                    };
-                    t.read_rows(src, dst)?;
-                }
-                Output::Reconstructions => {
-                    t.forward_ops(rows, false, true, 0..t.net.ops.len())?;
-                    t.activate_output(rows)?;
-                    t.read_rows(&t.out, dst)?;
-                }
+            if whole {
+                t.forward_ops(rows, false, true, 0..t.net.ops.len())?;
+                t.activate_output(rows)?;
+            } else {
+                t.forward_ops(rows, false, true, 0..t.net.code + 1)?;
+            }
+            for ((output, out), &width) in outputs.iter().zip(&mut outs).zip(&widths) {
+                let src = match (output, t.net.latent) {
+                    (Output::Codes, Some(_)) => &t.z,
+                    (Output::Codes | Output::Encoder, _) => &t.acts[t.net.code],
+                    (Output::Logits, _) => &t.acts[t.net.ops.len() - 1],
+                    (Output::Reconstructions, _) => &t.out,
+                };
+                t.read_rows(src, &mut out[start * width..end * width])?;
             }
             Ok(())
         });
         self.draw = true;
         done?;
-        Ok(Tensor::from_vec(&[n, width], out))
+        Ok(outs
+            .into_iter()
+            .zip(widths)
+            .map(|(out, width)| Tensor::from_vec(&[n, width], out))
+            .collect())
     }
 
     /// The decoder's outputs for codes `z` (`[N, code]`, laid out as [`CudaTrainer::infer`] gives
