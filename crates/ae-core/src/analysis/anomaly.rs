@@ -41,18 +41,8 @@ pub fn reconstruction_scores(
     let mut features = per_feature.then(|| Vec::with_capacity(n * c));
     // Reconstructions a chunk at a time, not all at once (a multiple of the CPU's batch of 256,
     // so the same batches as one pass over `x`).
-    let mut failed = None;
-    x.for_batches(SCORE_CHUNK, |_, batch| {
-        if failed.is_some() {
-            return;
-        }
-        let rec = match model.reconstruct(batch) {
-            Ok(r) => r,
-            Err(e) => {
-                failed = Some(e);
-                return;
-            }
-        };
+    x.try_for_batches(SCORE_CHUNK, |_, batch| {
+        let rec = model.reconstruct(batch)?;
         for (out, inp) in rec.data().chunks_exact(c).zip(batch.data().chunks_exact(c)) {
             let mut sum = 0.0f64;
             for (&o, &t) in out.iter().zip(inp) {
@@ -64,11 +54,9 @@ pub fn reconstruction_scores(
             }
             scores.push((sum / c.max(1) as f64) as f32);
         }
-    });
-    match failed {
-        Some(e) => Err(e),
-        None => Ok((scores, features)),
-    }
+        Ok(())
+    })?;
+    Ok((scores, features))
 }
 
 /// Rows reconstructed at a time for scores.

@@ -4,7 +4,7 @@
 //! goes through an [`Inference`], so one flag moves all of it.
 use std::sync::Mutex;
 
-use crate::cuda::{Gpu, GpuModel, Output};
+use crate::cuda::{GpuModel, Output};
 use crate::engine::tensor::Tensor;
 use crate::model::Autoencoder;
 use crate::training::device::Device;
@@ -27,23 +27,9 @@ enum OnGpu<'m> {
 /// opens or the backend does not compute the model, with a note saying why. `cuda[:N]` is an
 /// error in those cases.
 pub fn open_gpu(device: Device, model: &Autoencoder) -> Result<(Option<GpuModel>, Option<String>)> {
-    let gpu = |n: usize| -> Result<GpuModel> {
-        GpuModel::check(model)?;
-        GpuModel::new(Gpu::open(n)?, model)
-    };
     match device {
         Device::Cpu => Ok((None, None)),
-        Device::Cuda(n) => Ok((Some(gpu(n)?), None)),
-        Device::Auto => match gpu(0) {
-            Ok(g) => Ok((Some(g), None)),
-            Err(e) => {
-                let why = match e {
-                    Error::Config { reason, .. } => reason,
-                    other => other.to_string(),
-                };
-                Ok((None, Some(format!("device auto: on the CPU: {why}"))))
-            }
-        },
+        _ => GpuModel::open(device, model),
     }
 }
 

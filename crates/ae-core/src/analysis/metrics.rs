@@ -137,24 +137,16 @@ pub fn metrics_on(
     let model = on.model();
     let mut sums = Sums::new(model.config.output_activation == Activation::Sigmoid);
     let c = input.cols();
-    let mut failed = None;
     // A multiple of the CPU's batches of 256: the same batches as `metrics`.
-    input.for_batches(4096, |rows, batch| {
-        if failed.is_some() {
-            return;
-        }
-        match on.logits_and_reconstructions(batch) {
-            Ok((pre, out)) => sums.add(
-                &target.data()[rows.start * c..rows.end * c],
-                pre.data(),
-                out.data(),
-            ),
-            Err(e) => failed = Some(e),
-        }
-    });
-    if let Some(e) = failed {
-        return Err(e);
-    }
+    input.try_for_batches(4096, |rows, batch| {
+        let (pre, out) = on.logits_and_reconstructions(batch)?;
+        sums.add(
+            &target.data()[rows.start * c..rows.end * c],
+            pre.data(),
+            out.data(),
+        );
+        Ok(())
+    })?;
     let jacobian = mean_jacobian_norm(&mut model.duplicate()?, input, 1000);
     Ok(sums.metrics(scaling, target, jacobian))
 }

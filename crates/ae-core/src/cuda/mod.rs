@@ -67,10 +67,17 @@ pub struct GpuModel {
 }
 
 impl GpuModel {
-    /// `model`'s forward passes on `gpu`; refuses, before touching the GPU, a model whose layers
-    /// the backend does not compute (missing-cell indicators).
-    pub fn new(gpu: Gpu, model: &Autoencoder) -> Result<Self> {
+    /// The forward passes of `model` on the GPU `device` names, and for `auto` a note when they
+    /// stay on the CPU, as [`choose`] decides for training (a model whose layers the backend does
+    /// not compute, missing-cell indicators, is refused before a GPU is touched).
+    pub fn open(device: Device, model: &Autoencoder) -> Result<(Option<Self>, Option<String>)> {
         let task = Self::task(model)?;
+        let (gpu, note) = choose(device, &task)?;
+        Ok((gpu.map(|gpu| Self::new(gpu, task)), note))
+    }
+
+    /// The passes of `task`'s model on `gpu`.
+    fn new(gpu: Gpu, task: AutoencoderTask) -> Self {
         let mut optimizer = Optimizer::new(
             OptimizerKind::Sgd { momentum: 0.0 },
             0.0,
@@ -78,16 +85,11 @@ impl GpuModel {
         );
         // No optimizer state: nothing to copy to the GPU.
         optimizer.m = vec![Tensor::default(); optimizer.m.len()];
-        Ok(GpuModel {
+        GpuModel {
             gpu,
             task,
             optimizer,
-        })
-    }
-
-    /// Checks that the GPU backend computes `model`'s forward passes, without touching a GPU.
-    pub fn check(model: &Autoencoder) -> Result<()> {
-        net::GpuNet::of(&Self::task(model)?).map(|_| ())
+        }
     }
 
     /// A copy of `model` with a plain objective (the trainer's buffers follow the objective, and
@@ -113,18 +115,23 @@ impl GpuModel {
         self.gpu.describe()
     }
 
+    /// A trainer over the model's weights, copied to the GPU, for one call's passes.
+    fn trainer(&mut self) -> Result<CudaTrainer<'_>> {
+        CudaTrainer::new(&self.gpu, &mut self.task, &mut self.optimizer, &[])
+    }
+
     /// The codes or reconstructions of the rows of `x`.
     pub fn infer(&mut self, x: &Tensor, output: Output) -> Result<Tensor> {
-        CudaTrainer::new(&self.gpu, &mut self.task, &mut self.optimizer, &[])?.infer(x, output)
+        self.trainer()?.infer(x, output)
     }
 
     /// Several outputs of one forward pass over the rows of `x`.
     pub fn infer_all(&mut self, x: &Tensor, outputs: &[Output]) -> Result<Vec<Tensor>> {
-        CudaTrainer::new(&self.gpu, &mut self.task, &mut self.optimizer, &[])?.infer_all(x, outputs)
+        self.trainer()?.infer_all(x, outputs)
     }
 
     /// The decodings of codes `z`.
     pub fn decode(&mut self, z: &Tensor) -> Result<Tensor> {
-        CudaTrainer::new(&self.gpu, &mut self.task, &mut self.optimizer, &[])?.decode(z)
+        self.trainer()?.decode(z)
     }
 }

@@ -105,6 +105,22 @@ impl Tensor {
     /// shorter), copied into one reused buffer: how inference walks a data set without holding a
     /// whole data set's activations (a conv model's for 1,024 examples take over 300 MB).
     pub fn for_batches(&self, size: usize, mut f: impl FnMut(std::ops::Range<usize>, &Tensor)) {
+        let done = self.try_for_batches(size, |rows, batch| {
+            f(rows, batch);
+            Ok::<(), std::convert::Infallible>(())
+        });
+        match done {
+            Ok(()) => {}
+            Err(never) => match never {},
+        }
+    }
+
+    /// [`Tensor::for_batches`] with an `f` that can fail: stops at its first error and gives it.
+    pub fn try_for_batches<E>(
+        &self,
+        size: usize,
+        mut f: impl FnMut(std::ops::Range<usize>, &Tensor) -> std::result::Result<(), E>,
+    ) -> std::result::Result<(), E> {
         let (n, c) = (self.rows(), self.cols());
         let mut shape = self.shape.clone();
         let mut batch = Tensor::default();
@@ -113,8 +129,9 @@ impl Tensor {
             shape[0] = end - start;
             batch.resize(&shape);
             batch.data.copy_from_slice(&self.data[start * c..end * c]);
-            f(start..end, &batch);
+            f(start..end, &batch)?;
         }
+        Ok(())
     }
 
     /// A copy of the first `n` rows (all of them when there are fewer).
@@ -157,6 +174,17 @@ mod tests {
             seen.extend_from_slice(b.data());
         });
         assert_eq!(seen, t.data());
+        // A failing batch ends the walk with its error.
+        let mut calls = 0;
+        let err = t.try_for_batches(3, |rows, _| {
+            calls += 1;
+            if rows.start == 3 {
+                Err(rows.start)
+            } else {
+                Ok(())
+            }
+        });
+        assert_eq!((err, calls), (Err(3), 2));
     }
 
     #[test]

@@ -298,19 +298,14 @@ impl Autoencoder {
     /// The encoder's outputs for `x`: a VAE's `[μ | log σ²]` (`[N, 2·code]`), else the codes; in
     /// batches, without touching the model (see [`Autoencoder::codes`]).
     pub fn encoder_outputs(&self, x: &Tensor) -> Tensor {
+        // A VAE's encoder gives [μ | log σ²], twice the code; other encoders give the code.
+        let width = self.config.code_size() * (1 + self.config.variational as usize);
         let mut net = self.net.replica();
-        let mut out = Vec::new();
-        let mut width = 0;
+        let mut out = Vec::with_capacity(x.rows() * width);
         x.for_batches(INFERENCE_BATCH, |_, batch| {
             net.encoder.forward(&self.params, batch, Mode::Eval);
-            width = net.encoder.output().cols();
             out.extend_from_slice(net.encoder.output().data());
         });
-        let width = if x.rows() == 0 {
-            self.config.code_size() * (1 + self.config.variational as usize)
-        } else {
-            width
-        };
         Tensor::from_vec(&[x.rows(), width], out)
     }
 
